@@ -1,0 +1,504 @@
+"""The semantic validation pass: references, columns, expressions, and the steering method's rules.
+
+Runs after the YAML has been parsed into typed objects. Collects every issue (errors and warnings)
+with its file:line:column and a fix, instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlglot import exp
+
+from kpilot.model.errors import Issue, IssueList, did_you_mean, one_of
+from kpilot.model.expressions import (
+    ExpressionError,
+    FormulaRef,
+    check_columns,
+    parse_filter,
+    parse_formula,
+    parse_measure,
+)
+from kpilot.model.periods import period_range
+from kpilot.model.workspace import Metric, MetricType, Model, RatioPart, Workspace
+from kpilot.model.yamlsrc import PathKey, SourceMap
+
+# table name -> column name -> engine type name (DuckDB spelling: BIGINT, DOUBLE, VARCHAR, DATE...)
+Schema = Mapping[str, Mapping[str, str]]
+
+NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                    "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL", "BOOLEAN")
+TEMPORAL_PREFIXES = ("DATE", "TIMESTAMP", "TIME WITH TIME ZONE", "TIMESTAMPTZ")
+VOLUME_WORDS = ("lead", "session", "visit", "view", "click", "impression", "call", "email", "signup",
+                "download", "follower", "contact", "post", "demo", "meeting", "activity", "activities")
+
+
+def is_numeric(type_name: str) -> bool:
+    return type_name.upper().startswith(NUMERIC_PREFIXES)
+
+
+def is_temporal(type_name: str) -> bool:
+    return type_name.upper().startswith(TEMPORAL_PREFIXES)
+
+
+@dataclass
+class _Ctx:
+    ws: Workspace
+    smap: SourceMap
+    schema: Schema | None
+    issues: IssueList
+
+    def error(self, path: PathKey, code: str, message: str, fix: str = "", *, key: bool = False,
+              offset: int | None = None) -> None:
+        self._add("error", path, code, message, fix, key, offset)
+
+    def warn(self, path: PathKey, code: str, message: str, fix: str = "", *, key: bool = False) -> None:
+        self._add("warning", path, code, message, fix, key, None)
+
+    def _add(self, sev: str, path: PathKey, code: str, message: str, fix: str, key: bool,
+             offset: int | None) -> None:
+        loc = self.smap.locate_in_value(path, offset) if offset is not None else self.smap.locate(path, key=key)
+        self.issues.add(Issue(sev, code, message, loc, _dotted(path), fix))  # type: ignore[arg-type]
+
+
+def _dotted(path: PathKey) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def model_columns(ws: Workspace, model: Model, schema: Schema | None) -> dict[str | None, dict[str, str]] | None:
+    """Columns a metric over `model` may use: its own (key None) and each joined model's (by key)."""
+    if schema is None or model.table not in schema:
+        return None
+    out: dict[str | None, dict[str, str]] = {None: dict(schema[model.table])}
+    for join in model.joins:
+        try:
+            other = ws.model_by_key(join.model)
+        except KeyError:
+            continue
+        if other.table in schema:
+            out[join.model] = dict(schema[other.table])
+    return out
+
+
+def _check_unique(ctx: _Ctx, section: str, keys: Sequence[str]) -> None:
+    seen: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        if k in seen:
+            ctx.error((section, i, "key"), "duplicate_key", f"{section} key '{k}' is already used by {section}[{seen[k]}]",
+                      "give each entry its own key")
+        else:
+            seen[k] = i
+
+
+def _check_column(ctx: _Ctx, path: PathKey, cols: Mapping[str | None, Mapping[str, str]] | None, ref: str,
+                  where: str, temporal: bool = False) -> None:
+    if cols is None:
+        return
+    table: str | None = None
+    name = ref
+    if "." in ref:
+        table, name = ref.split(".", 1)
+    pool = cols.get(table)
+    if pool is None:
+        joined = [t for t in cols if t]
+        ctx.error(path, "unknown_join", f"'{ref}' in {where} names model '{table}', which is not joined;"
+                  f"{did_you_mean(table or '', joined)} joined models: {one_of(joined)}",
+                  f"add `joins: [{{model: {table}, on: <column>}}]` to the model, or drop the prefix")
+        return
+    match = {c.lower(): c for c in pool}.get(name.lower())
+    if match is None:
+        ctx.error(path, "unknown_column", f"unknown column '{name}' in {where};{did_you_mean(name, pool)}"
+                  f" columns: {one_of(pool)}", "use one of the listed columns, or check the data file's header")
+        return
+    if temporal and not is_temporal(pool[match]):
+        ctx.error(path, "not_temporal", f"column '{name}' in {where} is {pool[match]}, not a date or timestamp",
+                  "pick a date/timestamp column, or declare its format with `date_format`/`timestamp_format` "
+                  "on the source")
+
+
+def _check_models(ctx: _Ctx) -> None:
+    ws, schema = ctx.ws, ctx.schema
+    source_keys = [s.key for s in ws.sources]
+    model_keys = [m.key for m in ws.models]
+    for i, model in enumerate(ws.models):
+        base: PathKey = ("models", i)
+        if model.source and model.source not in source_keys:
+            ctx.error((*base, "source"), "unknown_source", f"unknown source '{model.source}';"
+                      f"{did_you_mean(model.source, source_keys)} sources: {one_of(source_keys)}")
+        if schema is not None and model.table not in schema:
+            ctx.error((*base, "table"), "unknown_table", f"model {model.key}: table '{model.table}' was not found "
+                      f"in the sources;{did_you_mean(model.table, schema)} tables: {one_of(schema)}",
+                      "check the file name under the source's path, or the `tables:` mapping of the source")
+        for j, join in enumerate(model.joins):
+            if join.model not in model_keys:
+                ctx.error((*base, "joins", j, "model"), "unknown_model", f"unknown model '{join.model}' in join;"
+                          f"{did_you_mean(join.model, model_keys)} models: {one_of(model_keys)}")
+            elif join.model == model.key:
+                ctx.error((*base, "joins", j, "model"), "self_join", "a model cannot join itself")
+        cols = model_columns(ws, model, schema)
+        if cols is None:
+            continue
+        where = f"model {model.key}"
+        if model.time:
+            _check_column(ctx, (*base, "time"), cols, model.time, where, temporal=True)
+        if model.validity:
+            _check_column(ctx, (*base, "validity", "from"), cols, model.validity.from_, where, temporal=True)
+            if model.validity.to:
+                _check_column(ctx, (*base, "validity", "to"), cols, model.validity.to, where, temporal=True)
+        for d, dim in enumerate(model.dimensions):
+            _check_column(ctx, (*base, "dimensions", d), cols, dim, where)
+        for j, join in enumerate(model.joins):
+            if join.model not in cols:
+                continue
+            for local, remote in join.pairs():
+                _check_column(ctx, (*base, "joins", j, "on"), {None: cols[None]}, local, where)
+                _check_column(ctx, (*base, "joins", j, "on"), {None: cols[join.model]}, remote,
+                              f"joined model {join.model}")
+        if model.primary_key:
+            _check_column(ctx, (*base, "primary_key"), cols, model.primary_key, where)
+
+
+def _check_expression(ctx: _Ctx, path: PathKey, text: str, role: str, model: Model | None) -> exp.Expression | None:
+    try:
+        tree = parse_measure(text) if role == "measure" else parse_filter(text)
+    except ExpressionError as err:
+        ctx.error(path, f"invalid_{role}", err.message, err.fix, offset=err.position)
+        return None
+    if model is None:
+        return tree
+    cols = model_columns(ctx.ws, model, ctx.schema)
+    if cols is None:
+        return tree
+    for problem in check_columns(text, tree, cols, f"model {model.key}"):
+        ctx.error(path, "unknown_column", problem.message, problem.fix or
+                  "use one of the listed columns, or check the data file's header", offset=problem.position)
+    if role == "measure":
+        for agg in tree.find_all(exp.Sum, exp.Avg):
+            for col in agg.find_all(exp.Column):
+                pool = cols.get(col.table or None) or {}
+                typ = {c.lower(): t for c, t in pool.items()}.get(col.name.lower())
+                if typ is not None and not is_numeric(typ) and agg.this is col:
+                    ctx.error(path, "not_numeric", f"{agg.sql_name().lower()}({col.name}): column '{col.name}' "
+                              f"is {typ}, not a number", f"sum a numeric column, or count rows: count(*)",
+                              offset=text.find(col.name))
+    return tree
+
+
+def _metric_model(ctx: _Ctx, path: PathKey, key: str | None, what: str) -> Model | None:
+    if key is None:
+        return None
+    try:
+        return ctx.ws.model_by_key(key)
+    except KeyError:
+        keys = [m.key for m in ctx.ws.models]
+        ctx.error(path, "unknown_model", f"unknown model '{key}' in {what};{did_you_mean(key, keys)}"
+                  f" models: {one_of(keys)}", "declare it under `models:`")
+        return None
+
+
+def _check_time(ctx: _Ctx, path: PathKey, model: Model | None, time: str | None, needs_time: bool) -> None:
+    if model is None:
+        return
+    column = time or model.time
+    if column is None:
+        if needs_time:
+            ctx.error(path, "no_time", f"model {model.key} has no time column, so this metric cannot be put in periods",
+                      f"set `time:` on model {model.key} or on the metric")
+        return
+    if time:
+        _check_column(ctx, path, model_columns(ctx.ws, model, ctx.schema), time, f"model {model.key}", temporal=True)
+
+
+def _check_ratio_part(ctx: _Ctx, base: PathKey, metric: Metric, part: RatioPart | None, side: str) -> None:
+    path = (*base, side)
+    if part is None:
+        ctx.error(base, "ratio_part", f"a ratio needs a {side}", f"add `{side}: {{model: ..., measure: ...}}` "
+                  f"or `{side}: {{metric: ..., offset: 0}}`")
+        return
+    if part.metric:
+        if part.model or part.measure or part.filter or part.time:
+            ctx.error(path, "ratio_part", f"{side} reads metric '{part.metric}'; it cannot also have "
+                      "model/measure/filter/time", "keep either `metric` or `model`+`measure`")
+        if part.metric not in ctx.ws.metric_keys:
+            ctx.error((*path, "metric"), "unknown_metric", f"unknown metric '{part.metric}';"
+                      f"{did_you_mean(part.metric, ctx.ws.metric_keys)} metrics: {one_of(ctx.ws.metric_keys)}")
+        return
+    if part.offset:
+        ctx.error((*path, "offset"), "ratio_part", "offset applies to a metric reference only",
+                  "define the aggregate as its own metric and refer to it with `metric:`")
+    if not part.measure:
+        ctx.error(path, "ratio_part", f"{side} needs a `measure` (e.g. count(*)) or a `metric`")
+        return
+    model = _metric_model(ctx, (*path, "model"), part.model or metric.model, f"the {side}")
+    if model is None and not (part.model or metric.model):
+        ctx.error(path, "ratio_part", f"{side} needs a `model`")
+    _check_time(ctx, (*path, "time"), model, part.time or metric.time, True)
+    _check_expression(ctx, (*path, "measure"), part.measure, "measure", model)
+    if part.filter:
+        _check_expression(ctx, (*path, "filter"), part.filter, "filter", model)
+
+
+def formula_names(ws: Workspace, metric: Metric) -> dict[str, FormulaRef]:
+    """Names usable in a derived metric's formula: every metric key, plus its inputs' aliases."""
+    names = {k: FormulaRef(k) for k in ws.metric_keys}
+    for inp in metric.inputs:
+        names[inp.name] = FormulaRef(inp.metric, inp.offset)
+    return names
+
+
+def dependencies(ws: Workspace, metric: Metric) -> list[str]:
+    """Keys of the metrics that `metric` reads (derived formulas and ratio parts)."""
+    deps: list[str] = []
+    if metric.type is MetricType.derived and metric.formula:
+        try:
+            _, refs = parse_formula(metric.formula, formula_names(ws, metric))
+            deps.extend(r.metric for r in refs)
+        except ExpressionError:
+            pass
+    for part in (metric.numerator, metric.denominator):
+        if part is not None and part.metric:
+            deps.append(part.metric)
+    return list(dict.fromkeys(deps))
+
+
+def _check_cycles(ctx: _Ctx) -> None:
+    ws = ctx.ws
+    graph = {m.key: [d for d in dependencies(ws, m) if d in ws.metric_keys] for m in ws.metrics}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                cycle = [*trail[trail.index(nxt):], nxt] if nxt in trail else [node, nxt]
+                idx = ws.metric_keys.index(node)
+                ctx.error(("metrics", idx), "cycle", f"metrics depend on each other in a cycle: {' -> '.join(cycle)}",
+                          "break the cycle: a metric cannot be computed from itself")
+            elif state.get(nxt) is None:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for key in graph:
+        if state.get(key) is None:
+            visit(key, [key])
+
+
+def _check_metric(ctx: _Ctx, i: int, metric: Metric) -> None:
+    ws = ctx.ws
+    base: PathKey = ("metrics", i)
+    team_keys = [t.key for t in ws.teams]
+    t = metric.type
+    model = None
+    if t in (MetricType.simple, MetricType.snapshot, MetricType.cumulative):
+        if not metric.model:
+            ctx.error(base, "missing_model", f"a {t.value} metric needs a `model`", f"add `model: <key>`; models: "
+                      f"{one_of([m.key for m in ws.models])}")
+        if not metric.measure:
+            ctx.error(base, "missing_measure", f"a {t.value} metric needs a `measure`", "e.g. `measure: count(*)` "
+                      "or `measure: sum(amount)`")
+        model = _metric_model(ctx, (*base, "model"), metric.model, f"metric {metric.key}")
+        for field in ("numerator", "denominator", "formula"):
+            if getattr(metric, field):
+                ctx.error((*base, field), "wrong_field", f"`{field}` is not used by a {t.value} metric",
+                          "set `type: ratio` or `type: derived`, or remove it", key=True)
+        if t is MetricType.snapshot and model is not None:
+            if model.validity is None and model.time is None and metric.time is None:
+                ctx.error((*base, "model"), "snapshot_without_validity",
+                          f"a snapshot over model {model.key} needs the model's `validity` (rows valid from..to) "
+                          "or a time column holding snapshot dates",
+                          f"add `validity: {{from: <start column>, to: <end column>}}` to model {model.key}")
+        else:
+            _check_time(ctx, (*base, "time"), model, metric.time, True)
+        if t is not MetricType.cumulative and (metric.window or metric.to_date):
+            ctx.error(base, "wrong_field", "`window` and `to_date` apply to cumulative metrics only",
+                      "set `type: cumulative`")
+        if metric.measure:
+            _check_expression(ctx, (*base, "measure"), metric.measure, "measure", model)
+        if metric.filter:
+            _check_expression(ctx, (*base, "filter"), metric.filter, "filter", model)
+    elif t is MetricType.ratio:
+        if metric.measure or metric.formula:
+            ctx.error(base, "wrong_field", "a ratio metric takes `numerator` and `denominator`, not "
+                      "`measure`/`formula`", "move the aggregate into numerator/denominator")
+        if metric.model:
+            model = _metric_model(ctx, (*base, "model"), metric.model, f"metric {metric.key}")
+        _check_ratio_part(ctx, base, metric, metric.numerator, "numerator")
+        _check_ratio_part(ctx, base, metric, metric.denominator, "denominator")
+        if metric.filter:
+            ctx.error((*base, "filter"), "wrong_field", "a ratio's filter goes inside numerator/denominator",
+                      "move it to numerator.filter and/or denominator.filter")
+    elif t is MetricType.derived:
+        if not metric.formula:
+            ctx.error(base, "missing_formula", "a derived metric needs a `formula`", "e.g. `formula: ad_spend / demos_booked`")
+        else:
+            try:
+                _, refs = parse_formula(metric.formula, formula_names(ws, metric))
+                if any(r.metric == metric.key for r in refs):
+                    ctx.error((*base, "formula"), "cycle", f"formula of {metric.key} reads itself",
+                              "use offset(metric, -1) of another metric, or a cumulative metric")
+            except ExpressionError as err:
+                ctx.error((*base, "formula"), "invalid_formula", err.message, err.fix, offset=err.position)
+        for j, inp in enumerate(metric.inputs):
+            if inp.metric not in ws.metric_keys:
+                ctx.error((*base, "inputs", j, "metric"), "unknown_metric", f"unknown metric '{inp.metric}';"
+                          f"{did_you_mean(inp.metric, ws.metric_keys)}")
+        if metric.model or metric.measure:
+            ctx.error(base, "wrong_field", "a derived metric is computed from other metrics; it has no "
+                      "`model`/`measure`", "remove them, or change `type`")
+
+    if model is not None and metric.dimensions:
+        cols = model_columns(ws, model, ctx.schema)
+        for d, dim in enumerate(metric.dimensions):
+            _check_column(ctx, (*base, "dimensions", d), cols, dim, f"model {model.key}")
+
+    for j, owner in enumerate(metric.owners):
+        if owner not in team_keys:
+            ctx.error((*base, "owners", j), "unknown_team", f"unknown team '{owner}';{did_you_mean(owner, team_keys)}"
+                      f" teams: {one_of(team_keys)}", "declare it under `teams:`")
+    if metric.decision is not None:
+        if metric.decision.owner not in team_keys:
+            ctx.error((*base, "decision", "owner"), "unknown_team", f"unknown team '{metric.decision.owner}';"
+                      f"{did_you_mean(metric.decision.owner, team_keys)} teams: {one_of(team_keys)}")
+        when = metric.decision.when
+        needs_target = when.status or when.below_target or when.above_target or when.forecast
+        if needs_target and not metric.targets:
+            ctx.error((*base, "decision", "when"), "rule_needs_target",
+                      "this decision rule compares the metric with its target, but the metric has no `targets`",
+                      "add targets, or use a trend/change condition")
+    _check_targets(ctx, base, metric)
+
+
+def _check_targets(ctx: _Ctx, base: PathKey, metric: Metric) -> None:
+    ranges: list[tuple[int, object, object]] = []
+    for j, target in enumerate(metric.targets):
+        tpath: PathKey = (*base, "targets", j)
+        try:
+            first, _ = period_range(target.from_)
+            _, after = period_range(target.to if target.to is not None else target.from_)
+        except ValueError as err:
+            ctx.error(tpath, "invalid_period", str(err))
+            continue
+        if after <= first:
+            ctx.error((*tpath, "to"), "invalid_period", f"target ends ({target.to}) before it starts ({target.from_})",
+                      "swap `from` and `to`")
+            continue
+        for k, a, b in ranges:
+            if first < b and a < after:  # type: ignore[operator]
+                ctx.error(tpath, "overlapping_targets", f"target overlaps targets[{k}] of the same metric",
+                          "make target periods disjoint; each period has one target")
+        ranges.append((j, first, after))
+        if (metric.unit or "").lower() in ("percent", "%") and abs(target.value) > 1.5:
+            ctx.warn((*tpath, "value"), "percent_scale", f"target {target.value} on a percent metric looks like "
+                     "a percentage; kpilot stores shares", f"write {target.value / 100:g} for {target.value:g} %")
+
+
+def _check_board(ctx: _Ctx) -> None:
+    ws = ctx.ws
+    keys = ws.metric_keys
+    if ws.north_star is not None and ws.north_star not in keys:
+        ctx.error(("north_star",), "unknown_metric", f"north_star '{ws.north_star}' is not a metric;"
+                  f"{did_you_mean(ws.north_star, keys)} metrics: {one_of(keys)}")
+    elif ws.north_star is None and ws.metrics:
+        ctx.warn(("workspace",), "no_north_star", "no North Star metric: every strategy needs exactly one",
+                 "add `north_star: <metric key>` (MRR for a SaaS, occupancy rate for an ESN)", key=True)
+    seen: set[str] = set()
+    for j, key in enumerate(ws.board):
+        if key not in keys:
+            ctx.error(("board", j), "unknown_metric", f"board metric '{key}' is not defined;"
+                      f"{did_you_mean(key, keys)} metrics: {one_of(keys)}")
+        if key in seen:
+            ctx.error(("board", j), "duplicate_tile", f"'{key}' is on the board twice")
+        seen.add(key)
+        if key == ws.north_star:
+            ctx.warn(("board", j), "north_star_on_board", "the North Star is shown above the board already",
+                     "remove it from `board:` and pick another KPI")
+    n = len(ws.board)
+    if ws.metrics and not 3 <= n <= 5:
+        ctx.warn(("board",), "board_size", f"the board has {n} KPI(s); the method asks for 3 to 5 beside the "
+                 "North Star", "keep only the KPIs that, if they turn green, make the vision happen" if n > 5
+                 else "add the 3 to 5 KPIs that predict or deliver the North Star", key=True)
+    for j, key in enumerate([*ws.board, *([ws.north_star] if ws.north_star else [])]):
+        if key not in keys:
+            continue
+        metric = ws.metric(key)
+        missing = [w for w, ok in (("target", metric.targets), ("owner", metric.owners),
+                                   ("decision rule", metric.decision)) if not ok]
+        if missing:
+            path: PathKey = ("board", j) if j < len(ws.board) else ("north_star",)
+            ctx.warn(path, "vanity_metric", f"'{key}' is on the board without {', '.join(missing)}: "
+                     "a number that triggers no decision is a vanity metric",
+                     "give it a target, an owner and a `decision: {when, owner, action}`, or take it off the board")
+
+
+def is_volume_metric(metric: Metric) -> bool:
+    """A pure volume count (leads, sessions...): more is not necessarily better, and easy to game."""
+    if metric.type is not MetricType.simple or not metric.measure:
+        return False
+    text = metric.measure.replace(" ", "").lower()
+    if text.startswith("count(") or text.startswith("count_if("):
+        return (metric.unit or "").upper() not in {"EUR", "USD", "GBP", "CHF"}
+    if text.startswith("sum(") and (metric.unit is None or metric.unit.lower() == "count"):
+        return any(w in text for w in VOLUME_WORDS)
+    return False
+
+
+def _check_incentives(ctx: _Ctx) -> None:
+    ws = ctx.ws
+    shared_quality: dict[str, list[str]] = {}
+    for m in ws.metrics:
+        if len(m.owners) >= 2 and not is_volume_metric(m):
+            for o in m.owners:
+                shared_quality.setdefault(o, []).append(m.key)
+    for i, m in enumerate(ws.metrics):
+        if is_volume_metric(m) and len(m.owners) == 1 and not shared_quality.get(m.owners[0]):
+            ctx.warn(("metrics", i, "owners"), "incentive_risk",
+                     f"'{m.key}' is a pure volume metric owned by {m.owners[0]} alone, with no shared quality KPI "
+                     "beside it: a team measured on volume alone will push volume, whatever its quality",
+                     f"share a quality KPI with the next team (e.g. pipeline generated or a conversion rate, owned "
+                     f"by {m.owners[0]} and sales), or add a co-owner")
+
+
+def _check_settings(ctx: _Ctx) -> None:
+    ws = ctx.ws
+    try:
+        ZoneInfo(ws.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        ctx.error(("timezone",), "unknown_timezone", f"unknown time zone '{ws.timezone}';"
+                  f"{did_you_mean(ws.timezone, available_timezones())}", "use an IANA name like Europe/Paris")
+    for i, model in enumerate(ws.models):
+        if model.timezone:
+            try:
+                ZoneInfo(model.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                ctx.error(("models", i, "timezone"), "unknown_timezone", f"unknown time zone '{model.timezone}'",
+                          "use an IANA name like UTC or Europe/Paris")
+    if ws.vision:
+        keys = ws.metric_keys
+        for i, obj in enumerate(ws.vision.objectives):
+            for j, key in enumerate(obj.metrics):
+                if key not in keys:
+                    ctx.error(("vision", "objectives", i, "metrics", j), "unknown_metric",
+                              f"objective {obj.key} names unknown metric '{key}';{did_you_mean(key, keys)}")
+        _check_unique(ctx, "objectives", [o.key for o in ws.vision.objectives])
+
+
+def validate(ws: Workspace, smap: SourceMap, schema: Schema | None = None) -> list[Issue]:
+    """Check a parsed workspace; `schema` (table -> columns -> type), when given, enables column checks."""
+    ctx = _Ctx(ws, smap, schema, IssueList())
+    _check_unique(ctx, "teams", [t.key for t in ws.teams])
+    _check_unique(ctx, "sources", [s.key for s in ws.sources])
+    _check_unique(ctx, "models", [m.key for m in ws.models])
+    _check_unique(ctx, "metrics", ws.metric_keys)
+    _check_settings(ctx)
+    _check_models(ctx)
+    for i, metric in enumerate(ws.metrics):
+        _check_metric(ctx, i, metric)
+    _check_cycles(ctx)
+    _check_board(ctx)
+    _check_incentives(ctx)
+    return ctx.issues.items

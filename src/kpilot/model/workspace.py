@@ -1,0 +1,289 @@
+"""The steering model as typed objects: workspace, vision, teams, sources, models, metrics.
+
+These classes only check shapes and types. Cross-references and meaning (does the model exist,
+is the column there, is the board 3 to 5 KPIs) are checked by `kpilot.model.validate`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kpilot.model.periods import Grain, WeekStart
+
+KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class Spec(BaseModel):
+    """Base of every definition object: unknown fields are errors (they are usually typos)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=False)
+
+
+class Language(StrEnum):
+    en = "en"
+    fr = "fr"
+
+
+class MetricType(StrEnum):
+    simple = "simple"
+    ratio = "ratio"
+    snapshot = "snapshot"
+    derived = "derived"
+    cumulative = "cumulative"
+
+
+class Direction(StrEnum):
+    up = "up"
+    down = "down"
+
+
+class Kind(StrEnum):
+    leading = "leading"
+    lagging = "lagging"
+
+
+class Status(StrEnum):
+    green = "green"
+    amber = "amber"
+    red = "red"
+    none = "none"
+
+
+class Objective(Spec):
+    key: str = Field(pattern=KEY_PATTERN)
+    statement: str
+    metrics: list[str] = []
+    owner: str | None = None
+
+
+class Vision(Spec):
+    statement: str
+    horizon: date | None = None
+    objectives: list[Objective] = []
+
+
+class Team(Spec):
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str | None = None
+    members: list[str] = []
+    email: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.key
+
+
+FILE_SOURCE_TYPES = ("csv", "excel", "parquet")
+
+
+class Source(Spec):
+    """Where data comes from. File sources load one table per file (or per sheet)."""
+
+    key: str = Field(pattern=KEY_PATTERN)
+    type: Literal[
+        "csv", "excel", "parquet", "duckdb", "sqlite", "postgres", "mysql",
+        "ga4", "hubspot", "pipedrive", "salesforce", "brevo", "push",
+    ]
+    path: str | None = None
+    # File options; each is detected when omitted.
+    delimiter: str | None = None
+    decimal: Literal[".", ","] | None = None
+    encoding: str | None = None
+    date_format: str | None = None
+    timestamp_format: str | None = None
+    header: bool = True
+    null_values: list[str] | None = None
+    sheet: str | None = None
+    tables: dict[str, str] | None = Field(
+        default=None, description="table name -> file (relative to path) or, for Excel, sheet name"
+    )
+    # Connector-specific settings (URLs, account ids...); secrets never go here.
+    options: dict[str, Any] = {}
+
+
+class Validity(Spec):
+    """Columns bounding when a row is valid: from <= t < to; an empty `to` means still valid."""
+
+    from_: str = Field(alias="from")
+    to: str | None = None
+
+
+class Join(Spec):
+    model: str
+    on: str | dict[str, str] = Field(description="a column present on both sides, or {local: remote}")
+    how: Literal["left", "inner"] = "left"
+
+    def pairs(self) -> list[tuple[str, str]]:
+        if isinstance(self.on, str):
+            return [(self.on, self.on)]
+        return list(self.on.items())
+
+
+class Model(Spec):
+    """A table of rows (events or states) that metrics aggregate."""
+
+    key: str = Field(pattern=KEY_PATTERN)
+    table: str
+    source: str | None = None
+    time: str | None = None
+    validity: Validity | None = None
+    timezone: str | None = Field(
+        default=None,
+        description="time zone of naive timestamps in this table; default: the workspace time zone",
+    )
+    dimensions: list[str] = []
+    joins: list[Join] = []
+    columns: dict[str, str] | None = Field(default=None, description="declared column types, e.g. {amount: double}")
+    primary_key: str | None = None
+
+
+class RatioPart(Spec):
+    """Numerator or denominator of a ratio: an aggregate over a model, or another metric."""
+
+    model: str | None = None
+    measure: str | None = None
+    filter: str | None = None
+    time: str | None = None
+    metric: str | None = None
+    offset: int = 0
+
+
+class FormulaInput(Spec):
+    metric: str
+    offset: int = 0
+    alias: str | None = Field(default=None, pattern=KEY_PATTERN)
+
+    @property
+    def name(self) -> str:
+        return self.alias or self.metric
+
+
+class Target(Spec):
+    """A target value per period of the metric's grain, for the periods from `from` to `to` inclusive."""
+
+    from_: date | str | int = Field(alias="from")
+    to: date | str | int | None = None
+    value: float
+
+
+class Bands(Spec):
+    """Shares of target: achievement >= green is green, >= amber is amber, otherwise red."""
+
+    green: float = 1.0
+    amber: float = 0.9
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bands:
+        if self.amber > self.green:
+            raise ValueError(f"amber ({self.amber}) must not be above green ({self.green})")
+        return self
+
+
+class When(Spec):
+    """The condition of a decision rule; all given conditions must hold."""
+
+    status: Literal["red", "amber", "green", "not_green"] | None = None
+    below_target: float | None = Field(default=None, gt=0, description="value < share x target")
+    above_target: float | None = Field(default=None, gt=0, description="value > share x target")
+    forecast: Literal["miss", "hit"] | None = None
+    trend: Literal["up", "down"] | None = None
+    change_below: float | None = Field(default=None, description="period-over-period change below, e.g. -0.1")
+    change_above: float | None = None
+    periods: int = Field(default=1, ge=1, le=52, description="for this many consecutive periods")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> When:
+        conds = [self.status, self.below_target, self.above_target, self.forecast, self.trend,
+                 self.change_below, self.change_above]
+        if all(c is None for c in conds):
+            raise ValueError(
+                "a decision rule needs a condition: status, below_target, above_target, forecast, "
+                "trend, change_below or change_above"
+            )
+        return self
+
+
+class DecisionRule(Spec):
+    when: When
+    owner: str
+    action: str
+    review_after: int | None = Field(default=None, ge=1, description="periods after which the decision is reviewed")
+
+
+class Metric(Spec):
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str | None = None
+    description: str | None = None
+    kind: Kind | None = None
+    owners: list[str] = []
+    type: MetricType = MetricType.simple
+    model: str | None = None
+    time: str | None = None
+    measure: str | None = None
+    filter: str | None = None
+    numerator: RatioPart | None = None
+    denominator: RatioPart | None = None
+    formula: str | None = None
+    inputs: list[FormulaInput] = []
+    window: int | None = Field(default=None, ge=1, description="cumulative: rolling window in periods")
+    to_date: Grain | None = Field(default=None, description="cumulative: reset at each period of this grain")
+    grain: Grain = Grain.month
+    unit: str | None = None
+    direction: Direction = Direction.up
+    targets: list[Target] = []
+    bands: Bands = Bands()
+    decision: DecisionRule | None = None
+    dimensions: list[str] | None = None
+    pacing: Literal["auto", "linear", "seasonal", "none"] = "auto"
+
+    @property
+    def label(self) -> str:
+        return self.name or self.key
+
+    @property
+    def is_kpi(self) -> bool:
+        """A metric becomes a KPI when it has a target, an owner and a decision."""
+        return bool(self.targets and self.owners and self.decision)
+
+
+class Workspace(Spec):
+    workspace: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+    title: str | None = None
+    language: Language = Language.en
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    timezone: str = "UTC"
+    week_start: WeekStart = WeekStart.monday
+    vision: Vision | None = None
+    teams: list[Team] = []
+    sources: list[Source] = []
+    models: list[Model] = []
+    north_star: str | None = None
+    board: list[str] = []
+    metrics: list[Metric] = []
+
+    # Lookups by key (validation guarantees keys are unique).
+    def metric(self, key: str) -> Metric:
+        for m in self.metrics:
+            if m.key == key:
+                return m
+        raise KeyError(key)
+
+    def model_by_key(self, key: str) -> Model:
+        for m in self.models:
+            if m.key == key:
+                return m
+        raise KeyError(key)
+
+    def team(self, key: str) -> Team:
+        for t in self.teams:
+            if t.key == key:
+                return t
+        raise KeyError(key)
+
+    @property
+    def metric_keys(self) -> list[str]:
+        return [m.key for m in self.metrics]
