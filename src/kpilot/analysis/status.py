@@ -1,0 +1,240 @@
+"""Judging a metric against its target: pacing, red/amber/green, change, and decision rules.
+
+Pure functions over a metric's series. The current period is judged on what was expected by now
+(pacing): on day 10 of 30, a monthly target of a sum or a count is judged on its expected share so
+far — linear by default, or the share the same point of past periods held (seasonal profile).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from kpilot.model.periods import Grain, WeekStart, label, next_start, period_start
+from kpilot.model.workspace import Bands, DecisionRule, Direction, Metric, When
+
+# Before this share of a period has elapsed, a decision rule looks at complete periods only: a
+# Monday-morning week is too young to trigger a decision.
+MIN_ELAPSED_FOR_RULES = 0.25
+SEASONAL_MIN_PERIODS = 4
+SEASONAL_MAX_PERIODS = 12
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How much of a period's target is expected by now."""
+
+    share: float  # expected share of the period's total reached by now (1.0 for a complete period)
+    elapsed: float  # share of the period's days elapsed
+    method: str  # "complete" | "linear" | "seasonal" | "level" (non-additive: judged on the full target)
+
+
+@dataclass(frozen=True)
+class PeriodJudgement:
+    period: date
+    value: float | None
+    target: float | None
+    expected: float | None  # target x pacing share
+    achievement: float | None  # value vs expected, oriented so that >= 1 is good
+    status: str  # green | amber | red | none
+    complete: bool
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    fires: bool
+    evaluated: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and not math.isnan(x) and not math.isinf(x)
+
+
+def achievement(value: float | None, expected: float | None, direction: Direction) -> float | None:
+    """Value against expected, as a share where >= 1 means on target whatever the direction."""
+    if not _finite(value) or not _finite(expected):
+        return None
+    assert value is not None and expected is not None
+    if direction is Direction.up:
+        if expected == 0:
+            return math.inf if value >= 0 else -math.inf
+        return value / expected if expected > 0 else (2 - value / expected)
+    if value == 0:
+        return math.inf if expected >= 0 else -math.inf
+    if expected == 0:
+        return -math.inf
+    return expected / value if value > 0 else -math.inf
+
+
+def rag(ach: float | None, bands: Bands) -> str:
+    if ach is None or math.isnan(ach):
+        return "none"
+    if ach >= bands.green:
+        return "green"
+    if ach >= bands.amber:
+        return "amber"
+    return "red"
+
+
+def linear_pacing(period: date, grain: Grain, through: date) -> Pacing:
+    """Share of the period's days elapsed up to and including `through`."""
+    end = next_start(period, grain)
+    days = (end - period).days
+    if through >= end:
+        return Pacing(1.0, 1.0, "complete")
+    elapsed = max(0, (through - period).days + 1) / days
+    return Pacing(elapsed, elapsed, "linear")
+
+
+def seasonal_pacing(period: date, grain: Grain, through: date, daily: Sequence[tuple[date, float]],
+                    week_start: WeekStart) -> Pacing:
+    """Expected share by now from the same point of past complete periods (ratio of sums).
+
+    Uses up to 12 past periods with a positive total; falls back to linear with fewer than 4.
+    """
+    base = linear_pacing(period, grain, through)
+    if base.method == "complete":
+        return base
+    elapsed_days = (through - period).days + 1
+    by_period: dict[date, list[tuple[int, float]]] = {}
+    for day, value in daily:
+        if not _finite(value):
+            continue
+        p = period_start(day, grain, week_start)
+        if p >= period:
+            continue
+        by_period.setdefault(p, []).append(((day - p).days, value))
+    partial_sum = total_sum = 0.0
+    used = 0
+    for p in sorted(by_period, reverse=True)[: SEASONAL_MAX_PERIODS + 1]:
+        if used >= SEASONAL_MAX_PERIODS:
+            break
+        days = by_period[p]
+        # A past period only counts if its whole span is covered by the daily history.
+        if (next_start(p, grain) - p).days != len(days):
+            continue
+        total = sum(v for _, v in days)
+        if total <= 0:
+            continue
+        partial_sum += sum(v for off, v in days if off < elapsed_days)
+        total_sum += total
+        used += 1
+    if used < SEASONAL_MIN_PERIODS or total_sum <= 0:
+        return base
+    return Pacing(partial_sum / total_sum, base.elapsed, "seasonal")
+
+
+def judge(value: float | None, target: float | None, share: float, metric: Metric, period: date,
+          complete: bool) -> PeriodJudgement:
+    expected = None if target is None else target * share
+    ach = achievement(value, expected, metric.direction)
+    status = rag(ach, metric.bands) if target is not None else "none"
+    return PeriodJudgement(period, value, target, expected, ach, status, complete)
+
+
+def change(current: float | None, previous: float | None, share: float = 1.0) -> float | None:
+    """Relative change against the previous period; a partial period is compared at its pace."""
+    if not _finite(current) or not _finite(previous) or previous == 0 or share <= 0:
+        return None
+    assert current is not None and previous is not None
+    return (current / share) / previous - 1 if previous > 0 else None
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x * 100:.0f} %"
+
+
+def describe_when(when: When, direction: Direction) -> str:
+    """The rule's condition in words (English; the UI translates through its own catalog)."""
+    parts: list[str] = []
+    n = when.periods
+    span = f" for {n} periods" if n > 1 else ""
+    if when.status:
+        parts.append(f"status is {when.status.replace('_', ' ')}{span}")
+    if when.below_target is not None:
+        parts.append(f"value below {_pct(when.below_target)} of target{span}")
+    if when.above_target is not None:
+        parts.append(f"value above {_pct(when.above_target)} of target{span}")
+    if when.forecast:
+        parts.append(f"the forecast for the period end is a {when.forecast}")
+    if when.trend:
+        parts.append(f"the trend is {when.trend} for {n} period(s) in a row")
+    if when.change_below is not None:
+        parts.append(f"change vs previous period below {_pct(when.change_below)}{span}")
+    if when.change_above is not None:
+        parts.append(f"change vs previous period above {_pct(when.change_above)}{span}")
+    return " and ".join(parts)
+
+
+def evaluate_rule(rule: DecisionRule, history: Sequence[PeriodJudgement], paced_values: Sequence[float | None],
+                  projected: float | None, metric: Metric, grain: Grain, week_start: WeekStart,
+                  current_elapsed: float) -> RuleResult:
+    """Whether a decision rule's condition holds now.
+
+    `history` is the judged periods up to the current one (last item); `paced_values` the values with
+    the current period scaled to its pace (for trends and changes); `projected` the period-end
+    projection of the current period.
+    """
+    when = rule.when
+    n = when.periods
+    judged = list(history)
+    paced = list(paced_values)
+    if judged and not judged[-1].complete and current_elapsed < MIN_ELAPSED_FOR_RULES:
+        judged, paced = judged[:-1], paced[:-1]
+    if len(judged) < n:
+        return RuleResult(False, False, [f"needs {n} periods of history, has {len(judged)}"])
+    window = judged[-n:]
+    reasons: list[str] = []
+    ok = True
+
+    def lbl(p: date) -> str:
+        return label(p, grain, week_start)
+
+    if when.status:
+        want = when.status
+        hits = [j.status == want if want != "not_green" else j.status in ("amber", "red") for j in window]
+        ok &= all(hits)
+        reasons.append("status " + ", ".join(f"{lbl(j.period)} {j.status}" for j in window))
+    for share, below in ((when.below_target, True), (when.above_target, False)):
+        if share is None:
+            continue
+        checks = []
+        for j in window:
+            if j.value is None or j.expected is None or math.isnan(j.value):
+                checks.append(False)
+                continue
+            checks.append(j.value < share * j.expected if below else j.value > share * j.expected)
+        ok &= all(checks)
+        reasons.append(f"value vs {'expected so far' if not window[-1].complete else 'target'}: " + ", ".join(
+            f"{lbl(j.period)} {_pct(j.value / j.expected) if j.value is not None and j.expected else 'n/a'}"
+            for j in window))
+    if when.forecast:
+        current = history[-1]
+        if projected is None or current.target is None:
+            ok = False
+            reasons.append("no forecast available")
+        else:
+            ach = achievement(projected, current.target, metric.direction)
+            hit = ach is not None and ach >= metric.bands.green
+            ok &= hit if when.forecast == "hit" else not hit
+            reasons.append(f"projected {projected:,.4g} at period end vs target {current.target:,.4g} "
+                           f"({_pct(ach)} of target)")
+    if when.trend or when.change_below is not None or when.change_above is not None:
+        values = paced[-(n + 1):]
+        changes = [change(values[i + 1], values[i]) for i in range(len(values) - 1)] if len(values) == n + 1 else []
+        if len(changes) < n or any(c is None for c in changes):
+            ok = False
+            reasons.append(f"needs {n + 1} periods with values to measure a change")
+        else:
+            cs = [c for c in changes if c is not None]
+            if when.trend:
+                ok &= all(c < 0 for c in cs) if when.trend == "down" else all(c > 0 for c in cs)
+            if when.change_below is not None:
+                ok &= all(c < when.change_below for c in cs)
+            if when.change_above is not None:
+                ok &= all(c > when.change_above for c in cs)
+            reasons.append("change " + ", ".join(f"{c * 100:+.0f} %" for c in cs))
+    return RuleResult(bool(ok), True, reasons)

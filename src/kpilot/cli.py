@@ -1,0 +1,355 @@
+"""The command line: thin commands over `kpilot.service`. Output in the workspace's language."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kpilot.i18n import LANGUAGES, Translator, format_day, format_percent, format_value, translator
+from kpilot.model import Grain, Issue, KpilotError, WorkspaceInvalid
+from kpilot.model.periods import PERIOD_FORMS, parse_period
+
+app = typer.Typer(
+    name="kpilot",
+    help="kpilot — from vision to action: a North Star, 3-5 KPIs, status, forecasts and decisions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+STATUS_STYLE = {"green": "green", "amber": "yellow", "red": "red", "none": "dim"}
+STATUS_DOT = {"green": "●", "amber": "●", "red": "●", "none": "○"}
+
+
+class Fmt(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class SeriesFmt(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class TextFmt(StrEnum):
+    text = "text"
+    json = "json"
+
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (holds kpilot.yaml).")]
+StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="Where the warehouse is kept "
+                                                                    "(default: <workspace>/.kpilot).")]
+LangOpt = Annotated[str | None, typer.Option("--lang", help="Output language: en or fr (default: the workspace's).")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", markup=True)
+    return typer.Exit(code)
+
+
+def _print_issues(issues: list[Issue]) -> None:
+    for issue in issues:
+        color = "red" if issue.severity == "error" else "yellow"
+        where = f"{issue.location}: " if issue.location else ""
+        err.print(f"{where}[{color}]{issue.severity}[/]: " + (f"{issue.path}: " if issue.path else "")
+                  + issue.message.replace("[", "\\["), markup=True)
+        if issue.fix:
+            err.print(f"    fix: {issue.fix}".replace("[", "\\["), markup=True)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except WorkspaceInvalid as exc:
+        _print_issues(exc.issues)
+        n = len([i for i in exc.issues if i.severity == "error"])
+        raise _fail(f"{n} error(s); nothing was changed.") from None
+    except KpilotError as exc:
+        raise _fail(str(exc).replace("[", "\\[")) from None
+
+
+def _open(workspace: Path, state_dir: Path | None) -> Any:
+    from kpilot.service import WorkspaceService
+
+    return WorkspaceService(workspace, state_dir=state_dir)
+
+
+def _as_of(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        grain, start = parse_period(value)
+    except ValueError:
+        raise _fail(f"--as-of '{value}' is not a date; write it as YYYY-MM-DD") from None
+    if grain is not Grain.day:
+        raise _fail(f"--as-of '{value}' is not a date; write it as YYYY-MM-DD")
+    return start
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True, disable=not err.is_terminal)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path | None, typer.Argument(help="Folder to create (default: --workspace).")] = None,
+    template: Annotated[str, typer.Option(help="saas | esn | smarketing | ecommerce")] = "saas",
+    language: Annotated[str, typer.Option(help="en | fr")] = "en",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing kpilot.yaml.")] = False,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Create a workspace from a template: a commented kpilot.yaml and sample data."""
+    from kpilot.templates import init_workspace
+
+    target = directory or workspace
+    with _errors():
+        path = init_workspace(target, template, language, force=force)
+    tr = translator(language)
+    out.print(tr("Created {path} from the {template} template.").format(path=path, template=template))
+    out.print(tr("Next: kpilot validate -w {dir} && kpilot status -w {dir}").format(dir=target))
+
+
+@app.command("validate")
+def validate_cmd(
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None,
+    format: Annotated[TextFmt, typer.Option("--format", help="text | json")] = TextFmt.text,
+    no_data: Annotated[bool, typer.Option("--no-data", help="Skip checks against the data files' columns.")] = False,
+) -> None:
+    """Check kpilot.yaml: structure, references, columns, expressions, and the method's rules."""
+    with _errors():
+        svc = _open(workspace, state_dir)
+        issues = svc.validate(with_data=not no_data)
+    errors = [i for i in issues if i.severity == "error"]
+    if format is TextFmt.json:
+        out.print_json(json.dumps({"valid": not errors, "issues": [i.to_dict() for i in issues]}, default=str))
+    else:
+        _print_issues(issues)
+        if not errors:
+            tr = translator(svc.ws.language.value)
+            out.print(tr("{file} is valid: {metrics} metrics, {models} models, {warnings} warning(s).").format(
+                file=svc.file, metrics=len(svc.ws.metrics), models=len(svc.ws.models),
+                warnings=len(issues)))
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def load(
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None,
+    force: Annotated[bool, typer.Option(help="Reload files even when unchanged.")] = False,
+) -> None:
+    """Load the workspace's data files into its warehouse (atomic; unchanged files are skipped)."""
+    with _errors():
+        svc = _open(workspace, state_dir)
+        tr = translator(svc.ws.language.value)
+        with _progress() as bar:
+            task = bar.add_task(tr("Loading"), total=None)
+
+            def on_progress(table: str, done: int, total: int) -> None:
+                bar.update(task, total=total, completed=done, description=f"{tr('Loading')} {table}")
+
+            report = svc.load(force=force, progress=on_progress)
+    table = Table(title=tr("Loaded tables"), show_lines=False)
+    for col in (tr("Table"), tr("File"), tr("Status"), tr("Rows"), tr("Seconds")):
+        table.add_column(col)
+    for t in report.tables:
+        table.add_row(t.table, str(t.path), tr(t.status), format_value(t.rows, None, svc.ws.language.value),
+                      f"{t.seconds:.2f}")
+    out.print(table)
+
+
+@app.command()
+def compute(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None) -> None:
+    """Compute every metric (loading changed files first); only stale periods are recomputed."""
+    with _errors():
+        svc = _open(workspace, state_dir)
+        tr = translator(svc.ws.language.value)
+        svc.load()
+        with _progress() as bar:
+            task = bar.add_task(tr("Computing"), total=None)
+
+            def on_progress(done: int, total: int, what: str) -> None:
+                bar.update(task, total=total, completed=done, description=f"{tr('Computing')} {what}")
+
+            report = svc.compute(progress=on_progress)
+    out.print(tr("Computed {metrics} metrics: {recomputed} aggregates recomputed ({incremental} incrementally), "
+                 "{fresh} up to date, {queries} queries.").format(
+        metrics=len(report.metrics), recomputed=report.aggregates_recomputed,
+        incremental=report.aggregates_incremental,
+        fresh=report.aggregates_total - report.aggregates_recomputed, queries=report.queries))
+
+
+def _status_rows(statuses: list[Any], lang: str, tr: Translator) -> Table:
+    table = Table(show_lines=False, pad_edge=False)
+    for col in ("", tr("KPI"), tr("Period"), tr("Value"), tr("Target"), tr("Pace"), tr("Status"), tr("Change"),
+                tr("Decision")):
+        table.add_column(col, overflow="fold")
+    for s in statuses:
+        style = STATUS_STYLE.get(s.status, "")
+        mark = "★" if s.role == "north_star" else ""
+        decision = "—"
+        if s.decision is None:
+            decision = tr("no decision rule: vanity metric") if s.role != "metric" else "—"
+        elif s.decision["fires"]:
+            decision = f"[bold]{tr('DECIDE')}[/] → {s.decision['owner']}: {s.decision['action']}"
+        else:
+            decision = tr("not triggered") + f" ({tr(s.decision['condition'])})"
+        table.add_row(
+            mark, s.name, s.period_label + ("" if s.complete else "*"),
+            format_value(s.value, s.unit, lang), format_value(s.target, s.unit, lang),
+            format_percent(s.pacing, lang, digits=0) if s.pacing is not None else "—",
+            f"[{style}]{STATUS_DOT.get(s.status, '')} {tr(s.status)}[/]",
+            format_percent(s.change, lang, signed=True) if s.change is not None else "—",
+            decision.replace("[", "\\[") if not decision.startswith("[bold]") else decision,
+        )
+    return table
+
+
+@app.command()
+def status(
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None,
+    format: Annotated[Fmt, typer.Option("--format", help="table | json")] = Fmt.table,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Judge as of this date (YYYY-MM-DD), ignoring "
+                                                             "later rows. Default: today.")] = None,
+    all_metrics: Annotated[bool, typer.Option("--all", help="Also show metrics not on the board.")] = False,
+    lang: LangOpt = None,
+) -> None:
+    """The board for the current period: North Star and KPIs with target, pace, status and decision."""
+    day = _as_of(as_of)
+    with _errors():
+        svc = _open(workspace, state_dir)
+        statuses = svc.board(as_of=day, all_metrics=all_metrics)
+    if format is Fmt.json:
+        sys.stdout.write(json.dumps([s.to_dict() for s in statuses], indent=2, ensure_ascii=False, default=str) + "\n")
+        return
+    language = lang or svc.ws.language.value
+    tr = translator(language)
+    title = svc.ws.title or svc.ws.workspace
+    as_of_day = day or svc.today()
+    out.print(f"[bold]{title}[/] — " + tr("board as of {date}").format(date=format_day(as_of_day, language)))
+    if svc.ws.vision:
+        out.print(f"[dim]{svc.ws.vision.statement}[/]")
+    out.print(_status_rows(statuses, language, tr))
+    stale = sorted({s.data_through for s in statuses if s.data_through and s.data_through < as_of_day})
+    if stale:
+        out.print("[dim]* " + tr("period in progress, judged on its pace.") + " "
+                  + tr("Latest data: {date}.").format(date=format_day(stale[0], language)) + "[/]")
+    fired = [s for s in statuses if s.decision and s.decision["fires"]]
+    out.print(tr("{n} decision(s) to take this period.").format(n=len(fired)))
+
+
+@app.command()
+def series(
+    metric: Annotated[str, typer.Argument(help="Metric key.")],
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None,
+    grain: Annotated[Grain | None, typer.Option(help="day | week | month | quarter | year "
+                                                     "(default: the metric's).")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help=f"First period ({PERIOD_FORMS}).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last period.")] = None,
+    format: Annotated[SeriesFmt, typer.Option("--format", help="table | json | csv")] = SeriesFmt.table,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Compute as of this date, ignoring later rows.")] = None,
+    lang: LangOpt = None,
+) -> None:
+    """Every period of a metric: value, target and status."""
+    day = _as_of(as_of)
+    try:
+        first = parse_period(from_)[1] if from_ else None
+        last = parse_period(to)[1] if to else None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    with _errors():
+        svc = _open(workspace, state_dir)
+        if metric not in svc.ws.metric_keys:
+            from kpilot.model.errors import did_you_mean, one_of
+
+            raise KpilotError(f"unknown metric '{metric}';{did_you_mean(metric, svc.ws.metric_keys)} "
+                              f"metrics: {one_of(svc.ws.metric_keys, 40)}")
+        rows = svc.series(metric, grain=grain, first=first, last=last, as_of=day)
+    if format is SeriesFmt.json:
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        return
+    if format is SeriesFmt.csv:
+        buf = io.StringIO()
+        fields = ["period", "label", "value", "target", "status", "complete"]
+        if rows and "numerator" in rows[0]:
+            fields += ["numerator", "denominator"]
+        writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+        return
+    language = lang or svc.ws.language.value
+    tr = translator(language)
+    m = svc.ws.metric(metric)
+    table = Table(title=f"{m.label} ({(grain or m.grain).value})")
+    for col in (tr("Period"), tr("Value"), tr("Target"), tr("Status")):
+        table.add_column(col)
+    for r in rows:
+        style = STATUS_STYLE.get(str(r["status"]), "")
+        table.add_row(str(r["label"]) + ("" if r["complete"] else "*"), format_value(r["value"], m.unit, language),  # type: ignore[arg-type]
+                      format_value(r["target"], m.unit, language),  # type: ignore[arg-type]
+                      f"[{style}]{tr(str(r['status']))}[/]")
+    out.print(table)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write the demo workspace.")] = Path("kpilot-demo"),
+    language: Annotated[str, typer.Option(help="en | fr")] = "en",
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the web app after printing the board.")] = True,
+    seed: Annotated[int, typer.Option(help="Random seed of the generated company.")] = 7,
+) -> None:
+    """Generate a demo company (three years of marketing, sales and subscriptions), compute it, show the board."""
+    from kpilot.demo import generate_demo
+
+    if language not in LANGUAGES:
+        raise _fail(f"unknown language '{language}'; use one of: {', '.join(LANGUAGES)}")
+    marker = directory / ".kpilot-demo"
+    if directory.exists() and any(directory.iterdir()) and not marker.exists():
+        raise _fail(f"{directory} exists and is not a kpilot demo folder; pass --dir to choose another folder")
+    tr = translator(language)
+    with _errors():
+        with err.status(tr("Generating the demo company...")):
+            generate_demo(directory, language=language, seed=seed)
+            marker.write_text("generated by `kpilot demo`; regenerated at each run\n", encoding="utf-8")
+        svc = _open(directory, None)
+        svc.load()
+        with _progress() as bar:
+            task = bar.add_task(tr("Computing"), total=None)
+            svc.compute(progress=lambda d, t, w: bar.update(task, total=t, completed=d))
+    status(workspace=directory, state_dir=None, format=Fmt.table, as_of=None, all_metrics=False, lang=language)
+    out.print(tr("Demo workspace: {dir} (edit {dir}/kpilot.yaml, then run kpilot status -w {dir}).").format(
+        dir=directory))
+    if serve:
+        try:
+            from kpilot.web import serve as serve_web  # type: ignore[attr-defined]
+        except ImportError:
+            out.print(tr("The web app is not part of this version yet; the board above is the demo."))
+            return
+        serve_web(directory)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Engines run the SQL the compiler generates, where the data lives.
+
+An engine is small on purpose (the `SqlClient` idea of metricflow): a dialect name for SQLGlot,
+a way to run a query and get Arrow back, and the columns of a table. DuckDB is the default.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from kpilot.model.errors import KpilotError
+
+
+class Engine(Protocol):
+    dialect: str
+
+    def query(self, sql: exp.Expression | str) -> pa.Table: ...
+
+    def columns(self, table: str) -> dict[str, str]: ...
+
+    def tables(self) -> list[str]: ...
+
+
+class EngineError(KpilotError):
+    """A query failed in the engine; the message carries the engine's reason and the SQL."""
+
+
+def connect_duckdb(path: Path | str | None) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB database with extension auto-install off (nothing is downloaded here)."""
+    config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "true"}
+    try:
+        return duckdb.connect(str(path) if path else ":memory:", config=config)
+    except duckdb.IOException as exc:
+        msg = str(exc).splitlines()[0]
+        if "lock" in msg.lower():
+            raise KpilotError(
+                f"the workspace database {path} is in use by another kpilot process ({msg}); "
+                "stop that process (e.g. `kpilot serve`) or wait for it to finish"
+            ) from None
+        raise KpilotError(f"cannot open the workspace database {path}: {msg}") from None
+
+
+class DuckDBEngine:
+    """The embedded default: runs in-process on the workspace's DuckDB file."""
+
+    dialect = "duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        self._lock = threading.RLock()
+
+    def query(self, sql: exp.Expression | str) -> pa.Table:
+        text = sql.sql(dialect=self.dialect) if isinstance(sql, exp.Expression) else sql
+        with self._lock:
+            try:
+                return self.con.sql(text).to_arrow_table()
+            except duckdb.Error as exc:
+                first = str(exc).splitlines()[0]
+                raise EngineError(f"the engine rejected a generated query: {first}\nSQL: {text}") from None
+
+    def columns(self, table: str) -> dict[str, str]:
+        with self._lock:
+            rows = self.con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+                [table],
+            ).fetchall()
+        return {name: typ for name, typ in rows}
+
+    def tables(self) -> list[str]:
+        with self._lock:
+            rows = self.con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
+            ).fetchall()
+        return [r[0] for r in rows]

@@ -1,0 +1,345 @@
+"""Computing metric series: plan aggregates, refresh what is stale, compose, materialize.
+
+`MetricComputer` is the one entry point for values. Given an as-of date it answers `series(metric,
+grain)`. With a store (the workspace's DuckDB) it reuses materialized aggregates and recomputes only
+the periods touched by appended rows or a moved as-of date; in replay mode (an explicit past as-of
+date) it computes from scratch, ignoring rows after that date, and stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+
+from kpilot.compute import store as st
+from kpilot.compute.compiler import (
+    Aggregate,
+    CompileContext,
+    MetricRef,
+    compile_extent,
+    compile_flow,
+    compile_join_check,
+    compile_snapshot_time,
+    compile_validity,
+    is_additive,
+    metric_parts,
+    moments_for,
+)
+from kpilot.compute.compose import Series, divide, evaluate, fill, running, shift, union_spine
+from kpilot.compute.engine import Engine
+from kpilot.model.errors import KpilotError
+from kpilot.model.expressions import parse_formula, parse_measure
+from kpilot.model.periods import Grain, next_start, period_start, periods_between
+from kpilot.model.validate import formula_names
+from kpilot.model.workspace import Metric, MetricType, Workspace
+
+Progress = Callable[[int, int, str], None]
+
+
+class ComputeError(KpilotError):
+    pass
+
+
+@dataclass
+class _AggResult:
+    rows: dict[date, float | None]
+    first: date | None
+    last: date | None
+
+
+@dataclass
+class ComputeReport:
+    aggregates_total: int = 0
+    aggregates_recomputed: int = 0
+    aggregates_incremental: int = 0
+    queries: int = 0
+    metrics: list[str] = field(default_factory=list)
+
+
+def metric_definition(ws: Workspace, metric: Metric) -> str:
+    """A stable text of everything that determines a metric's values."""
+    deps = {}
+    for part in metric_parts(ws, metric).values():
+        if isinstance(part, Aggregate):
+            deps[part.id] = part.model_def
+    return json.dumps([metric.model_dump(mode="json", exclude={"targets", "bands", "decision", "name",
+                                                                "description", "owners", "kind"}),
+                       deps, ws.week_start.value, ws.timezone], sort_keys=True, default=str)
+
+
+def _zero_filled(series: Series) -> np.ndarray:
+    return np.where(np.isnan(series.values), 0.0, series.values) if series.additive else series.values
+
+
+class MetricComputer:
+    def __init__(self, engine: Engine, ws: Workspace, schema: Mapping[str, Mapping[str, str]], *,
+                 as_of: date, replay: bool = False, store: duckdb.DuckDBPyConnection | None = None):
+        self.engine = engine
+        self.ws = ws
+        self.ctx = CompileContext(ws, schema)
+        self.as_of = as_of
+        self.replay = replay
+        self.store = None if replay else store
+        if self.store is not None:
+            st.ensure_schema(self.store)
+        self.versions = st.table_versions(self.store) if self.store is not None else {}
+        self._aggs: dict[tuple[str, str], _AggResult] = {}
+        self._extents: dict[tuple[str, str, str], tuple[date | None, date | None]] = {}
+        self._series: dict[tuple[str, str], Series] = {}
+        self._checked_joins: set[str] = set()
+        self.report = ComputeReport()
+
+    # --- planning -------------------------------------------------------------------------------
+
+    def _needed(self, metric_key: str, grain: Grain, out: set[tuple[Aggregate, Grain]], seen: set[str]) -> None:
+        if (metric_key, grain) in self._series or metric_key in seen:
+            return
+        seen.add(metric_key)
+        metric = self.ws.metric(metric_key)
+        for part in metric_parts(self.ws, metric).values():
+            if isinstance(part, Aggregate):
+                out.add((part, grain))
+            else:
+                self._needed(part.metric, grain, out, seen)
+        if metric.type is MetricType.derived and metric.formula:
+            _, refs = parse_formula(metric.formula, formula_names(self.ws, metric))
+            for ref in refs:
+                self._needed(ref.metric, grain, out, seen)
+
+    def prepare(self, requests: Iterable[tuple[str, Grain]], progress: Progress | None = None) -> None:
+        """Make sure every aggregate the requested series need is computed, batching queries."""
+        needed: set[tuple[Aggregate, Grain]] = set()
+        for key, grain in requests:
+            self._needed(key, grain, needed, set())
+        todo = [(a, g) for a, g in needed if (a.id, g.value) not in self._aggs]
+        self.report.aggregates_total += len(todo)
+        groups: dict[tuple[str, str, str, Grain], list[Aggregate]] = defaultdict(list)
+        for agg, grain in sorted(todo, key=lambda x: (x[0].group_key, x[1].value, x[0].id)):
+            groups[(*agg.group_key, grain)].append(agg)
+        done = 0
+        for (model_key, mode, time, grain), aggs in groups.items():
+            self._check_joins(model_key)
+            self._refresh_group(model_key, mode, time, grain, aggs)  # type: ignore[arg-type]
+            done += len(aggs)
+            if progress:
+                progress(done, len(todo), f"{model_key} by {grain.value}")
+
+    def _check_joins(self, model_key: str) -> None:
+        if model_key in self._checked_joins:
+            return
+        self._checked_joins.add(model_key)
+        model = self.ctx.model(model_key)
+        for joined, query in compile_join_check(self.ctx, model_key):
+            table = self.engine.query(query)
+            if table.num_rows:
+                keys = [j for _, j in next(j for j in model.joins if j.model == joined).pairs()]
+                first = table.to_pylist()[0]
+                sample = ", ".join(repr(first[k]) for k in keys)
+                raise ComputeError(
+                    f"model {model_key}: the join to {joined} on {', '.join(keys)} would count rows of "
+                    f"{model.table} several times: {', '.join(keys)} = {sample} appears {first['n']} times in "
+                    f"{self.ctx.model(joined).table}. Fix: make {', '.join(keys)} unique in "
+                    f"{self.ctx.model(joined).table} (one row per key), or join on a unique key."
+                )
+
+    # --- aggregates -----------------------------------------------------------------------------
+
+    def _tables_of(self, model_key: str) -> list[str]:
+        model = self.ctx.model(model_key)
+        return [model.table, *[self.ctx.model(j.model).table for j in model.joins]]
+
+    def _current_versions(self, model_key: str) -> dict[str, int | None]:
+        return {t: (self.versions[t].version if t in self.versions else None) for t in self._tables_of(model_key)}
+
+    def _extent(self, model_key: str, mode: str, time: str) -> tuple[date | None, date | None]:
+        key = (model_key, mode, time)
+        if key not in self._extents:
+            row = self.engine.query(compile_extent(self.ctx, model_key, mode, time)).to_pylist()[0]  # type: ignore[arg-type]
+            self.report.queries += 1
+            first, last = row["first"], row["last"]
+            if self.replay and last is not None and last > self.as_of:
+                last = self.as_of
+            self._extents[key] = (first, last)
+        return self._extents[key]
+
+    def spine(self, first: date | None, last: date | None, grain: Grain) -> list[date]:
+        if first is None:
+            return []
+        end = self.as_of if self.replay else max(last or self.as_of, self.as_of)
+        if self.replay and first > self.as_of:
+            return []
+        return periods_between(first, end, grain, self.ws.week_start)
+
+    def _since(self, model_key: str, mode: str, time: str, grain: Grain, state: st.AggState | None,
+               versions: dict[str, int | None]) -> tuple[bool, date | None]:
+        """(fresh, since): fresh when nothing changed; else recompute periods from `since` (None = all)."""
+        if state is None or any(v is None for v in versions.values()):
+            return False, None
+        model = self.ctx.model(model_key)
+        changed = [t for t, v in versions.items() if state.versions.get(t) != v]
+        as_of_moves = mode != "flow" and state.as_of != self.as_of
+        if not changed and not as_of_moves:
+            return True, None
+        candidates: list[date] = []
+        for table in changed:
+            info = self.versions[table]
+            old = state.versions.get(table)
+            if table != model.table or info.change != "append" or old is None or info.version != old + 1:
+                return False, None
+            column = model.validity.from_ if mode == "validity" and model.validity else time
+            raw = info.append_min.get(column)
+            if raw is None:
+                return False, None
+            # One day of margin covers time zone conversions of the appended rows.
+            day = date.fromisoformat(str(raw)[:10]) - timedelta(days=1)
+            candidates.append(period_start(day, grain, self.ws.week_start))
+        if as_of_moves and state.as_of is not None:
+            candidates.append(period_start(min(state.as_of, self.as_of), grain, self.ws.week_start))
+        elif as_of_moves:
+            return False, None
+        return False, min(candidates) if candidates else None
+
+    def _refresh_group(self, model_key: str, mode: str, time: str, grain: Grain, aggs: Sequence[Aggregate]) -> None:
+        versions = self._current_versions(model_key)
+        stale: list[tuple[Aggregate, date | None]] = []
+        for agg in aggs:
+            state = st.read_state(self.store, agg.id, grain.value) if self.store is not None else None
+            fresh, since = self._since(model_key, mode, time, grain, state, versions)
+            if fresh and state is not None and self.store is not None:
+                self._aggs[(agg.id, grain.value)] = _AggResult(st.read_aggregate(self.store, agg.id, grain.value),
+                                                               state.first, state.last)
+            else:
+                stale.append((agg, since))
+        if not stale:
+            return
+        first, last = self._extent(model_key, mode, time)
+        # One query for the whole group, from the earliest period any member needs.
+        sinces = [s for _, s in stale]
+        since = None if any(s is None for s in sinces) else min(s for s in sinces if s is not None)
+        members = [a for a, _ in stale]
+        rows = self._run(members, mode, grain, first, last, since)
+        for i, agg in enumerate(members):
+            result = {p: r[i] for p, r in rows.items()}
+            if self.store is not None:
+                if since is not None:
+                    merged = st.read_aggregate(self.store, agg.id, grain.value)
+                    merged = {p: v for p, v in merged.items() if p < since}
+                    merged.update(result)
+                    result = merged
+                    self.report.aggregates_incremental += 1
+                st.write_aggregate(self.store, agg.id, grain.value, result, since,
+                                   st.AggState(versions, self.as_of, first, last))
+            self.report.aggregates_recomputed += 1
+            self._aggs[(agg.id, grain.value)] = _AggResult(result, first, last)
+
+    def _run(self, aggs: Sequence[Aggregate], mode: str, grain: Grain, first: date | None, last: date | None,
+             since: date | None) -> dict[date, list[float | None]]:
+        if first is None:
+            return {}
+        until = self.as_of + timedelta(days=1) if self.replay else None
+        if mode == "flow":
+            query = compile_flow(self.ctx, aggs, grain, since=since, until=until)
+        elif mode == "snapshot_time":
+            query = compile_snapshot_time(self.ctx, aggs, grain, since=since, until=until)
+        else:
+            periods = [p for p in self.spine(first, last, grain) if since is None or p >= since]
+            if not periods:
+                return {}
+            as_of_end = self.as_of + timedelta(days=1)
+            query = compile_validity(self.ctx, aggs, moments_for(periods, grain, as_of_end))
+        table = self.engine.query(query)
+        self.report.queries += 1
+        cols = [table.column(f"a{i}").to_pylist() for i in range(len(aggs))]
+        out: dict[date, list[float | None]] = {}
+        for j, p in enumerate(table.column("period").to_pylist()):
+            out[p] = [c[j] for c in cols]
+        return out
+
+    # --- composition ----------------------------------------------------------------------------
+
+    def _aggregate_series(self, agg: Aggregate, grain: Grain) -> Series:
+        res = self._aggs.get((agg.id, grain.value))
+        if res is None:
+            self.prepare([])  # pragma: no cover - prepare() is always called first
+            raise ComputeError(f"internal: aggregate {agg.id} at {grain.value} was not prepared")
+        spine = self.spine(res.first, res.last, grain)
+        additive = is_additive(parse_measure(agg.measure))
+        zero = additive and agg.mode == "flow"
+        values = fill(res.rows, spine, zero_when_missing=zero)
+        if agg.mode != "flow" and additive:
+            # A snapshot with no valid row at a period end is 0 (no active subscription), not unknown.
+            values = np.where(np.isnan(values), 0.0, values)
+        return Series(grain, spine, values, additive=additive and agg.mode == "flow")
+
+    def _part(self, part: Aggregate | MetricRef, grain: Grain) -> Series:
+        if isinstance(part, Aggregate):
+            return self._aggregate_series(part, grain)
+        base = self.series(part.metric, grain)
+        if part.offset == 0:
+            return base
+        return Series(grain, base.periods, shift(base.values, part.offset), additive=False)
+
+    def series(self, metric_key: str, grain: Grain | None = None) -> Series:
+        """A metric's series at a grain (default: its own), composed from prepared aggregates."""
+        metric = self.ws.metric(metric_key)
+        grain = grain or metric.grain
+        key = (metric_key, grain.value)
+        if key in self._series:
+            return self._series[key]
+        self.prepare([(metric_key, grain)])
+        t = metric.type
+        parts = metric_parts(self.ws, metric)
+        if t in (MetricType.simple, MetricType.snapshot):
+            result = self._part(parts["value"], grain)
+        elif t is MetricType.cumulative:
+            base = self._part(parts["value"], grain)
+            result = Series(grain, base.periods, running(base.values, base.periods, grain, window=metric.window,
+                                                         to_date=metric.to_date, week_start=self.ws.week_start))
+        elif t is MetricType.ratio:
+            num, den = self._part(parts["numerator"], grain), self._part(parts["denominator"], grain)
+            spine = union_spine([num.periods, den.periods])
+            # A count or sum with no row in a period is 0 there, even outside its own time column's span.
+            n, d = (_zero_filled(part.reindex(spine)) for part in (num, den))
+            result = Series(grain, spine, divide(n, d), n, d)
+        else:
+            assert metric.formula is not None
+            tree, refs = parse_formula(metric.formula, formula_names(self.ws, metric))
+            inputs = {r.metric: self.series(r.metric, grain) for r in refs}
+            spine = union_spine([s.periods for s in inputs.values()])
+            columns = {r.column: shift(inputs[r.metric].reindex(spine).values, r.offset) for r in refs}
+            result = Series(grain, spine, evaluate(tree, columns, len(spine)))
+        self._series[key] = result
+        return result
+
+    def materialize(self, metric_keys: Sequence[str] | None = None, grains: Mapping[str, Grain] | None = None,
+                    progress: Progress | None = None) -> ComputeReport:
+        """Compute (incrementally) and store every metric's series at its own grain."""
+        keys = list(metric_keys or self.ws.metric_keys)
+        requests = [(k, (grains or {}).get(k, self.ws.metric(k).grain)) for k in keys]
+        self.prepare(requests, progress)
+        for k, g in requests:
+            s = self.series(k, g)
+            if self.store is not None:
+                st.write_series(self.store, k, g.value, s.periods, s.values, s.numerator, s.denominator,
+                                metric_definition(self.ws, self.ws.metric(k)), self.as_of)
+            self.report.metrics.append(k)
+        if self.store is not None and metric_keys is None:
+            st.drop_unknown(self.store, self.ws.metric_keys)
+        return self.report
+
+    def is_additive(self, metric_key: str) -> bool:
+        """Whether values of shorter periods add up to the value of a longer one (sums and counts)."""
+        metric = self.ws.metric(metric_key)
+        if metric.type is not MetricType.simple:
+            return False
+        part = metric_parts(self.ws, metric)["value"]
+        return isinstance(part, Aggregate) and part.mode == "flow" and part.additive
+
+    def next_start(self, period: date, grain: Grain) -> date:
+        return next_start(period, grain)

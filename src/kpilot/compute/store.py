@@ -1,0 +1,157 @@
+"""Materialized aggregates and series in the workspace's DuckDB (schema `kpilot`).
+
+`kpilot.aggregates` holds one value per aggregate, grain and period; `kpilot.agg_state` remembers
+which table versions and as-of date they were computed from, so a refresh recomputes only what
+changed; `kpilot.series` holds the composed metric values that the board, the API and the CLI read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+SCHEMA_SQL = [
+    "CREATE SCHEMA IF NOT EXISTS kpilot",
+    """CREATE TABLE IF NOT EXISTS kpilot.aggregates (
+        agg_id VARCHAR, grain VARCHAR, period DATE, value DOUBLE, PRIMARY KEY (agg_id, grain, period))""",
+    """CREATE TABLE IF NOT EXISTS kpilot.agg_state (
+        agg_id VARCHAR, grain VARCHAR, versions VARCHAR, as_of DATE, first DATE, last DATE,
+        computed_at TIMESTAMP, PRIMARY KEY (agg_id, grain))""",
+    """CREATE TABLE IF NOT EXISTS kpilot.series (
+        metric VARCHAR, grain VARCHAR, period DATE, value DOUBLE, numerator DOUBLE, denominator DOUBLE,
+        PRIMARY KEY (metric, grain, period))""",
+    """CREATE TABLE IF NOT EXISTS kpilot.series_state (
+        metric VARCHAR, grain VARCHAR, definition VARCHAR, as_of DATE, computed_at TIMESTAMP,
+        PRIMARY KEY (metric, grain))""",
+]
+
+
+@dataclass(frozen=True)
+class TableVersion:
+    version: int
+    change: str  # "replace" | "append"
+    append_min: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AggState:
+    versions: dict[str, int | None]
+    as_of: date | None
+    first: date | None
+    last: date | None
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in SCHEMA_SQL:
+        con.execute(stmt)
+
+
+def table_versions(con: duckdb.DuckDBPyConnection) -> dict[str, TableVersion]:
+    """Versions of loaded tables, from the loader's bookkeeping (empty before any load)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'kpilot' AND table_name = 'loads'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return {}
+    rows = con.execute("SELECT table_name, version, change, append_min FROM kpilot.loads").fetchall()
+    out = {}
+    for name, version, change, append_min in rows:
+        out[name] = TableVersion(int(version), change or "replace", json.loads(append_min) if append_min else {})
+    return out
+
+
+def read_state(con: duckdb.DuckDBPyConnection, agg_id: str, grain: str) -> AggState | None:
+    row = con.execute("SELECT versions, as_of, first, last FROM kpilot.agg_state WHERE agg_id = ? AND grain = ?",
+                      [agg_id, grain]).fetchone()
+    if row is None:
+        return None
+    return AggState(json.loads(row[0]), row[1], row[2], row[3])
+
+
+def read_aggregate(con: duckdb.DuckDBPyConnection, agg_id: str, grain: str) -> dict[date, float | None]:
+    rows = con.execute("SELECT period, value FROM kpilot.aggregates WHERE agg_id = ? AND grain = ?",
+                       [agg_id, grain]).fetchall()
+    return {p: v for p, v in rows}
+
+
+def write_aggregate(con: duckdb.DuckDBPyConnection, agg_id: str, grain: str, rows: dict[date, float | None],
+                    since: date | None, state: AggState) -> None:
+    """Replace the aggregate's rows from `since` on (all rows when None) and record its state, atomically."""
+    keep = {p: v for p, v in rows.items() if since is None or p >= since}
+    table = pa.table({
+        "agg_id": pa.array([agg_id] * len(keep), pa.string()),
+        "grain": pa.array([grain] * len(keep), pa.string()),
+        "period": pa.array(list(keep.keys()), pa.date32()),
+        "value": pa.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
+                           for v in keep.values()], pa.float64()),
+    })
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if since is None:
+            con.execute("DELETE FROM kpilot.aggregates WHERE agg_id = ? AND grain = ?", [agg_id, grain])
+        else:
+            con.execute("DELETE FROM kpilot.aggregates WHERE agg_id = ? AND grain = ? AND period >= ?",
+                        [agg_id, grain, since])
+        con.register("_kpilot_new_rows", table)
+        con.execute("INSERT INTO kpilot.aggregates SELECT agg_id, grain, period, value FROM _kpilot_new_rows")
+        con.unregister("_kpilot_new_rows")
+        con.execute("DELETE FROM kpilot.agg_state WHERE agg_id = ? AND grain = ?", [agg_id, grain])
+        con.execute("INSERT INTO kpilot.agg_state VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [agg_id, grain, json.dumps(state.versions, sort_keys=True), state.as_of, state.first,
+                     state.last, datetime.now()])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def write_series(con: duckdb.DuckDBPyConnection, metric: str, grain: str, periods: list[date],
+                 values: np.ndarray, numerator: np.ndarray | None, denominator: np.ndarray | None,
+                 definition: str, as_of: date) -> None:
+    """Replace a metric's materialized series at a grain."""
+
+    def col(a: np.ndarray | None) -> pa.Array:
+        if a is None:
+            return pa.nulls(len(periods), pa.float64())
+        return pa.array([None if np.isnan(x) else float(x) for x in a], pa.float64())
+
+    table = pa.table({
+        "metric": pa.array([metric] * len(periods), pa.string()),
+        "grain": pa.array([grain] * len(periods), pa.string()),
+        "period": pa.array(periods, pa.date32()),
+        "value": col(values), "numerator": col(numerator), "denominator": col(denominator),
+    })
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM kpilot.series WHERE metric = ? AND grain = ?", [metric, grain])
+        con.register("_kpilot_series_rows", table)
+        con.execute("INSERT INTO kpilot.series SELECT * FROM _kpilot_series_rows")
+        con.unregister("_kpilot_series_rows")
+        con.execute("DELETE FROM kpilot.series_state WHERE metric = ? AND grain = ?", [metric, grain])
+        con.execute("INSERT INTO kpilot.series_state VALUES (?, ?, ?, ?, ?)",
+                    [metric, grain, definition, as_of, datetime.now()])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def drop_unknown(con: duckdb.DuckDBPyConnection, metric_keys: list[str]) -> None:
+    """Forget materialized series of metrics no longer defined."""
+    if not metric_keys:
+        con.execute("DELETE FROM kpilot.series")
+        con.execute("DELETE FROM kpilot.series_state")
+        return
+    placeholders = ", ".join("?" for _ in metric_keys)
+    con.execute(f"DELETE FROM kpilot.series WHERE metric NOT IN ({placeholders})", metric_keys)
+    con.execute(f"DELETE FROM kpilot.series_state WHERE metric NOT IN ({placeholders})", metric_keys)
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)

@@ -1,0 +1,94 @@
+"""French and English: message catalogs (gettext .po read with Babel) and locale-aware formatting.
+
+Every user-facing string goes through `translator(lang)`; numbers, money, percentages and dates
+go through the `format_*` functions so "1 234 567 €" and "€1,234,567" come from the same value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date as _babel_date
+from babel.messages.pofile import read_po
+from babel.numbers import format_compact_currency, format_compact_decimal, format_currency, format_decimal
+
+LANGUAGES = ("en", "fr")
+LOCALES = {"en": "en_US", "fr": "fr_FR"}
+CATALOG_DIR = Path(__file__).parent / "locale"
+
+Translator = Callable[[str], str]
+
+
+@lru_cache(maxsize=None)
+def _catalog(lang: str) -> dict[str, str]:
+    path = CATALOG_DIR / lang / "LC_MESSAGES" / "kpilot.po"
+    if not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    return {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
+
+
+def translator(lang: str) -> Translator:
+    """A gettext-like function for `lang`; unknown strings are returned as they are (English)."""
+    table = _catalog(lang) if lang != "en" else {}
+
+    def tr(message: str) -> str:
+        return table.get(message, message)
+
+    return tr
+
+
+def locale_of(lang: str) -> Locale:
+    return Locale.parse(LOCALES.get(lang, "en_US"))
+
+
+def is_currency(unit: str | None) -> bool:
+    return bool(unit) and len(unit or "") == 3 and (unit or "").isalpha() and (unit or "").isupper()
+
+
+def format_value(value: float | None, unit: str | None, lang: str, *, compact: bool = False,
+                 currency: str | None = None) -> str:
+    """A metric value for people: money, percent or plain number, in the language's conventions."""
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return "—"
+    loc = LOCALES.get(lang, "en_US")
+    u = (unit or "").strip()
+    if u.lower() in ("percent", "%", "pct"):
+        return format_percent(value, lang)
+    if is_currency(u) or u.lower() == "currency":
+        code = u if is_currency(u) else (currency or "EUR")
+        if compact and abs(value) >= 10_000:
+            return format_compact_currency(value, code, locale=loc, fraction_digits=1)
+        digits = 0 if abs(value) >= 100 else 2
+        pattern = "#,##0 ¤" if lang == "fr" else "¤#,##0"
+        if digits:
+            pattern = pattern.replace("#,##0", "#,##0.00")
+        return format_currency(value, code, locale=loc, format=pattern, currency_digits=False)
+    if compact and abs(value) >= 10_000:
+        text = format_compact_decimal(value, locale=loc, fraction_digits=1)
+    else:
+        text = format_decimal(value, locale=loc, format="#,##0" if abs(value) >= 100 or value == int(value)
+                              else "#,##0.##")
+    return f"{text} {u}" if u and u.lower() not in ("count", "number") else text
+
+
+def format_percent(value: float | None, lang: str, *, digits: int = 1, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return "—"
+    loc = LOCALES.get(lang, "en_US")
+    body = format_decimal(abs(value) * 100 if signed else value * 100, locale=loc,
+                          format="#,##0" + ("." + "0" * digits if digits else ""))
+    sign = ("+" if value >= 0 else "−") if signed else ""
+    return f"{sign}{body}\u202f%" if lang == "fr" else f"{sign}{body}%"
+
+
+def format_day(d: date | None, lang: str) -> str:
+    if d is None:
+        return "—"
+    return _babel_date(d, format="medium", locale=LOCALES.get(lang, "en_US"))

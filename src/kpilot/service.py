@@ -1,0 +1,427 @@
+"""The workspace service: the one place the CLI, the web app and the Python API go through.
+
+It opens a workspace folder (kpilot.yaml + data), keeps its state (the DuckDB warehouse) in a state
+folder, loads sources, computes metrics and judges them. No domain logic lives in the doors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from kpilot.analysis.status import (
+    Pacing,
+    PeriodJudgement,
+    describe_when,
+    evaluate_rule,
+    judge,
+    linear_pacing,
+    seasonal_pacing,
+)
+from kpilot.compute.compiler import Aggregate, metric_parts
+from kpilot.compute.compose import Series
+from kpilot.compute.engine import DuckDBEngine, connect_duckdb
+from kpilot.compute.metrics import ComputeReport, MetricComputer
+from kpilot.model import Issue, KpilotError, Workspace, WorkspaceInvalid, load_workspace
+from kpilot.model.expressions import columns_of, parse_filter, parse_formula, parse_measure
+from kpilot.model.loader import workspace_file
+from kpilot.model.periods import Grain, label, next_start, period_start
+from kpilot.model.targets import target_for
+from kpilot.model.validate import formula_names, validate
+from kpilot.model.workspace import FILE_SOURCE_TYPES, Metric, MetricType, Model
+from kpilot.model.yamlsrc import read_yaml_file
+from kpilot.sources import files as file_sources
+
+Progress = Callable[[int, int, str], None]
+
+
+def default_state_dir(ws_dir: Path, key: str) -> Path:
+    """Where a workspace keeps its warehouse: $KPILOT_STATE_DIR, else <workspace>/.kpilot, else the user's
+    data folder when the workspace folder is read-only (e.g. the shipped examples)."""
+    digest = hashlib.sha1(str(ws_dir.resolve()).encode()).hexdigest()[:8]
+    env = os.environ.get("KPILOT_STATE_DIR")
+    if env:
+        return Path(env) / f"{key}-{digest}"
+    local = ws_dir / ".kpilot"
+    if local.exists() and os.access(local, os.W_OK) or not local.exists() and os.access(ws_dir, os.W_OK):
+        return local
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "kpilot" / "workspaces" / f"{key}-{digest}"
+
+
+@dataclass
+class MetricStatus:
+    """A metric judged at its current period: what the board shows for one tile."""
+
+    key: str
+    name: str
+    grain: Grain
+    period: date
+    period_label: str
+    value: float | None
+    target: float | None
+    expected: float | None
+    status: str
+    pacing: float | None
+    pacing_share: float
+    pacing_method: str
+    projected: float | None
+    change: float | None
+    previous: float | None
+    complete: bool
+    data_through: date | None
+    decision: dict[str, object] | None
+    unit: str | None
+    direction: str
+    kind: str | None
+    owners: list[str]
+    role: str  # north_star | board | metric
+    history: list[PeriodJudgement] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "key": self.key, "name": self.name, "role": self.role, "grain": self.grain.value,
+            "period": self.period.isoformat(), "period_label": self.period_label,
+            "value": self.value, "target": self.target, "expected": self.expected, "status": self.status,
+            "pacing": self.pacing, "pacing_share": self.pacing_share, "pacing_method": self.pacing_method,
+            "projected": self.projected, "change": self.change, "previous": self.previous,
+            "complete": self.complete,
+            "data_through": self.data_through.isoformat() if self.data_through else None,
+            "unit": self.unit, "direction": self.direction, "kind": self.kind, "owners": self.owners,
+            "decision": self.decision,
+        }
+
+
+class WorkspaceService:
+    """A workspace opened from its folder; cheap to create, holds one DuckDB connection."""
+
+    def __init__(self, path: Path, *, state_dir: Path | None = None, read_only: bool = False):
+        self.file = workspace_file(Path(path))
+        self.dir = self.file.parent
+        self.ws, self.warnings = load_workspace(self.file)
+        self.state_dir = state_dir or default_state_dir(self.dir, self.ws.workspace)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self.read_only = read_only
+
+    # --- state ----------------------------------------------------------------------------------
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._con = connect_duckdb(self.state_dir / "warehouse.duckdb")
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> WorkspaceService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def today(self) -> date:
+        return datetime.now(ZoneInfo(self.ws.timezone)).date()
+
+    # --- sources --------------------------------------------------------------------------------
+
+    def table_files(self) -> list[file_sources.TableFile]:
+        out: list[file_sources.TableFile] = []
+        for source in self.ws.sources:
+            if source.type in FILE_SOURCE_TYPES:
+                out.extend(file_sources.discover(source, self.dir))
+        return out
+
+    def loaded_schema(self) -> dict[str, dict[str, str]]:
+        engine = DuckDBEngine(self.con)
+        return {t: engine.columns(t) for t in engine.tables()}
+
+    def source_schema(self) -> dict[str, dict[str, str]]:
+        """Columns of every table: from the source files (what a load would read), else from the warehouse."""
+        schema = self.loaded_schema() if (self.state_dir / "warehouse.duckdb").exists() else {}
+        for tf in self.table_files():
+            schema[tf.table] = file_sources.sniff_columns(tf)
+        return schema
+
+    def validate(self, *, with_data: bool = True) -> list[Issue]:
+        """All issues (errors and warnings); with_data checks columns against the source files."""
+        data, smap = read_yaml_file(self.file)
+        schema = None
+        if with_data:
+            try:
+                schema = self.source_schema()
+            except KpilotError as exc:
+                return [*validate(self.ws, smap, None),
+                        Issue("error", "source", str(exc), None, "sources", "fix the source, then validate again")]
+        return validate(self.ws, smap, schema)
+
+    def required_columns(self) -> dict[str, dict[str, str]]:
+        """table -> column -> why: every column the definitions use, so a load missing one fails."""
+        need: dict[str, dict[str, str]] = {}
+        ws = self.ws
+
+        def add(model: Model, column: str, why: str) -> None:
+            table = model.table
+            if "." in column:
+                joined, column = column.split(".", 1)
+                try:
+                    table = ws.model_by_key(joined).table
+                except KeyError:
+                    return
+            need.setdefault(table, {}).setdefault(column, why)
+
+        for model in ws.models:
+            if model.time:
+                add(model, model.time, f"time column of model {model.key}")
+            if model.validity:
+                add(model, model.validity.from_, f"validity start of model {model.key}")
+                if model.validity.to:
+                    add(model, model.validity.to, f"validity end of model {model.key}")
+            for dim in model.dimensions:
+                add(model, dim, f"dimension of model {model.key}")
+            for join in model.joins:
+                for local, remote in join.pairs():
+                    add(model, local, f"join key of model {model.key}")
+                    try:
+                        add(ws.model_by_key(join.model), remote, f"join key from model {model.key}")
+                    except KeyError:
+                        pass
+        for metric in ws.metrics:
+            for model_key, text, role, time in self._expressions(metric):
+                try:
+                    model = ws.model_by_key(model_key)
+                except KeyError:
+                    continue
+                if time:
+                    add(model, time, f"time of metric {metric.key}")
+                if text is None:
+                    continue
+                tree = parse_measure(text) if role == "measure" else parse_filter(text)
+                for ref in columns_of(tree):
+                    add(model, str(ref), f"{role} of metric {metric.key}")
+        return need
+
+    @staticmethod
+    def _expressions(metric: Metric) -> list[tuple[str, str | None, str, str | None]]:
+        out: list[tuple[str, str | None, str, str | None]] = []
+        if metric.model:
+            out.append((metric.model, metric.measure, "measure", metric.time))
+            out.append((metric.model, metric.filter, "filter", None))
+        for part in (metric.numerator, metric.denominator):
+            if part is not None and not part.metric and (part.model or metric.model):
+                model = part.model or metric.model or ""
+                out.append((model, part.measure, "measure", part.time or metric.time))
+                out.append((model, part.filter, "filter", None))
+        return out
+
+    def declared_types(self) -> dict[str, dict[str, str]]:
+        return {m.table: dict(m.columns) for m in self.ws.models if m.columns}
+
+    def load(self, *, force: bool = False, progress: Callable[[str, int, int], None] | None = None
+             ) -> file_sources.LoadReport:
+        """Load every file source into the warehouse (atomically; unchanged files are skipped)."""
+        files = self.table_files()
+        used = {m.table for m in self.ws.models}
+        missing = sorted(used - {tf.table for tf in files} - set(self.loaded_schema()))
+        if missing and files:
+            found = ", ".join(sorted(tf.table for tf in files)) or "(none)"
+            raise KpilotError(
+                f"no source file for table(s) {', '.join(missing)} used by the models; files found: {found}. "
+                f"Fix: add data/<table>.csv, or map it with `tables:` on the source."
+            )
+        return file_sources.load_tables(self.con, files, required=self.required_columns(),
+                                        declared=self.declared_types(), force=force, on_progress=progress)
+
+    # --- compute --------------------------------------------------------------------------------
+
+    def _checked_workspace(self) -> Workspace:
+        """The workspace, checked against the loaded tables' columns (errors cite file:line)."""
+        data, smap = read_yaml_file(self.file)
+        schema = self.loaded_schema()
+        missing = sorted({m.table for m in self.ws.models} - set(schema))
+        if missing:
+            raise KpilotError(f"table(s) {', '.join(missing)} are not loaded yet. Fix: run `kpilot load`.")
+        issues = validate(self.ws, smap, schema)
+        if any(i.severity == "error" for i in issues):
+            raise WorkspaceInvalid(issues)
+        return self.ws
+
+    def computer(self, as_of: date | None = None) -> MetricComputer:
+        """A computer at `as_of` (default today: materialized, incremental) or replaying a past date."""
+        ws = self._checked_workspace()
+        replay = as_of is not None
+        return MetricComputer(DuckDBEngine(self.con), ws, self.loaded_schema(), as_of=as_of or self.today(),
+                              replay=replay, store=self.con)
+
+    def compute(self, *, progress: Progress | None = None) -> ComputeReport:
+        return self.computer().materialize(progress=progress)
+
+    def refresh(self, *, progress: Progress | None = None) -> ComputeReport:
+        """Load what changed, then compute what is stale."""
+        self.load()
+        return self.compute(progress=progress)
+
+    # --- judge ----------------------------------------------------------------------------------
+
+    def data_through(self, mc: MetricComputer, metric: Metric, grain: Grain) -> date | None:
+        lasts: list[date] = []
+
+        def visit(m: Metric, seen: set[str]) -> None:
+            if m.key in seen:
+                return
+            seen.add(m.key)
+            for part in metric_parts(self.ws, m).values():
+                if isinstance(part, Aggregate):
+                    res = mc._aggs.get((part.id, grain.value))
+                    if res is not None and res.last is not None:
+                        lasts.append(res.last)
+                else:
+                    visit(self.ws.metric(part.metric), seen)
+            if m.type is MetricType.derived and m.formula:
+                _, refs = parse_formula(m.formula, formula_names(self.ws, m))
+                for r in refs:
+                    visit(self.ws.metric(r.metric), seen)
+
+        visit(metric, set())
+        if not lasts:
+            return None
+        return min(min(lasts), mc.as_of)
+
+    def _pacing(self, mc: MetricComputer, metric: Metric, current: date, through: date) -> tuple[Pacing, float, str]:
+        """The pacing of the current period: (pacing, share used to judge it, method)."""
+        grain = metric.grain
+        additive = mc.is_additive(metric.key)
+        pacing = linear_pacing(current, grain, through)
+        if additive and pacing.method != "complete" and metric.pacing in ("auto", "seasonal"):
+            daily = mc.series(metric.key, Grain.day)
+            pairs = [(p, float(v)) for p, v in zip(daily.periods, daily.values, strict=True) if p <= through]
+            pacing = seasonal_pacing(current, grain, through, pairs, self.ws.week_start)
+        if metric.pacing == "none" or not additive:
+            return pacing, 1.0, ("complete" if pacing.method == "complete" else "level")
+        return pacing, pacing.share, pacing.method
+
+    def metric_status(self, mc: MetricComputer, key: str, role: str = "metric") -> MetricStatus:
+        metric = self.ws.metric(key)
+        grain = metric.grain
+        series = mc.series(key, grain)
+        through = self.data_through(mc, metric, grain) or mc.as_of
+        current = period_start(through, grain, self.ws.week_start)
+        additive = mc.is_additive(key)
+        pacing, pacing_share, method = self._pacing(mc, metric, current, through)
+        history: list[PeriodJudgement] = []
+        paced_values: list[float | None] = []
+        for i, p in enumerate(series.periods):
+            if p > current:
+                break
+            v = series.values[i]
+            value = None if v != v else float(v)
+            target = target_for(metric, p, grain, self.ws.week_start, additive)
+            is_current = p == current
+            share = pacing_share if is_current else 1.0
+            history.append(judge(value, target, share, metric, p, complete=not is_current or method == "complete"))
+            paced_values.append(value / share if value is not None and share > 0 and additive else value)
+        now = history[-1] if history else None
+        previous = history[-2].value if len(history) >= 2 else None
+        value = now.value if now else None
+        projected = (value / pacing_share if additive and value is not None and pacing_share > 0 else value)
+        chg = None
+        if value is not None and previous not in (None, 0):
+            assert previous is not None
+            chg = ((value / pacing_share if additive else value) / previous - 1) if previous > 0 else None
+        decision: dict[str, object] | None = None
+        if metric.decision is not None:
+            rule = metric.decision
+            result = evaluate_rule(rule, history, paced_values, projected, metric, grain, self.ws.week_start,
+                                   pacing.elapsed)
+            decision = {
+                "when": rule.when.model_dump(exclude_none=True, exclude_defaults=False),
+                "condition": describe_when(rule.when, metric.direction),
+                "owner": rule.owner, "action": rule.action,
+                "fires": result.fires, "evaluated": result.evaluated, "evidence": result.reasons,
+            }
+        return MetricStatus(
+            key=key, name=metric.label, grain=grain, period=current,
+            period_label=label(current, grain, self.ws.week_start),
+            value=value, target=now.target if now else None, expected=now.expected if now else None,
+            status=now.status if now else "none",
+            pacing=(value / now.expected if now and value is not None and now.expected else None),
+            pacing_share=pacing_share, pacing_method=method, projected=projected, change=chg, previous=previous,
+            complete=now.complete if now else False, data_through=through, decision=decision, unit=metric.unit,
+            direction=metric.direction.value, kind=metric.kind.value if metric.kind else None,
+            owners=list(metric.owners), role=role, history=history,
+        )
+
+    def board(self, *, as_of: date | None = None, all_metrics: bool = False) -> list[MetricStatus]:
+        """The North Star, then the board's KPIs (then every other metric when all_metrics)."""
+        keys: list[tuple[str, str]] = []
+        if self.ws.north_star:
+            keys.append((self.ws.north_star, "north_star"))
+        keys.extend((k, "board") for k in self.ws.board if k != self.ws.north_star)
+        if all_metrics or not keys:
+            shown = {k for k, _ in keys}
+            keys.extend((m.key, "metric") for m in self.ws.metrics if m.key not in shown)
+        if as_of is None:
+            self.load()
+        mc = self.computer(as_of)
+        if as_of is None:
+            mc.materialize()
+        requests = [(k, self.ws.metric(k).grain) for k, _ in keys]
+        requests += [(k, Grain.day) for k, _ in keys if mc.is_additive(k)]
+        mc.prepare(requests)
+        return [self.metric_status(mc, k, role) for k, role in keys]
+
+    def series(self, key: str, *, grain: Grain | None = None, first: date | None = None, last: date | None = None,
+               as_of: date | None = None) -> list[dict[str, object]]:
+        """Every period of a metric: period start, label, value, target, status (the current one paced)."""
+        metric = self.ws.metric(key)
+        grain = grain or metric.grain
+        if as_of is None:
+            self.load()
+        mc = self.computer(as_of)
+        if as_of is None:
+            mc.materialize()
+        s: Series = mc.series(key, grain)
+        additive = mc.is_additive(key)
+        through = self.data_through(mc, metric, grain) or mc.as_of
+        current = period_start(through, grain, self.ws.week_start)
+        share = 1.0
+        if grain is metric.grain:
+            _, share, _ = self._pacing(mc, metric, current, through)
+        elif additive:
+            share = linear_pacing(current, grain, through).share
+        rows: list[dict[str, object]] = []
+        for i, p in enumerate(s.periods):
+            if (first and next_start(p, grain) <= first) or (last and p > last):
+                continue
+            v = s.values[i]
+            value = None if v != v else float(v)
+            target = target_for(metric, p, grain, self.ws.week_start, additive)
+            j = judge(value, target, share if p == current else 1.0, metric, p, complete=p < current)
+            row: dict[str, object] = {
+                "period": p.isoformat(), "label": label(p, grain, self.ws.week_start), "value": value,
+                "target": target, "status": j.status if p <= current else "none",
+                "complete": p < current or (p == current and share >= 1.0),
+            }
+            if s.numerator is not None:
+                n, d = s.numerator[i], s.denominator[i] if s.denominator is not None else float("nan")
+                row["numerator"] = None if n != n else float(n)
+                row["denominator"] = None if d != d else float(d)
+            rows.append(row)
+        return rows
+
+
+def open_workspace(path: Path | str, state_dir: Path | None = None) -> WorkspaceService:
+    return WorkspaceService(Path(path), state_dir=state_dir)
+
+
+__all__ = ["MetricStatus", "WorkspaceService", "default_state_dir", "open_workspace"]

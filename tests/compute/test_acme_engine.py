@@ -1,0 +1,110 @@
+"""acme values from the engine, checked against hand-written DuckDB SQL over the same CSVs."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from kpilot.compute.engine import DuckDBEngine
+from kpilot.compute.metrics import MetricComputer
+from kpilot.model import Grain, load_workspace
+
+AS_OF = date(2026, 11, 26)
+
+
+@pytest.fixture(scope="module")
+def acme_series(acme_dir: Path, acme_raw: duckdb.DuckDBPyConnection, acme_schema):
+    ws, _ = load_workspace(acme_dir, acme_schema)
+    mc = MetricComputer(DuckDBEngine(acme_raw.cursor()), ws, acme_schema, as_of=AS_OF)
+    mc.prepare([(k, ws.metric(k).grain) for k in ws.metric_keys])
+
+    def get(key: str, grain: Grain | None = None) -> dict[date, float | None]:
+        s = mc.series(key, grain)
+        return {p: (None if math.isnan(v) else float(v)) for p, v in zip(s.periods, s.values, strict=True)}
+
+    return get
+
+
+def _sql(con: duckdb.DuckDBPyConnection, query: str) -> dict[date, float | None]:
+    return {p: (None if v is None else float(v)) for p, v in con.execute(query).fetchall()}
+
+
+def _assert_same(ours: dict[date, float | None], theirs: dict[date, float | None], *, zero_missing: bool) -> None:
+    assert theirs, "the reference query returned nothing"
+    for p, v in theirs.items():
+        assert p in ours, f"period {p} missing"
+        if v is None:
+            assert ours[p] is None, p
+        else:
+            assert ours[p] == pytest.approx(v, rel=1e-9, abs=1e-9), p
+    for p, v in ours.items():
+        if p not in theirs and zero_missing:
+            assert v == 0.0, (p, v)
+
+
+def test_mrr_at_month_ends(acme_series, acme_raw) -> None:
+    ref = _sql(acme_raw, """
+        WITH months AS (SELECT unnest(generate_series(DATE '2024-02-01', DATE '2026-10-01', INTERVAL 1 MONTH))::DATE AS m)
+        SELECT m, sum(mrr_eur) FROM months JOIN subscriptions
+          ON start_date <= last_day(m) AND (end_date IS NULL OR end_date > last_day(m))
+        GROUP BY m ORDER BY m""")
+    ours = acme_series("mrr")
+    assert len(ref) == 33
+    _assert_same(ours, ref, zero_missing=False)
+    # November is in progress on the as-of date: it is the MRR of today.
+    today = acme_raw.execute("""SELECT sum(mrr_eur) FROM subscriptions WHERE start_date <= DATE '2026-11-26'
+                                AND (end_date IS NULL OR end_date > DATE '2026-11-26')""").fetchone()[0]
+    assert ours[date(2026, 11, 1)] == pytest.approx(today)
+
+
+def test_weekly_pipeline_generated(acme_series, acme_raw) -> None:
+    ref = _sql(acme_raw, "SELECT date_trunc('week', created_at)::DATE, sum(amount_eur) FROM deals GROUP BY 1")
+    _assert_same(acme_series("pipeline_generated"), ref, zero_missing=True)
+
+
+def test_weekly_demos(acme_series, acme_raw) -> None:
+    ref = _sql(acme_raw, "SELECT date_trunc('week', booked_at)::DATE, count(*) FROM meetings WHERE type = 'demo' GROUP BY 1")
+    _assert_same(acme_series("demos_booked"), ref, zero_missing=True)
+    assert acme_series("demos_booked")[date(2026, 9, 7)] == ref[date(2026, 9, 7)]
+
+
+def test_monthly_win_rate_is_a_ratio_of_sums(acme_series, acme_raw) -> None:
+    ref = _sql(acme_raw, """SELECT date_trunc('month', closed_at)::DATE,
+        count(*) FILTER (WHERE stage = 'won') / count(*) FILTER (WHERE stage IN ('won', 'lost'))
+        FROM deals WHERE closed_at IS NOT NULL GROUP BY 1""")
+    _assert_same(acme_series("win_rate"), ref, zero_missing=False)
+    # Not the average of weekly win rates.
+    weekly_avg = acme_raw.execute("""SELECT avg(r) FROM (SELECT date_trunc('week', closed_at) w,
+        count(*) FILTER (WHERE stage = 'won') / count(*) FILTER (WHERE stage IN ('won','lost')) r
+        FROM deals WHERE closed_at >= '2026-10-01' AND closed_at < '2026-11-01' GROUP BY 1)""").fetchone()[0]
+    assert acme_series("win_rate")[date(2026, 10, 1)] != pytest.approx(weekly_avg, rel=1e-6)
+
+
+def test_monthly_logo_churn(acme_series, acme_raw) -> None:
+    ref = _sql(acme_raw, """
+        WITH months AS (SELECT unnest(generate_series(DATE '2024-03-01', DATE '2026-11-01', INTERVAL 1 MONTH))::DATE AS m),
+        churned AS (SELECT date_trunc('month', end_date)::DATE AS m, count(*) AS n FROM subscriptions
+                    WHERE end_date IS NOT NULL GROUP BY 1),
+        active AS (SELECT m, (SELECT count(*) FROM subscriptions WHERE start_date < m
+                              AND (end_date IS NULL OR end_date >= m)) AS a FROM months)
+        SELECT active.m, coalesce(churned.n, 0) / active.a FROM active LEFT JOIN churned USING (m)""")
+    _assert_same(acme_series("logo_churn"), ref, zero_missing=False)
+
+
+def test_weekly_cost_per_demo(acme_series, acme_raw) -> None:
+    ref = _sql(acme_raw, """
+        WITH s AS (SELECT date_trunc('week', date)::DATE w, sum(amount_eur) v FROM ad_spend GROUP BY 1),
+             d AS (SELECT date_trunc('week', booked_at)::DATE w, count(*) n FROM meetings WHERE type = 'demo' GROUP BY 1)
+        SELECT s.w, s.v / d.n FROM s JOIN d USING (w) WHERE s.w < DATE '2026-11-23'""")
+    _assert_same(acme_series("cost_per_demo"), ref, zero_missing=False)
+
+
+def test_mql_rate_and_month_rollup_of_weekly_metric(acme_series, acme_raw) -> None:
+    ref = _sql(acme_raw, """SELECT date_trunc('week', created_at)::DATE, avg(is_mql::INT) FROM leads GROUP BY 1""")
+    _assert_same(acme_series("mql_rate"), ref, zero_missing=False)
+    monthly = _sql(acme_raw, "SELECT date_trunc('month', created_at)::DATE, sum(amount_eur) FROM deals GROUP BY 1")
+    _assert_same(acme_series("pipeline_generated", Grain.month), monthly, zero_missing=True)
