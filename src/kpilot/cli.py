@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kpilot.i18n import LANGUAGES, Translator, format_day, format_percent, format_value, translator
-from kpilot.model import Grain, Issue, KpilotError, WorkspaceInvalid
+from kpilot.analysis.status import describe_when
+from kpilot.model import Direction, Grain, Issue, KpilotError, When, WorkspaceInvalid
 from kpilot.model.periods import PERIOD_FORMS, parse_period
 
 app = typer.Typer(
@@ -211,7 +212,10 @@ def _status_rows(statuses: list[Any], lang: str, tr: Translator) -> Table:
         elif s.decision["fires"]:
             decision = f"[bold]{tr('DECIDE')}[/] → {s.decision['owner']}: {s.decision['action']}"
         else:
-            decision = tr("not triggered") + f" ({tr(s.decision['condition'])})"
+            when = When.model_validate(s.decision["when"])
+            condition = describe_when(when, Direction(s.direction), tr,
+                                      lambda x: format_percent(x, lang, digits=0))
+            decision = tr("not triggered") + f" ({condition})"
         table.add_row(
             mark, s.name, s.period_label + ("" if s.complete else "*"),
             format_value(s.value, s.unit, lang), format_value(s.target, s.unit, lang),
@@ -314,7 +318,8 @@ def series(
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where to write the demo workspace.")] = Path("kpilot-demo"),
     language: Annotated[str, typer.Option(help="en | fr")] = "en",
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the web app after printing the board.")] = True,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve",
+                                        help="Serve the web app after printing the board.")] = True,
     seed: Annotated[int, typer.Option(help="Random seed of the generated company.")] = 7,
 ) -> None:
     """Generate a demo company (three years of marketing, sales and subscriptions), compute it, show the board."""

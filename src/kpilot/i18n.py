@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel import Locale
@@ -23,8 +23,11 @@ CATALOG_DIR = Path(__file__).parent / "locale"
 
 Translator = Callable[[str], str]
 
+# Messages translated from values computed at run time (statuses, load outcomes).
+DYNAMIC_MESSAGES = ("green", "amber", "red", "none", "not green", "loaded", "appended", "unchanged")
 
-@lru_cache(maxsize=None)
+
+@cache
 def _catalog(lang: str) -> dict[str, str]:
     path = CATALOG_DIR / lang / "LC_MESSAGES" / "kpilot.po"
     if not path.exists():
@@ -66,7 +69,7 @@ def format_value(value: float | None, unit: str | None, lang: str, *, compact: b
         if compact and abs(value) >= 10_000:
             return format_compact_currency(value, code, locale=loc, fraction_digits=1)
         digits = 0 if abs(value) >= 100 else 2
-        pattern = "#,##0 ¤" if lang == "fr" else "¤#,##0"
+        pattern = "#,##0\u00a0¤" if lang == "fr" else "¤#,##0"
         if digits:
             pattern = pattern.replace("#,##0", "#,##0.00")
         return format_currency(value, code, locale=loc, format=pattern, currency_digits=False)

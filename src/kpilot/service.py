@@ -6,6 +6,7 @@ folder, loads sources, computes metrics and judges them. No domain logic lives i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable
@@ -50,7 +51,7 @@ def default_state_dir(ws_dir: Path, key: str) -> Path:
     if env:
         return Path(env) / f"{key}-{digest}"
     local = ws_dir / ".kpilot"
-    if local.exists() and os.access(local, os.W_OK) or not local.exists() and os.access(ws_dir, os.W_OK):
+    if (local.exists() and os.access(local, os.W_OK)) or (not local.exists() and os.access(ws_dir, os.W_OK)):
         return local
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "kpilot" / "workspaces" / f"{key}-{digest}"
@@ -155,7 +156,7 @@ class WorkspaceService:
 
     def validate(self, *, with_data: bool = True) -> list[Issue]:
         """All issues (errors and warnings); with_data checks columns against the source files."""
-        data, smap = read_yaml_file(self.file)
+        _, smap = read_yaml_file(self.file)
         schema = None
         if with_data:
             try:
@@ -192,10 +193,8 @@ class WorkspaceService:
             for join in model.joins:
                 for local, remote in join.pairs():
                     add(model, local, f"join key of model {model.key}")
-                    try:
+                    with contextlib.suppress(KeyError):
                         add(ws.model_by_key(join.model), remote, f"join key from model {model.key}")
-                    except KeyError:
-                        pass
         for metric in ws.metrics:
             for model_key, text, role, time in self._expressions(metric):
                 try:
@@ -246,7 +245,7 @@ class WorkspaceService:
 
     def _checked_workspace(self) -> Workspace:
         """The workspace, checked against the loaded tables' columns (errors cite file:line)."""
-        data, smap = read_yaml_file(self.file)
+        _, smap = read_yaml_file(self.file)
         schema = self.loaded_schema()
         missing = sorted({m.table for m in self.ws.models} - set(schema))
         if missing:

@@ -8,7 +8,7 @@ far — linear by default, or the share the same point of past periods held (sea
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -147,26 +147,30 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{x * 100:.0f} %"
 
 
-def describe_when(when: When, direction: Direction) -> str:
-    """The rule's condition in words (English; the UI translates through its own catalog)."""
+def describe_when(when: When, direction: Direction, tr: Callable[[str], str] = str,
+                  pct: Callable[[float], str] | None = None) -> str:
+    """The rule's condition in words; `tr` translates the templates, `pct` formats shares."""
+    fmt = pct or _pct
     parts: list[str] = []
     n = when.periods
-    span = f" for {n} periods" if n > 1 else ""
+    span = tr(" for {n} periods").format(n=n) if n > 1 else ""
     if when.status:
-        parts.append(f"status is {when.status.replace('_', ' ')}{span}")
+        parts.append(tr("status is {status}").format(status=tr(when.status.replace("_", " "))) + span)
     if when.below_target is not None:
-        parts.append(f"value below {_pct(when.below_target)} of target{span}")
+        parts.append(tr("value below {share} of target").format(share=fmt(when.below_target)) + span)
     if when.above_target is not None:
-        parts.append(f"value above {_pct(when.above_target)} of target{span}")
+        parts.append(tr("value above {share} of target").format(share=fmt(when.above_target)) + span)
     if when.forecast:
-        parts.append(f"the forecast for the period end is a {when.forecast}")
+        parts.append(tr("the period-end forecast misses the target") if when.forecast == "miss"
+                     else tr("the period-end forecast hits the target"))
     if when.trend:
-        parts.append(f"the trend is {when.trend} for {n} period(s) in a row")
+        parts.append((tr("falling for {n} period(s) in a row") if when.trend == "down"
+                      else tr("rising for {n} period(s) in a row")).format(n=n))
     if when.change_below is not None:
-        parts.append(f"change vs previous period below {_pct(when.change_below)}{span}")
+        parts.append(tr("change vs previous period below {share}").format(share=fmt(when.change_below)) + span)
     if when.change_above is not None:
-        parts.append(f"change vs previous period above {_pct(when.change_above)}{span}")
-    return " and ".join(parts)
+        parts.append(tr("change vs previous period above {share}").format(share=fmt(when.change_above)) + span)
+    return tr(" and ").join(parts)
 
 
 def evaluate_rule(rule: DecisionRule, history: Sequence[PeriodJudgement], paced_values: Sequence[float | None],

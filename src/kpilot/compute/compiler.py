@@ -58,7 +58,7 @@ class Aggregate:
         return is_additive(parse_measure(self.measure))
 
 
-def is_additive(tree: exp.Expression) -> bool:
+def is_additive(tree: exp.Expr) -> bool:
     """True for sums and differences of sum()/count()/count_if() (optionally scaled by a constant)."""
     for node in tree.walk():
         if node.find_ancestor(*AGGREGATES.keys()):
@@ -151,7 +151,7 @@ def _col(table: str, name: str) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
-def local_time(column: exp.Expression, column_type: str, source_tz: str, workspace_tz: str) -> exp.Expression:
+def local_time(column: exp.Expr, column_type: str, source_tz: str, workspace_tz: str) -> exp.Expr:
     """A time column as a naive timestamp (or date) in the workspace's time zone."""
     typ = column_type.upper()
     if typ.startswith("TIMESTAMP WITH TIME ZONE") or typ == "TIMESTAMPTZ":
@@ -162,7 +162,7 @@ def local_time(column: exp.Expression, column_type: str, source_tz: str, workspa
     return column
 
 
-def bucket(local: exp.Expression, grain: Grain, week_start: WeekStart) -> exp.Expression:
+def bucket(local: exp.Expr, grain: Grain, week_start: WeekStart) -> exp.Expr:
     """The first day of the period containing `local` (a DATE)."""
     day = exp.cast(local, exp.DataType.build("DATE"))
     if grain is Grain.day:
@@ -179,8 +179,8 @@ def bucket(local: exp.Expression, grain: Grain, week_start: WeekStart) -> exp.Ex
     return exp.cast(exp.DateTrunc(this=day, unit=exp.var(unit)), exp.DataType.build("DATE"))
 
 
-def _qualify(tree: exp.Expression, joins_used: set[str]) -> exp.Expression:
-    def fix(node: exp.Expression) -> exp.Expression:
+def _qualify(tree: exp.Expr, joins_used: set[str]) -> exp.Expr:
+    def fix(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
             table = node.table
             if table:
@@ -192,11 +192,11 @@ def _qualify(tree: exp.Expression, joins_used: set[str]) -> exp.Expression:
     return tree.copy().transform(fix)
 
 
-def _with_filter(measure: exp.Expression, cond: exp.Expression | None) -> exp.Expression:
+def _with_filter(measure: exp.Expr, cond: exp.Expr | None) -> exp.Expr:
     if cond is None:
         return measure
 
-    def wrap(node: exp.Expression) -> exp.Expression:
+    def wrap(node: exp.Expr) -> exp.Expr:
         if type(node) in AGGREGATES:
             return exp.Filter(this=node, expression=exp.Where(this=cond.copy()))
         return node
@@ -228,18 +228,18 @@ class CompileContext:
             return exact
         return {c.lower(): t for c, t in cols.items()}.get(column.lower(), "TIMESTAMP")
 
-    def local(self, model: Model, column: str) -> exp.Expression:
+    def local(self, model: Model, column: str) -> exp.Expr:
         typ = self.column_type(model, column)
         return local_time(_col(BASE, column), typ, model.timezone or self.ws.timezone, self.ws.timezone)
 
 
-def _from_with_joins(ctx: CompileContext, model: Model, joins_used: set[str], base: exp.Expression) -> exp.Select:
+def _from_with_joins(ctx: CompileContext, model: Model, joins_used: set[str], base: exp.Expr) -> exp.Select:
     select = exp.select().from_(base)
     for join in model.joins:
         if join.model not in joins_used:
             continue
         other = ctx.model(join.model)
-        cond: exp.Expression | None = None
+        cond: exp.Expr | None = None
         for local, remote in join.pairs():
             eq = exp.EQ(this=_col(BASE, local), expression=_col(_alias(join.model), remote))
             cond = eq if cond is None else exp.and_(cond, eq)
@@ -257,8 +257,8 @@ def _table(model: Model, alias: str = BASE) -> exp.Table:
                      alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
 
-def _aggregate_columns(aggs: Sequence[Aggregate], joins_used: set[str]) -> list[exp.Expression]:
-    out: list[exp.Expression] = []
+def _aggregate_columns(aggs: Sequence[Aggregate], joins_used: set[str]) -> list[exp.Expr]:
+    out: list[exp.Expr] = []
     for i, agg in enumerate(aggs):
         measure = _qualify(parse_measure(agg.measure), joins_used)
         cond = _qualify(parse_filter(agg.filter), joins_used) if agg.filter else None
@@ -267,7 +267,7 @@ def _aggregate_columns(aggs: Sequence[Aggregate], joins_used: set[str]) -> list[
     return out
 
 
-def _dimension_columns(dims: Sequence[str], joins_used: set[str]) -> list[exp.Expression]:
+def _dimension_columns(dims: Sequence[str], joins_used: set[str]) -> list[exp.Expr]:
     return [exp.alias_(_qualify(column_ref(d), joins_used), f"d{i}", quoted=True) for i, d in enumerate(dims)]
 
 
@@ -281,7 +281,7 @@ def compile_flow(ctx: CompileContext, aggs: Sequence[Aggregate], grain: Grain, *
     columns = [exp.alias_(period, "period", quoted=True), *_dimension_columns(dims, joins_used),
                *_aggregate_columns(aggs, joins_used)]
     select = _from_with_joins(ctx, model, joins_used, _table(model)).select(*columns)
-    where: exp.Expression = exp.Not(this=exp.Is(this=_col(BASE, aggs[0].time), expression=exp.Null()))
+    where: exp.Expr = exp.Not(this=exp.Is(this=_col(BASE, aggs[0].time), expression=exp.Null()))
     if since is not None:
         where = exp.and_(where, exp.GTE(this=local.copy(), expression=_date(since)))
     if until is not None:
@@ -290,11 +290,11 @@ def compile_flow(ctx: CompileContext, aggs: Sequence[Aggregate], grain: Grain, *
     return select.where(where).group_by(*[exp.Literal.number(i + 1) for i in range(n_group)])
 
 
-def _date(d: date) -> exp.Expression:
+def _date(d: date) -> exp.Expr:
     return exp.cast(exp.Literal.string(d.isoformat()), exp.DataType.build("DATE"))
 
 
-def _periods_values(moments: Sequence[tuple[date, date]]) -> exp.Expression:
+def _periods_values(moments: Sequence[tuple[date, date]]) -> exp.Expr:
     rows = [exp.Tuple(expressions=[_date(p), _date(m)]) for p, m in moments]
     return exp.Values(expressions=rows, alias=exp.TableAlias(
         this=exp.to_identifier("p"), columns=[exp.to_identifier("period"), exp.to_identifier("moment")]))
@@ -312,7 +312,7 @@ def compile_validity(ctx: CompileContext, aggs: Sequence[Aggregate], moments: Se
     joins_used: set[str] = set()
     start = ctx.local(model, model.validity.from_)
     moment = exp.column("moment", table="p")
-    cond: exp.Expression = exp.LT(this=start, expression=moment)
+    cond: exp.Expr = exp.LT(this=start, expression=moment)
     if model.validity.to:
         end = ctx.local(model, model.validity.to)
         cond = exp.and_(cond, exp.paren(exp.or_(exp.Is(this=end, expression=exp.Null()),
@@ -323,7 +323,7 @@ def compile_validity(ctx: CompileContext, aggs: Sequence[Aggregate], moments: Se
     for join in model.joins:
         if join.model in joins_used:
             other = ctx.model(join.model)
-            jcond: exp.Expression | None = None
+            jcond: exp.Expr | None = None
             for local, remote in join.pairs():
                 eq = exp.EQ(this=_col(BASE, local), expression=_col(_alias(join.model), remote))
                 jcond = eq if jcond is None else exp.and_(jcond, eq)
@@ -339,7 +339,7 @@ def compile_snapshot_time(ctx: CompileContext, aggs: Sequence[Aggregate], grain:
     model = ctx.model(aggs[0].model)
     local = ctx.local(model, aggs[0].time)
     period = bucket(local, grain, ctx.ws.week_start)
-    inner_where: exp.Expression = exp.Not(this=exp.Is(this=_col(BASE, aggs[0].time), expression=exp.Null()))
+    inner_where: exp.Expr = exp.Not(this=exp.Is(this=_col(BASE, aggs[0].time), expression=exp.Null()))
     if since is not None:
         inner_where = exp.and_(inner_where, exp.GTE(this=local.copy(), expression=_date(since)))
     if until is not None:
@@ -394,7 +394,7 @@ def moments_for(periods: Sequence[date], grain: Grain, as_of_end: date | None) -
     return out
 
 
-def render(select: exp.Expression, dialect: str) -> str:
+def render(select: exp.Expr, dialect: str) -> str:
     return select.sql(dialect=dialect)
 
 

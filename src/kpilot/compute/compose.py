@@ -133,10 +133,10 @@ class FormulaError(ValueError):
     pass
 
 
-def evaluate(tree: exp.Expression, columns: Mapping[str, FloatArray], length: int) -> FloatArray:
+def evaluate(tree: exp.Expr, columns: Mapping[str, FloatArray], length: int) -> FloatArray:
     """Evaluate a checked formula tree (see kpilot.model.expressions.parse_formula) over arrays."""
 
-    def ev(node: exp.Expression) -> FloatArray:
+    def ev(node: exp.Expr) -> FloatArray:
         if isinstance(node, exp.Paren):
             return ev(node.this)
         if isinstance(node, exp.Column):

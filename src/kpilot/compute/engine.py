@@ -20,7 +20,7 @@ from kpilot.model.errors import KpilotError
 class Engine(Protocol):
     dialect: str
 
-    def query(self, sql: exp.Expression | str) -> pa.Table: ...
+    def query(self, sql: exp.Expr | str) -> pa.Table: ...
 
     def columns(self, table: str) -> dict[str, str]: ...
 
@@ -55,8 +55,8 @@ class DuckDBEngine:
         self.con = con
         self._lock = threading.RLock()
 
-    def query(self, sql: exp.Expression | str) -> pa.Table:
-        text = sql.sql(dialect=self.dialect) if isinstance(sql, exp.Expression) else sql
+    def query(self, sql: exp.Expr | str) -> pa.Table:
+        text = sql.sql(dialect=self.dialect) if isinstance(sql, exp.Expr) else sql
         with self._lock:
             try:
                 return self.con.sql(text).to_arrow_table()

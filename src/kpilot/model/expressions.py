@@ -16,7 +16,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from kpilot.model.errors import did_you_mean, one_of
 
-AGGREGATES: dict[type[exp.Expression], str] = {
+AGGREGATES: dict[type[exp.Expr], str] = {
     exp.Sum: "sum",
     exp.Count: "count",
     exp.Avg: "avg",
@@ -28,7 +28,7 @@ AGGREGATES: dict[type[exp.Expression], str] = {
     exp.PercentileCont: "quantile_cont",
 }
 
-SCALAR_FUNCTIONS: dict[type[exp.Expression], str] = {
+SCALAR_FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.Lower: "lower",
     exp.Upper: "upper",
     exp.Coalesce: "coalesce",
@@ -51,7 +51,7 @@ SCALAR_FUNCTIONS: dict[type[exp.Expression], str] = {
     exp.Sqrt: "sqrt",
 }
 
-OPERATORS: tuple[type[exp.Expression], ...] = (
+OPERATORS: tuple[type[exp.Expr], ...] = (
     exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.Paren,
     exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
     exp.And, exp.Or, exp.Not, exp.Is, exp.In, exp.Between, exp.Like, exp.ILike,
@@ -81,7 +81,7 @@ class ColumnRef:
         return f"{self.table}.{self.name}" if self.table else self.name
 
 
-def _parse(text: str, role: str) -> exp.Expression:
+def _parse(text: str, role: str) -> exp.Expr:
     if ";" in text:
         raise ExpressionError(f"a {role} is a single expression; ';' is not allowed", text.index(";"))
     try:
@@ -103,19 +103,21 @@ def _parse(text: str, role: str) -> exp.Expression:
     return tree
 
 
-def _position(text: str, node: exp.Expression) -> int | None:
+def _position(text: str, node: exp.Expr) -> int | None:
     name = node.sql(dialect="duckdb") if not isinstance(node, exp.Column) else node.name
     idx = text.lower().find(name.lower()) if name else -1
     return idx if idx >= 0 else None
 
 
-def _function_name(node: exp.Expression) -> str:
+def _function_name(node: exp.Expr) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.this)
-    return node.sql_name().lower()
+    if isinstance(node, exp.Func):
+        return str(node.sql_name()).lower()
+    return type(node).__name__.lower()
 
 
-def _check_nodes(text: str, tree: exp.Expression, role: str, allow_aggregates: bool) -> None:
+def _check_nodes(text: str, tree: exp.Expr, role: str, allow_aggregates: bool) -> None:
     allowed_names = sorted({*SCALAR_FUNCTIONS.values(), *(AGGREGATES.values() if allow_aggregates else ())})
     for node in tree.walk():
         if isinstance(node, OPERATORS) or type(node) in SCALAR_FUNCTIONS:
@@ -150,14 +152,14 @@ def _check_nodes(text: str, tree: exp.Expression, role: str, allow_aggregates: b
         )
 
 
-def columns_of(tree: exp.Expression) -> list[ColumnRef]:
+def columns_of(tree: exp.Expr) -> list[ColumnRef]:
     out: list[ColumnRef] = []
     for col in tree.find_all(exp.Column):
         out.append(ColumnRef(col.table or None, col.name))
     return out
 
 
-def parse_measure(text: str) -> exp.Expression:
+def parse_measure(text: str) -> exp.Expr:
     """An aggregate expression over a model's rows, e.g. sum(amount), count(*), sum(a) - sum(b)."""
     tree = _parse(text, "measure")
     _check_nodes(text, tree, "measure", allow_aggregates=True)
@@ -177,7 +179,7 @@ def parse_measure(text: str) -> exp.Expression:
     return tree
 
 
-def parse_filter(text: str) -> exp.Expression:
+def parse_filter(text: str) -> exp.Expr:
     """A row condition, e.g. stage = 'won', is_mql, channel in ('seo', 'ads')."""
     tree = _parse(text, "filter")
     _check_nodes(text, tree, "filter", allow_aggregates=False)
@@ -185,7 +187,7 @@ def parse_filter(text: str) -> exp.Expression:
 
 
 def check_columns(
-    text: str, tree: exp.Expression, available: Mapping[str | None, Mapping[str, str]], where: str
+    text: str, tree: exp.Expr, available: Mapping[str | None, Mapping[str, str]], where: str
 ) -> list[ExpressionError]:
     """Check every column of `tree` against `available` (table key or None -> columns -> type)."""
     problems: list[ExpressionError] = []
@@ -225,10 +227,12 @@ class FormulaRef:
 
     @property
     def column(self) -> str:
-        return self.metric if self.offset == 0 else f"{self.metric}__off{'m' if self.offset < 0 else 'p'}{abs(self.offset)}"
+        if self.offset == 0:
+            return self.metric
+        return f"{self.metric}__off{'m' if self.offset < 0 else 'p'}{abs(self.offset)}"
 
 
-def parse_formula(text: str, known: Mapping[str, FormulaRef]) -> tuple[exp.Expression, list[FormulaRef]]:
+def parse_formula(text: str, known: Mapping[str, FormulaRef]) -> tuple[exp.Expr, list[FormulaRef]]:
     """Parse a derived formula over metrics; `known` maps names usable in it to metric refs.
 
     `offset(name, n)` reads a metric n periods away (n = -1: previous period).
@@ -245,11 +249,12 @@ def parse_formula(text: str, known: Mapping[str, FormulaRef]) -> tuple[exp.Expre
             fix="define that metric, or list it under `inputs` with an alias",
         )
 
-    def rewrite(node: exp.Expression) -> exp.Expression:
+    def rewrite(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Anonymous) and str(node.this).lower() == "offset":
             args = node.expressions
             if len(args) != 2 or not isinstance(args[0], exp.Column):
-                raise ExpressionError("offset() takes a metric and a number of periods: offset(mrr, -1)", text.find("offset"))
+                raise ExpressionError("offset() takes a metric and a number of periods: offset(mrr, -1)",
+                                      text.find("offset"))
             amount = args[1]
             sign = -1 if isinstance(amount, exp.Neg) else 1
             lit = amount.this if isinstance(amount, exp.Neg) else amount

@@ -58,10 +58,9 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             out.append(part)
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str):
@@ -135,7 +134,8 @@ def load_workspace(path: Path, schema: Schema | None = None) -> tuple[Workspace,
     file = workspace_file(path)
     data, smap = read_yaml_file(file)
     if not isinstance(data, dict):
-        raise WorkspaceInvalid([Issue("error", "not_mapping", "a workspace file is a mapping of fields", smap.locate(()))])
+        raise WorkspaceInvalid([Issue("error", "not_mapping", "a workspace file is a mapping of fields",
+                                      smap.locate(()))])
     try:
         ws = Workspace.model_validate(data)
     except ValidationError as exc:

@@ -89,7 +89,8 @@ def _check_unique(ctx: _Ctx, section: str, keys: Sequence[str]) -> None:
     seen: dict[str, int] = {}
     for i, k in enumerate(keys):
         if k in seen:
-            ctx.error((section, i, "key"), "duplicate_key", f"{section} key '{k}' is already used by {section}[{seen[k]}]",
+            ctx.error((section, i, "key"), "duplicate_key",
+                      f"{section} key '{k}' is already used by {section}[{seen[k]}]",
                       "give each entry its own key")
         else:
             seen[k] = i
@@ -163,7 +164,7 @@ def _check_models(ctx: _Ctx) -> None:
             _check_column(ctx, (*base, "primary_key"), cols, model.primary_key, where)
 
 
-def _check_expression(ctx: _Ctx, path: PathKey, text: str, role: str, model: Model | None) -> exp.Expression | None:
+def _check_expression(ctx: _Ctx, path: PathKey, text: str, role: str, model: Model | None) -> exp.Expr | None:
     try:
         tree = parse_measure(text) if role == "measure" else parse_filter(text)
     except ExpressionError as err:
@@ -184,7 +185,7 @@ def _check_expression(ctx: _Ctx, path: PathKey, text: str, role: str, model: Mod
                 typ = {c.lower(): t for c, t in pool.items()}.get(col.name.lower())
                 if typ is not None and not is_numeric(typ) and agg.this is col:
                     ctx.error(path, "not_numeric", f"{agg.sql_name().lower()}({col.name}): column '{col.name}' "
-                              f"is {typ}, not a number", f"sum a numeric column, or count rows: count(*)",
+                              f"is {typ}, not a number", "sum a numeric column, or count rows: count(*)",
                               offset=text.find(col.name))
     return tree
 
@@ -334,7 +335,8 @@ def _check_metric(ctx: _Ctx, i: int, metric: Metric) -> None:
                       "move it to numerator.filter and/or denominator.filter")
     elif t is MetricType.derived:
         if not metric.formula:
-            ctx.error(base, "missing_formula", "a derived metric needs a `formula`", "e.g. `formula: ad_spend / demos_booked`")
+            ctx.error(base, "missing_formula", "a derived metric needs a `formula`",
+                      "e.g. `formula: ad_spend / demos_booked`")
         else:
             try:
                 _, refs = parse_formula(metric.formula, formula_names(ws, metric))
