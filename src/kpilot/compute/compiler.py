@@ -162,12 +162,12 @@ def local_time(column: exp.Expr, column_type: str, source_tz: str, workspace_tz:
     return column
 
 
-def bucket(local: exp.Expr, grain: Grain, week_start: WeekStart) -> exp.Expr:
+def bucket(local: exp.Expr, grain: Grain, week_start: WeekStart, dialect: str = "duckdb") -> exp.Expr:
     """The first day of the period containing `local` (a DATE)."""
     day = exp.cast(local, exp.DataType.build("DATE"))
     if grain is Grain.day:
         return day
-    if grain is Grain.week:
+    if grain is Grain.week and not (week_start is WeekStart.monday and dialect in ISO_WEEK_TRUNC):
         isodow = exp.Extract(this=exp.var("isodow"), expression=day)
         back = exp.Mod(
             this=exp.paren(exp.Add(this=exp.Sub(this=isodow, expression=exp.Literal.number(week_start.isodow)),
@@ -175,8 +175,12 @@ def bucket(local: exp.Expr, grain: Grain, week_start: WeekStart) -> exp.Expr:
             expression=exp.Literal.number(7),
         )
         return exp.Sub(this=day, expression=exp.cast(back, exp.DataType.build("INT")))
-    unit = {Grain.month: "MONTH", Grain.quarter: "QUARTER", Grain.year: "YEAR"}[grain]
+    unit = {Grain.week: "WEEK", Grain.month: "MONTH", Grain.quarter: "QUARTER", Grain.year: "YEAR"}[grain]
     return exp.cast(exp.DateTrunc(this=day, unit=exp.var(unit)), exp.DataType.build("DATE"))
+
+
+# Engines whose date_trunc('week') starts weeks on Monday (ISO), so it can serve Monday weeks directly.
+ISO_WEEK_TRUNC = ("duckdb", "postgres", "spark", "databricks", "trino", "presto")
 
 
 def _qualify(tree: exp.Expr, joins_used: set[str]) -> exp.Expr:
@@ -217,6 +221,7 @@ def column_ref(ref: str) -> exp.Column:
 class CompileContext:
     ws: Workspace
     schema: Mapping[str, Mapping[str, str]]
+    dialect: str = "duckdb"
 
     def model(self, key: str) -> Model:
         return self.ws.model_by_key(key)
@@ -277,7 +282,7 @@ def compile_flow(ctx: CompileContext, aggs: Sequence[Aggregate], grain: Grain, *
     model = ctx.model(aggs[0].model)
     joins_used: set[str] = set()
     local = ctx.local(model, aggs[0].time)
-    period = bucket(local, grain, ctx.ws.week_start)
+    period = bucket(local, grain, ctx.ws.week_start, ctx.dialect)
     columns = [exp.alias_(period, "period", quoted=True), *_dimension_columns(dims, joins_used),
                *_aggregate_columns(aggs, joins_used)]
     select = _from_with_joins(ctx, model, joins_used, _table(model)).select(*columns)
@@ -332,13 +337,93 @@ def compile_validity(ctx: CompileContext, aggs: Sequence[Aggregate], moments: Se
     return select.group_by(*[exp.Literal.number(i + 1) for i in range(1 + len(dims))])
 
 
+def is_linear(tree: exp.Expr) -> bool:
+    """Additive and without constants added: running sums of it can be built from per-period changes."""
+    if not is_additive(tree):
+        return False
+    for node in tree.walk():
+        if node.find_ancestor(*AGGREGATES.keys()):
+            continue
+        if isinstance(node, exp.Literal) and not isinstance(node.parent, exp.Mul):
+            return False
+    return True
+
+
+def _signed(measure: exp.Expr, sign: exp.Expr) -> exp.Expr:
+    """Turn each additive aggregate into the sum of its signed contributions."""
+
+    def flip(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Sum):
+            return exp.Sum(this=exp.Mul(this=sign.copy(), expression=exp.paren(node.this.copy())))
+        if isinstance(node, exp.Count):
+            if isinstance(node.this, exp.Star):
+                return exp.Sum(this=sign.copy())
+            cond: exp.Expr = exp.Not(this=exp.Is(this=node.this.copy(), expression=exp.Null()))
+        elif isinstance(node, exp.CountIf):
+            cond = node.this.copy()
+        else:
+            return node
+        return exp.Sum(this=exp.Case(ifs=[exp.If(this=cond, true=sign.copy())], default=exp.Literal.number(0)))
+
+    return measure.transform(flip, copy=True)
+
+
+def compile_validity_changes(ctx: CompileContext, aggs: Sequence[Aggregate], grain: Grain,
+                             as_of_end: date) -> exp.Select:
+    """Per-period changes of linear snapshot aggregates: +value when a row starts, -value when it ends.
+
+    A snapshot at a period's end is then the running sum of the changes of all periods up to it
+    (one scan instead of a join of every row with every period end). Column a{i} is the change of
+    the period; b{i} only counts changes before the as-of date (for the period in progress).
+    """
+    model = ctx.model(aggs[0].model)
+    assert model.validity is not None
+    start_col, end_col = model.validity.from_, model.validity.to
+    ts = exp.DataType.build("TIMESTAMP")
+    start = ctx.local(model, start_col)
+    valid_row: exp.Expr = exp.Not(this=exp.Is(this=_col(BASE, start_col), expression=exp.Null()))
+    branches = [exp.select(exp.alias_(exp.cast(start, ts), "_at", quoted=True),
+                           exp.alias_(exp.Literal.number(1), "_sign", quoted=True), exp.Star())
+                .from_(_table(model))]
+    if end_col:
+        end = ctx.local(model, end_col)
+        # A row ending before it starts is never valid; it must not subtract anything.
+        ordered = exp.or_(exp.Is(this=_col(BASE, end_col), expression=exp.Null()),
+                          exp.GTE(this=_col(BASE, end_col), expression=_col(BASE, start_col)))
+        valid_row = exp.and_(valid_row, exp.paren(ordered))
+        branches.append(exp.select(exp.alias_(exp.cast(end, ts), "_at", quoted=True),
+                                   exp.alias_(exp.Literal.number(-1), "_sign", quoted=True), exp.Star())
+                        .from_(_table(model))
+                        .where(exp.and_(valid_row.copy(), exp.Not(this=exp.Is(this=_col(BASE, end_col),
+                                                                              expression=exp.Null())))))
+    branches[0] = branches[0].where(valid_row)
+    union: exp.Expr = branches[0]
+    for b in branches[1:]:
+        union = exp.union(union, b, distinct=False)
+    sub = exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier(BASE)))
+    joins_used: set[str] = set()
+    at = _col(BASE, "_at")
+    sign = _col(BASE, "_sign")
+    before = exp.LT(this=at.copy(), expression=_date(as_of_end))
+    columns: list[exp.Expr] = [exp.alias_(bucket(at, grain, ctx.ws.week_start, ctx.dialect), "period", quoted=True)]
+    for i, agg in enumerate(aggs):
+        measure = _signed(_qualify(parse_measure(agg.measure), joins_used), sign)
+        cond = _qualify(parse_filter(agg.filter), joins_used) if agg.filter else None
+        dbl = exp.DataType.build("DOUBLE")
+        columns.append(exp.alias_(exp.cast(_with_filter(measure, cond), dbl), f"a{i}", quoted=True))
+        asof_cond = before.copy() if cond is None else exp.and_(cond.copy(), before.copy())
+        columns.append(exp.alias_(exp.cast(_with_filter(measure, asof_cond), dbl), f"b{i}", quoted=True))
+    select = _from_with_joins(ctx, model, joins_used, sub).select(*columns)
+    return select.group_by(exp.Literal.number(1))
+
+
 def compile_snapshot_time(ctx: CompileContext, aggs: Sequence[Aggregate], grain: Grain, *,
                           since: date | None = None, until: date | None = None,
                           dims: Sequence[str] = ()) -> exp.Select:
     """Rows of the last snapshot time inside each period (periodic snapshot tables)."""
     model = ctx.model(aggs[0].model)
     local = ctx.local(model, aggs[0].time)
-    period = bucket(local, grain, ctx.ws.week_start)
+    period = bucket(local, grain, ctx.ws.week_start, ctx.dialect)
     inner_where: exp.Expr = exp.Not(this=exp.Is(this=_col(BASE, aggs[0].time), expression=exp.Null()))
     if since is not None:
         inner_where = exp.and_(inner_where, exp.GTE(this=local.copy(), expression=_date(since)))

@@ -27,7 +27,9 @@ from kpilot.compute.compiler import (
     compile_join_check,
     compile_snapshot_time,
     compile_validity,
+    compile_validity_changes,
     is_additive,
+    is_linear,
     metric_parts,
     moments_for,
 )
@@ -82,7 +84,7 @@ class MetricComputer:
                  as_of: date, replay: bool = False, store: duckdb.DuckDBPyConnection | None = None):
         self.engine = engine
         self.ws = ws
-        self.ctx = CompileContext(ws, schema)
+        self.ctx = CompileContext(ws, schema, engine.dialect)
         self.as_of = as_of
         self.replay = replay
         self.store = None if replay else store
@@ -224,19 +226,20 @@ class MetricComputer:
         since = None if any(s is None for s in sinces) else min(s for s in sinces if s is not None)
         members = [a for a, _ in stale]
         rows = self._run(members, mode, grain, first, last, since)
+        batch: list[tuple[str, dict[date, float | None], date | None, st.AggState]] = []
         for i, agg in enumerate(members):
-            result = {p: r[i] for p, r in rows.items()}
-            if self.store is not None:
-                if since is not None:
-                    merged = st.read_aggregate(self.store, agg.id, grain.value)
-                    merged = {p: v for p, v in merged.items() if p < since}
-                    merged.update(result)
-                    result = merged
-                    self.report.aggregates_incremental += 1
-                st.write_aggregate(self.store, agg.id, grain.value, result, since,
-                                   st.AggState(versions, self.as_of, first, last))
+            fresh_rows = {p: r[i] for p, r in rows.items()}
+            result = fresh_rows
+            if self.store is not None and since is not None:
+                kept = st.read_aggregate(self.store, agg.id, grain.value)
+                result = {p: v for p, v in kept.items() if p < since}
+                result.update(fresh_rows)
+                self.report.aggregates_incremental += 1
+            batch.append((agg.id, fresh_rows, since, st.AggState(versions, self.as_of, first, last)))
             self.report.aggregates_recomputed += 1
             self._aggs[(agg.id, grain.value)] = _AggResult(result, first, last)
+        if self.store is not None:
+            st.write_aggregates(self.store, grain.value, batch)
 
     def _run(self, aggs: Sequence[Aggregate], mode: str, grain: Grain, first: date | None, last: date | None,
              since: date | None) -> dict[date, list[float | None]]:
@@ -247,6 +250,8 @@ class MetricComputer:
             query = compile_flow(self.ctx, aggs, grain, since=since, until=until)
         elif mode == "snapshot_time":
             query = compile_snapshot_time(self.ctx, aggs, grain, since=since, until=until)
+        elif all(is_linear(parse_measure(a.measure)) for a in aggs):
+            return self._run_validity_changes(aggs, grain, first, last)
         else:
             periods = [p for p in self.spine(first, last, grain) if since is None or p >= since]
             if not periods:
@@ -259,6 +264,28 @@ class MetricComputer:
         out: dict[date, list[float | None]] = {}
         for j, p in enumerate(table.column("period").to_pylist()):
             out[p] = [c[j] for c in cols]
+        return out
+
+    def _run_validity_changes(self, aggs: Sequence[Aggregate], grain: Grain, first: date | None,
+                              last: date | None) -> dict[date, list[float | None]]:
+        """Snapshots as running sums of per-period changes (see compile_validity_changes)."""
+        spine = self.spine(first, last, grain)
+        if not spine:
+            return {}
+        as_of_end = self.as_of + timedelta(days=1)
+        table = self.engine.query(compile_validity_changes(self.ctx, aggs, grain, as_of_end))
+        self.report.queries += 1
+        periods = table.column("period").to_pylist()
+        current = period_start(self.as_of, grain, self.ws.week_start)
+        out: dict[date, list[float | None]] = {p: [] for p in spine}
+        for i in range(len(aggs)):
+            change = dict(zip(periods, table.column(f"a{i}").to_pylist(), strict=True))
+            change_asof = dict(zip(periods, table.column(f"b{i}").to_pylist(), strict=True))
+            running = 0.0
+            for p in spine:
+                own = change_asof.get(p) if p == current else change.get(p)
+                out[p].append(running + (own or 0.0))
+                running += change.get(p) or 0.0
         return out
 
     # --- composition ----------------------------------------------------------------------------

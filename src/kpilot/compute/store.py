@@ -8,6 +8,7 @@ changed; `kpilot.series` holds the composed metric values that the board, the AP
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -54,10 +55,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 def table_versions(con: duckdb.DuckDBPyConnection) -> dict[str, TableVersion]:
     """Versions of loaded tables, from the loader's bookkeeping (empty before any load)."""
+    # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and refuses the next query.
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'kpilot' AND table_name = 'loads'"
-    ).fetchone()
-    if not exists or not exists[0]:
+    ).fetchall()
+    if not exists or not exists[0][0]:
         return {}
     rows = con.execute("SELECT table_name, version, change, append_min FROM kpilot.loads").fetchall()
     out = {}
@@ -67,10 +69,11 @@ def table_versions(con: duckdb.DuckDBPyConnection) -> dict[str, TableVersion]:
 
 
 def read_state(con: duckdb.DuckDBPyConnection, agg_id: str, grain: str) -> AggState | None:
-    row = con.execute("SELECT versions, as_of, first, last FROM kpilot.agg_state WHERE agg_id = ? AND grain = ?",
-                      [agg_id, grain]).fetchone()
-    if row is None:
+    rows = con.execute("SELECT versions, as_of, first, last FROM kpilot.agg_state WHERE agg_id = ? AND grain = ?",
+                       [agg_id, grain]).fetchall()
+    if not rows:
         return None
+    row = rows[0]
     return AggState(json.loads(row[0]), row[1], row[2], row[3])
 
 
@@ -80,31 +83,43 @@ def read_aggregate(con: duckdb.DuckDBPyConnection, agg_id: str, grain: str) -> d
     return {p: v for p, v in rows}
 
 
-def write_aggregate(con: duckdb.DuckDBPyConnection, agg_id: str, grain: str, rows: dict[date, float | None],
-                    since: date | None, state: AggState) -> None:
-    """Replace the aggregate's rows from `since` on (all rows when None) and record its state, atomically."""
-    keep = {p: v for p, v in rows.items() if since is None or p >= since}
+def write_aggregates(con: duckdb.DuckDBPyConnection, grain: str,
+                     batch: Sequence[tuple[str, dict[date, float | None], date | None, AggState]]) -> None:
+    """Replace each aggregate's rows from its `since` on (all rows when None) and record its state.
+
+    One transaction for the whole batch: a crash leaves either the old or the new values, never a mix.
+    """
+    ids: list[str] = []
+    periods: list[date] = []
+    values: list[float | None] = []
+    for agg_id, rows, since, _ in batch:
+        for p, v in rows.items():
+            if since is None or p >= since:
+                ids.append(agg_id)
+                periods.append(p)
+                values.append(None if v is None or v != v else float(v))
     table = pa.table({
-        "agg_id": pa.array([agg_id] * len(keep), pa.string()),
-        "grain": pa.array([grain] * len(keep), pa.string()),
-        "period": pa.array(list(keep.keys()), pa.date32()),
-        "value": pa.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
-                           for v in keep.values()], pa.float64()),
+        "agg_id": pa.array(ids, pa.string()),
+        "grain": pa.array([grain] * len(ids), pa.string()),
+        "period": pa.array(periods, pa.date32()),
+        "value": pa.array(values, pa.float64()),
     })
+    now = datetime.now()
     con.execute("BEGIN TRANSACTION")
     try:
-        if since is None:
-            con.execute("DELETE FROM kpilot.aggregates WHERE agg_id = ? AND grain = ?", [agg_id, grain])
-        else:
-            con.execute("DELETE FROM kpilot.aggregates WHERE agg_id = ? AND grain = ? AND period >= ?",
-                        [agg_id, grain, since])
+        for agg_id, _, since, state in batch:
+            if since is None:
+                con.execute("DELETE FROM kpilot.aggregates WHERE agg_id = ? AND grain = ?", [agg_id, grain])
+            else:
+                con.execute("DELETE FROM kpilot.aggregates WHERE agg_id = ? AND grain = ? AND period >= ?",
+                            [agg_id, grain, since])
+            con.execute("DELETE FROM kpilot.agg_state WHERE agg_id = ? AND grain = ?", [agg_id, grain])
+            con.execute("INSERT INTO kpilot.agg_state VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [agg_id, grain, json.dumps(state.versions, sort_keys=True), state.as_of, state.first,
+                         state.last, now])
         con.register("_kpilot_new_rows", table)
         con.execute("INSERT INTO kpilot.aggregates SELECT agg_id, grain, period, value FROM _kpilot_new_rows")
         con.unregister("_kpilot_new_rows")
-        con.execute("DELETE FROM kpilot.agg_state WHERE agg_id = ? AND grain = ?", [agg_id, grain])
-        con.execute("INSERT INTO kpilot.agg_state VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [agg_id, grain, json.dumps(state.versions, sort_keys=True), state.as_of, state.first,
-                     state.last, datetime.now()])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

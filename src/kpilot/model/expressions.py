@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -159,8 +160,12 @@ def columns_of(tree: exp.Expr) -> list[ColumnRef]:
     return out
 
 
+@lru_cache(maxsize=4096)
 def parse_measure(text: str) -> exp.Expr:
-    """An aggregate expression over a model's rows, e.g. sum(amount), count(*), sum(a) - sum(b)."""
+    """An aggregate expression over a model's rows, e.g. sum(amount), count(*), sum(a) - sum(b).
+
+    The tree is cached and shared: callers must not modify it in place (use copy or transform).
+    """
     tree = _parse(text, "measure")
     _check_nodes(text, tree, "measure", allow_aggregates=True)
     if not any(True for _ in tree.find_all(*AGGREGATES.keys())):
@@ -179,8 +184,9 @@ def parse_measure(text: str) -> exp.Expr:
     return tree
 
 
+@lru_cache(maxsize=4096)
 def parse_filter(text: str) -> exp.Expr:
-    """A row condition, e.g. stage = 'won', is_mql, channel in ('seo', 'ads')."""
+    """A row condition, e.g. stage = 'won', is_mql, channel in ('seo', 'ads'). Cached and shared, like measures."""
     tree = _parse(text, "filter")
     _check_nodes(text, tree, "filter", allow_aggregates=False)
     return tree
