@@ -198,33 +198,59 @@ def compute(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None) -> 
         fresh=report.aggregates_total - report.aggregates_recomputed, queries=report.queries))
 
 
-def _status_rows(statuses: list[Any], lang: str, tr: Translator) -> Table:
-    table = Table(show_lines=False, pad_edge=False)
-    for col in ("", tr("KPI"), tr("Period"), tr("Value"), tr("Target"), tr("Pace"), tr("Status"), tr("Change"),
-                tr("Decision")):
-        table.add_column(col, overflow="fold")
+def _status_table(statuses: list[Any], lang: str, tr: Translator) -> Table:
+    table = Table(show_lines=False, pad_edge=False, box=None, header_style="bold")
+    for col, justify in (("", "left"), (tr("KPI"), "left"), (tr("Period"), "left"), (tr("Value"), "right"),
+                         (tr("Target"), "right"), (tr("Pace"), "right"), (tr("Status"), "left"),
+                         (tr("Change"), "right"), (tr("Decision"), "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for s in statuses:
         style = STATUS_STYLE.get(s.status, "")
         mark = "★" if s.role == "north_star" else ""
-        decision = "—"
         if s.decision is None:
-            decision = tr("no decision rule: vanity metric") if s.role != "metric" else "—"
+            decision = f"[dim]{tr('no rule')}[/]"
         elif s.decision["fires"]:
-            decision = f"[bold]{tr('DECIDE')}[/] → {s.decision['owner']}: {s.decision['action']}"
+            decision = f"[bold red]⚑ {tr('DECIDE')}[/]"
         else:
-            when = When.model_validate(s.decision["when"])
-            condition = describe_when(when, Direction(s.direction), tr,
-                                      lambda x: format_percent(x, lang, digits=0))
-            decision = tr("not triggered") + f" ({condition})"
+            decision = f"[dim]{tr('watching')}[/]"
         table.add_row(
             mark, s.name, s.period_label + ("" if s.complete else "*"),
             format_value(s.value, s.unit, lang), format_value(s.target, s.unit, lang),
             format_percent(s.pacing, lang, digits=0) if s.pacing is not None else "—",
             f"[{style}]{STATUS_DOT.get(s.status, '')} {tr(s.status)}[/]",
             format_percent(s.change, lang, signed=True) if s.change is not None else "—",
-            decision.replace("[", "\\[") if not decision.startswith("[bold]") else decision,
+            decision,
         )
     return table
+
+
+def _decisions(statuses: list[Any], svc: Any, lang: str, tr: Translator) -> None:
+    """Below the table: each KPI's decision rule, the fired ones first, in full sentences."""
+
+    def team(key: str) -> str:
+        try:
+            return str(svc.ws.team(key).label)
+        except KeyError:
+            return key
+
+    ordered = sorted(statuses, key=lambda s: (not (s.decision and s.decision["fires"]), s.decision is None))
+    out.print()
+    out.print(f"[bold]{tr('Decisions')}[/]")
+    for s in ordered:
+        name = s.name.replace("[", "\\[")
+        if s.decision is None:
+            if s.role != "metric":
+                out.print(f"  [yellow]![/] {name}: " + tr("no decision rule: vanity metric"))
+            continue
+        when = When.model_validate(s.decision["when"])
+        condition = describe_when(when, Direction(s.direction), tr, lambda x: format_percent(x, lang, digits=0))
+        action = str(s.decision["action"]).replace("[", "\\[")
+        if s.decision["fires"]:
+            out.print(f"  [bold red]⚑[/] [bold]{name}[/] — {tr('if')} {condition} → "
+                      f"[bold]{team(str(s.decision['owner']))}[/]: {action}")
+        else:
+            out.print(f"  [dim]·[/] {name} — {tr('if')} {condition} → {team(str(s.decision['owner']))}: "
+                      f"[dim]{action}[/]")
 
 
 @app.command()
@@ -251,11 +277,12 @@ def status(
     out.print(f"[bold]{title}[/] — " + tr("board as of {date}").format(date=format_day(as_of_day, language)))
     if svc.ws.vision:
         out.print(f"[dim]{svc.ws.vision.statement}[/]")
-    out.print(_status_rows(statuses, language, tr))
+    out.print(_status_table(statuses, language, tr))
     stale = sorted({s.data_through for s in statuses if s.data_through and s.data_through < as_of_day})
     if stale:
         out.print("[dim]* " + tr("period in progress, judged on its pace.") + " "
                   + tr("Latest data: {date}.").format(date=format_day(stale[0], language)) + "[/]")
+    _decisions(statuses, svc, language, tr)
     fired = [s for s in statuses if s.decision and s.decision["fires"]]
     out.print(tr("{n} decision(s) to take this period.").format(n=len(fired)))
 

@@ -313,8 +313,10 @@ class WorkspaceService:
         metric = self.ws.metric(key)
         grain = metric.grain
         series = mc.series(key, grain)
+        # The current period holds the as-of date; it is paced up to the metric's latest data, so a
+        # source that is a few days late is not mistaken for a bad week.
         through = self.data_through(mc, metric, grain) or mc.as_of
-        current = period_start(through, grain, self.ws.week_start)
+        current = period_start(mc.as_of, grain, self.ws.week_start)
         additive = mc.is_additive(key)
         pacing, pacing_share, method = self._pacing(mc, metric, current, through)
         history: list[PeriodJudgement] = []
@@ -328,15 +330,21 @@ class WorkspaceService:
             is_current = p == current
             share = pacing_share if is_current else 1.0
             history.append(judge(value, target, share, metric, p, complete=not is_current or method == "complete"))
-            paced_values.append(value / share if value is not None and share > 0 and additive else value)
+            if additive and value is not None:
+                paced_values.append(value / share if share > 0 else None)
+            else:
+                paced_values.append(value)
         now = history[-1] if history else None
         previous = history[-2].value if len(history) >= 2 else None
         value = now.value if now else None
-        projected = (value / pacing_share if additive and value is not None and pacing_share > 0 else value)
+        if additive:
+            projected = value / pacing_share if value is not None and pacing_share > 0 else None
+        else:
+            projected = value
         chg = None
-        if value is not None and previous not in (None, 0):
-            assert previous is not None
-            chg = ((value / pacing_share if additive else value) / previous - 1) if previous > 0 else None
+        paced_now = paced_values[-1] if paced_values else None
+        if paced_now is not None and previous is not None and previous > 0:
+            chg = paced_now / previous - 1
         decision: dict[str, object] | None = None
         if metric.decision is not None:
             rule = metric.decision
@@ -392,7 +400,7 @@ class WorkspaceService:
         s: Series = mc.series(key, grain)
         additive = mc.is_additive(key)
         through = self.data_through(mc, metric, grain) or mc.as_of
-        current = period_start(through, grain, self.ws.week_start)
+        current = period_start(mc.as_of, grain, self.ws.week_start)
         share = 1.0
         if grain is metric.grain:
             _, share, _ = self._pacing(mc, metric, current, through)

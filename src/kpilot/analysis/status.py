@@ -129,6 +129,9 @@ def seasonal_pacing(period: date, grain: Grain, through: date, daily: Sequence[t
 
 def judge(value: float | None, target: float | None, share: float, metric: Metric, period: date,
           complete: bool) -> PeriodJudgement:
+    if share <= 0:
+        # Nothing of the period is in the data yet: it cannot be judged.
+        return PeriodJudgement(period, value, target, None, None, "none", complete)
     expected = None if target is None else target * share
     ach = achievement(value, expected, metric.direction)
     status = rag(ach, metric.bands) if target is not None else "none"
