@@ -7,6 +7,7 @@ changed; `kpilot.series` holds the composed metric values that the board, the AP
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,6 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 SCHEMA_SQL = [
     "CREATE SCHEMA IF NOT EXISTS kpilot",
@@ -98,12 +98,6 @@ def write_aggregates(con: duckdb.DuckDBPyConnection, grain: str,
                 ids.append(agg_id)
                 periods.append(p)
                 values.append(None if v is None or v != v else float(v))
-    table = pa.table({
-        "agg_id": pa.array(ids, pa.string()),
-        "grain": pa.array([grain] * len(ids), pa.string()),
-        "period": pa.array(periods, pa.date32()),
-        "value": pa.array(values, pa.float64()),
-    })
     now = datetime.now()
     con.execute("BEGIN TRANSACTION")
     try:
@@ -117,44 +111,59 @@ def write_aggregates(con: duckdb.DuckDBPyConnection, grain: str,
             con.execute("INSERT INTO kpilot.agg_state VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [agg_id, grain, json.dumps(state.versions, sort_keys=True), state.as_of, state.first,
                          state.last, now])
-        con.register("_kpilot_new_rows", table)
-        con.execute("INSERT INTO kpilot.aggregates SELECT agg_id, grain, period, value FROM _kpilot_new_rows")
-        con.unregister("_kpilot_new_rows")
+        if ids:
+            # Lists go in as parameters: no Arrow/pandas round trip for a few thousand values.
+            con.execute("INSERT INTO kpilot.aggregates SELECT unnest(?::VARCHAR[]), ?, unnest(?::DATE[]), "
+                        "unnest(?::DOUBLE[])", [ids, grain, periods, values])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def series_digest(periods: list[date], values: np.ndarray, numerator: np.ndarray | None,
+                  denominator: np.ndarray | None) -> str:
+    h = hashlib.sha1()
+    h.update(",".join(p.isoformat() for p in periods).encode())
+    for a in (values, numerator, denominator):
+        h.update(b"|" + (np.ascontiguousarray(a, dtype=float).tobytes() if a is not None else b"-"))
+    return h.hexdigest()
+
+
+def stored_digest(con: duckdb.DuckDBPyConnection, metric: str, grain: str) -> str | None:
+    rows = con.execute("SELECT definition FROM kpilot.series_state WHERE metric = ? AND grain = ?",
+                       [metric, grain]).fetchall()
+    return rows[0][0] if rows else None
 
 
 def write_series(con: duckdb.DuckDBPyConnection, metric: str, grain: str, periods: list[date],
                  values: np.ndarray, numerator: np.ndarray | None, denominator: np.ndarray | None,
-                 definition: str, as_of: date) -> None:
-    """Replace a metric's materialized series at a grain."""
+                 definition: str, as_of: date) -> bool:
+    """Replace a metric's materialized series at a grain; returns False when it had not changed."""
+    digest = hashlib.sha1((definition + series_digest(periods, values, numerator, denominator)).encode()).hexdigest()
+    if stored_digest(con, metric, grain) == digest:
+        return False
 
-    def col(a: np.ndarray | None) -> pa.Array:
+    def col(a: np.ndarray | None) -> list[float | None]:
         if a is None:
-            return pa.nulls(len(periods), pa.float64())
-        return pa.array([None if np.isnan(x) else float(x) for x in a], pa.float64())
+            return [None] * len(periods)
+        return [None if np.isnan(x) else float(x) for x in a]
 
-    table = pa.table({
-        "metric": pa.array([metric] * len(periods), pa.string()),
-        "grain": pa.array([grain] * len(periods), pa.string()),
-        "period": pa.array(periods, pa.date32()),
-        "value": col(values), "numerator": col(numerator), "denominator": col(denominator),
-    })
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM kpilot.series WHERE metric = ? AND grain = ?", [metric, grain])
-        con.register("_kpilot_series_rows", table)
-        con.execute("INSERT INTO kpilot.series SELECT * FROM _kpilot_series_rows")
-        con.unregister("_kpilot_series_rows")
+        if periods:
+            con.execute("INSERT INTO kpilot.series SELECT ?, ?, unnest(?::DATE[]), unnest(?::DOUBLE[]), "
+                        "unnest(?::DOUBLE[]), unnest(?::DOUBLE[])",
+                        [metric, grain, periods, col(values), col(numerator), col(denominator)])
         con.execute("DELETE FROM kpilot.series_state WHERE metric = ? AND grain = ?", [metric, grain])
         con.execute("INSERT INTO kpilot.series_state VALUES (?, ?, ?, ?, ?)",
-                    [metric, grain, definition, as_of, datetime.now()])
+                    [metric, grain, digest, as_of, datetime.now()])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return True
 
 
 def drop_unknown(con: duckdb.DuckDBPyConnection, metric_keys: list[str]) -> None:
