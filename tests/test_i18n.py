@@ -5,13 +5,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from kpilot.i18n import DYNAMIC_MESSAGES, _catalog, format_percent, format_value, translator
+from kpilot.i18n import DYNAMIC_MESSAGES, UNIT_WORDS, _catalog, format_percent, format_value, translator
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "kpilot"
 
 
 def _messages() -> set[str]:
-    found: set[str] = set(DYNAMIC_MESSAGES)
+    found: set[str] = set(DYNAMIC_MESSAGES) | set(UNIT_WORDS)
     for path in SRC.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):

@@ -24,7 +24,9 @@ CATALOG_DIR = Path(__file__).parent / "locale"
 Translator = Callable[[str], str]
 
 # Messages translated from values computed at run time (statuses, load outcomes).
-DYNAMIC_MESSAGES = ("green", "amber", "red", "none", "not green", "loaded", "appended", "unchanged")
+DYNAMIC_MESSAGES: tuple[str, ...] = ("green", "amber", "red", "none", "not green", "loaded", "appended", "unchanged")
+# Unit words translated when shown after a number (other units are shown as written).
+UNIT_WORDS = ("days", "hours", "weeks", "months", "people", "customers", "orders", "leads", "sessions", "points")
 
 
 @cache
@@ -78,7 +80,11 @@ def format_value(value: float | None, unit: str | None, lang: str, *, compact: b
     else:
         text = format_decimal(value, locale=loc, format="#,##0" if abs(value) >= 100 or value == int(value)
                               else "#,##0.##")
-    return f"{text} {u}" if u and u.lower() not in ("count", "number") else text
+    if not u or u.lower() in ("count", "number"):
+        return text
+    if u in UNIT_WORDS:
+        u = translator(lang)(u)
+    return f"{text}\u00a0{u}"
 
 
 def format_percent(value: float | None, lang: str, *, digits: int = 1, signed: bool = False) -> str:

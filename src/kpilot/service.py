@@ -281,6 +281,8 @@ class WorkspaceService:
             seen.add(m.key)
             for part in metric_parts(self.ws, m).values():
                 if isinstance(part, Aggregate):
+                    if part.mode == "validity":
+                        continue  # a state valid until further notice is current as of today
                     res = mc._aggs.get((part.id, grain.value))
                     if res is not None and res.last is not None:
                         lasts.append(res.last)
@@ -293,7 +295,7 @@ class WorkspaceService:
 
         visit(metric, set())
         if not lasts:
-            return None
+            return mc.as_of
         return min(min(lasts), mc.as_of)
 
     def _pacing(self, mc: MetricComputer, metric: Metric, current: date, through: date) -> tuple[Pacing, float, str]:
