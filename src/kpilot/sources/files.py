@@ -1,0 +1,449 @@
+"""File sources (CSV, Excel, Parquet): find a source's files and load them into DuckDB, all or nothing.
+
+Data tables land in DuckDB's `main` schema; what was loaded from which file is kept in
+`kpilot.loads`, so that unchanged files are skipped and grown CSV files only have their new lines read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from datetime import time as time_of_day
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from kpilot.model.errors import did_you_mean, one_of
+from kpilot.model.workspace import FILE_SOURCE_TYPES, Source
+from kpilot.sources.files_common import (
+    NOTHING_LOADED,
+    LoadError,
+    TableFile,
+    duckdb_type,
+    is_temporal,
+    missing_columns,
+    quote_ident,
+    shown_path,
+    table_name,
+    where,
+)
+from kpilot.sources.files_csv import CsvPlan, EncodingRetry, diagnose, plan_append, plan_csv
+from kpilot.sources.files_excel import read_sheet, sheet_names, sniff_sheet
+from kpilot.sources.files_state import (
+    Change,
+    LoadRecord,
+    decide,
+    ensure_schema,
+    main_tables,
+    read_records,
+    table_columns,
+    write_records,
+)
+
+__all__ = [
+    "LoadError", "LoadReport", "TableFile", "TableLoad", "discover", "load_tables", "loaded_columns",
+    "sniff_columns", "table_name", "table_versions",
+]
+
+SUFFIXES = {"csv": (".csv", ".tsv"), "excel": (".xlsx", ".xlsm"), "parquet": (".parquet", ".pq")}
+
+
+@dataclass
+class TableLoad:
+    """What happened to one table: 'loaded' (replaced), 'appended' or 'unchanged'."""
+
+    table: str
+    path: Path
+    status: str
+    rows: int
+    seconds: float
+    version: int
+
+
+@dataclass
+class LoadReport:
+    tables: list[TableLoad]
+
+
+# --- discovery ----------------------------------------------------------------------------------
+
+
+def discover(source: Source, base_dir: Path) -> list[TableFile]:
+    """Files of a file source, one TableFile per table (per sheet for Excel).
+
+    `source.path` is relative to `base_dir` (the workspace folder): a folder (one table per file of the
+    source's type, named after the file, or after each sheet for Excel workbooks) or a single file.
+    `source.tables` (table -> file, or -> sheet for one workbook) lists exactly the tables to load.
+    """
+    if source.type not in FILE_SOURCE_TYPES:
+        raise LoadError(f"source '{source.key}' is of type {source.type}, not a file source "
+                        f"({', '.join(FILE_SOURCE_TYPES)}).")
+    if not source.path:
+        raise LoadError(f"source '{source.key}' has no `path:`. Fix: give the file or folder to read, relative to "
+                        "the workspace folder, e.g. `path: data/`.")
+    root = Path(base_dir, source.path).absolute()
+    if not root.exists():
+        near = [p.name for p in root.parent.iterdir()] if root.parent.is_dir() else []
+        raise LoadError(
+            f"source '{source.key}': '{source.path}' not found; paths are relative to the workspace folder, so "
+            f"kpilot looked for {root}.{did_you_mean(root.name, near)} Fix: correct `path:` or move the data there."
+        )
+    found = _list_tables(source, root)
+    seen: dict[str, TableFile] = {}
+    for tf in found:
+        other = seen.get(tf.table)
+        if other is not None:
+            raise LoadError(
+                f"source '{source.key}': table '{tf.table}' would come from both {_label(other)} and {_label(tf)}. "
+                "Fix: name the tables yourself with `tables:` (table: file or sheet) on the source."
+            )
+        seen[tf.table] = tf
+    if not found:
+        kinds = " or ".join(f"*{s}" for s in SUFFIXES[source.type])
+        raise LoadError(f"source '{source.key}': folder '{source.path}' holds no {kinds} file. Fix: put the data "
+                        f"files there, or correct `path:` or `type:`.")
+    return found
+
+
+def _label(tf: TableFile) -> str:
+    return f"{shown_path(tf)} (sheet {tf.sheet})" if tf.sheet is not None else shown_path(tf)
+
+
+def _list_tables(source: Source, root: Path) -> list[TableFile]:
+    suffixes = SUFFIXES[source.type]
+    if root.is_dir():
+        files = sorted(p for p in root.iterdir()
+                       if p.is_file() and p.name.lower().endswith(suffixes) and not p.name.startswith((".", "~$")))
+        if source.tables:
+            names = [p.name for p in files]
+            out = []
+            for table, name in source.tables.items():
+                path = root / name
+                if not path.is_file():
+                    raise LoadError(f"source '{source.key}': table '{table}' names file '{name}', which is not in "
+                                    f"'{source.path}';{did_you_mean(name, names)} files: {one_of(names)}.")
+                out.append(_one_file_table(source, table, path))
+            return out
+        if source.type != "excel":
+            return [TableFile(table_name(_stem(p)), p, source) for p in files]
+        if source.sheet:
+            return [_one_file_table(source, table_name(_stem(p)), p) for p in files]
+        return [TableFile(table_name(s), p, source, s) for p in files for s in _sheets(source, p)]
+    if source.type != "excel":
+        if source.tables:
+            if len(source.tables) != 1 or next(iter(source.tables.values())) != root.name:
+                raise LoadError(f"source '{source.key}': `path:` is the single file '{source.path}', so `tables:` "
+                                f"can only name it once, e.g. `tables: {{my_table: {root.name}}}`.")
+            return [TableFile(next(iter(source.tables)), root, source)]
+        return [TableFile(table_name(_stem(root)), root, source)]
+    sheets = _sheets(source, root)
+    if source.tables:
+        return [TableFile(t, root, source, _sheet(source, root, sheets, s)) for t, s in source.tables.items()]
+    if source.sheet:
+        return [TableFile(table_name(source.sheet), root, source, _sheet(source, root, sheets, source.sheet))]
+    return [TableFile(table_name(s), root, source, s) for s in sheets]
+
+
+def _stem(p: Path) -> str:
+    return p.name[: -len(p.suffix)] if p.suffix else p.name
+
+
+def _sheets(source: Source, path: Path) -> list[str]:
+    return sheet_names(path, shown_path(TableFile("", path, source)))
+
+
+def _sheet(source: Source, path: Path, sheets: list[str], name: str) -> str:
+    if name in sheets:
+        return name
+    raise LoadError(f"{shown_path(TableFile('', path, source))} has no sheet '{name}';{did_you_mean(name, sheets)} "
+                    f"sheets: {one_of(sheets)}. Fix: correct `sheet:` or `tables:` in source '{source.key}'.")
+
+
+def _one_file_table(source: Source, table: str, path: Path) -> TableFile:
+    if source.type != "excel":
+        return TableFile(table, path, source)
+    sheets = _sheets(source, path)
+    return TableFile(table, path, source, _sheet(source, path, sheets, source.sheet or sheets[0]))
+
+
+# --- column types without loading -----------------------------------------------------------------
+
+
+def sniff_columns(tf: TableFile) -> dict[str, str]:
+    """Column name -> DuckDB type, from a sample, with the same options as a load."""
+    if tf.source.type == "excel":
+        return sniff_sheet(tf)
+    if tf.source.type == "parquet":
+        return _parquet_columns(tf)
+    with tempfile.TemporaryDirectory(prefix="kpilot-sniff-") as tmp:
+        try:
+            plan = plan_csv(tf, Path(tmp), sample_only=True)
+        except EncodingRetry as retry:
+            plan = plan_csv(tf, Path(tmp), sample_only=True, codec=retry.codec)
+    return {k: c.type for k, c in plan.columns.items()}
+
+
+def _parquet_columns(tf: TableFile) -> dict[str, str]:
+    con = duckdb.connect()
+    try:
+        rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(tf.path)]).fetchall()
+    except duckdb.Error as e:
+        raise _parquet_error(tf, e) from None
+    finally:
+        con.close()
+    return {r[0]: r[1] for r in rows}
+
+
+def _parquet_error(tf: TableFile, e: duckdb.Error) -> LoadError:
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return LoadError(f"{where(tf)} could not be read as Parquet ({first}). Fix: export the file again as Parquet; "
+                     "a file cut short by a copy in progress also gives this error.")
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    change: Change
+    columns: list[str]  # column names the load will produce, for the required-columns check
+    csv: CsvPlan | None = None
+    arrow: pa.Table | None = None
+    parquet_casts: dict[str, str] | None = None
+
+
+def load_tables(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[TableFile],
+    *,
+    required: Mapping[str, Mapping[str, str]] | None = None,
+    declared: Mapping[str, Mapping[str, str]] | None = None,
+    force: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> LoadReport:
+    """Load the files into `main`, in one transaction: every table is updated, or none is.
+
+    `required` (table -> column -> why it is needed) and `declared` (table -> column -> type) are
+    checked before anything is written. Unchanged files are skipped; a CSV file that only grew has its
+    new lines appended. `con` must not be inside a transaction. Raises LoadError, whose text is for people.
+    """
+    seen: dict[str, TableFile] = {}
+    for tf in files:
+        if tf.table in seen:
+            raise LoadError(f"table '{tf.table}' would be loaded from both {_label(seen[tf.table])} and "
+                            f"{_label(tf)}. Fix: give one of them another name with `tables:` on its source.")
+        seen[tf.table] = tf
+    codecs: dict[str, str] = {}
+    stop = threading.Event()  # tells background hashing to give up once the load has failed
+    with tempfile.TemporaryDirectory(prefix="kpilot-load-") as tmp, ThreadPoolExecutor(1) as pool:
+        try:
+            # A file whose encoding was guessed wrong is read again, transcoded: at most twice per file.
+            for _ in range(2 * len(files) + 1):
+                try:
+                    return _load_once(con, files, required or {}, declared or {}, force, on_progress, codecs,
+                                      Path(tmp), pool, stop)
+                except EncodingRetry as retry:
+                    if codecs.get(retry.tf.table) == retry.codec:
+                        raise LoadError(f"{where(retry.tf)}: could not be read as {retry.codec} text either. "
+                                        "Fix: declare its `encoding:` on the source.") from None
+                    codecs[retry.tf.table] = retry.codec
+        except LoadError as e:
+            stop.set()
+            raise LoadError(f"{e}\n{NOTHING_LOADED}") from None
+        except BaseException:
+            stop.set()
+            raise
+    raise AssertionError("unreachable")
+
+
+def _load_once(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[TableFile],
+    required: Mapping[str, Mapping[str, str]],
+    declared: Mapping[str, Mapping[str, str]],
+    force: bool,
+    on_progress: Callable[[str, int, int], None] | None,
+    codecs: Mapping[str, str],
+    workdir: Path,
+    pool: ThreadPoolExecutor,
+    stop: threading.Event,
+) -> LoadReport:
+    con.execute("BEGIN TRANSACTION")
+    current: _Job | None = None
+    try:
+        ensure_schema(con)
+        records = read_records(con)
+        existing = main_tables(con)
+        jobs = []
+        problems: list[str] = []
+        for tf in files:
+            change = decide(tf, records.get(tf.table), force=force, table_exists=tf.table in existing,
+                            declared=declared.get(tf.table), pool=pool, stop=stop)
+            job = _plan(change, declared.get(tf.table), codecs.get(tf.table), workdir)
+            problems += missing_columns(tf, job.columns, required.get(tf.table), declared.get(tf.table))
+            jobs.append(job)
+        if problems:
+            raise LoadError("\n".join(problems))
+        loads: list[TableLoad] = []
+        new_records: list[LoadRecord] = []
+        for i, job in enumerate(jobs, start=1):
+            current = job
+            started = time.perf_counter()
+            loads.append(_run(con, job, new_records))
+            loads[-1].seconds = time.perf_counter() - started
+            if on_progress:
+                on_progress(job.change.tf.table, i, len(jobs))
+        current = None
+        for rec in new_records:
+            rec.sha256 = next(j.change.sha256() for j in jobs if j.change.tf.table == rec.table_name)
+        write_records(con, new_records)
+        con.execute("COMMIT")
+        return LoadReport(loads)
+    except BaseException as e:
+        with contextlib.suppress(duckdb.Error):  # a failed rollback must not hide why the load failed
+            con.execute("ROLLBACK")
+        if isinstance(e, duckdb.Error) and current is not None:
+            raise _explain(current, e) from None
+        raise
+
+
+def _explain(job: _Job, e: duckdb.Error) -> LoadError | EncodingRetry:
+    tf = job.change.tf
+    if job.csv is not None:
+        return diagnose(job.csv, e)
+    if job.parquet_casts:
+        return _parquet_cast_error(tf, job.parquet_casts) or _parquet_error(tf, e)
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return LoadError(f"{where(tf)}: could not be loaded ({first}).")
+
+
+def _plan(change: Change, declared: Mapping[str, str] | None, codec: str | None, workdir: Path) -> _Job:
+    """Read everything that can be checked before writing: dialect, types, the columns a load will give."""
+    tf, prev = change.tf, change.prev
+    if change.action in ("unchanged", "touch"):
+        assert prev is not None
+        return _Job(change, list(prev.columns))
+    previous = prev.columns if prev else None
+    if tf.source.type == "excel":
+        arrow, _ = read_sheet(tf, previous=previous, declared=declared)
+        return _Job(change, list(arrow.column_names), arrow=arrow)
+    if tf.source.type == "parquet":
+        cols = _parquet_columns(tf)
+        have = {c.lower(): c for c in cols}
+        casts = {have[k.lower()]: duckdb_type(t, where(tf)) for k, t in (declared or {}).items() if k.lower() in have}
+        casts = {c: t for c, t in casts.items() if cols[c] != t}
+        return _Job(change, list(cols), parquet_casts=casts)
+    plan = plan_csv(tf, workdir, previous=previous, declared=declared, codec=codec)
+    if change.action == "append":
+        assert prev is not None
+        if [c.lower() for c in plan.columns] != [c.lower() for c in prev.columns]:
+            change.action = "replace"  # the header changed after all (same bytes can't do that, but be safe)
+        else:
+            plan = plan_append(tf, workdir, plan, prev.columns, prev.size)
+    return _Job(change, list(plan.columns), csv=plan)
+
+
+def _run(con: duckdb.DuckDBPyConnection, job: _Job, records: list[LoadRecord]) -> TableLoad:
+    ch = job.change
+    tf, prev = ch.tf, ch.prev
+    target = "main." + quote_ident(tf.table)
+    if ch.action in ("unchanged", "touch"):
+        assert prev is not None
+        if ch.action == "touch":
+            records.append(LoadRecord(**{**prev.__dict__, "mtime_ns": ch.mtime_ns}))
+        return TableLoad(tf.table, tf.path, "unchanged", prev.rows, 0.0, prev.version)
+    append_min = None
+    if ch.action == "append":
+        assert job.csv is not None and prev is not None
+        read, params = job.csv.read_sql()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _kpilot_append AS SELECT * FROM {read}", params)
+        append_min = _mins(con, "_kpilot_append", prev.columns)
+        con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _kpilot_append")
+        con.execute("DROP TABLE _kpilot_append")
+    elif job.csv is not None:
+        read, params = job.csv.read_sql()
+        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {read}", params)
+    elif job.arrow is not None:
+        con.register("_kpilot_arrow", job.arrow)
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM _kpilot_arrow")
+        finally:
+            con.unregister("_kpilot_arrow")
+    else:
+        casts = job.parquet_casts or {}
+        select = "*"
+        if casts:
+            # Types come from duckdb_type() (a fixed list), names are quoted: nothing from a file is pasted.
+            select += " REPLACE (" + ", ".join(f"CAST({quote_ident(c)} AS {t}) AS {quote_ident(c)}"
+                                               for c, t in casts.items()) + ")"
+        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {select} FROM read_parquet(?)", [str(tf.path)])
+    row = con.execute(f"SELECT count(*) FROM {target}").fetchone()
+    rows = int(row[0]) if row else 0
+    version = prev.version + 1 if prev else 1
+    records.append(LoadRecord(
+        tf.table, str(tf.path), ch.size, ch.mtime_ns, "", rows, version,
+        "append" if ch.action == "append" else "replace", append_min, table_columns(con, tf.table),
+        datetime.now(UTC).replace(tzinfo=None),
+    ))
+    return TableLoad(tf.table, tf.path, "appended" if ch.action == "append" else "loaded", rows, 0.0, version)
+
+
+def _mins(con: duckdb.DuckDBPyConnection, table: str, columns: Mapping[str, str]) -> str:
+    """JSON of the smallest value of each date/timestamp column of `table`, as ISO text."""
+    temporal = [c for c, t in columns.items() if is_temporal(t)]
+    if not temporal:
+        return "{}"
+    row = con.execute(f"SELECT {', '.join(f'min({quote_ident(c)})' for c in temporal)} FROM {table}").fetchone()
+    assert row is not None
+    return json.dumps({c: _iso(v) for c, v in zip(temporal, row, strict=True)})
+
+
+def _iso(v: Any) -> str | None:
+    if isinstance(v, datetime | date | time_of_day):
+        return v.isoformat()
+    return None if v is None else str(v)
+
+
+def _parquet_cast_error(tf: TableFile, casts: Mapping[str, str]) -> LoadError | None:
+    """Find the first value a declared type can't hold, with its row number."""
+    con = duckdb.connect()
+    try:
+        for col, t in casts.items():
+            c = quote_ident(col)
+            row = con.execute(
+                f"SELECT file_row_number, {c}::VARCHAR FROM read_parquet(?, file_row_number = true) "
+                f"WHERE {c} IS NOT NULL AND TRY_CAST({c} AS {t}) IS NULL ORDER BY file_row_number LIMIT 1",
+                [str(tf.path)],
+            ).fetchone()
+            if row is not None:
+                return LoadError(
+                    f"{where(tf, column=col)}, row {int(row[0]) + 1}: '{row[1]}' can't be read as {t.lower()}, the "
+                    f"type the model declares for {col}. Fix: correct the data, or the type in the model's `columns:`."
+                )
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    return None
+
+
+# --- bookkeeping, for the other layers ---------------------------------------------------------------
+
+
+def table_versions(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Table -> version, +1 at each load that changed it; lets caches know what to refresh."""
+    return {name: rec.version for name, rec in read_records(con).items()}
+
+
+def loaded_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Table -> column -> DuckDB type, as of the last load."""
+    return {name: rec.columns for name, rec in read_records(con).items()}

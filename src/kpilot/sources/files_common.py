@@ -1,0 +1,226 @@
+"""Values and helpers shared by the CSV, Excel and Parquet readers: table files, errors, column types."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from kpilot.model.errors import KpilotError, did_you_mean, one_of
+from kpilot.model.workspace import Source
+
+NOTHING_LOADED = "Nothing was loaded: every table keeps its previous data."
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """One table to load: a CSV or Parquet file, or one sheet of an Excel workbook."""
+
+    table: str
+    path: Path
+    source: Source
+    sheet: str | None = None
+
+
+class LoadError(KpilotError):
+    """A file could not be loaded; the text says which file, where, what is wrong and how to fix it."""
+
+
+def table_name(stem: str) -> str:
+    """Table name for a file stem or sheet name: accents dropped, lower-cased, other characters -> '_'."""
+    folded = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    name = re.sub(r"[^a-z0-9_]", "_", folded.strip().lower())
+    return name or "_"
+
+
+def shown_path(tf: TableFile) -> str:
+    """The file as the user wrote it: relative to the workspace folder when it can be, else absolute."""
+    rel = Path(tf.source.path or "")
+    n = len(rel.parts)
+    if n:
+        for folder in (tf.path, *tf.path.parents):
+            if folder.parts[-n:] == rel.parts:
+                inside = tf.path.relative_to(folder)
+                return (rel / inside).as_posix() if inside.parts else rel.as_posix()
+    return str(tf.path)
+
+
+def where(tf: TableFile, line: int | None = None, column: str | None = None, cell: str | None = None) -> str:
+    """'data/deals.csv, line 57, column amount' or 'data/b.xlsx, sheet Budget, cell C57'."""
+    parts = [shown_path(tf)]
+    if tf.sheet is not None:
+        parts.append(f"sheet {tf.sheet}")
+    if cell is not None:
+        parts.append(f"cell {cell}")
+    if line is not None:
+        parts.append(f"line {line}")
+    if column is not None:
+        parts.append(f"column {column}")
+    return ", ".join(parts)
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier, quoted so that any table or column name is safe in SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    text = text.split("\n", 1)[0].rstrip("\r")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- column types -------------------------------------------------------------------------------
+
+_ALIASES = {
+    "int": "BIGINT", "integer": "BIGINT", "bigint": "BIGINT", "int64": "BIGINT", "long": "BIGINT",
+    "double": "DOUBLE", "float": "DOUBLE", "float64": "DOUBLE", "number": "DOUBLE", "numeric": "DOUBLE",
+    "real": "DOUBLE",
+    "varchar": "VARCHAR", "text": "VARCHAR", "string": "VARCHAR", "str": "VARCHAR",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP", "datetime": "TIMESTAMP",
+    "timestamptz": "TIMESTAMP WITH TIME ZONE", "timestamp with time zone": "TIMESTAMP WITH TIME ZONE",
+    "boolean": "BOOLEAN", "bool": "BOOLEAN",
+    "time": "TIME",
+}
+_DECIMAL = re.compile(r"^\s*(?:decimal|numeric)\s*\(\s*(\d{1,2})\s*,\s*(\d{1,2})\s*\)\s*$", re.IGNORECASE)
+
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT")
+FLOAT_TYPES = ("FLOAT", "DOUBLE")
+TEMPORAL_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS",
+                  "TIMESTAMP_NS")
+
+
+def duckdb_type(declared: str, where_: str) -> str:
+    """The DuckDB type of a declared column type ("double", "varchar", "decimal(12,2)"...)."""
+    key = " ".join(declared.strip().lower().split())
+    if key in _ALIASES:
+        return _ALIASES[key]
+    m = _DECIMAL.match(declared)
+    if m and int(m.group(2)) <= int(m.group(1)) <= 38:
+        return f"DECIMAL({m.group(1)},{m.group(2)})"
+    names = sorted({k for k in _ALIASES if " " not in k})
+    raise LoadError(f"{where_}: unknown column type '{declared}';{did_you_mean(declared, names)} types: "
+                    f"{one_of(names, limit=30)}, decimal(p,s). Fix: use one of these in the model's `columns:`.")
+
+
+def is_numeric(t: str) -> bool:
+    return t in INTEGER_TYPES or t in FLOAT_TYPES or t.startswith("DECIMAL")
+
+
+def is_temporal(t: str) -> bool:
+    return t in TEMPORAL_TYPES
+
+
+def merge_type(previous: str | None, detected: str) -> str:
+    """Type to read a column with, given its type in the previous load and the one detected now.
+
+    A column that was numbers or dates and now looks like text keeps its type, so that the value
+    that broke it is reported instead of the column silently becoming text. Widening is allowed.
+    """
+    if previous is None or previous == detected:
+        return detected
+    if detected == "VARCHAR":
+        return previous
+    if previous == "VARCHAR":
+        return detected
+    if is_numeric(previous) and is_numeric(detected):
+        if previous in INTEGER_TYPES and detected in INTEGER_TYPES:
+            return "BIGINT"
+        return "DOUBLE"
+    if {previous, detected} == {"DATE", "TIMESTAMP"}:
+        return "TIMESTAMP"
+    return previous
+
+
+def holds(t: str) -> str:
+    """What a column of type `t` holds, in words: 'numbers', 'dates'..."""
+    if t in INTEGER_TYPES:
+        return "whole numbers"
+    if is_numeric(t):
+        return "numbers"
+    if t == "DATE":
+        return "dates"
+    if is_temporal(t):
+        return "dates with times"
+    if t == "BOOLEAN":
+        return "true/false values"
+    if t == "TIME":
+        return "times of day"
+    return "text"
+
+
+def a_value_of(t: str) -> str:
+    """'a number', 'a date'... for messages about one value."""
+    return {
+        "whole numbers": "a whole number", "numbers": "a number", "dates": "a date",
+        "dates with times": "a date and time", "true/false values": "true or false",
+        "times of day": "a time of day",
+    }.get(holds(t), "text")
+
+
+def example_date(fmt: str, with_time: bool = False) -> str:
+    """31 December 2026 (and 17:30) in a strftime format, to show people what a format expects."""
+    from datetime import datetime
+
+    value = datetime(2026, 12, 31, 17, 30, 0) if with_time else date(2026, 12, 31)
+    try:
+        return value.strftime(fmt)
+    except ValueError:
+        return fmt
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """The type a column is read with, and why (for error messages)."""
+
+    type: str
+    origin: str  # 'declared' | 'previous' | 'detected'
+
+
+def plan_types(
+    detected: Mapping[str, str],
+    previous: Mapping[str, str] | None,
+    declared: Mapping[str, str] | None,
+    where_: str,
+) -> dict[str, ColumnSpec]:
+    """Final column types: declared types first, then the previous load's types, then detection."""
+    prev_ci = {k.lower(): v for k, v in (previous or {}).items()}
+    decl_ci = {k.lower(): duckdb_type(v, where_) for k, v in (declared or {}).items()}
+    out: dict[str, ColumnSpec] = {}
+    for name, t in detected.items():
+        key = name.lower()
+        if key in decl_ci:
+            out[name] = ColumnSpec(decl_ci[key], "declared")
+            continue
+        merged = merge_type(prev_ci.get(key), t)
+        out[name] = ColumnSpec(merged, "previous" if merged != t else "detected")
+    return out
+
+
+def missing_columns(
+    tf: TableFile,
+    found: Iterable[str],
+    required: Mapping[str, str] | None,
+    declared: Mapping[str, str] | None,
+) -> list[str]:
+    """One message per required or declared column the file lacks (names compared case-insensitively)."""
+    pool = list(found)
+    have = {c.lower() for c in pool}
+    needs: dict[str, str] = {}
+    for col, why in (required or {}).items():
+        needs.setdefault(col, f"needed as {why}" if why else "needed")
+    for col, t in (declared or {}).items():
+        needs.setdefault(col, f"declared as {t} in the model")
+    problems = []
+    for col, why in needs.items():
+        if col.lower() in have:
+            continue
+        problems.append(
+            f"{where(tf)} has no column '{col}', {why};{did_you_mean(col, pool)} columns found: {one_of(pool)}. "
+            "Fix: rename the column in the file's header, or change the definition that uses it."
+        )
+    return problems

@@ -1,0 +1,294 @@
+"""Excel workbooks (.xlsx): one sheet -> one typed Arrow table, with errors that cite the sheet and cell."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+
+from kpilot.model.errors import did_you_mean, one_of
+from kpilot.sources.files_common import (
+    ColumnSpec,
+    LoadError,
+    TableFile,
+    a_value_of,
+    holds,
+    plan_types,
+    shown_path,
+    where,
+)
+
+_EXCEL_ERRORS = ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#SPILL!", "#CALC!")
+_TRUE = ("true", "yes", "oui", "vrai", "1")
+_FALSE = ("false", "no", "non", "faux", "0")
+_NUMBER = re.compile(r"^[+-]?(\d+|\d{1,3}([ \u00a0\u202f]\d{3})+)([.,]\d+)?([eE][+-]?\d+)?$")
+_SUPPORTED = ("BIGINT", "DOUBLE", "VARCHAR", "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "BOOLEAN", "TIME")
+
+
+@contextmanager
+def _workbook(path: Path, shown: str) -> Iterator[Any]:
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as e:
+        hint = " Excel 97-2003 .xls files are not supported: save it as .xlsx." if path.suffix.lower() == ".xls" else ""
+        raise LoadError(f"{shown} is not an Excel .xlsx workbook kpilot can open ({type(e).__name__}: {e}).{hint} "
+                        "Fix: open it in Excel or LibreOffice and save it as .xlsx (not password-protected).") from None
+    try:
+        yield wb
+    finally:
+        wb.close()
+
+
+def sheet_names(path: Path, shown: str) -> list[str]:
+    """Names of the workbook's worksheets, in order."""
+    with _workbook(path, shown) as wb:
+        return list(wb.sheetnames)
+
+
+@dataclass
+class _Column:
+    name: str
+    letter: str
+    cells: list[tuple[int, Any]]  # (row number, value) of the non-empty cells
+
+
+def _cell_kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, datetime | date):
+        return "temporal"
+    if isinstance(v, time):
+        return "time"
+    return "text"
+
+
+def _detect(cells: list[tuple[int, Any]]) -> str:
+    """The type most cells have; a tie or no cells means text."""
+    counts: dict[str, int] = {}
+    for _, v in cells:
+        k = _cell_kind(v)
+        counts[k] = counts.get(k, 0) + 1
+    if not counts:
+        return "VARCHAR"
+    best = max(counts, key=lambda k: counts[k])
+    if sum(c == counts[best] for c in counts.values()) > 1 or best == "text":
+        return "VARCHAR"
+    if best == "number":
+        return "BIGINT" if all(isinstance(v, int) for _, v in cells if _cell_kind(v) == "number") else "DOUBLE"
+    if best == "temporal":
+        midnight = all(not isinstance(v, datetime) or v.time() == time(0) for _, v in cells
+                       if _cell_kind(v) == "temporal")
+        return "DATE" if midnight else "TIMESTAMP"
+    return {"bool": "BOOLEAN", "time": "TIME"}[best]
+
+
+def _rows(tf: TableFile, limit: int | None) -> tuple[list[_Column], list[int]]:
+    """Columns of the sheet with their non-empty cells, and the row numbers of the data rows."""
+    null = {s.strip() for s in (tf.source.null_values or [])}
+    with _workbook(tf.path, shown_path(tf)) as wb:
+        if tf.sheet not in wb.sheetnames:
+            names = list(wb.sheetnames)
+            raise LoadError(f"{shown_path(tf)} has no sheet '{tf.sheet}';{did_you_mean(tf.sheet or '', names)} "
+                            f"sheets: {one_of(names)}. Fix: correct `sheet:` or `tables:` in source '{tf.source.key}'.")
+        ws = wb[tf.sheet]
+        header: list[Any] | None = None
+        header_row = 0
+        data: list[tuple[int, tuple[Any, ...]]] = []
+        for r, raw in enumerate(ws.iter_rows(values_only=True), start=1):
+            if all(v is None or (isinstance(v, str) and not v.strip()) for v in raw):
+                continue  # blank rows are layout, not data
+            row = tuple(None if isinstance(v, str) and (not v.strip() or v.strip() in null) else v for v in raw)
+            if header is None and tf.source.header:
+                header, header_row = list(row), r
+                continue
+            data.append((r, row))
+            if limit is not None and len(data) >= limit:
+                break
+    width = max([len(header or [])] + [len(row) for _, row in data])
+    columns: list[_Column] = []
+    for j in range(width):
+        cells = [(r, row[j]) for r, row in data if j < len(row) and row[j] is not None]
+        title = header[j] if header is not None and j < len(header) else None
+        if title is None and not cells:
+            continue  # an unused column (formatting only)
+        name = _header_text(title) if title is not None else f"column{j}"
+        columns.append(_Column(name, get_column_letter(j + 1), cells))
+    seen: dict[str, _Column] = {}
+    for col in columns:
+        other = seen.get(col.name.lower())
+        if other is not None:
+            raise LoadError(f"{where(tf)}, cells {other.letter}{header_row} and {col.letter}{header_row}: column "
+                            f"'{col.name}' appears twice in the header row. Fix: rename one of them.")
+        seen[col.name.lower()] = col
+    return columns, [r for r, _ in data]
+
+
+def _header_text(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    return str(v).strip()
+
+
+def sniff_sheet(tf: TableFile, rows: int = 1000) -> dict[str, str]:
+    """Column types of a sheet from its first rows."""
+    columns, _ = _rows(tf, rows)
+    return {c.name: _detect(c.cells) for c in columns}
+
+
+def read_sheet(
+    tf: TableFile,
+    *,
+    previous: Mapping[str, str] | None = None,
+    declared: Mapping[str, str] | None = None,
+) -> tuple[pa.Table, dict[str, ColumnSpec]]:
+    """The whole sheet as an Arrow table; a cell that disagrees with its column's type is a LoadError."""
+    columns, rows = _rows(tf, None)
+    specs = plan_types({c.name: _detect(c.cells) for c in columns}, previous, declared, where(tf))
+    for c in columns:
+        if specs[c.name].type not in _SUPPORTED and not specs[c.name].type.startswith("DECIMAL"):
+            specs[c.name] = ColumnSpec(_detect(c.cells), "detected")
+    n_rows = len(rows)
+    index = {r: i for i, r in enumerate(rows)}
+    arrays = []
+    for c in columns:
+        spec = specs[c.name]
+        convert = _converter(spec.type, tf)
+        values: list[Any] = [None] * n_rows
+        for r, v in c.cells:
+            try:
+                values[index[r]] = convert(v)
+            except (ValueError, TypeError, InvalidOperation):
+                raise LoadError(_cell_message(tf, c, r, v, spec)) from None
+        arrays.append(pa.array(values, type=_arrow_type(spec.type)))
+    return pa.Table.from_arrays(arrays, names=[c.name for c in columns]), specs
+
+
+def _cell_message(tf: TableFile, col: _Column, row: int, value: Any, spec: ColumnSpec) -> str:
+    t = spec.type
+    why = {
+        "declared": f"which the model declares as {t.lower()}",
+        "previous": f"which held {holds(t)} when the table was last loaded",
+    }.get(spec.origin, f"which holds {holds(t)}")
+    shown = value.isoformat() if isinstance(value, date | time) else value
+    head = f"{where(tf, cell=f'{col.letter}{row}')}: '{shown}' in column {col.name}, {why}."
+    if isinstance(value, str) and value.strip() in _EXCEL_ERRORS:
+        return f"{head}\nFix: the cell holds an Excel error: correct its formula, or clear the cell."
+    fix = f"type {a_value_of(t)} in the cell or leave it empty"
+    if isinstance(value, str):
+        fix += f"; if '{value}' means 'no value', add it to the source's `null_values`"
+    if spec.origin != "declared":
+        fix += f"; if the column really holds text, declare it in the model: `columns: {{{col.name}: varchar}}`"
+    if t in ("DATE", "TIMESTAMP") and isinstance(value, str):
+        fix += "; dates typed as text must look like 2026-12-31 (or match the source's `date_format`)"
+    return f"{head}\nFix: {fix}."
+
+
+def _arrow_type(t: str) -> pa.DataType:
+    if t.startswith("DECIMAL"):
+        p, s = (int(x) for x in t[8:-1].split(","))
+        return pa.decimal128(p, s)
+    return {
+        "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "VARCHAR": pa.string(), "DATE": pa.date32(),
+        "TIMESTAMP": pa.timestamp("us"), "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+        "BOOLEAN": pa.bool_(), "TIME": pa.time64("us"),
+    }[t]
+
+
+def _number(v: Any) -> float | int:
+    if isinstance(v, bool) or not isinstance(v, int | float | str):
+        raise ValueError(v)
+    if isinstance(v, str):
+        s = v.strip()
+        if not _NUMBER.match(s):
+            raise ValueError(v)
+        s = re.sub(r"[ \u00a0\u202f]", "", s).replace(",", ".")
+        return float(s) if any(ch in s for ch in ".eE") else int(s)
+    return v
+
+
+def _to_int(v: Any) -> int:
+    n = _number(v)
+    if isinstance(n, float):
+        if not n.is_integer():
+            raise ValueError(v)
+        return int(n)
+    return n
+
+
+def _to_text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, date | time):
+        return v.isoformat()
+    return str(v)
+
+
+def _to_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    key = str(v).strip().lower() if isinstance(v, str | int) else None
+    if key in _TRUE:
+        return True
+    if key in _FALSE:
+        return False
+    raise ValueError(v)
+
+
+def _parse_text_date(v: str, fmt: str | None) -> datetime:
+    s = v.strip()
+    return datetime.strptime(s, fmt) if fmt else datetime.fromisoformat(s)
+
+
+def _converter(t: str, tf: TableFile) -> Callable[[Any], Any]:
+    src = tf.source
+
+    def to_datetime(v: Any) -> datetime:
+        if isinstance(v, datetime):
+            return v
+        if isinstance(v, date):
+            return datetime(v.year, v.month, v.day)
+        if isinstance(v, str):
+            return _parse_text_date(v, src.timestamp_format or src.date_format)
+        raise ValueError(v)
+
+    def to_date(v: Any) -> date:
+        if isinstance(v, datetime):
+            return v.date()
+        if isinstance(v, date):
+            return v
+        if isinstance(v, str):
+            return _parse_text_date(v, src.date_format).date()
+        raise ValueError(v)
+
+    def to_time(v: Any) -> time:
+        if isinstance(v, time):
+            return v
+        if isinstance(v, str):
+            return time.fromisoformat(v.strip())
+        raise ValueError(v)
+
+    if t.startswith("DECIMAL"):
+        return lambda v: Decimal(str(_number(v)))
+    return {
+        "BIGINT": _to_int, "DOUBLE": lambda v: float(_number(v)), "VARCHAR": _to_text, "DATE": to_date,
+        "TIMESTAMP": to_datetime, "TIMESTAMP WITH TIME ZONE": to_datetime, "BOOLEAN": _to_bool, "TIME": to_time,
+    }[t]

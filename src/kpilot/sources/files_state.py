@@ -1,0 +1,200 @@
+"""What was loaded from which file: the `kpilot.loads` table, file hashes and the change decision."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from threading import Event
+from typing import Any
+
+import duckdb
+
+from kpilot.sources.files_common import LoadError, TableFile, duckdb_type, shown_path
+
+CHUNK = 1 << 20
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS kpilot.loads (
+    table_name VARCHAR PRIMARY KEY,
+    path VARCHAR NOT NULL,
+    size BIGINT NOT NULL,
+    mtime_ns BIGINT NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    rows BIGINT NOT NULL,
+    version INTEGER NOT NULL,
+    change VARCHAR NOT NULL,
+    append_min VARCHAR,
+    columns VARCHAR NOT NULL,
+    loaded_at TIMESTAMP NOT NULL
+)
+"""
+_FIELDS = ("table_name", "path", "size", "mtime_ns", "sha256", "rows", "version", "change", "append_min",
+           "columns", "loaded_at")
+
+
+@dataclass
+class LoadRecord:
+    """One row of kpilot.loads: the file a table was last loaded from, and the result."""
+
+    table_name: str
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    rows: int
+    version: int
+    change: str  # 'replace' | 'append'
+    append_min: str | None  # JSON: column -> ISO min over the appended rows
+    columns: dict[str, str]
+    loaded_at: datetime
+
+    def values(self) -> list[Any]:
+        return [self.table_name, self.path, self.size, self.mtime_ns, self.sha256, self.rows, self.version,
+                self.change, self.append_min, json.dumps(self.columns), self.loaded_at]
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS kpilot")
+    con.execute(_DDL)
+
+
+def _has_loads(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'kpilot' AND table_name = 'loads' "
+        "AND database_name = current_database()"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def read_records(con: duckdb.DuckDBPyConnection) -> dict[str, LoadRecord]:
+    """Every row of kpilot.loads by table name (empty when nothing was ever loaded)."""
+    if not _has_loads(con):
+        return {}
+    rows = con.execute(f"SELECT {', '.join(_FIELDS)} FROM kpilot.loads").fetchall()
+    out = {}
+    for r in rows:
+        rec = LoadRecord(*r)
+        rec.columns = json.loads(r[9])
+        out[rec.table_name] = rec
+    return out
+
+
+def write_records(con: duckdb.DuckDBPyConnection, records: list[LoadRecord]) -> None:
+    if records:
+        marks = ", ".join("?" for _ in _FIELDS)
+        con.executemany(f"INSERT OR REPLACE INTO kpilot.loads VALUES ({marks})", [r.values() for r in records])
+
+
+def main_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND database_name = current_database()"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    rows = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
+        "AND database_name = current_database() ORDER BY column_index",
+        [table],
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+# --- hashing and the change decision ------------------------------------------------------------
+
+
+def _sha(path: Path, h: Any = None, start: int = 0, stop: int | None = None, cancel: Event | None = None) -> Any:
+    """sha256 of the bytes [start, stop) of the file, continuing `h` when given."""
+    h = h if h is not None else hashlib.sha256()
+    with path.open("rb") as f:
+        f.seek(start)
+        left = None if stop is None else stop - start
+        while (left is None or left > 0) and not (cancel and cancel.is_set()):
+            chunk = f.read(CHUNK if left is None else min(CHUNK, left))
+            if not chunk:
+                break
+            h.update(chunk)
+            if left is not None:
+                left -= len(chunk)
+    return h
+
+
+def full_sha(path: Path, cancel: Event | None = None) -> str:
+    return str(_sha(path, cancel=cancel).hexdigest())
+
+
+def background_sha(path: Path, cancel: Event | None = None) -> str:
+    """full_sha at the lowest CPU priority: it runs beside DuckDB's load and must not slow it down."""
+    with contextlib.suppress(AttributeError, OSError):  # per-thread priority is a Linux feature
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    return full_sha(path, cancel)
+
+
+@dataclass
+class Change:
+    """What to do with one table: 'unchanged', 'touch' (same bytes, new mtime), 'append' or 'replace'."""
+
+    tf: TableFile
+    action: str
+    size: int
+    mtime_ns: int
+    prev: LoadRecord | None
+    sha: str | Future[str]
+
+    def sha256(self) -> str:
+        return self.sha if isinstance(self.sha, str) else self.sha.result()
+
+
+def _declared_changed(prev: LoadRecord, declared: Mapping[str, str] | None, where_: str) -> bool:
+    have = {k.lower(): v for k, v in prev.columns.items()}
+    return any(have.get(col.lower(), "") != duckdb_type(t, where_) for col, t in (declared or {}).items())
+
+
+def decide(
+    tf: TableFile,
+    prev: LoadRecord | None,
+    *,
+    force: bool,
+    table_exists: bool,
+    declared: Mapping[str, str] | None,
+    pool: Executor,
+    stop: Event | None = None,
+) -> Change:
+    """Compare the file with what was loaded from it: unchanged, same bytes, appended lines, or new content."""
+    try:
+        st = tf.path.stat()
+    except FileNotFoundError:
+        raise LoadError(f"{shown_path(tf)} not found (it was there when the source was listed). Fix: put the file "
+                        "back, or run the command again to list the source's files anew.") from None
+    size, mtime = st.st_size, st.st_mtime_ns
+
+    def replace(sha: str | Future[str] | None = None) -> Change:
+        # Hashing a big file costs about as much as reading it: do it while DuckDB loads the file.
+        return Change(tf, "replace", size, mtime, prev, sha or pool.submit(background_sha, tf.path, stop))
+
+    if (prev is None or force or not table_exists or prev.path != str(tf.path)
+            or _declared_changed(prev, declared, shown_path(tf))):
+        return replace()
+    if size == prev.size and mtime == prev.mtime_ns:
+        return Change(tf, "unchanged", size, mtime, prev, prev.sha256)
+    if size == prev.size:
+        sha = full_sha(tf.path)
+        return Change(tf, "touch" if sha == prev.sha256 else "replace", size, mtime, prev, sha)
+    if size > prev.size and tf.source.type == "csv" and prev.size > 0:
+        with tf.path.open("rb") as f:
+            f.seek(prev.size - 1)
+            ends_line = f.read(1) == b"\n"
+        if ends_line:
+            h = _sha(tf.path, stop=prev.size)
+            if h.hexdigest() == prev.sha256:
+                return Change(tf, "append", size, mtime, prev, str(_sha(tf.path, h, prev.size).hexdigest()))
+    return replace()

@@ -1,0 +1,201 @@
+"""Broken CSV files: each error names the file, line, column and value, says how to fix it, and loses nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from kpilot.sources import LoadError, discover, load_tables
+from tests.sources.helpers import Ws
+
+GOOD_DEALS = "deal_id,created_at,amount_eur,stage\nD1,2026-01-05 10:00:00,100.5,won\nD2,2026-01-06 11:30:00,200,lost\n"
+GOOD_ROWS = [("D1", "2026-01-05 10:00:00", 100.5, "won"), ("D2", "2026-01-06 11:30:00", 200.0, "lost")]
+
+
+@pytest.fixture
+def loaded(ws: Ws) -> Ws:
+    """A workspace whose deals and accounts tables were loaded once, cleanly."""
+    ws.write("deals.csv", GOOD_DEALS)
+    ws.write("accounts.csv", "id,name\n1,Acme\n")
+    ws.load()
+    return ws
+
+
+def fail(ws: Ws, **kw: object) -> str:
+    """Load, expect a LoadError, check nothing changed, and return the message."""
+    before = ws.loads()
+    with pytest.raises(LoadError) as e:
+        ws.load(**kw)  # type: ignore[arg-type]
+    msg = str(e.value)
+    assert ws.loads() == before
+    deals = ws.con.execute("SELECT deal_id, strftime(created_at, '%Y-%m-%d %H:%M:%S'), amount_eur, stage "
+                           "FROM deals ORDER BY deal_id").fetchall()
+    assert deals == GOOD_ROWS
+    assert ws.rows("accounts") == [(1, "Acme")]
+    # People read this text: DuckDB's own dumps and Python internals must not leak into it.
+    for leak in ("Possible fixes", "Traceback", "sniff_csv", "strict_mode", "Conversion Error", "Invalid Input Error",
+                 "auto_detect"):
+        assert leak not in msg
+    assert msg.endswith("Nothing was loaded: every table keeps its previous data.")
+    return msg
+
+
+def test_a_row_with_too_many_fields(loaded: Ws) -> None:
+    loaded.write("deals.csv", GOOD_DEALS + "D3,2026-01-07 09:00:00,1,500.5,won\n")
+    msg = fail(loaded)
+    assert "data/deals.csv, line 4: 5 field(s) where the header has 4 (delimiter ',')." in msg
+    assert "4 | D3,2026-01-07 09:00:00,1,500.5,won" in msg
+    assert 'put the value that contains it between double quotes, e.g. "Paris, France"' in msg
+
+
+def test_a_row_with_missing_fields(loaded: Ws) -> None:
+    loaded.write("deals.csv", GOOD_DEALS + "D3,2026-01-07 09:00:00\n")
+    msg = fail(loaded)
+    assert "data/deals.csv, line 4: 2 field(s) where the header has 4" in msg
+    assert "add the missing values" in msg
+
+
+def test_a_ragged_row_far_down_a_big_file(loaded: Ws) -> None:
+    rows = "".join(f"D{i},2026-01-05 10:00:00,{i}.5,won\n" for i in range(10, 60_010))
+    loaded.write("deals.csv", GOOD_DEALS + rows + "D99,2026-01-05 10:00:00,7,won,extra\n")
+    msg = fail(loaded)
+    assert "data/deals.csv, line 60004: 5 field(s) where the header has 4" in msg
+
+
+def test_an_unterminated_quote(loaded: Ws) -> None:
+    loaded.write("deals.csv", GOOD_DEALS + 'D3,2026-01-07 09:00:00,5,"won\nD4,2026-01-08 09:00:00,6,lost\n')
+    msg = fail(loaded)
+    assert "data/deals.csv, line 4, column stage: a quoted value is not closed properly" in msg
+    assert 'a double quote inside a quoted value is written twice ("")' in msg
+
+
+def test_text_in_a_numeric_column_beyond_the_sample(loaded: Ws) -> None:
+    rows = "".join(f"D{i},2026-01-05 10:00:00,{i}.5,won\n" for i in range(10, 30_010))
+    loaded.write("deals.csv", GOOD_DEALS + rows + "D99,2026-01-05 10:00:00,abc,won\n")
+    msg = fail(loaded)
+    assert "data/deals.csv, line 30004, column amount_eur: 'abc' is not a number" in msg
+    assert "30004 | D99,2026-01-05 10:00:00,abc,won" in msg
+    assert "add it to the source's `null_values`" in msg
+    assert "`columns: {amount_eur: varchar}`" in msg
+
+
+def test_text_in_a_numeric_column_inside_the_sample_is_not_silently_made_text(loaded: Ws) -> None:
+    # DuckDB's sniffer alone would read the column as VARCHAR; the previous load says it holds numbers.
+    loaded.write("deals.csv", GOOD_DEALS + "D3,2026-01-07 09:00:00,abc,won\n")
+    msg = fail(loaded)
+    assert "data/deals.csv, line 4, column amount_eur: 'abc' is not a number" in msg
+    assert "the column held numbers when the table was last loaded" in msg
+
+
+def test_text_in_a_declared_numeric_column(ws: Ws) -> None:
+    ws.write("deals.csv", GOOD_DEALS)
+    ws.write("accounts.csv", "id,name\n1,Acme\n")
+    ws.load(declared={"deals": {"amount_eur": "double"}})
+    ws.write("deals.csv", GOOD_DEALS + "D3,2026-01-07 09:00:00,n.c.,won\n")
+    msg = fail(ws, declared={"deals": {"amount_eur": "double"}})
+    assert "line 4, column amount_eur: 'n.c.' is not a number (the model declares amount_eur as double)" in msg
+    assert "varchar" not in msg  # the model's own declaration is not second-guessed
+
+
+def test_a_decimal_comma_in_a_dot_file_gets_a_hint(loaded: Ws) -> None:
+    loaded.write("deals.csv", GOOD_DEALS + 'D3,2026-01-07 09:00:00,"12,5",won\n')
+    msg = fail(loaded)
+    assert "line 4, column amount_eur: '12,5' is not a number" in msg
+    assert 'set `decimal: ","` on the source' in msg
+
+
+def test_a_bad_timestamp(loaded: Ws) -> None:
+    loaded.write("deals.csv", GOOD_DEALS + "D3,yesterday,5,won\n")
+    msg = fail(loaded)
+    assert "line 4, column created_at: 'yesterday' is not a date and time" in msg
+    assert "`timestamp_format:" in msg
+
+
+def test_a_date_that_does_not_match_the_declared_format(ws: Ws) -> None:
+    ws.write("deals.csv", GOOD_DEALS)
+    ws.write("accounts.csv", "id,name\n1,Acme\n")
+    ws.write("orders.csv", "id,day\n1,31/01/2026\n")
+    ws.load(ws.source(date_format="%d/%m/%Y"))
+    ws.write("orders.csv", "id,day\n1,31/01/2026\n2,2026-02-01\n3,01/02/2026\n")
+    msg = fail(ws, source=ws.source(date_format="%d/%m/%Y"))
+    assert "data/orders.csv, line 3, column day: '2026-02-01' is not a date in the format %d/%m/%Y" in msg
+    assert "the source's `date_format`" in msg
+    assert "e.g. 31/12/2026" in msg
+    assert ws.rows("orders") == [(1, __import__("datetime").date(2026, 1, 31))]
+
+
+def test_a_missing_required_column_with_a_suggestion(loaded: Ws) -> None:
+    loaded.write("deals.csv", GOOD_DEALS.replace("amount_eur", "amount_euro"))
+    msg = fail(loaded, required={"deals": {"amount_eur": "measure of metric pipeline_generated"},
+                                 "accounts": {"name": "dimension of model accounts"}})
+    assert ("data/deals.csv has no column 'amount_eur', needed as measure of metric pipeline_generated; "
+            "did you mean 'amount_euro'? columns found: 'deal_id', 'created_at', 'amount_euro', 'stage'.") in msg
+    assert "rename the column in the file's header" in msg
+
+
+def test_every_missing_column_is_listed_at_once(loaded: Ws) -> None:
+    msg = fail(loaded, required={"deals": {"amount": "measure of metric a", "owner": "dimension of model deals"}})
+    assert "no column 'amount', needed as measure of metric a" in msg
+    assert "no column 'owner', needed as dimension of model deals" in msg
+
+
+def test_a_missing_column_of_an_unchanged_file_is_still_reported(loaded: Ws) -> None:
+    msg = fail(loaded, required={"accounts": {"segment": "dimension of model accounts"}})
+    assert "data/accounts.csv has no column 'segment'" in msg
+
+
+def test_an_empty_file(loaded: Ws) -> None:
+    loaded.write("deals.csv", "")
+    msg = fail(loaded)
+    assert "data/deals.csv is empty (0 bytes)" in msg
+    assert "needs at least a header line" in msg
+
+
+def test_a_blank_file(loaded: Ws) -> None:
+    loaded.write("deals.csv", "\n\n  \n")
+    assert "data/deals.csv holds only blank lines" in fail(loaded)
+
+
+def test_a_byte_that_is_not_utf8_when_utf8_is_declared(loaded: Ws) -> None:
+    loaded.write("deals.csv", (GOOD_DEALS + "D3,2026-01-07 09:00:00,5,gagné\n").encode("cp1252"))
+    msg = fail(loaded, source=loaded.source(encoding="utf-8"))
+    assert "data/deals.csv, line 4: byte 0xE9 is not valid UTF-8, but the source declares encoding utf-8" in msg
+    assert "4 | D3,2026-01-07 09:00:00,5,gagn\\xe9" in msg
+    assert "`encoding: cp1252`" in msg
+
+
+def test_a_file_deleted_between_listing_and_loading(loaded: Ws) -> None:
+    files = discover(loaded.source(), loaded.root)
+    (loaded.data / "deals.csv").unlink()
+    before = loaded.loads()
+    with pytest.raises(LoadError) as e:
+        load_tables(loaded.con, files)
+    assert "data/deals.csv not found" in str(e.value)
+    assert loaded.loads() == before
+    assert loaded.rows("accounts") == [(1, "Acme")]
+
+
+def test_a_duplicate_column_name(loaded: Ws) -> None:
+    loaded.write("deals.csv", "deal_id,created_at,amount_eur,stage,Amount_EUR\nD1,2026-01-05 10:00:00,1,won,2\n")
+    msg = fail(loaded)
+    assert "data/deals.csv, line 1: column 'Amount_EUR' appears twice in the header (fields 3 and 5)" in msg
+    assert "rename one of them" in msg
+
+
+def test_line_numbers_count_lines_of_multiline_values(loaded: Ws) -> None:
+    loaded.write("deals.csv", GOOD_DEALS + 'D3,2026-01-07 09:00:00,5,"won\nafter a\nlong talk"\n'
+                 "D4,2026-01-07 09:00:00,x,won\n")
+    msg = fail(loaded)
+    assert "data/deals.csv, line 7, column amount_eur: 'x' is not a number" in msg
+
+
+def test_a_bad_value_in_appended_lines_gives_the_line_in_the_whole_file(loaded: Ws) -> None:
+    with (loaded.data / "deals.csv").open("a") as f:
+        f.write("D3,2026-01-07 09:00:00,3,won\nD4,2026-01-07 09:00:00,four,won\n")
+    msg = fail(loaded)
+    assert "data/deals.csv, line 5, column amount_eur: 'four' is not a number" in msg
+
+
+def test_a_binary_file(loaded: Ws) -> None:
+    loaded.write("deals.csv", bytes(range(256)) * 40)
+    msg = fail(loaded)
+    assert msg.startswith("data/deals.csv")
