@@ -147,10 +147,15 @@ class WorkspaceService:
         engine = DuckDBEngine(self.con)
         return {t: engine.columns(t) for t in engine.tables()}
 
-    def source_schema(self) -> dict[str, dict[str, str]]:
-        """Columns of every table: from the source files (what a load would read), else from the warehouse."""
-        schema = self.loaded_schema() if (self.state_dir / "warehouse.duckdb").exists() else {}
+    def source_schema(self, *, prefer_loaded: bool = False) -> dict[str, dict[str, str]]:
+        """Columns of every table: sniffed from the source files (what a load would read), or, with
+        prefer_loaded, the warehouse's columns for tables loaded before (a file that lost a column is
+        then reported by the load, against the file, not against the definition)."""
+        has_warehouse = (self.state_dir / "warehouse.duckdb").exists()
+        schema = self.loaded_schema() if has_warehouse else {}
         for tf in self.table_files():
+            if prefer_loaded and tf.table in schema:
+                continue
             schema[tf.table] = file_sources.sniff_columns(tf)
         return schema
 
@@ -238,6 +243,17 @@ class WorkspaceService:
                 f"no source file for table(s) {', '.join(missing)} used by the models; files found: {found}. "
                 f"Fix: add data/<table>.csv, or map it with `tables:` on the source."
             )
+        # A definition that names a column no file has is a definition error: report it at its line in
+        # kpilot.yaml, before any file is read into the warehouse.
+        _, smap = read_yaml_file(self.file)
+        try:
+            expected = self.source_schema(prefer_loaded=True)
+        except file_sources.LoadError:
+            expected = None  # a broken file: the load below reports it with its line and column
+        if expected is not None:
+            issues = validate(self.ws, smap, expected)
+            if any(i.severity == "error" for i in issues):
+                raise WorkspaceInvalid(issues)
         return file_sources.load_tables(self.con, files, required=self.required_columns(),
                                         declared=self.declared_types(), force=force, on_progress=progress)
 
