@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kpilot.i18n import LANGUAGES, Translator, format_day, format_percent, format_value, translator
 from kpilot.analysis.status import describe_when
+from kpilot.i18n import LANGUAGES, Translator, format_day, format_percent, format_value, translator
 from kpilot.model import Direction, Grain, Issue, KpilotError, When, WorkspaceInvalid
 from kpilot.model.periods import PERIOD_FORMS, parse_period
 

@@ -355,10 +355,9 @@ class WorkspaceService:
         now = history[-1] if history else None
         previous = history[-2].value if len(history) >= 2 else None
         value = now.value if now else None
+        projected = value  # a level (ratio, snapshot) is projected as it stands
         if additive:
             projected = value / pacing_share if value is not None and pacing_share > 0 else None
-        else:
-            projected = value
         chg = None
         paced_now = paced_values[-1] if paced_values else None
         if paced_now is not None and previous is not None and previous > 0:
