@@ -49,8 +49,18 @@ class Aggregate:
         return hashlib.sha1(raw.encode()).hexdigest()[:16]
 
     @property
-    def group_key(self) -> tuple[str, str, str]:
-        return (self.model, self.mode, self.time)
+    def joined(self) -> tuple[str, ...]:
+        """Joined models this aggregate reads (its measure or filter names `model.column`)."""
+        trees = [parse_measure(self.measure), *([parse_filter(self.filter)] if self.filter else [])]
+        return tuple(sorted({c.table for t in trees for c in t.find_all(exp.Column) if c.table}))
+
+    @property
+    def group_key(self) -> tuple[str, str, str, tuple[str, ...]]:
+        """Aggregates with the same key are computed by one query (one scan of the model).
+
+        Those reading a joined model get their own query, so the join only sees their rows.
+        """
+        return (self.model, self.mode, self.time, self.joined)
 
     @property
     def additive(self) -> bool:
@@ -291,6 +301,10 @@ def compile_flow(ctx: CompileContext, aggs: Sequence[Aggregate], grain: Grain, *
         where = exp.and_(where, exp.GTE(this=local.copy(), expression=_date(since)))
     if until is not None:
         where = exp.and_(where, exp.LT(this=local.copy(), expression=_date(until)))
+    if joins_used and all(a.filter for a in aggs):
+        # Only rows some aggregate counts need to go through the join.
+        wanted = [_qualify(parse_filter(a.filter), set()) for a in aggs if a.filter]
+        where = exp.and_(where, exp.paren(exp.or_(*wanted)) if len(wanted) > 1 else wanted[0])
     n_group = 1 + len(dims)
     return select.where(where).group_by(*[exp.Literal.number(i + 1) for i in range(n_group)])
 

@@ -121,11 +121,11 @@ class MetricComputer:
             self._needed(key, grain, needed, set())
         todo = [(a, g) for a, g in needed if (a.id, g.value) not in self._aggs]
         self.report.aggregates_total += len(todo)
-        groups: dict[tuple[str, str, str, Grain], list[Aggregate]] = defaultdict(list)
+        groups: dict[tuple[str, str, str, tuple[str, ...], Grain], list[Aggregate]] = defaultdict(list)
         for agg, grain in sorted(todo, key=lambda x: (x[0].group_key, x[1].value, x[0].id)):
             groups[(*agg.group_key, grain)].append(agg)
         done = 0
-        for (model_key, mode, time, grain), aggs in groups.items():
+        for (model_key, mode, time, _, grain), aggs in groups.items():
             self._check_joins(model_key)
             self._refresh_group(model_key, mode, time, grain, aggs)  # type: ignore[arg-type]
             done += len(aggs)
