@@ -297,9 +297,11 @@ def series(
     to: Annotated[str | None, typer.Option("--to", help="Last period.")] = None,
     format: Annotated[SeriesFmt, typer.Option("--format", help="table | json | csv")] = SeriesFmt.table,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Compute as of this date, ignoring later rows.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Slice by dimension(s), comma-separated, "
+                                                        "e.g. --by leads.channel")] = None,
     lang: LangOpt = None,
 ) -> None:
-    """Every period of a metric: value, target and status."""
+    """Every period of a metric: value, target and status (or its values by dimension with --by)."""
     day = _as_of(as_of)
     try:
         first = parse_period(from_)[1] if from_ else None
@@ -313,7 +315,14 @@ def series(
 
             raise KpilotError(f"unknown metric '{metric}';{did_you_mean(metric, svc.ws.metric_keys)} "
                               f"metrics: {one_of(svc.ws.metric_keys, 40)}")
-        rows = svc.series(metric, grain=grain, first=first, last=last, as_of=day)
+        dims = [d.strip() for d in by.split(",") if d.strip()] if by else []
+        if dims:
+            rows = svc.breakdown(metric, dims, grain=grain, first=first, last=last, as_of=day)
+        else:
+            rows = svc.series(metric, grain=grain, first=first, last=last, as_of=day)
+    if dims:
+        _print_breakdown(rows, dims, format, svc, metric, lang)
+        return
     if format is SeriesFmt.json:
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return
@@ -338,6 +347,31 @@ def series(
         table.add_row(str(r["label"]) + ("" if r["complete"] else "*"), format_value(r["value"], m.unit, language),  # type: ignore[arg-type]
                       format_value(r["target"], m.unit, language),  # type: ignore[arg-type]
                       f"[{style}]{tr(str(r['status']))}[/]")
+    out.print(table)
+
+
+def _print_breakdown(rows: list[dict[str, Any]], dims: list[str], format: SeriesFmt, svc: Any, metric: str,
+                     lang: str | None) -> None:
+    if format is SeriesFmt.json:
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        return
+    fields = ["period", "label", *dims, "value"] + (["numerator", "denominator"] if rows and "numerator" in rows[0]
+                                                     else [])
+    if format is SeriesFmt.csv:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+        return
+    language = lang or svc.ws.language.value
+    tr = translator(language)
+    m = svc.ws.metric(metric)
+    table = Table(title=f"{m.label} — {', '.join(dims)}")
+    for col in (tr("Period"), *dims, tr("Value")):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["label"]), *[str(r[d]) for d in dims], format_value(r["value"], m.unit, language))
     out.print(table)
 
 

@@ -443,6 +443,32 @@ class WorkspaceService:
             rows.append(row)
         return rows
 
+    def breakdown(self, key: str, dims: list[str], *, grain: Grain | None = None, first: date | None = None,
+                  last: date | None = None, as_of: date | None = None) -> list[dict[str, object]]:
+        """A metric per period and per value of the given dimensions (e.g. demos by leads.channel)."""
+        metric = self.ws.metric(key)
+        grain = grain or metric.grain
+        if as_of is None:
+            self.load()
+        mc = self.computer(as_of)
+        rows: list[dict[str, object]] = []
+        for values, s in mc.breakdown(key, dims, grain).items():
+            for i, p in enumerate(s.periods):
+                if (first and next_start(p, grain) <= first) or (last and p > last):
+                    continue
+                v = s.values[i]
+                row: dict[str, object] = {"period": p.isoformat(), "label": label(p, grain, self.ws.week_start)}
+                for d, x in zip(dims, values, strict=True):
+                    row[d] = x.isoformat() if isinstance(x, date) else x
+                row["value"] = None if v != v else float(v)
+                if s.numerator is not None and s.denominator is not None:
+                    n, d_ = s.numerator[i], s.denominator[i]
+                    row["numerator"] = None if n != n else float(n)
+                    row["denominator"] = None if d_ != d_ else float(d_)
+                rows.append(row)
+        rows.sort(key=lambda r: (str(r["period"]), *[str(r[d]) for d in dims]))
+        return rows
+
 
 def open_workspace(path: Path | str, state_dir: Path | None = None) -> WorkspaceService:
     return WorkspaceService(Path(path), state_dir=state_dir)

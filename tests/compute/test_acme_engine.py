@@ -108,3 +108,58 @@ def test_mql_rate_and_month_rollup_of_weekly_metric(acme_series, acme_raw) -> No
     _assert_same(acme_series("mql_rate"), ref, zero_missing=False)
     monthly = _sql(acme_raw, "SELECT date_trunc('month', created_at)::DATE, sum(amount_eur) FROM deals GROUP BY 1")
     _assert_same(acme_series("pipeline_generated", Grain.month), monthly, zero_missing=True)
+
+
+@pytest.fixture(scope="module")
+def acme_computer(acme_dir: Path, acme_raw: duckdb.DuckDBPyConnection, acme_schema) -> MetricComputer:
+    ws, _ = load_workspace(acme_dir, acme_schema)
+    return MetricComputer(DuckDBEngine(acme_raw.cursor()), ws, acme_schema, as_of=AS_OF)
+
+
+def _by(mc: MetricComputer, key: str, dims: list[str]) -> dict[tuple[object, date], float | None]:
+    out = {}
+    for values, s in mc.breakdown(key, dims).items():
+        for p, v in zip(s.periods, s.values, strict=True):
+            out[(values[0], p)] = None if math.isnan(v) else float(v)
+    return out
+
+
+def test_breakdown_through_a_join(acme_computer, acme_raw) -> None:
+    ours = _by(acme_computer, "demos_booked", ["leads.channel"])
+    ref = acme_raw.execute("""SELECT l.channel, date_trunc('week', m.booked_at)::DATE, count(*) FROM meetings m
+        LEFT JOIN leads l USING (lead_id) WHERE m.type = 'demo' GROUP BY 1, 2""").fetchall()
+    assert len(ref) > 500
+    for channel, week, n in ref:
+        assert ours[(channel, week)] == n
+    # The slices add up to the total.
+    total = acme_computer.series("demos_booked")
+    week = date(2026, 9, 7)
+    assert sum(v for (c, p), v in ours.items() if p == week) == total.value_at(week)
+
+
+def test_breakdown_of_ratio_and_snapshot_by_segment(acme_computer, acme_raw) -> None:
+    ours = _by(acme_computer, "win_rate", ["segment"])
+    ref = acme_raw.execute("""SELECT segment, date_trunc('month', closed_at)::DATE,
+        count(*) FILTER (WHERE stage = 'won') / count(*) FILTER (WHERE stage IN ('won', 'lost'))
+        FROM deals WHERE closed_at IS NOT NULL GROUP BY 1, 2""").fetchall()
+    for seg, month, rate in ref:
+        assert ours[(seg, month)] == pytest.approx(rate)
+    mrr = _by(acme_computer, "mrr", ["segment"])
+    ref = acme_raw.execute("""SELECT segment, sum(mrr_eur) FROM subscriptions
+        WHERE start_date <= DATE '2026-09-30' AND (end_date IS NULL OR end_date > DATE '2026-09-30') GROUP BY 1""").fetchall()
+    for seg, value in ref:
+        assert mrr[(seg, date(2026, 9, 1))] == pytest.approx(value)
+    # A ratio whose denominator is another metric, offset by one period, sliced the same way.
+    churn = _by(acme_computer, "logo_churn", ["segment"])
+    pme = acme_raw.execute("""SELECT
+        (SELECT count(*) FROM subscriptions WHERE segment = 'PME' AND end_date >= '2026-10-01' AND end_date < '2026-11-01')
+      / (SELECT count(*) FROM subscriptions WHERE segment = 'PME' AND start_date <= '2026-09-30'
+         AND (end_date IS NULL OR end_date > '2026-09-30'))""").fetchone()[0]
+    assert churn[("PME", date(2026, 10, 1))] == pytest.approx(pme)
+
+
+def test_breakdown_refuses_an_unknown_dimension(acme_computer) -> None:
+    from kpilot.compute.metrics import ComputeError
+
+    with pytest.raises(ComputeError, match=r"cannot be sliced by 'chanel'; did you mean 'leads\.channel'"):
+        acme_computer.breakdown("demos_booked", ["chanel"])

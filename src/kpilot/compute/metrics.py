@@ -35,7 +35,7 @@ from kpilot.compute.compiler import (
 )
 from kpilot.compute.compose import Series, divide, evaluate, fill, running, shift, union_spine
 from kpilot.compute.engine import Engine
-from kpilot.model.errors import KpilotError
+from kpilot.model.errors import KpilotError, did_you_mean, one_of
 from kpilot.model.expressions import parse_formula, parse_measure
 from kpilot.model.periods import Grain, next_start, period_start, periods_between
 from kpilot.model.validate import formula_names
@@ -320,29 +320,129 @@ class MetricComputer:
         if key in self._series:
             return self._series[key]
         self.prepare([(metric_key, grain)])
+        result = self._compose(metric, grain, lambda part: self._part(part, grain),
+                               lambda other: self.series(other, grain))
+        self._series[key] = result
+        return result
+
+    def _compose(self, metric: Metric, grain: Grain, part_of: Callable[[Aggregate | MetricRef], Series],
+                 metric_of: Callable[[str], Series]) -> Series:
+        """A metric's values from its parts: the one place where ratios, formulas and running totals are made."""
         t = metric.type
         parts = metric_parts(self.ws, metric)
         if t in (MetricType.simple, MetricType.snapshot):
-            result = self._part(parts["value"], grain)
-        elif t is MetricType.cumulative:
-            base = self._part(parts["value"], grain)
-            result = Series(grain, base.periods, running(base.values, base.periods, grain, window=metric.window,
-                                                         to_date=metric.to_date, week_start=self.ws.week_start))
-        elif t is MetricType.ratio:
-            num, den = self._part(parts["numerator"], grain), self._part(parts["denominator"], grain)
+            return part_of(parts["value"])
+        if t is MetricType.cumulative:
+            base = part_of(parts["value"])
+            return Series(grain, base.periods, running(base.values, base.periods, grain, window=metric.window,
+                                                       to_date=metric.to_date, week_start=self.ws.week_start))
+        if t is MetricType.ratio:
+            num, den = part_of(parts["numerator"]), part_of(parts["denominator"])
             spine = union_spine([num.periods, den.periods])
             # A count or sum with no row in a period is 0 there, even outside its own time column's span.
             n, d = (_zero_filled(part.reindex(spine)) for part in (num, den))
-            result = Series(grain, spine, divide(n, d), n, d)
+            return Series(grain, spine, divide(n, d), n, d)
+        assert metric.formula is not None
+        tree, refs = parse_formula(metric.formula, formula_names(self.ws, metric))
+        inputs = {r.metric: metric_of(r.metric) for r in refs}
+        spine = union_spine([s.periods for s in inputs.values()])
+        columns = {r.column: shift(inputs[r.metric].reindex(spine).values, r.offset) for r in refs}
+        return Series(grain, spine, evaluate(tree, columns, len(spine)))
+
+    # --- breakdown by dimension -----------------------------------------------------------------
+
+    def allowed_dimensions(self, metric_key: str) -> list[str]:
+        """Dimensions a metric can be sliced by: its own list, else those every model it reads shares."""
+        metric = self.ws.metric(metric_key)
+        if metric.dimensions:
+            return list(metric.dimensions)
+        pools = [set(self.ctx.model(a.model).dimensions) for a in self._aggregates_of(metric)]
+        if not pools:
+            return []
+        shared = set.intersection(*pools)
+        first = self.ctx.model(self._aggregates_of(metric)[0].model).dimensions
+        return [d for d in first if d in shared]
+
+    def _aggregates_of(self, metric: Metric, seen: set[str] | None = None) -> list[Aggregate]:
+        seen = seen if seen is not None else set()
+        if metric.key in seen:
+            return []
+        seen.add(metric.key)
+        out: list[Aggregate] = []
+        for part in metric_parts(self.ws, metric).values():
+            if isinstance(part, Aggregate):
+                out.append(part)
+            else:
+                out.extend(self._aggregates_of(self.ws.metric(part.metric), seen))
+        if metric.type is MetricType.derived and metric.formula:
+            _, refs = parse_formula(metric.formula, formula_names(self.ws, metric))
+            for r in refs:
+                out.extend(self._aggregates_of(self.ws.metric(r.metric), seen))
+        return out
+
+    def breakdown(self, metric_key: str, dims: Sequence[str], grain: Grain | None = None
+                  ) -> dict[tuple[object, ...], Series]:
+        """A metric's series per value of one or more dimensions (computed on demand, not stored)."""
+        metric = self.ws.metric(metric_key)
+        grain = grain or metric.grain
+        allowed = self.allowed_dimensions(metric_key)
+        for d in dims:
+            if d not in allowed:
+                raise ComputeError(f"metric {metric_key} cannot be sliced by '{d}';{did_you_mean(d, allowed)} "
+                                   f"dimensions: {one_of(allowed)}. Fix: add it to the model's `dimensions`.")
+        rows: dict[str, dict[tuple[object, ...], dict[date, float | None]]] = {}
+        spines: dict[str, list[date]] = {}
+        for agg in self._aggregates_of(metric):
+            if agg.id in rows:
+                continue
+            self._check_joins(agg.model)
+            first, last = self._extent(agg.model, agg.mode, agg.time)
+            spines[agg.id] = self.spine(first, last, grain)
+            rows[agg.id] = self._run_by(agg, grain, dims, spines[agg.id])
+        keys = sorted({k for per in rows.values() for k in per}, key=lambda k: tuple(str(x) for x in k))
+
+        def for_key(key: tuple[object, ...]) -> Series:
+            cache: dict[str, Series] = {}
+
+            def part_of(part: Aggregate | MetricRef) -> Series:
+                if isinstance(part, MetricRef):
+                    base = metric_of(part.metric)
+                    return base if part.offset == 0 else Series(grain, base.periods, shift(base.values, part.offset))
+                additive = is_additive(parse_measure(part.measure))
+                spine = spines[part.id]
+                values = fill(rows[part.id].get(key, {}), spine, zero_when_missing=additive)
+                return Series(grain, spine, values, additive=additive and part.mode == "flow")
+
+            def metric_of(other: str) -> Series:
+                if other not in cache:
+                    cache[other] = self._compose(self.ws.metric(other), grain, part_of, metric_of)
+                return cache[other]
+
+            return metric_of(metric_key)
+
+        return {k: for_key(k) for k in keys}
+
+    def _run_by(self, agg: Aggregate, grain: Grain, dims: Sequence[str], spine: Sequence[date]
+                ) -> dict[tuple[object, ...], dict[date, float | None]]:
+        if not spine:
+            return {}
+        until = self.as_of + timedelta(days=1) if self.replay else None
+        if agg.mode == "flow":
+            query = compile_flow(self.ctx, [agg], grain, until=until, dims=dims)
+        elif agg.mode == "snapshot_time":
+            query = compile_snapshot_time(self.ctx, [agg], grain, until=until, dims=dims)
         else:
-            assert metric.formula is not None
-            tree, refs = parse_formula(metric.formula, formula_names(self.ws, metric))
-            inputs = {r.metric: self.series(r.metric, grain) for r in refs}
-            spine = union_spine([s.periods for s in inputs.values()])
-            columns = {r.column: shift(inputs[r.metric].reindex(spine).values, r.offset) for r in refs}
-            result = Series(grain, spine, evaluate(tree, columns, len(spine)))
-        self._series[key] = result
-        return result
+            query = compile_validity(self.ctx, [agg], moments_for(spine, grain, self.as_of + timedelta(days=1)),
+                                     dims=dims)
+        table = self.engine.query(query)
+        self.report.queries += 1
+        periods = table.column("period").to_pylist()
+        values = table.column("a0").to_pylist()
+        dim_cols = [table.column(f"d{i}").to_pylist() for i in range(len(dims))]
+        out: dict[tuple[object, ...], dict[date, float | None]] = {}
+        for j, p in enumerate(periods):
+            out.setdefault(tuple(c[j] for c in dim_cols), {})[p] = values[j]
+        return out
 
     def materialize(self, metric_keys: Sequence[str] | None = None, grains: Mapping[str, Grain] | None = None,
                     progress: Progress | None = None) -> ComputeReport:
