@@ -16,7 +16,7 @@ import pytest
 
 from kpilot.demo import DemoCalendar, generate_demo
 from kpilot.model import Workspace, load_workspace
-from kpilot.model.periods import period_range
+from kpilot.model.targets import native_target
 
 TODAY = date(2026, 11, 26)          # a Thursday; the last complete week starts 2026-11-16
 SEED = 7
@@ -183,12 +183,9 @@ def test_usage_drop_of_small_customers_comes_before_churn(con: duckdb.DuckDBPyCo
 
 
 def _target(ws: Workspace, key: str, period: date) -> float:
-    for t in ws.metric(key).targets:
-        first, _ = period_range(t.from_)
-        _, after = period_range(t.to if t.to is not None else t.from_)
-        if first <= period < after:
-            return t.value
-    raise AssertionError(f"{key} has no target for {period}")
+    value = native_target(ws.metric(key), period)
+    assert value is not None, f"{key} has no target for {period}"
+    return value
 
 
 def _status(ws: Workspace, key: str, value: float, period: date) -> str:

@@ -327,14 +327,7 @@ def series(
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return
     if format is SeriesFmt.csv:
-        buf = io.StringIO()
-        fields = ["period", "label", "value", "target", "status", "complete"]
-        if rows and "numerator" in rows[0]:
-            fields += ["numerator", "denominator"]
-        writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buf.getvalue())
+        _write_csv(rows, ["period", "label", "value", "target", "status", "complete"])
         return
     language = lang or svc.ws.language.value
     tr = translator(language)
@@ -350,19 +343,24 @@ def series(
     out.print(table)
 
 
+def _write_csv(rows: list[dict[str, Any]], fields: list[str]) -> None:
+    """Rows as CSV on stdout; ratios also get their numerator and denominator columns."""
+    if rows and "numerator" in rows[0]:
+        fields = [*fields, "numerator", "denominator"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    sys.stdout.write(buf.getvalue())
+
+
 def _print_breakdown(rows: list[dict[str, Any]], dims: list[str], format: SeriesFmt, svc: Any, metric: str,
                      lang: str | None) -> None:
     if format is SeriesFmt.json:
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return
-    fields = ["period", "label", *dims, "value"] + (["numerator", "denominator"] if rows and "numerator" in rows[0]
-                                                     else [])
     if format is SeriesFmt.csv:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buf.getvalue())
+        _write_csv(rows, ["period", "label", *dims, "value"])
         return
     language = lang or svc.ws.language.value
     tr = translator(language)

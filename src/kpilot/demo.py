@@ -28,8 +28,6 @@ The templates (`kpilot.templates.saas`, `.smarketing`) reuse it with one year fo
 from __future__ import annotations
 
 import math
-import re
-import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -634,20 +632,15 @@ def compute_targets(tables: Mapping[str, pa.Table], cal: DemoCalendar,
 
 # --- Workspace files: a YAML text with $placeholders, and `${targets:<metric>}` lines.
 
-_TARGET_LINE = re.compile(r"^(?P<indent>[ \t]*)\$\{targets:(?P<metric>\w+)\}[ \t]*$", re.MULTILINE)
-
-
 def _number(value: float) -> str:
     return str(round(value)) if abs(value) >= 10 else f"{value:.4g}"
 
 
 def render_text(text: str, values: Mapping[str, object], targets: Mapping[str, list[tuple[str, float]]]) -> str:
-    """Fill a workspace template: each `${targets:key}` line becomes that metric's target list."""
-    def target_lines(m: re.Match[str]) -> str:
-        indent = m["indent"]
-        return "\n".join(f"{indent}- {{from: {period}, value: {_number(v)}}}" for period, v in targets[m["metric"]])
+    """Fill a workspace template; generated targets are rounded as a planner would write them."""
+    from kpilot.templates import fill_template  # imported here, like template_text below
 
-    return string.Template(_TARGET_LINE.sub(target_lines, text)).substitute({k: str(v) for k, v in values.items()})
+    return fill_template(text, values, targets, _number)
 
 
 def story_values(cal: DemoCalendar) -> dict[str, object]:

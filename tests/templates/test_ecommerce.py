@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from kpilot.model import Workspace, load_workspace
-from kpilot.model.periods import period_range
+from kpilot.model.targets import native_target
 from kpilot.templates import init_workspace
 from kpilot.templates.ecommerce import revenue_budget
 
@@ -36,12 +36,9 @@ def one(con: duckdb.DuckDBPyConnection, sql: str, *params: object) -> float:
 
 
 def target_of(ws: Workspace, key: str, period: date) -> float:
-    for t in ws.metric(key).targets:
-        first, _ = period_range(t.from_)
-        _, after = period_range(t.to if t.to is not None else t.from_)
-        if first <= period < after:
-            return t.value
-    raise AssertionError(f"{key} has no target for {period}")
+    value = native_target(ws.metric(key), period)
+    assert value is not None, f"{key} has no target for {period}"
+    return value
 
 
 def board_values(con: duckdb.DuckDBPyConnection) -> dict[str, float]:

@@ -12,7 +12,7 @@ import re
 import shutil
 import string
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
@@ -135,15 +135,23 @@ def render_workspace(target: Path, template: str, language: str, today: date,
         **extra,
     }
 
-    def target_lines(m: re.Match[str]) -> str:
-        rows = (targets or {})[m["metric"]]
-        return "\n".join(f"{m['indent']}- {{from: {period}, value: {_number(value)}}}" for period, value in rows)
-
-    text = string.Template(TARGET_LINE.sub(target_lines, template_text(template, language))).substitute(values)
+    text = fill_template(template_text(template, language), values, targets or {})
     target.mkdir(parents=True, exist_ok=True)
     path = target / WORKSPACE_FILE
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def fill_template(text: str, values: Mapping[str, object], targets: Mapping[str, Sequence[tuple[str, float]]],
+                  number: Callable[[float], str] | None = None) -> str:
+    """Fill `${name}` placeholders; a line holding only `${targets:<metric>}` becomes its target list."""
+    fmt = number or _number
+
+    def target_lines(m: re.Match[str]) -> str:
+        rows = targets[m["metric"]]
+        return "\n".join(f"{m['indent']}- {{from: {period}, value: {fmt(value)}}}" for period, value in rows)
+
+    return string.Template(TARGET_LINE.sub(target_lines, text)).substitute({k: str(v) for k, v in values.items()})
 
 
 def _number(value: float) -> str:
