@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -43,6 +44,16 @@ from kpilot.sources import files as file_sources
 Progress = Callable[[int, int, str], None]
 
 
+def _writable(path: Path) -> bool:
+    """Writable, and meant to be: root may write anywhere, but a folder without write bits is read-only
+    by intent (the shipped examples), so kpilot leaves it alone."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) and os.access(path, os.W_OK)
+
+
 def default_state_dir(ws_dir: Path, key: str) -> Path:
     """Where a workspace keeps its warehouse: $KPILOT_STATE_DIR, else <workspace>/.kpilot, else the user's
     data folder when the workspace folder is read-only (e.g. the shipped examples)."""
@@ -51,7 +62,7 @@ def default_state_dir(ws_dir: Path, key: str) -> Path:
     if env:
         return Path(env) / f"{key}-{digest}"
     local = ws_dir / ".kpilot"
-    if (local.exists() and os.access(local, os.W_OK)) or (not local.exists() and os.access(ws_dir, os.W_OK)):
+    if _writable(local if local.exists() else ws_dir):
         return local
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "kpilot" / "workspaces" / f"{key}-{digest}"
