@@ -337,8 +337,8 @@ def series(
         table.add_column(col)
     for r in rows:
         style = STATUS_STYLE.get(str(r["status"]), "")
-        table.add_row(str(r["label"]) + ("" if r["complete"] else "*"), format_value(r["value"], m.unit, language),  # type: ignore[arg-type]
-                      format_value(r["target"], m.unit, language),  # type: ignore[arg-type]
+        table.add_row(str(r["label"]) + ("" if r["complete"] else "*"), format_value(r["value"], m.unit, language),
+                      format_value(r["target"], m.unit, language),
                       f"[{style}]{tr(str(r['status']))}[/]")
     out.print(table)
 

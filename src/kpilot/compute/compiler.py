@@ -186,7 +186,8 @@ def bucket(local: exp.Expr, grain: Grain, week_start: WeekStart, dialect: str = 
         )
         return exp.Sub(this=day, expression=exp.cast(back, exp.DataType.build("INT")))
     unit = {Grain.week: "WEEK", Grain.month: "MONTH", Grain.quarter: "QUARTER", Grain.year: "YEAR"}[grain]
-    return exp.cast(exp.DateTrunc(this=day, unit=exp.var(unit)), exp.DataType.build("DATE"))
+    trunc = exp.DateTrunc(this=day, unit=exp.var(unit))  # type: ignore[no-untyped-call]
+    return exp.cast(trunc, exp.DataType.build("DATE"))
 
 
 # Engines whose date_trunc('week') starts weeks on Monday (ISO), so it can serve Monday weeks directly.

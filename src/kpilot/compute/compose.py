@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 from sqlglot import exp
@@ -102,7 +103,7 @@ def divide(num: FloatArray, den: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = num / den
     out[(den == 0) | np.isnan(den) | np.isnan(num)] = np.nan
-    return out
+    return np.asarray(out, dtype=float)
 
 
 def running(values: FloatArray, periods: Sequence[date], grain: Grain, *, window: int | None,
@@ -115,7 +116,7 @@ def running(values: FloatArray, periods: Sequence[date], grain: Grain, *, window
         lo = np.maximum(idx + 1 - window, 0)
         out = csum[idx + 1] - csum[lo]
         out[idx + 1 < window] = np.nan  # an incomplete window is not a window total
-        return out
+        return np.asarray(out, dtype=float)
     if to_date:
         out = np.empty(len(values))
         total, current = 0.0, None
@@ -136,7 +137,7 @@ class FormulaError(ValueError):
 def evaluate(tree: exp.Expr, columns: Mapping[str, FloatArray], length: int) -> FloatArray:
     """Evaluate a checked formula tree (see kpilot.model.expressions.parse_formula) over arrays."""
 
-    def ev(node: exp.Expr) -> FloatArray:
+    def ev(node: exp.Expr) -> Any:
         if isinstance(node, exp.Paren):
             return ev(node.this)
         if isinstance(node, exp.Column):

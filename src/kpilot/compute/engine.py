@@ -33,7 +33,8 @@ class EngineError(KpilotError):
 
 def connect_duckdb(path: Path | str | None) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB database with extension auto-install off (nothing is downloaded here)."""
-    config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "true"}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": "false", "autoload_known_extensions": "true"}
     try:
         return duckdb.connect(str(path) if path else ":memory:", config=config)
     except duckdb.IOException as exc:

@@ -45,7 +45,7 @@ class PostgresEngine:
 
         with self._lock, self.conn.cursor() as cur:
             try:
-                cur.execute(text, params)  # type: ignore[arg-type]
+                cur.execute(text, params)
             except psycopg.Error as exc:
                 first = str(exc).strip().splitlines()[0]
                 raise EngineError(f"PostgreSQL rejected a generated query: {first}\nSQL: {text}") from None

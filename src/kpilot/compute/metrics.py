@@ -127,7 +127,7 @@ class MetricComputer:
         done = 0
         for (model_key, mode, time, _, grain), aggs in groups.items():
             self._check_joins(model_key)
-            self._refresh_group(model_key, mode, time, grain, aggs)  # type: ignore[arg-type]
+            self._refresh_group(model_key, mode, time, grain, aggs)
             done += len(aggs)
             if progress:
                 progress(done, len(todo), f"{model_key} by {grain.value}")
