@@ -12,7 +12,7 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -445,7 +445,7 @@ class WorkspaceService:
             row: dict[str, object] = {
                 "period": p.isoformat(), "label": label(p, grain, self.ws.week_start), "value": value,
                 "target": target, "status": j.status if p <= current else "none",
-                "complete": p < current or (p == current and share >= 1.0),
+                "complete": next_start(p, grain) <= mc.as_of + timedelta(days=1),
             }
             if s.numerator is not None:
                 n, d = s.numerator[i], s.denominator[i] if s.denominator is not None else float("nan")
