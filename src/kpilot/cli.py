@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import io
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,8 @@ from rich.table import Table
 
 from kpilot.analysis.status import describe_when
 from kpilot.i18n import LANGUAGES, Translator, format_day, format_percent, format_value, translator
-from kpilot.model import Direction, Grain, Issue, KpilotError, When, WorkspaceInvalid
+from kpilot.model import Direction, Grain, Issue, KpilotError, When, WorkspaceInvalid, workspace_file
+from kpilot.model.errors import did_you_mean, message_of, msg, one_of, render
 from kpilot.model.periods import PERIOD_FORMS, parse_period
 
 app = typer.Typer(
@@ -61,31 +63,54 @@ StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="Where the wa
 LangOpt = Annotated[str | None, typer.Option("--lang", help="Output language: en or fr (default: the workspace's).")]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+_LANGUAGE_LINE = re.compile(r"""^language:[ \t]*["']?([A-Za-z]+)["']?[ \t]*(?:#.*)?$""", re.MULTILINE)
+
+
+def _peek_language(workspace: Path | None) -> str:
+    """The `language:` of a workspace's kpilot.yaml, read as a line: even a file that does not parse gets
+    its errors in its language. English when there is no such line."""
+    if workspace is None:
+        return "en"
+    try:
+        text = workspace_file(workspace).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "en"
+    m = _LANGUAGE_LINE.search(text)
+    return m.group(1) if m and m.group(1) in LANGUAGES else "en"
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def _fail(message: str, tr: Translator, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]{tr('error:')}[/] " + _escape(render(message, tr)), markup=True)
     return typer.Exit(code)
 
 
-def _print_issues(issues: list[Issue]) -> None:
+def _print_issues(issues: list[Issue], tr: Translator) -> None:
     for issue in issues:
         color = "red" if issue.severity == "error" else "yellow"
         where = f"{issue.location}: " if issue.location else ""
-        err.print(f"{where}[{color}]{issue.severity}[/]: " + (f"{issue.path}: " if issue.path else "")
-                  + issue.message.replace("[", "\\["), markup=True)
+        label = tr("error:") if issue.severity == "error" else tr("warning:")
+        err.print(f"{where}[{color}]{label}[/] " + _escape((f"{issue.path}: " if issue.path else "")
+                                                          + render(issue.message, tr)), markup=True)
         if issue.fix:
-            err.print(f"    fix: {issue.fix}".replace("[", "\\["), markup=True)
+            err.print("    " + _escape(tr("fix: {fix}").format(fix=render(issue.fix, tr))), markup=True)
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
+def _errors(lang: str | None = None, workspace: Path | None = None) -> Iterator[None]:
+    """Show kpilot's errors for people, in `lang`, else in the workspace's language, and exit with 1."""
     try:
         yield
     except WorkspaceInvalid as exc:
-        _print_issues(exc.issues)
+        tr = translator(lang or _peek_language(workspace))
+        _print_issues(exc.issues, tr)
         n = len([i for i in exc.issues if i.severity == "error"])
-        raise _fail(f"{n} error(s); nothing was changed.") from None
+        raise _fail(msg("{n} error(s); nothing was changed.", n=n), tr) from None
     except KpilotError as exc:
-        raise _fail(str(exc).replace("[", "\\[")) from None
+        raise _fail(exc.message, translator(lang or _peek_language(workspace))) from None
 
 
 def _open(workspace: Path, state_dir: Path | None) -> Any:
@@ -100,10 +125,18 @@ def _as_of(value: str | None) -> date | None:
     try:
         grain, start = parse_period(value)
     except ValueError:
-        raise _fail(f"--as-of '{value}' is not a date; write it as YYYY-MM-DD") from None
-    if grain is not Grain.day:
-        raise _fail(f"--as-of '{value}' is not a date; write it as YYYY-MM-DD")
+        grain, start = None, None
+    if grain is not Grain.day or start is None:
+        raise KpilotError(msg("--as-of '{value}' is not a date; write it as YYYY-MM-DD", value=value))
     return start
+
+
+def _period(value: str | None) -> date | None:
+    """The first day of a --from/--to period."""
+    try:
+        return parse_period(value)[1] if value else None
+    except ValueError as exc:
+        raise KpilotError(message_of(exc)) from None
 
 
 def _progress() -> Progress:
@@ -123,7 +156,7 @@ def init(
     from kpilot.templates import init_workspace
 
     target = directory or workspace
-    with _errors():
+    with _errors(language):
         path = init_workspace(target, template, language, force=force)
     tr = translator(language)
     out.print(tr("Created {path} from the {template} template.").format(path=path, template=template))
@@ -135,18 +168,19 @@ def validate_cmd(
     workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None,
     format: Annotated[TextFmt, typer.Option("--format", help="text | json")] = TextFmt.text,
     no_data: Annotated[bool, typer.Option("--no-data", help="Skip checks against the data files' columns.")] = False,
+    lang: LangOpt = None,
 ) -> None:
     """Check kpilot.yaml: structure, references, columns, expressions, and the method's rules."""
-    with _errors():
+    with _errors(lang, workspace):
         svc = _open(workspace, state_dir)
         issues = svc.validate(with_data=not no_data)
     errors = [i for i in issues if i.severity == "error"]
     if format is TextFmt.json:
         out.print_json(json.dumps({"valid": not errors, "issues": [i.to_dict() for i in issues]}, default=str))
     else:
-        _print_issues(issues)
+        tr = translator(lang or svc.ws.language.value)
+        _print_issues(issues, tr)
         if not errors:
-            tr = translator(svc.ws.language.value)
             out.print(tr("{file} is valid: {metrics} metrics, {models} models, {warnings} warning(s).").format(
                 file=svc.file, metrics=len(svc.ws.metrics), models=len(svc.ws.models),
                 warnings=len(issues)))
@@ -158,11 +192,13 @@ def validate_cmd(
 def load(
     workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None,
     force: Annotated[bool, typer.Option(help="Reload files even when unchanged.")] = False,
+    lang: LangOpt = None,
 ) -> None:
     """Load the workspace's data files into its warehouse (atomic; unchanged files are skipped)."""
-    with _errors():
+    with _errors(lang, workspace):
         svc = _open(workspace, state_dir)
-        tr = translator(svc.ws.language.value)
+        language = lang or svc.ws.language.value
+        tr = translator(language)
         with _progress() as bar:
             task = bar.add_task(tr("Loading"), total=None)
 
@@ -174,17 +210,17 @@ def load(
     for col in (tr("Table"), tr("File"), tr("Status"), tr("Rows"), tr("Seconds")):
         table.add_column(col)
     for t in report.tables:
-        table.add_row(t.table, str(t.path), tr(t.status), format_value(t.rows, None, svc.ws.language.value),
+        table.add_row(t.table, str(t.path), tr(t.status), format_value(t.rows, None, language),
                       f"{t.seconds:.2f}")
     out.print(table)
 
 
 @app.command()
-def compute(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None) -> None:
+def compute(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, lang: LangOpt = None) -> None:
     """Compute every metric (loading changed files first); only stale periods are recomputed."""
-    with _errors():
+    with _errors(lang, workspace):
         svc = _open(workspace, state_dir)
-        tr = translator(svc.ws.language.value)
+        tr = translator(lang or svc.ws.language.value)
         svc.load()
         with _progress() as bar:
             task = bar.add_task(tr("Computing"), total=None)
@@ -265,8 +301,8 @@ def status(
     lang: LangOpt = None,
 ) -> None:
     """The board for the current period: North Star and KPIs with target, pace, status and decision."""
-    day = _as_of(as_of)
-    with _errors():
+    with _errors(lang, workspace):
+        day = _as_of(as_of)
         svc = _open(workspace, state_dir)
         statuses = svc.board(as_of=day, all_metrics=all_metrics)
     if format is Fmt.json:
@@ -304,19 +340,13 @@ def series(
     lang: LangOpt = None,
 ) -> None:
     """Every period of a metric: value, target and status (or its values by dimension with --by)."""
-    day = _as_of(as_of)
-    try:
-        first = parse_period(from_)[1] if from_ else None
-        last = parse_period(to)[1] if to else None
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    with _errors():
+    with _errors(lang, workspace):
+        day, first, last = _as_of(as_of), _period(from_), _period(to)
         svc = _open(workspace, state_dir)
         if metric not in svc.ws.metric_keys:
-            from kpilot.model.errors import did_you_mean, one_of
-
-            raise KpilotError(f"unknown metric '{metric}';{did_you_mean(metric, svc.ws.metric_keys)} "
-                              f"metrics: {one_of(svc.ws.metric_keys, 40)}")
+            raise KpilotError(msg("unknown metric '{metric}';{hint} metrics: {metrics}", metric=metric,
+                                  hint=did_you_mean(metric, svc.ws.metric_keys),
+                                  metrics=one_of(svc.ws.metric_keys, 40)))
         dims = [d.strip() for d in by.split(",") if d.strip()] if by else []
         if dims:
             rows = svc.breakdown(metric, dims, grain=grain, first=first, last=last, as_of=day)
@@ -386,13 +416,15 @@ def demo(
     """Generate a demo company (three years of marketing, sales and subscriptions), compute it, show the board."""
     from kpilot.demo import generate_demo
 
-    if language not in LANGUAGES:
-        raise _fail(f"unknown language '{language}'; use one of: {', '.join(LANGUAGES)}")
-    marker = directory / ".kpilot-demo"
-    if directory.exists() and any(directory.iterdir()) and not marker.exists():
-        raise _fail(f"{directory} exists and is not a kpilot demo folder; pass --dir to choose another folder")
     tr = translator(language)
-    with _errors():
+    marker = directory / ".kpilot-demo"
+    with _errors(language):
+        if language not in LANGUAGES:
+            raise KpilotError(msg("unknown language '{language}'; use one of: {languages}", language=language,
+                                  languages=", ".join(LANGUAGES)))
+        if directory.exists() and any(directory.iterdir()) and not marker.exists():
+            raise KpilotError(msg("{path} exists and is not a kpilot demo folder; pass --dir to choose another "
+                                  "folder", path=str(directory)))
         with err.status(tr("Generating the demo company...")):
             generate_demo(directory, language=language, seed=seed)
             marker.write_text("generated by `kpilot demo`; regenerated at each run\n", encoding="utf-8")

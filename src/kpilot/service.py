@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+from sqlglot import exp as sqlexp
 
 from kpilot.analysis.status import (
     Pacing,
@@ -32,11 +33,12 @@ from kpilot.compute.compose import Series
 from kpilot.compute.engine import DuckDBEngine, connect_duckdb
 from kpilot.compute.metrics import ComputeReport, MetricComputer
 from kpilot.model import Issue, KpilotError, Workspace, WorkspaceInvalid, load_workspace
+from kpilot.model.errors import Message, msg
 from kpilot.model.expressions import columns_of, parse_filter, parse_formula, parse_measure
 from kpilot.model.loader import workspace_file
 from kpilot.model.periods import Grain, label, next_start, period_start
 from kpilot.model.targets import target_for
-from kpilot.model.validate import formula_names, validate
+from kpilot.model.validate import formula_names, is_numeric, validate
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Metric, MetricType, Model
 from kpilot.model.yamlsrc import read_yaml_file
 from kpilot.sources import files as file_sources
@@ -179,7 +181,8 @@ class WorkspaceService:
                 schema = self.source_schema()
             except KpilotError as exc:
                 return [*validate(self.ws, smap, None),
-                        Issue("error", "source", str(exc), None, "sources", "fix the source, then validate again")]
+                        Issue("error", "source", exc.message, None, "sources",
+                              msg("fix the source, then validate again"))]
         return validate(self.ws, smap, schema)
 
     def required_columns(self) -> dict[str, dict[str, str]]:
@@ -187,7 +190,7 @@ class WorkspaceService:
         need: dict[str, dict[str, str]] = {}
         ws = self.ws
 
-        def add(model: Model, column: str, why: str) -> None:
+        def add(model: Model, column: str, why: Message) -> None:
             table = model.table
             if "." in column:
                 joined, column = column.split(".", 1)
@@ -199,18 +202,18 @@ class WorkspaceService:
 
         for model in ws.models:
             if model.time:
-                add(model, model.time, f"time column of model {model.key}")
+                add(model, model.time, msg("time column of model {model}", model=model.key))
             if model.validity:
-                add(model, model.validity.from_, f"validity start of model {model.key}")
+                add(model, model.validity.from_, msg("validity start of model {model}", model=model.key))
                 if model.validity.to:
-                    add(model, model.validity.to, f"validity end of model {model.key}")
+                    add(model, model.validity.to, msg("validity end of model {model}", model=model.key))
             for dim in model.dimensions:
-                add(model, dim, f"dimension of model {model.key}")
+                add(model, dim, msg("dimension of model {model}", model=model.key))
             for join in model.joins:
                 for local, remote in join.pairs():
-                    add(model, local, f"join key of model {model.key}")
+                    add(model, local, msg("join key of model {model}", model=model.key))
                     with contextlib.suppress(KeyError):
-                        add(ws.model_by_key(join.model), remote, f"join key from model {model.key}")
+                        add(ws.model_by_key(join.model), remote, msg("join key from model {model}", model=model.key))
         for metric in ws.metrics:
             for model_key, text, role, time in self._expressions(metric):
                 try:
@@ -218,12 +221,12 @@ class WorkspaceService:
                 except KeyError:
                     continue
                 if time:
-                    add(model, time, f"time of metric {metric.key}")
+                    add(model, time, msg("time of metric {metric}", metric=metric.key))
                 if text is None:
                     continue
                 tree = parse_measure(text) if role == "measure" else parse_filter(text)
                 for ref in columns_of(tree):
-                    add(model, str(ref), f"{role} of metric {metric.key}")
+                    add(model, str(ref), msg("{role} of metric {metric}", role=role, metric=metric.key))
         return need
 
     @staticmethod
@@ -249,24 +252,80 @@ class WorkspaceService:
         used = {m.table for m in self.ws.models}
         missing = sorted(used - {tf.table for tf in files} - set(self.loaded_schema()))
         if missing and files:
-            found = ", ".join(sorted(tf.table for tf in files)) or "(none)"
-            raise KpilotError(
-                f"no source file for table(s) {', '.join(missing)} used by the models; files found: {found}. "
-                f"Fix: add data/<table>.csv, or map it with `tables:` on the source."
-            )
+            found = ", ".join(sorted(tf.table for tf in files)) or msg("(none)")
+            raise KpilotError(msg(
+                "no source file for table(s) {tables} used by the models; files found: {found}. "
+                "Fix: add data/<table>.csv, or map it with `tables:` on the source.", tables=", ".join(missing),
+                found=found))
         # A definition that names a column no file has is a definition error: report it at its line in
         # kpilot.yaml, before any file is read into the warehouse.
         _, smap = read_yaml_file(self.file)
+        declared = self.declared_types()
         try:
             expected = self.source_schema(prefer_loaded=True)
         except file_sources.LoadError:
             expected = None  # a broken file: the load below reports it with its line and column
         if expected is not None:
+            self._expect_numbers(files, expected, declared)
             issues = validate(self.ws, smap, expected)
             if any(i.severity == "error" for i in issues):
                 raise WorkspaceInvalid(issues)
         return file_sources.load_tables(self.con, files, required=self.required_columns(),
-                                        declared=self.declared_types(), force=force, on_progress=progress)
+                                        declared=declared, force=force, on_progress=progress)
+
+    def numeric_columns(self) -> dict[str, set[str]]:
+        """table -> columns the definitions sum or average (they must hold numbers)."""
+        out: dict[str, set[str]] = {}
+        for metric in self.ws.metrics:
+            for model_key, text, role, _ in self._expressions(metric):
+                if role != "measure" or not text:
+                    continue
+                try:
+                    model = self.ws.model_by_key(model_key)
+                except KeyError:
+                    continue
+                for agg in parse_measure(text).find_all(sqlexp.Sum, sqlexp.Avg):
+                    col = agg.this
+                    if isinstance(col, sqlexp.Column):
+                        table = model.table
+                        if col.table:
+                            with contextlib.suppress(KeyError):
+                                table = self.ws.model_by_key(col.table).table
+                        out.setdefault(table, set()).add(col.name)
+        return out
+
+    def _expect_numbers(self, files: list[file_sources.TableFile], expected: dict[str, dict[str, str]],
+                        declared: dict[str, dict[str, str]]) -> None:
+        """On a first load, a summed column that the sniffer read as text because of a few bad values is
+        declared numeric, so that the load names the bad value's line instead of blaming the definition."""
+        loaded = set(self.loaded_schema())
+        by_table = {tf.table: tf for tf in files}
+        for table, columns in self.numeric_columns().items():
+            if table in loaded or table not in expected or table not in by_table:
+                continue
+            for column in columns:
+                typ = {c.lower(): t for c, t in expected[table].items()}.get(column.lower())
+                if typ is None or is_numeric(typ) or column in declared.get(table, {}):
+                    continue
+                if self._mostly_numbers(by_table[table], column):
+                    declared.setdefault(table, {})[column] = "double"
+                    expected[table][column] = "DOUBLE"
+
+    @staticmethod
+    def _mostly_numbers(tf: file_sources.TableFile, column: str) -> bool:
+        """Whether at least 90 % of a column's values read as numbers (scratch load, same file options)."""
+        scratch = duckdb.connect()
+        try:
+            file_sources.load_tables(scratch, [tf])
+            quoted = '"' + column.replace('"', '""') + '"'
+            rows = scratch.execute(f'SELECT count(TRY_CAST({quoted} AS DOUBLE)), count({quoted}) FROM '
+                                   f'"{tf.table}"').fetchall()
+        except (file_sources.LoadError, duckdb.Error):
+            return False
+        finally:
+            scratch.close()
+        numbers, values = rows[0]
+        return bool(values) and numbers >= 0.9 * values
 
     # --- compute --------------------------------------------------------------------------------
 
@@ -276,7 +335,8 @@ class WorkspaceService:
         schema = self.loaded_schema()
         missing = sorted({m.table for m in self.ws.models} - set(schema))
         if missing:
-            raise KpilotError(f"table(s) {', '.join(missing)} are not loaded yet. Fix: run `kpilot load`.")
+            raise KpilotError(msg("table(s) {tables} are not loaded yet. Fix: run `kpilot load`.",
+                                  tables=", ".join(missing)))
         issues = validate(self.ws, smap, schema)
         if any(i.severity == "error" for i in issues):
             raise WorkspaceInvalid(issues)

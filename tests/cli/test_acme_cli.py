@@ -161,6 +161,6 @@ def test_status_table_in_french(acme_dir: Path, loaded: Path) -> None:
 
 
 def test_unknown_metric_is_a_clear_error(acme_dir: Path, loaded: Path) -> None:
-    r = kpilot("series", "demo_booked", "-w", str(acme_dir), env_state=loaded)
+    r = kpilot("series", "demo_booked", "-w", str(acme_dir), "--lang", "en", env_state=loaded)
     assert r.returncode == 1
     assert "unknown metric 'demo_booked'; did you mean 'demos_booked'?" in r.stderr

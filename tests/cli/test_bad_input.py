@@ -48,7 +48,7 @@ def test_a_broken_csv_changes_nothing(acme_copy, old: str, new: str, expected: l
     ws, state = acme_copy
     before = _series(ws, state, "pipeline_generated")
     _rewrite(ws / "data" / "deals.csv", old, new)
-    r = kpilot("load", "-w", str(ws), env_state=state)
+    r = kpilot("load", "-w", str(ws), "--lang", "en", env_state=state)  # acme is French; English asserted here
     assert r.returncode == 1
     for fragment in expected:
         assert fragment in r.stderr, r.stderr
@@ -78,10 +78,28 @@ def test_a_bad_definition_is_refused_with_its_place(acme_copy, old: str, new: st
     before = _series(ws, state, "mrr")
     _rewrite(ws / "kpilot.yaml", old, new)
     line = next(i for i, t in enumerate((ws / "kpilot.yaml").read_text().splitlines(), 1) if new in t)
-    r = kpilot("validate", "-w", str(ws), env_state=state)
+    r = kpilot("validate", "-w", str(ws), "--lang", "en", env_state=state)  # acme is French; English asserted here
     assert r.returncode == 1
     assert f"kpilot.yaml:{line}:" in r.stderr and expected in r.stderr, r.stderr
-    r = kpilot("compute", "-w", str(ws), env_state=state)
+    r = kpilot("compute", "-w", str(ws), "--lang", "en", env_state=state)
     assert r.returncode == 1 and expected in r.stderr
     _rewrite(ws / "kpilot.yaml", new, old)
     assert _series(ws, state, "mrr") == before
+
+
+def test_a_bad_number_on_a_first_load_names_its_line(acme_dir: Path, tmp_path: Path) -> None:
+    """Before any load, DuckDB's sniffer would read the column as text; kpilot still names the bad value."""
+    ws = tmp_path / "acme"
+    shutil.copytree(acme_dir, ws)
+    for p in ws.rglob("*"):
+        p.chmod(0o644 if p.is_file() else 0o755)
+    _rewrite(ws / "data" / "deals.csv", "lost,8060.0,PME", "lost,abc,PME")
+    r = kpilot("load", "-w", str(ws), "--lang", "en", env_state=tmp_path / "state")
+    assert r.returncode == 1
+    assert "deals.csv, line 3, column amount_eur: 'abc' is not a number" in r.stderr, r.stderr
+    # Summing a column that really is text is a definition error, reported at its line.
+    _rewrite(ws / "data" / "deals.csv", "lost,abc,PME", "lost,8060.0,PME")
+    _rewrite(ws / "kpilot.yaml", "measure: sum(amount_eur)\n    grain: week", "measure: sum(segment)\n    grain: week")
+    r = kpilot("load", "-w", str(ws), "--lang", "en", env_state=tmp_path / "state")
+    assert r.returncode == 1
+    assert "sum(segment): column 'segment' is VARCHAR, not a number" in r.stderr and "kpilot.yaml:" in r.stderr

@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from kpilot.model.errors import KpilotError
+from kpilot.model.errors import KpilotError, msg
 
 
 class Engine(Protocol):
@@ -38,13 +38,14 @@ def connect_duckdb(path: Path | str | None) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path) if path else ":memory:", config=config)
     except duckdb.IOException as exc:
-        msg = str(exc).splitlines()[0]
-        if "lock" in msg.lower():
-            raise KpilotError(
-                f"the workspace database {path} is in use by another kpilot process ({msg}); "
-                "stop that process (e.g. `kpilot serve`) or wait for it to finish"
-            ) from None
-        raise KpilotError(f"cannot open the workspace database {path}: {msg}") from None
+        reason = str(exc).splitlines()[0]
+        if "lock" in reason.lower():
+            raise KpilotError(msg(
+                "the workspace database {path} is in use by another kpilot process ({reason}); "
+                "stop that process (e.g. `kpilot serve`) or wait for it to finish", path=str(path), reason=reason
+            )) from None
+        raise KpilotError(msg("cannot open the workspace database {path}: {reason}", path=str(path),
+                              reason=reason)) from None
 
 
 class DuckDBEngine:
@@ -63,7 +64,8 @@ class DuckDBEngine:
                 return self.con.sql(text).to_arrow_table()
             except duckdb.Error as exc:
                 first = str(exc).splitlines()[0]
-                raise EngineError(f"the engine rejected a generated query: {first}\nSQL: {text}") from None
+                raise EngineError(msg("the engine rejected a generated query: {reason}\nSQL: {sql}", reason=first,
+                                      sql=text)) from None
 
     def columns(self, table: str) -> dict[str, str]:
         with self._lock:

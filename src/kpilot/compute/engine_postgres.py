@@ -13,7 +13,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from kpilot.compute.engine import EngineError
-from kpilot.model.errors import KpilotError
+from kpilot.model.errors import KpilotError, msg
 
 _TYPES = {
     "double precision": "DOUBLE", "real": "FLOAT", "numeric": "DECIMAL", "integer": "INTEGER",
@@ -32,11 +32,12 @@ class PostgresEngine:
         try:
             import psycopg
         except ImportError:  # pragma: no cover - psycopg is a dependency of the postgres extra
-            raise KpilotError("the PostgreSQL engine needs psycopg: pip install 'kpilot[postgres]'") from None
+            raise KpilotError(msg("the PostgreSQL engine needs psycopg: pip install 'kpilot[postgres]'")) from None
         try:
             self.conn = psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
-            raise KpilotError(f"cannot connect to PostgreSQL at {url}: {str(exc).strip()}") from None
+            raise KpilotError(msg("cannot connect to PostgreSQL at {url}: {reason}", url=url,
+                                  reason=str(exc).strip())) from None
         self.schema = schema
         self._lock = threading.RLock()
 
@@ -48,7 +49,8 @@ class PostgresEngine:
                 cur.execute(text, params)
             except psycopg.Error as exc:
                 first = str(exc).strip().splitlines()[0]
-                raise EngineError(f"PostgreSQL rejected a generated query: {first}\nSQL: {text}") from None
+                raise EngineError(msg("PostgreSQL rejected a generated query: {reason}\nSQL: {sql}", reason=first,
+                                      sql=text)) from None
             names = [d.name for d in cur.description or []]
             return names, cur.fetchall()
 

@@ -35,7 +35,7 @@ from kpilot.compute.compiler import (
 )
 from kpilot.compute.compose import Series, divide, evaluate, fill, running, shift, union_spine
 from kpilot.compute.engine import Engine
-from kpilot.model.errors import KpilotError, did_you_mean, one_of
+from kpilot.model.errors import KpilotError, did_you_mean, msg, one_of
 from kpilot.model.expressions import parse_formula, parse_measure
 from kpilot.model.periods import Grain, next_start, period_start, periods_between
 from kpilot.model.validate import formula_names
@@ -143,12 +143,12 @@ class MetricComputer:
                 keys = [j for _, j in next(j for j in model.joins if j.model == joined).pairs()]
                 first = table.to_pylist()[0]
                 sample = ", ".join(repr(first[k]) for k in keys)
-                raise ComputeError(
-                    f"model {model_key}: the join to {joined} on {', '.join(keys)} would count rows of "
-                    f"{model.table} several times: {', '.join(keys)} = {sample} appears {first['n']} times in "
-                    f"{self.ctx.model(joined).table}. Fix: make {', '.join(keys)} unique in "
-                    f"{self.ctx.model(joined).table} (one row per key), or join on a unique key."
-                )
+                raise ComputeError(msg(
+                    "model {model}: the join to {joined} on {keys} would count rows of {table} several times: "
+                    "{keys} = {sample} appears {n} times in {joined_table}. Fix: make {keys} unique in "
+                    "{joined_table} (one row per key), or join on a unique key.", model=model_key, joined=joined,
+                    keys=", ".join(keys), table=model.table, sample=sample, n=first["n"],
+                    joined_table=self.ctx.model(joined).table))
 
     # --- aggregates -----------------------------------------------------------------------------
 
@@ -294,7 +294,8 @@ class MetricComputer:
         res = self._aggs.get((agg.id, grain.value))
         if res is None:
             self.prepare([])  # pragma: no cover - prepare() is always called first
-            raise ComputeError(f"internal: aggregate {agg.id} at {grain.value} was not prepared")
+            raise ComputeError(msg("internal: aggregate {id} at {grain} was not prepared", id=agg.id,
+                                   grain=grain.value))
         spine = self.spine(res.first, res.last, grain)
         additive = is_additive(parse_measure(agg.measure))
         zero = additive and agg.mode == "flow"
@@ -388,8 +389,9 @@ class MetricComputer:
         allowed = self.allowed_dimensions(metric_key)
         for d in dims:
             if d not in allowed:
-                raise ComputeError(f"metric {metric_key} cannot be sliced by '{d}';{did_you_mean(d, allowed)} "
-                                   f"dimensions: {one_of(allowed)}. Fix: add it to the model's `dimensions`.")
+                raise ComputeError(msg("metric {metric} cannot be sliced by '{dimension}';{hint} dimensions: "
+                                       "{dimensions}. Fix: add it to the model's `dimensions`.", metric=metric_key,
+                                       dimension=d, hint=did_you_mean(d, allowed), dimensions=one_of(allowed)))
         rows: dict[str, dict[tuple[object, ...], dict[date, float | None]]] = {}
         spines: dict[str, list[date]] = {}
         for agg in self._aggregates_of(metric):

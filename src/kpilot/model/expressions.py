@@ -7,7 +7,7 @@ compiler then rewrites the tree (qualifying columns) before generating SQL for t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -15,7 +15,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from kpilot.model.errors import did_you_mean, one_of
+from kpilot.model.errors import Message, did_you_mean, msg, one_of, verbatim
 
 AGGREGATES: dict[type[exp.Expr], str] = {
     exp.Sum: "sum",
@@ -66,7 +66,7 @@ FORMULA_FUNCTIONS = ("offset", "coalesce", "abs", "nullif", "greatest", "least",
 class ExpressionError(ValueError):
     """An expression is invalid; `position` is a 0-based character offset when known."""
 
-    def __init__(self, message: str, position: int | None = None, fix: str = ""):
+    def __init__(self, message: Message, position: int | None = None, fix: str = ""):
         super().__init__(message)
         self.message = message
         self.position = position
@@ -84,7 +84,7 @@ class ColumnRef:
 
 def _parse(text: str, role: str) -> exp.Expr:
     if ";" in text:
-        raise ExpressionError(f"a {role} is a single expression; ';' is not allowed", text.index(";"))
+        raise ExpressionError(msg("a {role} is a single expression; ';' is not allowed", role=role), text.index(";"))
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except (ParseError, TokenError) as exc:
@@ -96,11 +96,12 @@ def _parse(text: str, role: str) -> exp.Expr:
             desc = errors[0].get("description") or str(exc)
         else:
             desc = str(exc).splitlines()[0]
-        raise ExpressionError(f"cannot parse {role} '{text}': {desc}", pos) from None
+        raise ExpressionError(msg("cannot parse {role} '{text}': {reason}", role=role, text=text,
+                                  reason=verbatim(desc)), pos) from None
     if tree is None:
-        raise ExpressionError(f"empty {role}")
+        raise ExpressionError(msg("empty {role}", role=role))
     if isinstance(tree, exp.Query | exp.Command | exp.DDL | exp.DML):
-        raise ExpressionError(f"a {role} must be an expression, not a statement: '{text}'")
+        raise ExpressionError(msg("a {role} must be an expression, not a statement: '{text}'", role=role, text=text))
     return tree
 
 
@@ -127,28 +128,32 @@ def _check_nodes(text: str, tree: exp.Expr, role: str, allow_aggregates: bool) -
             parent = node.parent
             if isinstance(parent, exp.Count):
                 continue
-            raise ExpressionError(f"'*' is only allowed in count(*) in a {role}", _position(text, node))
+            raise ExpressionError(msg("'*' is only allowed in count(*) in a {role}", role=role), _position(text, node))
         if isinstance(node, exp.Distinct) and isinstance(node.parent, exp.Count):
             continue
         if type(node) in AGGREGATES:
             if not allow_aggregates:
                 raise ExpressionError(
-                    f"aggregate {AGGREGATES[type(node)]}() is not allowed in a {role}",
+                    msg("aggregate {function}() is not allowed in a {role}", function=AGGREGATES[type(node)],
+                        role=role),
                     _position(text, node),
-                    fix="a filter selects rows; put aggregates in `measure`",
+                    fix=msg("a filter selects rows; put aggregates in `measure`"),
                 )
             if node.find_ancestor(*AGGREGATES.keys()):
-                raise ExpressionError(f"nested aggregates are not allowed: '{node.sql()}'", _position(text, node))
+                raise ExpressionError(msg("nested aggregates are not allowed: '{expression}'", expression=node.sql()),
+                                      _position(text, node))
             continue
         if isinstance(node, exp.Func):
             name = _function_name(node)
             raise ExpressionError(
-                f"function '{name}' is not allowed in a {role};{did_you_mean(name, allowed_names) or ''}"
-                f" allowed functions: {', '.join(allowed_names)}",
+                msg("function '{function}' is not allowed in a {role};{hint} allowed functions: {functions}",
+                    function=name, role=role, hint=did_you_mean(name, allowed_names),
+                    functions=", ".join(allowed_names)),
                 _position(text, node),
             )
         raise ExpressionError(
-            f"'{node.sql(dialect='duckdb')}' ({type(node).__name__}) is not allowed in a {role}",
+            msg("'{expression}' ({kind}) is not allowed in a {role}", expression=node.sql(dialect="duckdb"),
+                kind=type(node).__name__, role=role),
             _position(text, node),
         )
 
@@ -170,16 +175,17 @@ def parse_measure(text: str) -> exp.Expr:
     _check_nodes(text, tree, "measure", allow_aggregates=True)
     if not any(True for _ in tree.find_all(*AGGREGATES.keys())):
         raise ExpressionError(
-            f"measure '{text}' has no aggregate",
+            msg("measure '{text}' has no aggregate", text=text),
             0,
-            fix=f"wrap it in an aggregate, e.g. sum({text}); allowed: {', '.join(sorted(AGGREGATES.values()))}",
+            fix=msg("wrap it in an aggregate, e.g. sum({text}); allowed: {functions}", text=text,
+                    functions=", ".join(sorted(AGGREGATES.values()))),
         )
     for col in tree.find_all(exp.Column):
         if not col.find_ancestor(*AGGREGATES.keys()):
             raise ExpressionError(
-                f"column '{col.sql()}' in measure '{text}' is outside an aggregate",
+                msg("column '{column}' in measure '{text}' is outside an aggregate", column=col.sql(), text=text),
                 _position(text, col),
-                fix=f"aggregate it, e.g. sum({col.sql()}), or move the condition to `filter`",
+                fix=msg("aggregate it, e.g. sum({column}), or move the condition to `filter`", column=col.sql()),
             )
     return tree
 
@@ -190,6 +196,13 @@ def parse_filter(text: str) -> exp.Expr:
     tree = _parse(text, "filter")
     _check_nodes(text, tree, "filter", allow_aggregates=False)
     return tree
+
+
+def unknown_column(name: str, where: str, columns: Iterable[str]) -> Message:
+    """ "unknown column 'x' in model m; did you mean 'y'? columns: ..." """
+    pool = list(columns)
+    return msg("unknown column '{name}' in {where};{hint} columns: {columns}", name=name, where=where,
+               hint=did_you_mean(name, pool), columns=one_of(pool))
 
 
 def check_columns(
@@ -203,10 +216,11 @@ def check_columns(
             tables = [t for t in available if t]
             problems.append(
                 ExpressionError(
-                    f"unknown model '{ref.table}' in '{ref}' in {where};"
-                    f"{did_you_mean(ref.table or '', tables)} joined models: {one_of(tables)}",
+                    msg("unknown model '{model}' in '{ref}' in {where};{hint} joined models: {models}",
+                        model=ref.table, ref=str(ref), where=where, hint=did_you_mean(ref.table or "", tables),
+                        models=one_of(tables)),
                     text.find(str(ref)),
-                    fix="add a join to that model, or remove the prefix",
+                    fix=msg("add a join to that model, or remove the prefix"),
                 )
             )
             continue
@@ -215,11 +229,7 @@ def check_columns(
             if ref.name.lower() in lowered:
                 continue  # SQL identifiers are case-insensitive unless quoted
             problems.append(
-                ExpressionError(
-                    f"unknown column '{ref.name}' in {where};{did_you_mean(ref.name, cols)}"
-                    f" columns: {one_of(cols)}",
-                    _position(text, exp.column(ref.name)),
-                )
+                ExpressionError(unknown_column(ref.name, where, cols), _position(text, exp.column(ref.name)))
             )
     return problems
 
@@ -250,22 +260,24 @@ def parse_formula(text: str, known: Mapping[str, FormulaRef]) -> tuple[exp.Expr,
 
     def unknown(name: str) -> ExpressionError:
         return ExpressionError(
-            f"unknown metric '{name}' in formula '{text}';{did_you_mean(name, known)} metrics: {one_of(known)}",
+            msg("unknown metric '{metric}' in formula '{text}';{hint} metrics: {metrics}", metric=name, text=text,
+                hint=did_you_mean(name, known), metrics=one_of(known)),
             text.find(name),
-            fix="define that metric, or list it under `inputs` with an alias",
+            fix=msg("define that metric, or list it under `inputs` with an alias"),
         )
 
     def rewrite(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Anonymous) and str(node.this).lower() == "offset":
             args = node.expressions
             if len(args) != 2 or not isinstance(args[0], exp.Column):
-                raise ExpressionError("offset() takes a metric and a number of periods: offset(mrr, -1)",
+                raise ExpressionError(msg("offset() takes a metric and a number of periods: offset(mrr, -1)"),
                                       text.find("offset"))
             amount = args[1]
             sign = -1 if isinstance(amount, exp.Neg) else 1
             lit = amount.this if isinstance(amount, exp.Neg) else amount
             if not isinstance(lit, exp.Literal) or lit.is_string or not str(lit.this).lstrip("-").isdigit():
-                raise ExpressionError("the offset in offset() must be a whole number of periods", text.find("offset"))
+                raise ExpressionError(msg("the offset in offset() must be a whole number of periods"),
+                                      text.find("offset"))
             name = args[0].name
             if name not in known:
                 raise unknown(name)
@@ -290,11 +302,11 @@ def parse_formula(text: str, known: Mapping[str, FormulaRef]) -> tuple[exp.Expr,
         if isinstance(node, exp.Func):
             name = _function_name(node)
             raise ExpressionError(
-                f"function '{name}' is not allowed in a formula;{did_you_mean(name, FORMULA_FUNCTIONS)}"
-                f" allowed: {', '.join(FORMULA_FUNCTIONS)}",
+                msg("function '{function}' is not allowed in a formula;{hint} allowed: {functions}", function=name,
+                    hint=did_you_mean(name, FORMULA_FUNCTIONS), functions=", ".join(FORMULA_FUNCTIONS)),
                 text.lower().find(name.lower()),
             )
-        raise ExpressionError(f"'{node.sql()}' is not allowed in a formula", None)
+        raise ExpressionError(msg("'{expression}' is not allowed in a formula", expression=node.sql()), None)
     if not refs:
-        raise ExpressionError(f"formula '{text}' reads no metric", 0)
+        raise ExpressionError(msg("formula '{text}' reads no metric", text=text), 0)
     return out, list(refs.values())

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kpilot.model.errors import Issue, WorkspaceInvalid, did_you_mean
+from kpilot.model.errors import N_, Issue, Message, WorkspaceInvalid, did_you_mean, message_of, msg, recognize, verbatim
 from kpilot.model.validate import Schema, validate
 from kpilot.model.workspace import Workspace
 from kpilot.model.yamlsrc import PathKey, SourceMap, load_yaml, read_yaml_file
@@ -18,6 +18,32 @@ WORKSPACE_FILE = "kpilot.yaml"
 
 # Fields kept for compatibility, with their replacement (see PRODUCT.md: accept, then deprecate).
 DEPRECATED: dict[str, str] = {}
+
+# pydantic's messages for the mistakes a kpilot.yaml can hold, so that they can be translated; others
+# stay English. Specific ones first: the last one matches any "Input should be ...".
+PYDANTIC_TEXTS = (
+    N_("Input should be a valid integer, unable to parse string as an integer"),
+    N_("Input should be a valid integer, got a number with a fractional part"),
+    N_("Input should be a valid integer"),
+    N_("Input should be a valid number, unable to parse string as a number"),
+    N_("Input should be a valid number"),
+    N_("Input should be a valid string"),
+    N_("Input should be a valid boolean, unable to interpret input"),
+    N_("Input should be a valid boolean"),
+    N_("Input should be a valid list"),
+    N_("Input should be a valid dictionary or instance of {name}"),
+    N_("Input should be a valid dictionary"),
+    N_("Input should be a valid date or datetime, {reason}"),
+    N_("Input should be a valid date in the format YYYY-MM-DD, {reason}"),
+    N_("Input should be a valid date"),
+    N_("Input should be greater than or equal to {limit}"),
+    N_("Input should be greater than {limit}"),
+    N_("Input should be less than or equal to {limit}"),
+    N_("Input should be less than {limit}"),
+    N_("Value error, {reason}"),
+    N_("Input should be {expected}"),
+)
+CHOICES = (N_("{choices} or {last}"),)
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -78,6 +104,22 @@ def _dotted(path: PathKey) -> str:
     return out
 
 
+def _pydantic_text(err: Any) -> Message:
+    """pydantic's English message for one error, translatable when it is one of PYDANTIC_TEXTS."""
+    text = recognize(err["msg"], PYDANTIC_TEXTS)
+    params = dict(text.params)
+    if "expected" in params:
+        params["expected"] = recognize(str(params["expected"]), CHOICES)
+    error = err.get("ctx", {}).get("error")
+    if isinstance(error, Exception) and str(error) == params.get("reason"):
+        # A validator's own text: translated when it raised a Message, else the whole line stays English.
+        reason = message_of(error)
+        if not isinstance(reason, Message):
+            return verbatim(err["msg"])
+        params["reason"] = reason
+    return Message(text.template, **params)
+
+
 def pydantic_issues(exc: ValidationError, data: Any, smap: SourceMap) -> list[Issue]:
     issues: list[Issue] = []
     seen: set[tuple[PathKey, str]] = set()
@@ -91,22 +133,30 @@ def pydantic_issues(exc: ValidationError, data: Any, smap: SourceMap) -> list[Is
         if kind == "extra_forbidden":
             allowed = _fields_at(path[:-1])
             hint = did_you_mean(str(field), allowed)
-            msg = f"unknown field '{field}';{hint}" if hint else f"unknown field '{field}'"
-            fix = f"allowed fields here: {', '.join(allowed)}" if allowed else "remove it"
-            issues.append(Issue("error", "unknown_field", msg, smap.locate(path, key=True), _dotted(path), fix))
+            text = (msg("unknown field '{field}';{hint}", field=field, hint=hint) if hint
+                    else msg("unknown field '{field}'", field=field))
+            fix = msg("allowed fields here: {fields}", fields=", ".join(allowed)) if allowed else msg("remove it")
+            issues.append(Issue("error", "unknown_field", text, smap.locate(path, key=True), _dotted(path), fix))
         elif kind == "missing":
-            issues.append(Issue("error", "missing_field", f"missing required field '{field}'",
-                                smap.locate(path[:-1]), _dotted(path), f"add `{field}: ...`"))
+            issues.append(Issue("error", "missing_field", msg("missing required field '{field}'", field=field),
+                                smap.locate(path[:-1]), _dotted(path), msg("add `{field}: ...`", field=field)))
         else:
             value = err.get("input")
-            msg = err["msg"]
-            shown = f" (got {value!r})" if value is not None and not isinstance(value, dict | list) else ""
-            hint = ""
+            problem = _pydantic_text(err)
+            hint = verbatim("")
             if kind in ("enum", "literal_error") and isinstance(value, str):
                 expected = err.get("ctx", {}).get("expected", "")
                 options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",") if o.strip(" '")]
                 hint = did_you_mean(value, options)
-            text = f"{msg}{shown}" + (f";{hint}" if hint else "")
+            got = value is not None and not isinstance(value, dict | list)
+            if got and hint:
+                text = msg("{problem} (got {value});{hint}", problem=problem, value=repr(value), hint=hint)
+            elif got:
+                text = msg("{problem} (got {value})", problem=problem, value=repr(value))
+            elif hint:
+                text = msg("{problem};{hint}", problem=problem, hint=hint)
+            else:
+                text = problem
             issues.append(Issue("error", f"invalid_{kind}", text, smap.locate(path), _dotted(path)))
     return issues
 
@@ -115,8 +165,8 @@ def parse_workspace(text: str, file: str = WORKSPACE_FILE) -> tuple[Workspace, S
     """Parse YAML text into a Workspace (shapes and types only); raises WorkspaceInvalid."""
     data, smap = load_yaml(text, file)
     if not isinstance(data, dict):
-        raise WorkspaceInvalid([Issue("error", "not_mapping", "a workspace file is a mapping of fields "
-                                      "(workspace:, metrics:, ...)", smap.locate(()))])
+        raise WorkspaceInvalid([Issue("error", "not_mapping", msg("a workspace file is a mapping of fields "
+                                                                  "(workspace:, metrics:, ...)"), smap.locate(()))])
     try:
         ws = Workspace.model_validate(data)
     except ValidationError as exc:
@@ -134,7 +184,7 @@ def load_workspace(path: Path, schema: Schema | None = None) -> tuple[Workspace,
     file = workspace_file(path)
     data, smap = read_yaml_file(file)
     if not isinstance(data, dict):
-        raise WorkspaceInvalid([Issue("error", "not_mapping", "a workspace file is a mapping of fields",
+        raise WorkspaceInvalid([Issue("error", "not_mapping", msg("a workspace file is a mapping of fields"),
                                       smap.locate(()))])
     try:
         ws = Workspace.model_validate(data)

@@ -6,6 +6,8 @@ import re
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from kpilot.model.errors import msg
+
 
 class Grain(StrEnum):
     day = "day"
@@ -112,7 +114,7 @@ _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.I)
 _DAY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 
-PERIOD_FORMS = "2026, 2026-Q1, 2026-03, 2026-W05 or 2026-03-15"
+PERIOD_FORMS = msg("2026, 2026-Q1, 2026-03, 2026-W05 or 2026-03-15")
 
 
 def parse_period(value: object) -> tuple[Grain, date]:
@@ -140,7 +142,7 @@ def parse_period(value: object) -> tuple[Grain, date]:
             return Grain.day, date(int(m[1]), int(m[2]), int(m[3]))
     except ValueError:
         pass
-    raise ValueError(f"'{text}' is not a period; write it as {PERIOD_FORMS}")
+    raise ValueError(msg("'{text}' is not a period; write it as {forms}", text=text, forms=PERIOD_FORMS))
 
 
 def period_range(value: object) -> tuple[date, date]:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlglot import exp
 
-from kpilot.model.errors import Issue, IssueList, did_you_mean, one_of
+from kpilot.model.errors import Issue, IssueList, Message, did_you_mean, joined, message_of, msg, one_of
 from kpilot.model.expressions import (
     ExpressionError,
     FormulaRef,
@@ -20,6 +20,7 @@ from kpilot.model.expressions import (
     parse_filter,
     parse_formula,
     parse_measure,
+    unknown_column,
 )
 from kpilot.model.periods import period_range
 from kpilot.model.workspace import Metric, MetricType, Model, RatioPart, Workspace
@@ -70,6 +71,24 @@ def _dotted(path: PathKey) -> str:
     return out
 
 
+USE_LISTED_COLUMNS = msg("use one of the listed columns, or check the data file's header")
+
+
+def in_model(key: str) -> Message:
+    """Where a column is used, for messages: "model leads"."""
+    return msg("model {model}", model=key)
+
+
+def unknown_metric(key: str, keys: Sequence[str]) -> Message:
+    return msg("unknown metric '{metric}';{hint} metrics: {metrics}", metric=key, hint=did_you_mean(key, keys),
+               metrics=one_of(keys))
+
+
+def unknown_team(key: str, keys: Sequence[str]) -> Message:
+    return msg("unknown team '{team}';{hint} teams: {teams}", team=key, hint=did_you_mean(key, keys),
+               teams=one_of(keys))
+
+
 def model_columns(ws: Workspace, model: Model, schema: Schema | None) -> dict[str | None, dict[str, str]] | None:
     """Columns a metric over `model` may use: its own (key None) and each joined model's (by key)."""
     if schema is None or model.table not in schema:
@@ -90,14 +109,16 @@ def _check_unique(ctx: _Ctx, section: str, keys: Sequence[str]) -> None:
     for i, k in enumerate(keys):
         if k in seen:
             ctx.error((section, i, "key"), "duplicate_key",
-                      f"{section} key '{k}' is already used by {section}[{seen[k]}]",
-                      "give each entry its own key")
+                      msg("{section} key '{key}' is already used by {section}[{index}]", section=section, key=k,
+                          index=seen[k]),
+                      msg("give each entry its own key"))
         else:
             seen[k] = i
 
 
 def _check_column(ctx: _Ctx, path: PathKey, cols: Mapping[str | None, Mapping[str, str]] | None, ref: str,
-                  where: str, temporal: bool = False) -> None:
+                  where: Message, temporal: bool = False) -> None:
+    """Check a column reference; `where` says where it is used (a Message: "model leads")."""
     if cols is None:
         return
     table: str | None = None
@@ -107,19 +128,20 @@ def _check_column(ctx: _Ctx, path: PathKey, cols: Mapping[str | None, Mapping[st
     pool = cols.get(table)
     if pool is None:
         joined = [t for t in cols if t]
-        ctx.error(path, "unknown_join", f"'{ref}' in {where} names model '{table}', which is not joined;"
-                  f"{did_you_mean(table or '', joined)} joined models: {one_of(joined)}",
-                  f"add `joins: [{{model: {table}, on: <column>}}]` to the model, or drop the prefix")
+        ctx.error(path, "unknown_join", msg("'{ref}' in {where} names model '{table}', which is not joined;{hint} "
+                                            "joined models: {models}", ref=ref, where=where, table=table,
+                                            hint=did_you_mean(table or '', joined), models=one_of(joined)),
+                  msg("add `joins: [{{model: {table}, on: <column>}}]` to the model, or drop the prefix", table=table))
         return
     match = {c.lower(): c for c in pool}.get(name.lower())
     if match is None:
-        ctx.error(path, "unknown_column", f"unknown column '{name}' in {where};{did_you_mean(name, pool)}"
-                  f" columns: {one_of(pool)}", "use one of the listed columns, or check the data file's header")
+        ctx.error(path, "unknown_column", unknown_column(name, where, pool), USE_LISTED_COLUMNS)
         return
     if temporal and not is_temporal(pool[match]):
-        ctx.error(path, "not_temporal", f"column '{name}' in {where} is {pool[match]}, not a date or timestamp",
-                  "pick a date/timestamp column, or declare its format with `date_format`/`timestamp_format` "
-                  "on the source")
+        ctx.error(path, "not_temporal", msg("column '{name}' in {where} is {type}, not a date or timestamp",
+                                            name=name, where=where, type=pool[match]),
+                  msg("pick a date/timestamp column, or declare its format with `date_format`/`timestamp_format` "
+                      "on the source"))
 
 
 def _check_models(ctx: _Ctx) -> None:
@@ -129,22 +151,25 @@ def _check_models(ctx: _Ctx) -> None:
     for i, model in enumerate(ws.models):
         base: PathKey = ("models", i)
         if model.source and model.source not in source_keys:
-            ctx.error((*base, "source"), "unknown_source", f"unknown source '{model.source}';"
-                      f"{did_you_mean(model.source, source_keys)} sources: {one_of(source_keys)}")
+            ctx.error((*base, "source"), "unknown_source", msg("unknown source '{source}';{hint} sources: {sources}",
+                      source=model.source, hint=did_you_mean(model.source, source_keys), sources=one_of(source_keys)))
         if schema is not None and model.table not in schema:
-            ctx.error((*base, "table"), "unknown_table", f"model {model.key}: table '{model.table}' was not found "
-                      f"in the sources;{did_you_mean(model.table, schema)} tables: {one_of(schema)}",
-                      "check the file name under the source's path, or the `tables:` mapping of the source")
+            ctx.error((*base, "table"), "unknown_table",
+                      msg("model {model}: table '{table}' was not found in the sources;{hint} tables: {tables}",
+                          model=model.key, table=model.table, hint=did_you_mean(model.table, schema),
+                          tables=one_of(schema)),
+                      msg("check the file name under the source's path, or the `tables:` mapping of the source"))
         for j, join in enumerate(model.joins):
             if join.model not in model_keys:
-                ctx.error((*base, "joins", j, "model"), "unknown_model", f"unknown model '{join.model}' in join;"
-                          f"{did_you_mean(join.model, model_keys)} models: {one_of(model_keys)}")
+                ctx.error((*base, "joins", j, "model"), "unknown_model",
+                          msg("unknown model '{model}' in join;{hint} models: {models}", model=join.model,
+                              hint=did_you_mean(join.model, model_keys), models=one_of(model_keys)))
             elif join.model == model.key:
-                ctx.error((*base, "joins", j, "model"), "self_join", "a model cannot join itself")
+                ctx.error((*base, "joins", j, "model"), "self_join", msg("a model cannot join itself"))
         cols = model_columns(ws, model, schema)
         if cols is None:
             continue
-        where = f"model {model.key}"
+        where = in_model(model.key)
         if model.time:
             _check_column(ctx, (*base, "time"), cols, model.time, where, temporal=True)
         if model.validity:
@@ -159,7 +184,7 @@ def _check_models(ctx: _Ctx) -> None:
             for local, remote in join.pairs():
                 _check_column(ctx, (*base, "joins", j, "on"), {None: cols[None]}, local, where)
                 _check_column(ctx, (*base, "joins", j, "on"), {None: cols[join.model]}, remote,
-                              f"joined model {join.model}")
+                              msg("joined model {model}", model=join.model))
         if model.primary_key:
             _check_column(ctx, (*base, "primary_key"), cols, model.primary_key, where)
 
@@ -175,30 +200,34 @@ def _check_expression(ctx: _Ctx, path: PathKey, text: str, role: str, model: Mod
     cols = model_columns(ctx.ws, model, ctx.schema)
     if cols is None:
         return tree
-    for problem in check_columns(text, tree, cols, f"model {model.key}"):
-        ctx.error(path, "unknown_column", problem.message, problem.fix or
-                  "use one of the listed columns, or check the data file's header", offset=problem.position)
+    for problem in check_columns(text, tree, cols, in_model(model.key)):
+        ctx.error(path, "unknown_column", problem.message, problem.fix or USE_LISTED_COLUMNS,
+                  offset=problem.position)
     if role == "measure":
         for agg in tree.find_all(exp.Sum, exp.Avg):
             for col in agg.find_all(exp.Column):
                 pool = cols.get(col.table or None) or {}
                 typ = {c.lower(): t for c, t in pool.items()}.get(col.name.lower())
                 if typ is not None and not is_numeric(typ) and agg.this is col:
-                    ctx.error(path, "not_numeric", f"{agg.sql_name().lower()}({col.name}): column '{col.name}' "
-                              f"is {typ}, not a number", "sum a numeric column, or count rows: count(*)",
+                    ctx.error(path, "not_numeric", msg("{function}({column}): column '{column}' is {type}, not a "
+                                                       "number", function=agg.sql_name().lower(), column=col.name,
+                                                       type=typ),
+                              msg("if the data holds a non-numeric value in this column, correct it (kpilot load "
+                                  "names its line); otherwise sum a numeric column, or count rows: count(*)"),
                               offset=text.find(col.name))
     return tree
 
 
-def _metric_model(ctx: _Ctx, path: PathKey, key: str | None, what: str) -> Model | None:
+def _metric_model(ctx: _Ctx, path: PathKey, key: str | None, what: Message) -> Model | None:
     if key is None:
         return None
     try:
         return ctx.ws.model_by_key(key)
     except KeyError:
         keys = [m.key for m in ctx.ws.models]
-        ctx.error(path, "unknown_model", f"unknown model '{key}' in {what};{did_you_mean(key, keys)}"
-                  f" models: {one_of(keys)}", "declare it under `models:`")
+        ctx.error(path, "unknown_model", msg("unknown model '{model}' in {what};{hint} models: {models}", model=key,
+                                             what=what, hint=did_you_mean(key, keys), models=one_of(keys)),
+                  msg("declare it under `models:`"))
         return None
 
 
@@ -208,36 +237,37 @@ def _check_time(ctx: _Ctx, path: PathKey, model: Model | None, time: str | None,
     column = time or model.time
     if column is None:
         if needs_time:
-            ctx.error(path, "no_time", f"model {model.key} has no time column, so this metric cannot be put in periods",
-                      f"set `time:` on model {model.key} or on the metric")
+            ctx.error(path, "no_time", msg("model {model} has no time column, so this metric cannot be put in "
+                                           "periods", model=model.key),
+                      msg("set `time:` on model {model} or on the metric", model=model.key))
         return
     if time:
-        _check_column(ctx, path, model_columns(ctx.ws, model, ctx.schema), time, f"model {model.key}", temporal=True)
+        _check_column(ctx, path, model_columns(ctx.ws, model, ctx.schema), time, in_model(model.key), temporal=True)
 
 
 def _check_ratio_part(ctx: _Ctx, base: PathKey, metric: Metric, part: RatioPart | None, side: str) -> None:
     path = (*base, side)
     if part is None:
-        ctx.error(base, "ratio_part", f"a ratio needs a {side}", f"add `{side}: {{model: ..., measure: ...}}` "
-                  f"or `{side}: {{metric: ..., offset: 0}}`")
+        ctx.error(base, "ratio_part", msg("a ratio needs a {side}", side=side),
+                  msg("add `{side}: {{model: ..., measure: ...}}` or `{side}: {{metric: ..., offset: 0}}`", side=side))
         return
     if part.metric:
         if part.model or part.measure or part.filter or part.time:
-            ctx.error(path, "ratio_part", f"{side} reads metric '{part.metric}'; it cannot also have "
-                      "model/measure/filter/time", "keep either `metric` or `model`+`measure`")
+            ctx.error(path, "ratio_part", msg("{side} reads metric '{metric}'; it cannot also have "
+                                              "model/measure/filter/time", side=side, metric=part.metric),
+                      msg("keep either `metric` or `model`+`measure`"))
         if part.metric not in ctx.ws.metric_keys:
-            ctx.error((*path, "metric"), "unknown_metric", f"unknown metric '{part.metric}';"
-                      f"{did_you_mean(part.metric, ctx.ws.metric_keys)} metrics: {one_of(ctx.ws.metric_keys)}")
+            ctx.error((*path, "metric"), "unknown_metric", unknown_metric(part.metric, ctx.ws.metric_keys))
         return
     if part.offset:
-        ctx.error((*path, "offset"), "ratio_part", "offset applies to a metric reference only",
-                  "define the aggregate as its own metric and refer to it with `metric:`")
+        ctx.error((*path, "offset"), "ratio_part", msg("offset applies to a metric reference only"),
+                  msg("define the aggregate as its own metric and refer to it with `metric:`"))
     if not part.measure:
-        ctx.error(path, "ratio_part", f"{side} needs a `measure` (e.g. count(*)) or a `metric`")
+        ctx.error(path, "ratio_part", msg("{side} needs a `measure` (e.g. count(*)) or a `metric`", side=side))
         return
-    model = _metric_model(ctx, (*path, "model"), part.model or metric.model, f"the {side}")
+    model = _metric_model(ctx, (*path, "model"), part.model or metric.model, msg("the {side}", side=side))
     if model is None and not (part.model or metric.model):
-        ctx.error(path, "ratio_part", f"{side} needs a `model`")
+        ctx.error(path, "ratio_part", msg("{side} needs a `model`", side=side))
     _check_time(ctx, (*path, "time"), model, part.time or metric.time, True)
     _check_expression(ctx, (*path, "measure"), part.measure, "measure", model)
     if part.filter:
@@ -278,8 +308,9 @@ def _check_cycles(ctx: _Ctx) -> None:
             if state.get(nxt) == 1:
                 cycle = [*trail[trail.index(nxt):], nxt] if nxt in trail else [node, nxt]
                 idx = ws.metric_keys.index(node)
-                ctx.error(("metrics", idx), "cycle", f"metrics depend on each other in a cycle: {' -> '.join(cycle)}",
-                          "break the cycle: a metric cannot be computed from itself")
+                ctx.error(("metrics", idx), "cycle", msg("metrics depend on each other in a cycle: {cycle}",
+                                                         cycle=" -> ".join(cycle)),
+                          msg("break the cycle: a metric cannot be computed from itself"))
             elif state.get(nxt) is None:
                 visit(nxt, [*trail, nxt])
         state[node] = 2
@@ -297,81 +328,84 @@ def _check_metric(ctx: _Ctx, i: int, metric: Metric) -> None:
     model = None
     if t in (MetricType.simple, MetricType.snapshot, MetricType.cumulative):
         if not metric.model:
-            ctx.error(base, "missing_model", f"a {t.value} metric needs a `model`", f"add `model: <key>`; models: "
-                      f"{one_of([m.key for m in ws.models])}")
+            ctx.error(base, "missing_model", msg("a {type} metric needs a `model`", type=t.value),
+                      msg("add `model: <key>`; models: {models}", models=one_of([m.key for m in ws.models])))
         if not metric.measure:
-            ctx.error(base, "missing_measure", f"a {t.value} metric needs a `measure`", "e.g. `measure: count(*)` "
-                      "or `measure: sum(amount)`")
-        model = _metric_model(ctx, (*base, "model"), metric.model, f"metric {metric.key}")
+            ctx.error(base, "missing_measure", msg("a {type} metric needs a `measure`", type=t.value),
+                      msg("e.g. `measure: count(*)` or `measure: sum(amount)`"))
+        model = _metric_model(ctx, (*base, "model"), metric.model, msg("metric {metric}", metric=metric.key))
         for field in ("numerator", "denominator", "formula"):
             if getattr(metric, field):
-                ctx.error((*base, field), "wrong_field", f"`{field}` is not used by a {t.value} metric",
-                          "set `type: ratio` or `type: derived`, or remove it", key=True)
+                ctx.error((*base, field), "wrong_field", msg("`{field}` is not used by a {type} metric", field=field,
+                                                             type=t.value),
+                          msg("set `type: ratio` or `type: derived`, or remove it"), key=True)
         if t is MetricType.snapshot and model is not None:
             if model.validity is None and model.time is None and metric.time is None:
                 ctx.error((*base, "model"), "snapshot_without_validity",
-                          f"a snapshot over model {model.key} needs the model's `validity` (rows valid from..to) "
-                          "or a time column holding snapshot dates",
-                          f"add `validity: {{from: <start column>, to: <end column>}}` to model {model.key}")
+                          msg("a snapshot over model {model} needs the model's `validity` (rows valid from..to) "
+                              "or a time column holding snapshot dates", model=model.key),
+                          msg("add `validity: {{from: <start column>, to: <end column>}}` to model {model}",
+                              model=model.key))
         else:
             _check_time(ctx, (*base, "time"), model, metric.time, True)
         if t is not MetricType.cumulative and (metric.window or metric.to_date):
-            ctx.error(base, "wrong_field", "`window` and `to_date` apply to cumulative metrics only",
-                      "set `type: cumulative`")
+            ctx.error(base, "wrong_field", msg("`window` and `to_date` apply to cumulative metrics only"),
+                      msg("set `type: cumulative`"))
         if metric.measure:
             _check_expression(ctx, (*base, "measure"), metric.measure, "measure", model)
         if metric.filter:
             _check_expression(ctx, (*base, "filter"), metric.filter, "filter", model)
     elif t is MetricType.ratio:
         if metric.measure or metric.formula:
-            ctx.error(base, "wrong_field", "a ratio metric takes `numerator` and `denominator`, not "
-                      "`measure`/`formula`", "move the aggregate into numerator/denominator")
+            ctx.error(base, "wrong_field", msg("a ratio metric takes `numerator` and `denominator`, not "
+                                               "`measure`/`formula`"),
+                      msg("move the aggregate into numerator/denominator"))
         if metric.model:
-            model = _metric_model(ctx, (*base, "model"), metric.model, f"metric {metric.key}")
+            model = _metric_model(ctx, (*base, "model"), metric.model, msg("metric {metric}", metric=metric.key))
         _check_ratio_part(ctx, base, metric, metric.numerator, "numerator")
         _check_ratio_part(ctx, base, metric, metric.denominator, "denominator")
         if metric.filter:
-            ctx.error((*base, "filter"), "wrong_field", "a ratio's filter goes inside numerator/denominator",
-                      "move it to numerator.filter and/or denominator.filter")
+            ctx.error((*base, "filter"), "wrong_field", msg("a ratio's filter goes inside numerator/denominator"),
+                      msg("move it to numerator.filter and/or denominator.filter"))
     elif t is MetricType.derived:
         if not metric.formula:
-            ctx.error(base, "missing_formula", "a derived metric needs a `formula`",
-                      "e.g. `formula: ad_spend / demos_booked`")
+            ctx.error(base, "missing_formula", msg("a derived metric needs a `formula`"),
+                      msg("e.g. `formula: ad_spend / demos_booked`"))
         else:
             try:
                 _, refs = parse_formula(metric.formula, formula_names(ws, metric))
                 if any(r.metric == metric.key for r in refs):
-                    ctx.error((*base, "formula"), "cycle", f"formula of {metric.key} reads itself",
-                              "use offset(metric, -1) of another metric, or a cumulative metric")
+                    ctx.error((*base, "formula"), "cycle", msg("formula of {metric} reads itself", metric=metric.key),
+                              msg("use offset(metric, -1) of another metric, or a cumulative metric"))
             except ExpressionError as err:
                 ctx.error((*base, "formula"), "invalid_formula", err.message, err.fix, offset=err.position)
         for j, inp in enumerate(metric.inputs):
             if inp.metric not in ws.metric_keys:
-                ctx.error((*base, "inputs", j, "metric"), "unknown_metric", f"unknown metric '{inp.metric}';"
-                          f"{did_you_mean(inp.metric, ws.metric_keys)}")
+                ctx.error((*base, "inputs", j, "metric"), "unknown_metric",
+                          msg("unknown metric '{metric}';{hint}", metric=inp.metric,
+                              hint=did_you_mean(inp.metric, ws.metric_keys)))
         if metric.model or metric.measure:
-            ctx.error(base, "wrong_field", "a derived metric is computed from other metrics; it has no "
-                      "`model`/`measure`", "remove them, or change `type`")
+            ctx.error(base, "wrong_field", msg("a derived metric is computed from other metrics; it has no "
+                                               "`model`/`measure`"), msg("remove them, or change `type`"))
 
     if model is not None and metric.dimensions:
         cols = model_columns(ws, model, ctx.schema)
         for d, dim in enumerate(metric.dimensions):
-            _check_column(ctx, (*base, "dimensions", d), cols, dim, f"model {model.key}")
+            _check_column(ctx, (*base, "dimensions", d), cols, dim, in_model(model.key))
 
     for j, owner in enumerate(metric.owners):
         if owner not in team_keys:
-            ctx.error((*base, "owners", j), "unknown_team", f"unknown team '{owner}';{did_you_mean(owner, team_keys)}"
-                      f" teams: {one_of(team_keys)}", "declare it under `teams:`")
+            ctx.error((*base, "owners", j), "unknown_team", unknown_team(owner, team_keys),
+                      msg("declare it under `teams:`"))
     if metric.decision is not None:
         if metric.decision.owner not in team_keys:
-            ctx.error((*base, "decision", "owner"), "unknown_team", f"unknown team '{metric.decision.owner}';"
-                      f"{did_you_mean(metric.decision.owner, team_keys)} teams: {one_of(team_keys)}")
+            ctx.error((*base, "decision", "owner"), "unknown_team", unknown_team(metric.decision.owner, team_keys))
         when = metric.decision.when
         needs_target = when.status or when.below_target or when.above_target or when.forecast
         if needs_target and not metric.targets:
             ctx.error((*base, "decision", "when"), "rule_needs_target",
-                      "this decision rule compares the metric with its target, but the metric has no `targets`",
-                      "add targets, or use a trend/change condition")
+                      msg("this decision rule compares the metric with its target, but the metric has no `targets`"),
+                      msg("add targets, or use a trend/change condition"))
     _check_targets(ctx, base, metric)
 
 
@@ -383,58 +417,66 @@ def _check_targets(ctx: _Ctx, base: PathKey, metric: Metric) -> None:
             first, _ = period_range(target.from_)
             _, after = period_range(target.to if target.to is not None else target.from_)
         except ValueError as err:
-            ctx.error(tpath, "invalid_period", str(err))
+            ctx.error(tpath, "invalid_period", message_of(err))
             continue
         if after <= first:
-            ctx.error((*tpath, "to"), "invalid_period", f"target ends ({target.to}) before it starts ({target.from_})",
-                      "swap `from` and `to`")
+            ctx.error((*tpath, "to"), "invalid_period", msg("target ends ({end}) before it starts ({start})",
+                                                            end=target.to, start=target.from_),
+                      msg("swap `from` and `to`"))
             continue
         for k, a, b in ranges:
             if first < b and a < after:  # type: ignore[operator]
-                ctx.error(tpath, "overlapping_targets", f"target overlaps targets[{k}] of the same metric",
-                          "make target periods disjoint; each period has one target")
+                ctx.error(tpath, "overlapping_targets", msg("target overlaps targets[{index}] of the same metric",
+                                                            index=k),
+                          msg("make target periods disjoint; each period has one target"))
         ranges.append((j, first, after))
         if (metric.unit or "").lower() in ("percent", "%") and abs(target.value) > 1.5:
-            ctx.warn((*tpath, "value"), "percent_scale", f"target {target.value} on a percent metric looks like "
-                     "a percentage; kpilot stores shares", f"write {target.value / 100:g} for {target.value:g} %")
+            ctx.warn((*tpath, "value"), "percent_scale", msg("target {value} on a percent metric looks like a "
+                                                             "percentage; kpilot stores shares", value=target.value),
+                     msg("write {share:g} for {value:g} %", share=target.value / 100, value=target.value))
 
 
 def _check_board(ctx: _Ctx) -> None:
     ws = ctx.ws
     keys = ws.metric_keys
     if ws.north_star is not None and ws.north_star not in keys:
-        ctx.error(("north_star",), "unknown_metric", f"north_star '{ws.north_star}' is not a metric;"
-                  f"{did_you_mean(ws.north_star, keys)} metrics: {one_of(keys)}")
+        ctx.error(("north_star",), "unknown_metric", msg("north_star '{metric}' is not a metric;{hint} metrics: "
+                                                         "{metrics}", metric=ws.north_star,
+                                                         hint=did_you_mean(ws.north_star, keys), metrics=one_of(keys)))
     elif ws.north_star is None and ws.metrics:
-        ctx.warn(("workspace",), "no_north_star", "no North Star metric: every strategy needs exactly one",
-                 "add `north_star: <metric key>` (MRR for a SaaS, occupancy rate for an ESN)", key=True)
+        ctx.warn(("workspace",), "no_north_star", msg("no North Star metric: every strategy needs exactly one"),
+                 msg("add `north_star: <metric key>` (MRR for a SaaS, occupancy rate for an ESN)"), key=True)
     seen: set[str] = set()
     for j, key in enumerate(ws.board):
         if key not in keys:
-            ctx.error(("board", j), "unknown_metric", f"board metric '{key}' is not defined;"
-                      f"{did_you_mean(key, keys)} metrics: {one_of(keys)}")
+            ctx.error(("board", j), "unknown_metric", msg("board metric '{metric}' is not defined;{hint} metrics: "
+                                                          "{metrics}", metric=key, hint=did_you_mean(key, keys),
+                                                          metrics=one_of(keys)))
         if key in seen:
-            ctx.error(("board", j), "duplicate_tile", f"'{key}' is on the board twice")
+            ctx.error(("board", j), "duplicate_tile", msg("'{metric}' is on the board twice", metric=key))
         seen.add(key)
         if key == ws.north_star:
-            ctx.warn(("board", j), "north_star_on_board", "the North Star is shown above the board already",
-                     "remove it from `board:` and pick another KPI")
+            ctx.warn(("board", j), "north_star_on_board", msg("the North Star is shown above the board already"),
+                     msg("remove it from `board:` and pick another KPI"))
     n = len(ws.board)
     if ws.metrics and not 3 <= n <= 5:
-        ctx.warn(("board",), "board_size", f"the board has {n} KPI(s); the method asks for 3 to 5 beside the "
-                 "North Star", "keep only the KPIs that, if they turn green, make the vision happen" if n > 5
-                 else "add the 3 to 5 KPIs that predict or deliver the North Star", key=True)
+        ctx.warn(("board",), "board_size", msg("the board has {n} KPI(s); the method asks for 3 to 5 beside the "
+                                               "North Star", n=n),
+                 msg("keep only the KPIs that, if they turn green, make the vision happen") if n > 5
+                 else msg("add the 3 to 5 KPIs that predict or deliver the North Star"), key=True)
     for j, key in enumerate([*ws.board, *([ws.north_star] if ws.north_star else [])]):
         if key not in keys:
             continue
         metric = ws.metric(key)
-        missing = [w for w, ok in (("target", metric.targets), ("owner", metric.owners),
-                                   ("decision rule", metric.decision)) if not ok]
+        missing = [w for w, ok in ((msg("target"), metric.targets), (msg("owner"), metric.owners),
+                                   (msg("decision rule"), metric.decision)) if not ok]
         if missing:
             path: PathKey = ("board", j) if j < len(ws.board) else ("north_star",)
-            ctx.warn(path, "vanity_metric", f"'{key}' is on the board without {', '.join(missing)}: "
-                     "a number that triggers no decision is a vanity metric",
-                     "give it a target, an owner and a `decision: {when, owner, action}`, or take it off the board")
+            ctx.warn(path, "vanity_metric", msg("'{metric}' is on the board without {missing}: a number that "
+                                                "triggers no decision is a vanity metric", metric=key,
+                                                missing=joined(", ", missing)),
+                     msg("give it a target, an owner and a `decision: {{when, owner, action}}`, or take it off the "
+                         "board"))
 
 
 def is_volume_metric(metric: Metric) -> bool:
@@ -459,10 +501,11 @@ def _check_incentives(ctx: _Ctx) -> None:
     for i, m in enumerate(ws.metrics):
         if is_volume_metric(m) and len(m.owners) == 1 and not shared_quality.get(m.owners[0]):
             ctx.warn(("metrics", i, "owners"), "incentive_risk",
-                     f"'{m.key}' is a pure volume metric owned by {m.owners[0]} alone, with no shared quality KPI "
-                     "beside it: a team measured on volume alone will push volume, whatever its quality",
-                     f"share a quality KPI with the next team (e.g. pipeline generated or a conversion rate, owned "
-                     f"by {m.owners[0]} and sales), or add a co-owner")
+                     msg("'{metric}' is a pure volume metric owned by {team} alone, with no shared quality KPI "
+                         "beside it: a team measured on volume alone will push volume, whatever its quality",
+                         metric=m.key, team=m.owners[0]),
+                     msg("share a quality KPI with the next team (e.g. pipeline generated or a conversion rate, "
+                         "owned by {team} and sales), or add a co-owner", team=m.owners[0]))
 
 
 def _check_settings(ctx: _Ctx) -> None:
@@ -470,22 +513,25 @@ def _check_settings(ctx: _Ctx) -> None:
     try:
         ZoneInfo(ws.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        ctx.error(("timezone",), "unknown_timezone", f"unknown time zone '{ws.timezone}';"
-                  f"{did_you_mean(ws.timezone, available_timezones())}", "use an IANA name like Europe/Paris")
+        ctx.error(("timezone",), "unknown_timezone", msg("unknown time zone '{zone}';{hint}", zone=ws.timezone,
+                                                         hint=did_you_mean(ws.timezone, available_timezones())),
+                  msg("use an IANA name like Europe/Paris"))
     for i, model in enumerate(ws.models):
         if model.timezone:
             try:
                 ZoneInfo(model.timezone)
             except (ZoneInfoNotFoundError, ValueError):
-                ctx.error(("models", i, "timezone"), "unknown_timezone", f"unknown time zone '{model.timezone}'",
-                          "use an IANA name like UTC or Europe/Paris")
+                ctx.error(("models", i, "timezone"), "unknown_timezone",
+                          msg("unknown time zone '{zone}'", zone=model.timezone),
+                          msg("use an IANA name like UTC or Europe/Paris"))
     if ws.vision:
         keys = ws.metric_keys
         for i, obj in enumerate(ws.vision.objectives):
             for j, key in enumerate(obj.metrics):
                 if key not in keys:
                     ctx.error(("vision", "objectives", i, "metrics", j), "unknown_metric",
-                              f"objective {obj.key} names unknown metric '{key}';{did_you_mean(key, keys)}")
+                              msg("objective {objective} names unknown metric '{metric}';{hint}", objective=obj.key,
+                                  metric=key, hint=did_you_mean(key, keys)))
         _check_unique(ctx, "objectives", [o.key for o in ws.vision.objectives])
 
 

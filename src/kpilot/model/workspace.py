@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kpilot.model.errors import msg
 from kpilot.model.periods import Grain, WeekStart
 
 KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -179,7 +180,8 @@ class Bands(Spec):
     @model_validator(mode="after")
     def _ordered(self) -> Bands:
         if self.amber > self.green:
-            raise ValueError(f"amber ({self.amber}) must not be above green ({self.green})")
+            raise ValueError(msg("amber ({amber}) must not be above green ({green})", amber=self.amber,
+                                 green=self.green))
         return self
 
 
@@ -200,10 +202,9 @@ class When(Spec):
         conds = [self.status, self.below_target, self.above_target, self.forecast, self.trend,
                  self.change_below, self.change_above]
         if all(c is None for c in conds):
-            raise ValueError(
+            raise ValueError(msg(
                 "a decision rule needs a condition: status, below_target, above_target, forecast, "
-                "trend, change_below or change_above"
-            )
+                "trend, change_below or change_above"))
         return self
 
 

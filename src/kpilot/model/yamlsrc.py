@@ -13,9 +13,37 @@ from typing import Any
 
 import yaml
 
-from kpilot.model.errors import Issue, KpilotError, Location, WorkspaceInvalid
+from kpilot.model.errors import N_, Issue, KpilotError, Location, WorkspaceInvalid, msg, recognize
 
 PathKey = tuple[str | int, ...]
+
+# PyYAML's most frequent problems and contexts, so that they can be translated (others stay English).
+YAML_TEXTS = (
+    N_("mapping values are not allowed here"),
+    N_("could not find expected ':'"),
+    N_("found character {char} that cannot start any token"),
+    N_("expected <block end>, but found {token}"),
+    N_("found unexpected end of stream"),
+    N_("found undefined alias {alias}"),
+    N_("sequence entries are not allowed here"),
+    N_("expected ',' or '}}', but got {token}"),
+    N_("expected ',' or ']', but got {token}"),
+    N_("expected the node content, but found {token}"),
+    N_("found unknown escape character {char}"),
+    N_("expected a comment or a line break, but found {char}"),
+    N_("while scanning a simple key"),
+    N_("while scanning a quoted scalar"),
+    N_("while scanning a plain scalar"),
+    N_("while scanning a block scalar"),
+    N_("while scanning an alias"),
+    N_("while scanning for the next token"),
+    N_("while parsing a block mapping"),
+    N_("while parsing a block collection"),
+    N_("while parsing a flow mapping"),
+    N_("while parsing a flow sequence"),
+    N_("while parsing a block node"),
+    N_("while parsing a flow node"),
+)
 
 
 class _Loader(yaml.SafeLoader):
@@ -80,9 +108,9 @@ def _construct(node: yaml.Node, loader: _Loader, path: PathKey, smap: SourceMap,
                     Issue(
                         "error",
                         "yaml.duplicate_key",
-                        f"key '{key}' appears twice in the same mapping",
+                        msg("key '{key}' appears twice in the same mapping", key=key),
                         Location(smap.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
-                        fix="remove or rename one of them; the second would silently replace the first",
+                        fix=msg("remove or rename one of them; the second would silently replace the first"),
                     )
                 )
             smap.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -104,15 +132,18 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-        problem = exc.problem or "invalid YAML"
+        problem = recognize(exc.problem, YAML_TEXTS) if exc.problem else msg("invalid YAML")
+        text = (msg("YAML syntax error: {problem} ({context})", problem=problem,
+                    context=recognize(exc.context, YAML_TEXTS)) if exc.context
+                else msg("YAML syntax error: {problem}", problem=problem))
         raise WorkspaceInvalid(
             [
                 Issue(
                     "error",
                     "yaml.syntax",
-                    f"YAML syntax error: {problem}" + (f" ({exc.context})" if exc.context else ""),
+                    text,
                     loc,
-                    fix="check indentation and quoting on this line; quote values containing ': ' or '#'",
+                    fix=msg("check indentation and quoting on this line; quote values containing ': ' or '#'"),
                 )
             ]
         ) from None
@@ -132,10 +163,11 @@ def read_yaml_file(path: Path) -> tuple[Any, SourceMap]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise KpilotError(
-            f"{path}: no such file. Run `kpilot init` to create a workspace, or pass --workspace DIR "
-            "pointing at the folder that holds kpilot.yaml."
-        ) from None
+        raise KpilotError(msg(
+            "{path}: no such file. Run `kpilot init` to create a workspace, or pass --workspace DIR "
+            "pointing at the folder that holds kpilot.yaml.", path=str(path)
+        )) from None
     except UnicodeDecodeError as exc:
-        raise KpilotError(f"{path}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8.") from None
+        raise KpilotError(msg("{path}: not valid UTF-8 at byte {byte}; save the file as UTF-8.", path=str(path),
+                              byte=exc.start)) from None
     return load_yaml(text, str(path))

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from kpilot.model.errors import did_you_mean, one_of
+from kpilot.model.errors import Message, did_you_mean, either, joined, msg, one_of, verbatim
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Source
 from kpilot.sources.files_common import (
     NOTHING_LOADED,
@@ -31,6 +31,7 @@ from kpilot.sources.files_common import (
     duckdb_type,
     is_temporal,
     missing_columns,
+    no_sheet,
     quote_ident,
     shown_path,
     table_name,
@@ -85,37 +86,39 @@ def discover(source: Source, base_dir: Path) -> list[TableFile]:
     `source.tables` (table -> file, or -> sheet for one workbook) lists exactly the tables to load.
     """
     if source.type not in FILE_SOURCE_TYPES:
-        raise LoadError(f"source '{source.key}' is of type {source.type}, not a file source "
-                        f"({', '.join(FILE_SOURCE_TYPES)}).")
+        raise LoadError(msg("source '{source}' is of type {type}, not a file source ({types}).", source=source.key,
+                            type=source.type, types=", ".join(FILE_SOURCE_TYPES)))
     if not source.path:
-        raise LoadError(f"source '{source.key}' has no `path:`. Fix: give the file or folder to read, relative to "
-                        "the workspace folder, e.g. `path: data/`.")
+        raise LoadError(msg("source '{source}' has no `path:`. Fix: give the file or folder to read, relative to "
+                            "the workspace folder, e.g. `path: data/`.", source=source.key))
     root = Path(base_dir, source.path).absolute()
     if not root.exists():
         near = [p.name for p in root.parent.iterdir()] if root.parent.is_dir() else []
-        raise LoadError(
-            f"source '{source.key}': '{source.path}' not found; paths are relative to the workspace folder, so "
-            f"kpilot looked for {root}.{did_you_mean(root.name, near)} Fix: correct `path:` or move the data there."
-        )
+        raise LoadError(msg(
+            "source '{source}': '{path}' not found; paths are relative to the workspace folder, so kpilot looked "
+            "for {root}.{hint} Fix: correct `path:` or move the data there.", source=source.key, path=source.path,
+            root=str(root), hint=did_you_mean(root.name, near)))
     found = _list_tables(source, root)
     seen: dict[str, TableFile] = {}
     for tf in found:
         other = seen.get(tf.table)
         if other is not None:
-            raise LoadError(
-                f"source '{source.key}': table '{tf.table}' would come from both {_label(other)} and {_label(tf)}. "
-                "Fix: name the tables yourself with `tables:` (table: file or sheet) on the source."
-            )
+            raise LoadError(msg(
+                "source '{source}': table '{table}' would come from both {first} and {second}. Fix: name the "
+                "tables yourself with `tables:` (table: file or sheet) on the source.", source=source.key,
+                table=tf.table, first=_label(other), second=_label(tf)))
         seen[tf.table] = tf
     if not found:
-        kinds = " or ".join(f"*{s}" for s in SUFFIXES[source.type])
-        raise LoadError(f"source '{source.key}': folder '{source.path}' holds no {kinds} file. Fix: put the data "
-                        f"files there, or correct `path:` or `type:`.")
+        raise LoadError(msg("source '{source}': folder '{path}' holds no {kinds} file. Fix: put the data files "
+                            "there, or correct `path:` or `type:`.", source=source.key, path=source.path,
+                            kinds=either([f"*{s}" for s in SUFFIXES[source.type]])))
     return found
 
 
-def _label(tf: TableFile) -> str:
-    return f"{shown_path(tf)} (sheet {tf.sheet})" if tf.sheet is not None else shown_path(tf)
+def _label(tf: TableFile) -> Message:
+    if tf.sheet is not None:
+        return msg("{path} (sheet {sheet})", path=shown_path(tf), sheet=tf.sheet)
+    return verbatim(shown_path(tf))
 
 
 def _list_tables(source: Source, root: Path) -> list[TableFile]:
@@ -129,8 +132,9 @@ def _list_tables(source: Source, root: Path) -> list[TableFile]:
             for table, name in source.tables.items():
                 path = root / name
                 if not path.is_file():
-                    raise LoadError(f"source '{source.key}': table '{table}' names file '{name}', which is not in "
-                                    f"'{source.path}';{did_you_mean(name, names)} files: {one_of(names)}.")
+                    raise LoadError(msg("source '{source}': table '{table}' names file '{name}', which is not in "
+                                        "'{path}';{hint} files: {files}.", source=source.key, table=table, name=name,
+                                        path=source.path, hint=did_you_mean(name, names), files=one_of(names)))
                 out.append(_one_file_table(source, table, path))
             return out
         if source.type != "excel":
@@ -141,8 +145,9 @@ def _list_tables(source: Source, root: Path) -> list[TableFile]:
     if source.type != "excel":
         if source.tables:
             if len(source.tables) != 1 or next(iter(source.tables.values())) != root.name:
-                raise LoadError(f"source '{source.key}': `path:` is the single file '{source.path}', so `tables:` "
-                                f"can only name it once, e.g. `tables: {{my_table: {root.name}}}`.")
+                raise LoadError(msg("source '{source}': `path:` is the single file '{path}', so `tables:` can only "
+                                    "name it once, e.g. `tables: {{my_table: {name}}}`.", source=source.key,
+                                    path=source.path, name=root.name))
             return [TableFile(next(iter(source.tables)), root, source)]
         return [TableFile(table_name(_stem(root)), root, source)]
     sheets = _sheets(source, root)
@@ -164,8 +169,7 @@ def _sheets(source: Source, path: Path) -> list[str]:
 def _sheet(source: Source, path: Path, sheets: list[str], name: str) -> str:
     if name in sheets:
         return name
-    raise LoadError(f"{shown_path(TableFile('', path, source))} has no sheet '{name}';{did_you_mean(name, sheets)} "
-                    f"sheets: {one_of(sheets)}. Fix: correct `sheet:` or `tables:` in source '{source.key}'.")
+    raise no_sheet(shown_path(TableFile("", path, source)), name, sheets, source.key)
 
 
 def _one_file_table(source: Source, table: str, path: Path) -> TableFile:
@@ -205,8 +209,9 @@ def _parquet_columns(tf: TableFile) -> dict[str, str]:
 
 def _parquet_error(tf: TableFile, e: duckdb.Error) -> LoadError:
     first = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return LoadError(f"{where(tf)} could not be read as Parquet ({first}). Fix: export the file again as Parquet; "
-                     "a file cut short by a copy in progress also gives this error.")
+    return LoadError(msg("{where} could not be read as Parquet ({reason}). Fix: export the file again as Parquet; "
+                         "a file cut short by a copy in progress also gives this error.", where=where(tf),
+                         reason=first))
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -239,8 +244,9 @@ def load_tables(
     seen: dict[str, TableFile] = {}
     for tf in files:
         if tf.table in seen:
-            raise LoadError(f"table '{tf.table}' would be loaded from both {_label(seen[tf.table])} and "
-                            f"{_label(tf)}. Fix: give one of them another name with `tables:` on its source.")
+            raise LoadError(msg("table '{table}' would be loaded from both {first} and {second}. Fix: give one of "
+                                "them another name with `tables:` on its source.", table=tf.table,
+                                first=_label(seen[tf.table]), second=_label(tf)))
         seen[tf.table] = tf
     codecs: dict[str, str] = {}
     stop = threading.Event()  # tells background hashing to give up once the load has failed
@@ -253,12 +259,13 @@ def load_tables(
                                       Path(tmp), pool, stop)
                 except EncodingRetry as retry:
                     if codecs.get(retry.tf.table) == retry.codec:
-                        raise LoadError(f"{where(retry.tf)}: could not be read as {retry.codec} text either. "
-                                        "Fix: declare its `encoding:` on the source.") from None
+                        raise LoadError(msg("{where}: could not be read as {codec} text either. Fix: declare its "
+                                            "`encoding:` on the source.", where=where(retry.tf),
+                                            codec=retry.codec)) from None
                     codecs[retry.tf.table] = retry.codec
         except LoadError as e:
             stop.set()
-            raise LoadError(f"{e}\n{NOTHING_LOADED}") from None
+            raise LoadError(joined("\n", [e.message, NOTHING_LOADED])) from None
         except BaseException:
             stop.set()
             raise
@@ -284,7 +291,7 @@ def _load_once(
         records = read_records(con)
         existing = main_tables(con)
         jobs = []
-        problems: list[str] = []
+        problems: list[Message] = []
         for tf in files:
             change = decide(tf, records.get(tf.table), force=force, table_exists=tf.table in existing,
                             declared=declared.get(tf.table), pool=pool, stop=stop)
@@ -292,7 +299,7 @@ def _load_once(
             problems += missing_columns(tf, job.columns, required.get(tf.table), declared.get(tf.table))
             jobs.append(job)
         if problems:
-            raise LoadError("\n".join(problems))
+            raise LoadError(joined("\n", problems))
         loads: list[TableLoad] = []
         new_records: list[LoadRecord] = []
         for i, job in enumerate(jobs, start=1):
@@ -323,7 +330,7 @@ def _explain(job: _Job, e: duckdb.Error) -> LoadError | EncodingRetry:
     if job.parquet_casts:
         return _parquet_cast_error(tf, job.parquet_casts) or _parquet_error(tf, e)
     first = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return LoadError(f"{where(tf)}: could not be loaded ({first}).")
+    return LoadError(msg("{where}: could not be loaded ({reason}).", where=where(tf), reason=first))
 
 
 def _plan(change: Change, declared: Mapping[str, str] | None, codec: str | None, workdir: Path) -> _Job:
@@ -425,10 +432,10 @@ def _parquet_cast_error(tf: TableFile, casts: Mapping[str, str]) -> LoadError | 
                 [str(tf.path)],
             ).fetchone()
             if row is not None:
-                return LoadError(
-                    f"{where(tf, column=col)}, row {int(row[0]) + 1}: '{row[1]}' can't be read as {t.lower()}, the "
-                    f"type the model declares for {col}. Fix: correct the data, or the type in the model's `columns:`."
-                )
+                return LoadError(msg(
+                    "{where}, row {row}: '{value}' can't be read as {type}, the type the model declares for {column}. "
+                    "Fix: correct the data, or the type in the model's `columns:`.", where=where(tf, column=col),
+                    row=int(row[0]) + 1, value=row[1], type=t.lower(), column=col))
     except duckdb.Error:
         return None
     finally:

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from kpilot.model.errors import KpilotError, did_you_mean, one_of
+from kpilot.model.errors import KpilotError, Message, did_you_mean, joined, msg, one_of
 from kpilot.model.workspace import Source
 
-NOTHING_LOADED = "Nothing was loaded: every table keeps its previous data."
+NOTHING_LOADED = msg("Nothing was loaded: every table keeps its previous data.")
 
 
 @dataclass(frozen=True)
@@ -48,18 +48,33 @@ def shown_path(tf: TableFile) -> str:
     return str(tf.path)
 
 
-def where(tf: TableFile, line: int | None = None, column: str | None = None, cell: str | None = None) -> str:
+def where(tf: TableFile, line: int | None = None, column: str | None = None, cell: str | None = None) -> Message:
     """'data/deals.csv, line 57, column amount' or 'data/b.xlsx, sheet Budget, cell C57'."""
     parts = [shown_path(tf)]
     if tf.sheet is not None:
-        parts.append(f"sheet {tf.sheet}")
+        parts.append(msg("sheet {sheet}", sheet=tf.sheet))
     if cell is not None:
-        parts.append(f"cell {cell}")
+        parts.append(msg("cell {cell}", cell=cell))
     if line is not None:
-        parts.append(f"line {line}")
+        parts.append(msg("line {line}", line=line))
     if column is not None:
-        parts.append(f"column {column}")
-    return ", ".join(parts)
+        parts.append(msg("column {column}", column=column))
+    return joined(", ", parts)
+
+
+def no_sheet(shown: str, sheet: str, sheets: list[str], source: str) -> LoadError:
+    return LoadError(msg("{path} has no sheet '{sheet}';{hint} sheets: {sheets}. Fix: correct `sheet:` or `tables:` in "
+                         "source '{source}'.", path=shown, sheet=sheet, hint=did_you_mean(sheet, sheets),
+                         sheets=one_of(sheets), source=source))
+
+
+def null_value_hint(value: str) -> Message:
+    return msg("if '{value}' means 'no value', add it to the source's `null_values`", value=value)
+
+
+def text_column_hint(column: str) -> Message:
+    return msg("if the column really holds text, declare it in the model: `columns: {{{column}: varchar}}`",
+               column=column)
 
 
 def quote_ident(name: str) -> str:
@@ -103,8 +118,9 @@ def duckdb_type(declared: str, where_: str) -> str:
     if m and int(m.group(2)) <= int(m.group(1)) <= 38:
         return f"DECIMAL({m.group(1)},{m.group(2)})"
     names = sorted({k for k in _ALIASES if " " not in k})
-    raise LoadError(f"{where_}: unknown column type '{declared}';{did_you_mean(declared, names)} types: "
-                    f"{one_of(names, limit=30)}, decimal(p,s). Fix: use one of these in the model's `columns:`.")
+    raise LoadError(msg("{where}: unknown column type '{type}';{hint} types: {types}, decimal(p,s). Fix: use one of "
+                        "these in the model's `columns:`.", where=where_, type=declared,
+                        hint=did_you_mean(declared, names), types=one_of(names, limit=30)))
 
 
 def is_numeric(t: str) -> bool:
@@ -136,30 +152,30 @@ def merge_type(previous: str | None, detected: str) -> str:
     return previous
 
 
-def holds(t: str) -> str:
+def holds(t: str) -> Message:
     """What a column of type `t` holds, in words: 'numbers', 'dates'..."""
     if t in INTEGER_TYPES:
-        return "whole numbers"
+        return msg("whole numbers")
     if is_numeric(t):
-        return "numbers"
+        return msg("numbers")
     if t == "DATE":
-        return "dates"
+        return msg("dates")
     if is_temporal(t):
-        return "dates with times"
+        return msg("dates with times")
     if t == "BOOLEAN":
-        return "true/false values"
+        return msg("true/false values")
     if t == "TIME":
-        return "times of day"
-    return "text"
+        return msg("times of day")
+    return msg("text")
 
 
-def a_value_of(t: str) -> str:
+def a_value_of(t: str) -> Message:
     """'a number', 'a date'... for messages about one value."""
     return {
-        "whole numbers": "a whole number", "numbers": "a number", "dates": "a date",
-        "dates with times": "a date and time", "true/false values": "true or false",
-        "times of day": "a time of day",
-    }.get(holds(t), "text")
+        "whole numbers": msg("a whole number"), "numbers": msg("a number"), "dates": msg("a date"),
+        "dates with times": msg("a date and time"), "true/false values": msg("true or false"),
+        "times of day": msg("a time of day"),
+    }.get(holds(t), msg("text"))
 
 
 def example_date(fmt: str, with_time: bool = False) -> str:
@@ -206,21 +222,21 @@ def missing_columns(
     found: Iterable[str],
     required: Mapping[str, str] | None,
     declared: Mapping[str, str] | None,
-) -> list[str]:
+) -> list[Message]:
     """One message per required or declared column the file lacks (names compared case-insensitively)."""
     pool = list(found)
     have = {c.lower() for c in pool}
-    needs: dict[str, str] = {}
+    needs: dict[str, Message] = {}
     for col, why in (required or {}).items():
-        needs.setdefault(col, f"needed as {why}" if why else "needed")
+        needs.setdefault(col, msg("needed as {why}", why=why) if why else msg("needed"))
     for col, t in (declared or {}).items():
-        needs.setdefault(col, f"declared as {t} in the model")
-    problems = []
+        needs.setdefault(col, msg("declared as {type} in the model", type=t))
+    problems: list[Message] = []
     for col, why in needs.items():
         if col.lower() in have:
             continue
-        problems.append(
-            f"{where(tf)} has no column '{col}', {why};{did_you_mean(col, pool)} columns found: {one_of(pool)}. "
-            "Fix: rename the column in the file's header, or change the definition that uses it."
-        )
+        problems.append(msg(
+            "{where} has no column '{column}', {why};{hint} columns found: {columns}. "
+            "Fix: rename the column in the file's header, or change the definition that uses it.", where=where(tf),
+            column=col, why=why, hint=did_you_mean(col, pool), columns=one_of(pool)))
     return problems

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from kpilot.model.errors import did_you_mean, one_of
+from kpilot.model.errors import Message, did_you_mean, joined, msg, one_of
 from kpilot.sources.files_common import (
     ColumnSpec,
     LoadError,
@@ -22,10 +22,12 @@ from kpilot.sources.files_common import (
     example_date,
     holds,
     is_numeric,
+    null_value_hint,
     plan_types,
     quote_ident,
     shorten,
     shown_path,
+    text_column_hint,
     where,
 )
 
@@ -97,10 +99,10 @@ def detect_encoding(tf: TableFile) -> Encoding:
         try:
             codec = codecs.lookup(key).name
         except LookupError:
-            raise LoadError(
-                f"{shown_path(tf)}: unknown encoding '{declared}' in source '{tf.source.key}'. Fix: use utf-8, "
-                "cp1252 (Windows, Excel's CSV export), latin-1, utf-16, or remove `encoding:` to detect it."
-            ) from None
+            raise LoadError(msg(
+                "{path}: unknown encoding '{encoding}' in source '{source}'. Fix: use utf-8, cp1252 (Windows, "
+                "Excel's CSV export), latin-1, utf-16, or remove `encoding:` to detect it.", path=shown_path(tf),
+                encoding=declared, source=tf.source.key)) from None
         native = {"utf-8": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1"}.get(codec)
         return Encoding(native, declared=True) if native else Encoding("utf-8", codec, declared=True)
     with tf.path.open("rb") as f:
@@ -196,10 +198,10 @@ def _base_options(tf: TableFile, enc: Encoding) -> dict[str, Any]:
     src = tf.source
     unknown = [k for k in src.options if k not in CSV_OPTIONS]
     if unknown:
-        raise LoadError(
-            f"source '{src.key}': unknown option '{unknown[0]}' for a CSV file;{did_you_mean(unknown[0], CSV_OPTIONS)}"
-            f" options: {one_of(CSV_OPTIONS)}. Fix: remove it or correct its name."
-        )
+        raise LoadError(msg(
+            "source '{source}': unknown option '{option}' for a CSV file;{hint} options: {options}. Fix: remove it or "
+            "correct its name.", source=src.key, option=unknown[0], hint=did_you_mean(unknown[0], CSV_OPTIONS),
+            options=one_of(CSV_OPTIONS)))
     opts: dict[str, Any] = {"quote": str(src.options.get("quote", '"')), "header": src.header,
                             "comment": str(src.options.get("comment", "")),
                             "nullstr": ["", *(src.null_values or [])]}
@@ -211,9 +213,10 @@ def _base_options(tf: TableFile, enc: Encoding) -> dict[str, Any]:
         opts["delim"] = "\t" if src.delimiter in ("\\t", "tab") else src.delimiter
     if src.decimal:
         if src.decimal == opts.get("delim"):
-            raise LoadError(f"source '{src.key}': `decimal: \"{src.decimal}\"` is also the `delimiter:`, so a value "
-                            f"like 1{src.decimal}5 could not be told from two fields. Fix: change one of them (a file "
-                            "with decimal commas usually has `delimiter: \";\"`).")
+            raise LoadError(msg("source '{source}': `decimal: \"{decimal}\"` is also the `delimiter:`, so a value "
+                                "like 1{decimal}5 could not be told from two fields. Fix: change one of them (a file "
+                                "with decimal commas usually has `delimiter: \";\"`).", source=src.key,
+                                decimal=src.decimal))
         opts["decimal_separator"] = src.decimal
     for key, name, fmt in (("dateformat", "date_format", src.date_format),
                            ("timestampformat", "timestamp_format", src.timestamp_format)):
@@ -230,8 +233,9 @@ def _check_format(tf: TableFile, name: str, fmt: str) -> None:
         duckdb.connect().execute("SELECT try_strptime('', ?)", [fmt]).fetchall()
     except duckdb.Error as e:
         reason = str(e).split(": ", 1)[-1]
-        raise LoadError(f"source '{tf.source.key}': `{name}: \"{fmt}\"` is not a valid format ({reason}). Fix: use "
-                        "strftime codes, e.g. \"%d/%m/%Y\" for 31/12/2026 or \"%d/%m/%Y %H:%M\" for 31/12/2026 17:30."
+        raise LoadError(msg("source '{source}': `{name}: \"{format}\"` is not a valid format ({reason}). Fix: use "
+                            "strftime codes, e.g. \"%d/%m/%Y\" for 31/12/2026 or \"%d/%m/%Y %H:%M\" for "
+                            "31/12/2026 17:30.", source=tf.source.key, name=name, format=fmt, reason=reason)
                         ) from None
 
 
@@ -262,9 +266,9 @@ def _parse_header(line: str, delim: str, quote: str) -> list[str]:
 def _check_empty(tf: TableFile) -> None:
     size = tf.path.stat().st_size
     if size == 0 or (size <= CHUNK and not tf.path.read_bytes().strip(b" \t\r\n\xef\xbb\xbf")):
-        what = "is empty (0 bytes)" if size == 0 else "holds only blank lines"
-        raise LoadError(f"{shown_path(tf)} {what}. Fix: export the data again; a CSV file needs at least a header "
-                        "line (or set `header: false` and give it data lines).")
+        what = msg("is empty (0 bytes)") if size == 0 else msg("holds only blank lines")
+        raise LoadError(msg("{path} {what}. Fix: export the data again; a CSV file needs at least a header line (or "
+                            "set `header: false` and give it data lines).", path=shown_path(tf), what=what))
 
 
 def _sniff_dialect(con: duckdb.DuckDBPyConnection, tf: TableFile, read_path: Path, enc: Encoding,
@@ -378,10 +382,10 @@ def _check_duplicates(tf: TableFile, names: list[str], line: int) -> None:
     for i, name in enumerate(names, start=1):
         key = name.lower()
         if key in seen:
-            raise LoadError(
-                f"{where(tf, line=line)}: column '{name}' appears twice in the header (fields {seen[key]} and {i}). "
-                "Fix: rename one of them (names are compared without case)."
-            )
+            raise LoadError(msg(
+                "{where}: column '{name}' appears twice in the header (fields {first} and {second}). Fix: rename one "
+                "of them (names are compared without case).", where=where(tf, line=line), name=name, first=seen[key],
+                second=i))
         seen[key] = i
 
 
@@ -424,8 +428,9 @@ def diagnose(plan: CsvPlan, exc: BaseException) -> LoadError | EncodingRetry:
     if reject is None:
         first = next((ln for ln in text.splitlines() if ln.strip()), "unknown error")
         first = re.sub(r"^[A-Za-z ]+Error: ", "", first)
-        return LoadError(f"{where(plan.tf)}: could not be read: {first}. Fix: check that it is a CSV file; if its "
-                         "delimiter or encoding is unusual, declare `delimiter:` or `encoding:` on the source.")
+        return LoadError(msg("{where}: could not be read: {reason}. Fix: check that it is a CSV file; if its "
+                             "delimiter or encoding is unusual, declare `delimiter:` or `encoding:` on the source.",
+                             where=where(plan.tf), reason=first))
     line_pos, column, kind, csv_line, message = reject
     line = line_at(plan.read_path, line_pos) + plan.line_offset
     shown = f"\n  {line} | {shorten(csv_line)}"
@@ -433,59 +438,66 @@ def diagnose(plan: CsvPlan, exc: BaseException) -> LoadError | EncodingRetry:
         m = _FOUND.search(message)
         expected, found = (int(m.group(1)), int(m.group(2))) if m else (len(plan.columns), 0)
         delim = plan.options.get("delim", ",")
-        shown_delim = "tab" if delim == "\t" else f"'{delim}'"
+        shown_delim = msg("tab") if delim == "\t" else f"'{delim}'"
         if found > expected:
-            fix = (f"remove the extra {shown_delim}, or put the value that contains it between double quotes, "
-                   f'e.g. "Paris{delim} France".')
+            fix = msg('remove the extra {delimiter}, or put the value that contains it between double quotes, e.g. '
+                      '"Paris{delim} France".', delimiter=shown_delim, delim=delim)
         else:
-            fix = f"add the missing values; an empty value is nothing between two delimiters, e.g. a{delim}{delim}c."
-        return LoadError(f"{where(plan.tf, line=line)}: {found} field(s) where the header has {expected} "
-                         f"(delimiter {shown_delim}).{shown}\nFix: {fix}")
+            fix = msg("add the missing values; an empty value is nothing between two delimiters, e.g. "
+                      "a{delim}{delim}c.", delim=delim)
+        return LoadError(msg("{where}: {found} field(s) where the header has {expected} (delimiter {delimiter})."
+                             "{shown}\nFix: {fix}", where=where(plan.tf, line=line), found=found, expected=expected,
+                             delimiter=shown_delim, shown=shown, fix=fix))
     if kind == "UNQUOTED VALUE" or kind == "LINE SIZE OVER MAXIMUM":
-        return LoadError(
-            f"{where(plan.tf, line=line, column=column)}: a quoted value is not closed properly: a double quote "
-            f"opens it and is either never closed or followed by other characters before the next delimiter, "
-            f"so the rest of the file would be read as one value.{shown}\nFix: close the quote; a double quote "
-            'inside a quoted value is written twice ("").'
-        )
+        return LoadError(msg(
+            "{where}: a quoted value is not closed properly: a double quote opens it and is either never closed or "
+            "followed by other characters before the next delimiter, so the rest of the file would be read as one "
+            'value.{shown}\nFix: close the quote; a double quote inside a quoted value is written twice ("").',
+            where=where(plan.tf, line=line, column=column), shown=shown))
     if kind == "CAST" and column in plan.columns:
         m = _VALUE.search(message)
         value = m.group(1) if m else "?"
-        return LoadError(_cast_message(plan, line, column, value) .replace("\n", shown + "\n", 1))
-    return LoadError(f"{where(plan.tf, line=line, column=column)}: {message}{shown}\nFix: correct this line.")
+        return LoadError(_cast_message(plan, line, column, value, shown))
+    return LoadError(msg("{where}: {reason}{shown}\nFix: correct this line.",
+                         where=where(plan.tf, line=line, column=column), reason=message, shown=shown))
 
 
-def _cast_message(plan: CsvPlan, line: int, column: str, value: str) -> str:
+def _cast_message(plan: CsvPlan, line: int, column: str, value: str, shown: str) -> Message:
     spec = plan.columns[column]
     t = spec.type
-    head = f"{where(plan.tf, line=line, column=column)}: '{value}' is not {a_value_of(t)}"
+    head = msg("{where}: '{value}' is not {a_value}", where=where(plan.tf, line=line, column=column), value=value,
+               a_value=a_value_of(t))
     origin = {
-        "declared": f"the model declares {column} as {t.lower()}",
-        "previous": f"the column held {holds(t)} when the table was last loaded",
-    }.get(spec.origin, f"the column holds {holds(t)}, as detected from the first rows")
+        "declared": msg("the model declares {column} as {type}", column=column, type=t.lower()),
+        "previous": msg("the column held {holds} when the table was last loaded", holds=holds(t)),
+    }.get(spec.origin, msg("the column holds {holds}, as detected from the first rows", holds=holds(t)))
     fmt_key = "dateformat" if t == "DATE" else "timestampformat" if t.startswith("TIMESTAMP") else None
     if fmt_key and fmt_key in plan.options:
         fmt = plan.options[fmt_key]
         how = "date_format" if fmt_key == "dateformat" else "timestamp_format"
-        said = f"the source's `{how}`" if plan.notes.get(fmt_key) == "declared" else "detected from the first rows"
-        return (f"{head} in the format {fmt} ({said}), e.g. {example_date(fmt, fmt_key != 'dateformat')}."
-                f"\nFix: write the value in that format or leave it empty, or change `{how}` on the source.")
+        said = (msg("the source's `{option}`", option=how) if plan.notes.get(fmt_key) == "declared"
+                else msg("detected from the first rows"))
+        return msg("{head} in the format {format} ({said}), e.g. {example}.{shown}\nFix: write the value in that "
+                   "format or leave it empty, or change `{option}` on the source.", head=head, format=fmt, said=said,
+                   example=example_date(fmt, fmt_key != "dateformat"), shown=shown, option=how)
     if fmt_key:
         example = "2026-12-31" if t == "DATE" else "2026-12-31 17:30:00"
         how = "date_format" if t == "DATE" else "timestamp_format"
-        return (f"{head} ({origin}; expected like {example}).\nFix: correct the value or leave it empty; if the "
-                f"file writes dates another way, declare it on the source, e.g. `{how}: \"%d/%m/%Y\"`.")
-    fix = "correct the value or leave the field empty"
+        return msg("{head} ({origin}; expected like {example}).{shown}\nFix: correct the value or leave it empty; if "
+                   "the file writes dates another way, declare it on the source, e.g. `{option}: \"%d/%m/%Y\"`.",
+                   head=head, origin=origin, example=example, shown=shown, option=how)
+    fix = [msg("correct the value or leave the field empty")]
     comma = plan.options.get("decimal_separator") == ","
     if is_numeric(t) and "," in value and not comma:
-        fix += "; if the file writes decimals with a comma, set `decimal: \",\"` on the source"
+        fix.append(msg("if the file writes decimals with a comma, set `decimal: \",\"` on the source"))
     elif is_numeric(t) and "." in value and comma:
-        fix += f"; this file's decimal separator is a comma: write {value.replace('.', ',')}"
+        fix.append(msg("this file's decimal separator is a comma: write {value}", value=value.replace(".", ",")))
     elif not re.fullmatch(r"[\d\s.,+-]*", value):
-        fix += f"; if '{value}' means 'no value', add it to the source's `null_values`"
+        fix.append(null_value_hint(value))
     if spec.origin != "declared":
-        fix += f"; if the column really holds text, declare it in the model: `columns: {{{column}: varchar}}`"
-    return f"{head} ({origin}).\nFix: {fix}."
+        fix.append(text_column_hint(column))
+    return msg("{head} ({origin}).{shown}\nFix: {fix}.", head=head, origin=origin, shown=shown,
+               fix=joined(msg("; "), fix))
 
 
 def _first_reject(plan: CsvPlan, text: str) -> tuple[int, str | None, str, str, str] | None:
@@ -519,11 +531,12 @@ def _encoding_error(plan: CsvPlan) -> LoadError | EncodingRetry:
         return EncodingRetry(tf, "latin-1")  # latin-1 decodes every byte; DuckDB only refuses C1 controls
     bad = first_invalid_utf8(tf.path)
     if bad is None:
-        return LoadError(f"{where(tf)}: is not {enc.label} text. Fix: check the file's `encoding:`.")
+        return LoadError(msg("{where}: is not {encoding} text. Fix: check the file's `encoding:`.", where=where(tf),
+                             encoding=enc.label))
     line, byte, text = bad
-    return LoadError(
-        f"{where(tf, line=line)}: byte 0x{byte:02X} is not valid UTF-8, but the source declares encoding "
-        f"{tf.source.encoding}.\n  {line} | {shorten(text)}\nThe file looks like Windows-1252 text (what Excel "
-        "writes for 'CSV' on Windows). Fix: set `encoding: cp1252` on the source, or remove `encoding:` to let "
-        "kpilot detect it, or save the file as 'CSV UTF-8'."
-    )
+    return LoadError(msg(
+        "{where}: byte 0x{byte:02X} is not valid UTF-8, but the source declares encoding {encoding}.\n"
+        "  {line} | {text}\nThe file looks like Windows-1252 text (what Excel writes for 'CSV' on Windows). Fix: set "
+        "`encoding: cp1252` on the source, or remove `encoding:` to let kpilot detect it, or save the file as "
+        "'CSV UTF-8'.", where=where(tf, line=line), byte=byte, encoding=tf.source.encoding, line=line,
+        text=shorten(text)))

@@ -17,15 +17,18 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
-from kpilot.model.errors import did_you_mean, one_of
+from kpilot.model.errors import Message, joined, msg, verbatim
 from kpilot.sources.files_common import (
     ColumnSpec,
     LoadError,
     TableFile,
     a_value_of,
     holds,
+    no_sheet,
+    null_value_hint,
     plan_types,
     shown_path,
+    text_column_hint,
     where,
 )
 
@@ -41,9 +44,11 @@ def _workbook(path: Path, shown: str) -> Iterator[Any]:
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as e:
-        hint = " Excel 97-2003 .xls files are not supported: save it as .xlsx." if path.suffix.lower() == ".xls" else ""
-        raise LoadError(f"{shown} is not an Excel .xlsx workbook kpilot can open ({type(e).__name__}: {e}).{hint} "
-                        "Fix: open it in Excel or LibreOffice and save it as .xlsx (not password-protected).") from None
+        hint = (msg(" Excel 97-2003 .xls files are not supported: save it as .xlsx.")
+                if path.suffix.lower() == ".xls" else verbatim(""))
+        raise LoadError(msg("{path} is not an Excel .xlsx workbook kpilot can open ({reason}).{hint} Fix: open it in "
+                            "Excel or LibreOffice and save it as .xlsx (not password-protected).", path=shown,
+                            reason=f"{type(e).__name__}: {e}", hint=hint)) from None
     try:
         yield wb
     finally:
@@ -101,8 +106,7 @@ def _rows(tf: TableFile, limit: int | None) -> tuple[list[_Column], list[int]]:
     with _workbook(tf.path, shown_path(tf)) as wb:
         if tf.sheet not in wb.sheetnames:
             names = list(wb.sheetnames)
-            raise LoadError(f"{shown_path(tf)} has no sheet '{tf.sheet}';{did_you_mean(tf.sheet or '', names)} "
-                            f"sheets: {one_of(names)}. Fix: correct `sheet:` or `tables:` in source '{tf.source.key}'.")
+            raise no_sheet(shown_path(tf), tf.sheet or "", names, tf.source.key)
         ws = wb[tf.sheet]
         header: list[Any] | None = None
         header_row = 0
@@ -130,8 +134,9 @@ def _rows(tf: TableFile, limit: int | None) -> tuple[list[_Column], list[int]]:
     for col in columns:
         other = seen.get(col.name.lower())
         if other is not None:
-            raise LoadError(f"{where(tf)}, cells {other.letter}{header_row} and {col.letter}{header_row}: column "
-                            f"'{col.name}' appears twice in the header row. Fix: rename one of them.")
+            raise LoadError(msg("{where}, cells {first} and {second}: column '{name}' appears twice in the header "
+                                "row. Fix: rename one of them.", where=where(tf), first=f"{other.letter}{header_row}",
+                                second=f"{col.letter}{header_row}", name=col.name))
         seen[col.name.lower()] = col
     return columns, [r for r, _ in data]
 
@@ -178,24 +183,25 @@ def read_sheet(
     return pa.Table.from_arrays(arrays, names=[c.name for c in columns]), specs
 
 
-def _cell_message(tf: TableFile, col: _Column, row: int, value: Any, spec: ColumnSpec) -> str:
+def _cell_message(tf: TableFile, col: _Column, row: int, value: Any, spec: ColumnSpec) -> Message:
     t = spec.type
     why = {
-        "declared": f"which the model declares as {t.lower()}",
-        "previous": f"which held {holds(t)} when the table was last loaded",
-    }.get(spec.origin, f"which holds {holds(t)}")
+        "declared": msg("which the model declares as {type}", type=t.lower()),
+        "previous": msg("which held {holds} when the table was last loaded", holds=holds(t)),
+    }.get(spec.origin, msg("which holds {holds}", holds=holds(t)))
     shown = value.isoformat() if isinstance(value, date | time) else value
-    head = f"{where(tf, cell=f'{col.letter}{row}')}: '{shown}' in column {col.name}, {why}."
+    head = msg("{where}: '{value}' in column {column}, {why}.", where=where(tf, cell=f"{col.letter}{row}"),
+               value=str(shown), column=col.name, why=why)
     if isinstance(value, str) and value.strip() in _EXCEL_ERRORS:
-        return f"{head}\nFix: the cell holds an Excel error: correct its formula, or clear the cell."
-    fix = f"type {a_value_of(t)} in the cell or leave it empty"
+        return msg("{head}\nFix: the cell holds an Excel error: correct its formula, or clear the cell.", head=head)
+    fix = [msg("type {a_value} in the cell or leave it empty", a_value=a_value_of(t))]
     if isinstance(value, str):
-        fix += f"; if '{value}' means 'no value', add it to the source's `null_values`"
+        fix.append(null_value_hint(value))
     if spec.origin != "declared":
-        fix += f"; if the column really holds text, declare it in the model: `columns: {{{col.name}: varchar}}`"
+        fix.append(text_column_hint(col.name))
     if t in ("DATE", "TIMESTAMP") and isinstance(value, str):
-        fix += "; dates typed as text must look like 2026-12-31 (or match the source's `date_format`)"
-    return f"{head}\nFix: {fix}."
+        fix.append(msg("dates typed as text must look like 2026-12-31 (or match the source's `date_format`)"))
+    return msg("{head}\nFix: {fix}.", head=head, fix=joined(msg("; "), fix))
 
 
 def _arrow_type(t: str) -> pa.DataType:

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from kpilot.model.errors import msg
 from kpilot.sources.files_common import LoadError, TableFile, duckdb_type, shown_path
 
 CHUNK = 1 << 20
@@ -173,8 +174,8 @@ def decide(
     try:
         st = tf.path.stat()
     except FileNotFoundError:
-        raise LoadError(f"{shown_path(tf)} not found (it was there when the source was listed). Fix: put the file "
-                        "back, or run the command again to list the source's files anew.") from None
+        raise LoadError(msg("{path} not found (it was there when the source was listed). Fix: put the file back, or "
+                            "run the command again to list the source's files anew.", path=shown_path(tf))) from None
     size, mtime = st.st_size, st.st_mtime_ns
 
     def replace(sha: str | Future[str] | None = None) -> Change:

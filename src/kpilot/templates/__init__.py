@@ -17,7 +17,7 @@ from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 
-from kpilot.model.errors import KpilotError, did_you_mean, one_of
+from kpilot.model.errors import KpilotError, did_you_mean, msg, one_of
 
 TEMPLATES = ("saas", "esn", "smarketing", "ecommerce")
 LANGUAGES = ("en", "fr")
@@ -41,31 +41,35 @@ def init_workspace(
     The sample data ends at `today` (default: the current date), so the workspace computes right away.
     """
     if template not in TEMPLATES:
-        raise KpilotError(
-            f"unknown template '{template}';{did_you_mean(template, TEMPLATES)} templates: "
-            f"{one_of(TEMPLATES)}. Fix: pass one of them, e.g. `--template esn`."
-        )
+        raise KpilotError(msg(
+            "unknown template '{template}';{hint} templates: {templates}. Fix: pass one of them, e.g. "
+            "`--template esn`.", template=template, hint=did_you_mean(template, TEMPLATES), templates=one_of(TEMPLATES)
+        ))
     if language not in LANGUAGES:
-        raise KpilotError(
-            f"unknown language '{language}';{did_you_mean(language, LANGUAGES)} languages: "
-            f"{one_of(LANGUAGES)}. Fix: pass `--language en` or `--language fr`."
-        )
+        raise KpilotError(msg(
+            "unknown language '{language}';{hint} languages: {languages}. Fix: pass `--language en` or "
+            "`--language fr`.", language=language, hint=did_you_mean(language, LANGUAGES),
+            languages=one_of(LANGUAGES)
+        ))
     target = Path(target)
     if target.exists() and not target.is_dir():
-        raise KpilotError(f"{target} is a file, not a folder. Fix: pass the folder the workspace should live in.")
+        raise KpilotError(msg("{path} is a file, not a folder. Fix: pass the folder the workspace should live in.",
+                              path=str(target)))
     manifest = target / WORKSPACE_FILE
     if manifest.exists() and not force:
-        raise KpilotError(
-            f"{manifest} already exists: kpilot init does not overwrite a workspace. Fix: pick an empty "
-            "folder, or pass --force to replace kpilot.yaml and the template's sample files in data/."
-        )
+        raise KpilotError(msg(
+            "{path} already exists: kpilot init does not overwrite a workspace. Fix: pick an empty "
+            "folder, or pass --force to replace kpilot.yaml and the template's sample files in data/.",
+            path=str(manifest)
+        ))
     try:
         module = importlib.import_module(f"{__name__}.{template}")
     except ModuleNotFoundError as exc:
         if exc.name != f"{__name__}.{template}":
             raise
-        raise KpilotError(f"template '{template}' is not installed in this copy of kpilot; "
-                          f"reinstall kpilot, or pick another template: {one_of(TEMPLATES)}") from None
+        raise KpilotError(msg("template '{template}' is not installed in this copy of kpilot; reinstall kpilot, or "
+                              "pick another template: {templates}", template=template,
+                              templates=one_of(TEMPLATES))) from None
     # Build in a scratch folder first: nothing is written to `target` until we know which files
     # would be replaced, so a user's real data file named like a sample file is never lost silently.
     with tempfile.TemporaryDirectory(prefix="kpilot-init-") as scratch:
@@ -77,11 +81,13 @@ def init_workspace(
         clashes = [f for f in files if (target / f).exists() and f != Path(WORKSPACE_FILE)]
         if clashes and not force:
             shown = ", ".join(str(target / f) for f in clashes[:5])
-            more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
-            raise KpilotError(
-                f"the {template} template would overwrite existing files: {shown}{more}. Fix: move them "
-                "away, pick an empty folder, or pass --force to replace them with sample data."
-            )
+            if len(clashes) > 5:
+                shown = msg("{choices} (and {n} more)", choices=shown, n=len(clashes) - 5)
+            raise KpilotError(msg(
+                "the {template} template would overwrite existing files: {files}. Fix: move them "
+                "away, pick an empty folder, or pass --force to replace them with sample data.", template=template,
+                files=shown
+            ))
         for f in files:
             (target / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(staged / f, target / f)
@@ -94,8 +100,9 @@ def template_text(template: str, language: str) -> str:
     try:
         return source.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise KpilotError(f"the {language} file of the {template} template is missing from this copy of kpilot "
-                          f"({source}); reinstall kpilot, or pick the other language") from None
+        raise KpilotError(msg("the {language} file of the {template} template is missing from this copy of kpilot "
+                              "({source}); reinstall kpilot, or pick the other language", language=language,
+                              template=template, source=str(source))) from None
 
 
 def sample_start(today: date) -> date:
