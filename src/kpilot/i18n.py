@@ -12,7 +12,6 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
-from babel import Locale
 from babel.dates import format_date as _babel_date
 from babel.messages.pofile import read_po
 from babel.numbers import format_compact_currency, format_compact_decimal, format_currency, format_decimal
@@ -47,10 +46,6 @@ def translator(lang: str) -> Translator:
         return table.get(message, message)
 
     return tr
-
-
-def locale_of(lang: str) -> Locale:
-    return Locale.parse(LOCALES.get(lang, "en_US"))
 
 
 def is_currency(unit: str | None) -> bool:

@@ -6,7 +6,6 @@ folder, loads sources, computes metrics and judges them. No domain logic lives i
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import stat
@@ -17,29 +16,19 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
-from sqlglot import exp as sqlexp
 
-from kpilot.analysis.status import (
-    Pacing,
-    PeriodJudgement,
-    describe_when,
-    evaluate_rule,
-    judge,
-    linear_pacing,
-    seasonal_pacing,
-)
-from kpilot.compute.compiler import Aggregate, metric_parts
+from kpilot.analysis.status import PeriodJudgement, assess, describe_when, judge_series, linear_pacing, pace
 from kpilot.compute.compose import Series
 from kpilot.compute.engine import DuckDBEngine, connect_duckdb
 from kpilot.compute.metrics import ComputeReport, MetricComputer
 from kpilot.model import Issue, KpilotError, Workspace, WorkspaceInvalid, load_workspace
 from kpilot.model.errors import Message, msg
-from kpilot.model.expressions import columns_of, parse_filter, parse_formula, parse_measure
 from kpilot.model.loader import workspace_file
 from kpilot.model.periods import Grain, label, next_start, period_start
 from kpilot.model.targets import target_for
-from kpilot.model.validate import formula_names, is_numeric, validate
-from kpilot.model.workspace import FILE_SOURCE_TYPES, Metric, MetricType, Model
+from kpilot.model.usage import columns_used, summed_columns
+from kpilot.model.validate import is_numeric, validate
+from kpilot.model.workspace import FILE_SOURCE_TYPES
 from kpilot.model.yamlsrc import read_yaml_file
 from kpilot.sources import files as file_sources
 
@@ -116,13 +105,12 @@ class MetricStatus:
 class WorkspaceService:
     """A workspace opened from its folder; cheap to create, holds one DuckDB connection."""
 
-    def __init__(self, path: Path, *, state_dir: Path | None = None, read_only: bool = False):
+    def __init__(self, path: Path, *, state_dir: Path | None = None):
         self.file = workspace_file(Path(path))
         self.dir = self.file.parent
         self.ws, self.warnings = load_workspace(self.file)
         self.state_dir = state_dir or default_state_dir(self.dir, self.ws.workspace)
         self._con: duckdb.DuckDBPyConnection | None = None
-        self.read_only = read_only
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -185,62 +173,9 @@ class WorkspaceService:
                               msg("fix the source, then validate again"))]
         return validate(self.ws, smap, schema)
 
-    def required_columns(self) -> dict[str, dict[str, str]]:
+    def required_columns(self) -> dict[str, dict[str, Message]]:
         """table -> column -> why: every column the definitions use, so a load missing one fails."""
-        need: dict[str, dict[str, str]] = {}
-        ws = self.ws
-
-        def add(model: Model, column: str, why: Message) -> None:
-            table = model.table
-            if "." in column:
-                joined, column = column.split(".", 1)
-                try:
-                    table = ws.model_by_key(joined).table
-                except KeyError:
-                    return
-            need.setdefault(table, {}).setdefault(column, why)
-
-        for model in ws.models:
-            if model.time:
-                add(model, model.time, msg("time column of model {model}", model=model.key))
-            if model.validity:
-                add(model, model.validity.from_, msg("validity start of model {model}", model=model.key))
-                if model.validity.to:
-                    add(model, model.validity.to, msg("validity end of model {model}", model=model.key))
-            for dim in model.dimensions:
-                add(model, dim, msg("dimension of model {model}", model=model.key))
-            for join in model.joins:
-                for local, remote in join.pairs():
-                    add(model, local, msg("join key of model {model}", model=model.key))
-                    with contextlib.suppress(KeyError):
-                        add(ws.model_by_key(join.model), remote, msg("join key from model {model}", model=model.key))
-        for metric in ws.metrics:
-            for model_key, text, role, time in self._expressions(metric):
-                try:
-                    model = ws.model_by_key(model_key)
-                except KeyError:
-                    continue
-                if time:
-                    add(model, time, msg("time of metric {metric}", metric=metric.key))
-                if text is None:
-                    continue
-                tree = parse_measure(text) if role == "measure" else parse_filter(text)
-                for ref in columns_of(tree):
-                    add(model, str(ref), msg("{role} of metric {metric}", role=role, metric=metric.key))
-        return need
-
-    @staticmethod
-    def _expressions(metric: Metric) -> list[tuple[str, str | None, str, str | None]]:
-        out: list[tuple[str, str | None, str, str | None]] = []
-        if metric.model:
-            out.append((metric.model, metric.measure, "measure", metric.time))
-            out.append((metric.model, metric.filter, "filter", None))
-        for part in (metric.numerator, metric.denominator):
-            if part is not None and not part.metric and (part.model or metric.model):
-                model = part.model or metric.model or ""
-                out.append((model, part.measure, "measure", part.time or metric.time))
-                out.append((model, part.filter, "filter", None))
-        return out
+        return columns_used(self.ws)
 
     def declared_types(self) -> dict[str, dict[str, str]]:
         return {m.table: dict(m.columns) for m in self.ws.models if m.columns}
@@ -273,34 +208,13 @@ class WorkspaceService:
         return file_sources.load_tables(self.con, files, required=self.required_columns(),
                                         declared=declared, force=force, on_progress=progress)
 
-    def numeric_columns(self) -> dict[str, set[str]]:
-        """table -> columns the definitions sum or average (they must hold numbers)."""
-        out: dict[str, set[str]] = {}
-        for metric in self.ws.metrics:
-            for model_key, text, role, _ in self._expressions(metric):
-                if role != "measure" or not text:
-                    continue
-                try:
-                    model = self.ws.model_by_key(model_key)
-                except KeyError:
-                    continue
-                for agg in parse_measure(text).find_all(sqlexp.Sum, sqlexp.Avg):
-                    col = agg.this
-                    if isinstance(col, sqlexp.Column):
-                        table = model.table
-                        if col.table:
-                            with contextlib.suppress(KeyError):
-                                table = self.ws.model_by_key(col.table).table
-                        out.setdefault(table, set()).add(col.name)
-        return out
-
     def _expect_numbers(self, files: list[file_sources.TableFile], expected: dict[str, dict[str, str]],
                         declared: dict[str, dict[str, str]]) -> None:
         """On a first load, a summed column that the sniffer read as text because of a few bad values is
         declared numeric, so that the load names the bad value's line instead of blaming the definition."""
         loaded = set(self.loaded_schema())
         by_table = {tf.table: tf for tf in files}
-        for table, columns in self.numeric_columns().items():
+        for table, columns in summed_columns(self.ws).items():
             if table in loaded or table not in expected or table not in by_table:
                 continue
             for column in columns:
@@ -352,51 +266,14 @@ class WorkspaceService:
     def compute(self, *, progress: Progress | None = None) -> ComputeReport:
         return self.computer().materialize(progress=progress)
 
-    def refresh(self, *, progress: Progress | None = None) -> ComputeReport:
-        """Load what changed, then compute what is stale."""
-        self.load()
-        return self.compute(progress=progress)
-
     # --- judge ----------------------------------------------------------------------------------
 
-    def data_through(self, mc: MetricComputer, metric: Metric, grain: Grain) -> date | None:
-        lasts: list[date] = []
-
-        def visit(m: Metric, seen: set[str]) -> None:
-            if m.key in seen:
-                return
-            seen.add(m.key)
-            for part in metric_parts(self.ws, m).values():
-                if isinstance(part, Aggregate):
-                    if part.mode == "validity":
-                        continue  # a state valid until further notice is current as of today
-                    res = mc._aggs.get((part.id, grain.value))
-                    if res is not None and res.last is not None:
-                        lasts.append(res.last)
-                else:
-                    visit(self.ws.metric(part.metric), seen)
-            if m.type is MetricType.derived and m.formula:
-                _, refs = parse_formula(m.formula, formula_names(self.ws, m))
-                for r in refs:
-                    visit(self.ws.metric(r.metric), seen)
-
-        visit(metric, set())
-        if not lasts:
-            return mc.as_of
-        return min(min(lasts), mc.as_of)
-
-    def _pacing(self, mc: MetricComputer, metric: Metric, current: date, through: date) -> tuple[Pacing, float, str]:
-        """The pacing of the current period: (pacing, share used to judge it, method)."""
-        grain = metric.grain
-        additive = mc.is_additive(metric.key)
-        pacing = linear_pacing(current, grain, through)
-        if additive and pacing.method != "complete" and metric.pacing in ("auto", "seasonal"):
-            daily = mc.series(metric.key, Grain.day)
-            pairs = [(p, float(v)) for p, v in zip(daily.periods, daily.values, strict=True) if p <= through]
-            pacing = seasonal_pacing(current, grain, through, pairs, self.ws.week_start)
-        if metric.pacing == "none" or not additive:
-            return pacing, 1.0, ("complete" if pacing.method == "complete" else "level")
-        return pacing, pacing.share, pacing.method
+    def _daily(self, mc: MetricComputer, key: str, through: date) -> list[tuple[date, float]] | None:
+        """Daily values of a sum or count up to `through` (for seasonal pacing); None for levels."""
+        if not mc.is_additive(key):
+            return None
+        daily = mc.series(key, Grain.day)
+        return [(p, float(v)) for p, v in zip(daily.periods, daily.values, strict=True) if p <= through]
 
     def metric_status(self, mc: MetricComputer, key: str, role: str = "metric") -> MetricStatus:
         metric = self.ws.metric(key)
@@ -404,56 +281,31 @@ class WorkspaceService:
         series = mc.series(key, grain)
         # The current period holds the as-of date; it is paced up to the metric's latest data, so a
         # source that is a few days late is not mistaken for a bad week.
-        through = self.data_through(mc, metric, grain) or mc.as_of
+        through = mc.data_through(key)
         current = period_start(mc.as_of, grain, self.ws.week_start)
-        additive = mc.is_additive(key)
-        pacing, pacing_share, method = self._pacing(mc, metric, current, through)
-        history: list[PeriodJudgement] = []
-        paced_values: list[float | None] = []
-        for i, p in enumerate(series.periods):
-            if p > current:
-                break
-            v = series.values[i]
-            value = None if v != v else float(v)
-            target = target_for(metric, p, grain, self.ws.week_start, additive)
-            is_current = p == current
-            share = pacing_share if is_current else 1.0
-            history.append(judge(value, target, share, metric, p, complete=not is_current or method == "complete"))
-            if additive and value is not None:
-                paced_values.append(value / share if share > 0 else None)
-            else:
-                paced_values.append(value)
-        now = history[-1] if history else None
-        previous = history[-2].value if len(history) >= 2 else None
-        value = now.value if now else None
-        projected = value  # a level (ratio, snapshot) is projected as it stands
-        if additive:
-            projected = value / pacing_share if value is not None and pacing_share > 0 else None
-        chg = None
-        paced_now = paced_values[-1] if paced_values else None
-        if paced_now is not None and previous is not None and previous > 0:
-            chg = paced_now / previous - 1
+        a = assess(metric, series.periods, [_number(v) for v in series.values], current=current, through=through,
+                   additive=mc.is_additive(key), week_start=self.ws.week_start,
+                   daily=self._daily(mc, key, through))
+        now = a.current
         decision: dict[str, object] | None = None
-        if metric.decision is not None:
+        if metric.decision is not None and a.rule is not None:
             rule = metric.decision
-            result = evaluate_rule(rule, history, paced_values, projected, metric, grain, self.ws.week_start,
-                                   pacing.elapsed)
             decision = {
                 "when": rule.when.model_dump(exclude_none=True, exclude_defaults=False),
                 "condition": describe_when(rule.when, metric.direction),
                 "owner": rule.owner, "action": rule.action,
-                "fires": result.fires, "evaluated": result.evaluated, "evidence": result.reasons,
+                "fires": a.rule.fires, "evaluated": a.rule.evaluated, "evidence": a.rule.reasons,
             }
         return MetricStatus(
             key=key, name=metric.label, grain=grain, period=current,
             period_label=label(current, grain, self.ws.week_start),
-            value=value, target=now.target if now else None, expected=now.expected if now else None,
-            status=now.status if now else "none",
-            pacing=(value / now.expected if now and value is not None and now.expected else None),
-            pacing_share=pacing_share, pacing_method=method, projected=projected, change=chg, previous=previous,
-            complete=now.complete if now else False, data_through=through, decision=decision, unit=metric.unit,
-            direction=metric.direction.value, kind=metric.kind.value if metric.kind else None,
-            owners=list(metric.owners), role=role, history=history,
+            value=now.value if now else None, target=now.target if now else None,
+            expected=now.expected if now else None, status=now.status if now else "none",
+            pacing=a.pace_ratio, pacing_share=a.share, pacing_method=a.method, projected=a.projected,
+            change=a.change, previous=a.previous, complete=now.complete if now else False, data_through=through,
+            decision=decision, unit=metric.unit, direction=metric.direction.value,
+            kind=metric.kind.value if metric.kind else None, owners=list(metric.owners), role=role,
+            history=a.history,
         )
 
     def board(self, *, as_of: date | None = None, all_metrics: bool = False) -> list[MetricStatus]:
@@ -487,30 +339,28 @@ class WorkspaceService:
             mc.materialize()
         s: Series = mc.series(key, grain)
         additive = mc.is_additive(key)
-        through = self.data_through(mc, metric, grain) or mc.as_of
+        through = mc.data_through(key, grain)
         current = period_start(mc.as_of, grain, self.ws.week_start)
-        share = 1.0
         if grain is metric.grain:
-            _, share, _ = self._pacing(mc, metric, current, through)
-        elif additive:
-            share = linear_pacing(current, grain, through).share
+            _, share, _ = pace(metric, current, through, additive=additive, daily=self._daily(mc, key, through),
+                               week_start=self.ws.week_start)
+        else:
+            share = linear_pacing(current, grain, through).share if additive else 1.0
+        values = [_number(v) for v in s.values]
+        judged = {j.period: j for j in judge_series(metric, s.periods, values, grain, current=current, share=share,
+                                                    additive=additive, week_start=self.ws.week_start)}
         rows: list[dict[str, object]] = []
         for i, p in enumerate(s.periods):
             if (first and next_start(p, grain) <= first) or (last and p > last):
                 continue
-            v = s.values[i]
-            value = None if v != v else float(v)
-            target = target_for(metric, p, grain, self.ws.week_start, additive)
-            j = judge(value, target, share if p == current else 1.0, metric, p, complete=p < current)
+            j = judged.get(p)
             row: dict[str, object] = {
-                "period": p.isoformat(), "label": label(p, grain, self.ws.week_start), "value": value,
-                "target": target, "status": j.status if p <= current else "none",
+                "period": p.isoformat(), "label": label(p, grain, self.ws.week_start), "value": values[i],
+                "target": target_for(metric, p, grain, self.ws.week_start, additive),
+                "status": j.status if j else "none",
                 "complete": next_start(p, grain) <= mc.as_of + timedelta(days=1),
             }
-            if s.numerator is not None:
-                n, d = s.numerator[i], s.denominator[i] if s.denominator is not None else float("nan")
-                row["numerator"] = None if n != n else float(n)
-                row["denominator"] = None if d != d else float(d)
+            _add_parts(row, s, i)
             rows.append(row)
         return rows
 
@@ -531,18 +381,23 @@ class WorkspaceService:
                 row: dict[str, object] = {"period": p.isoformat(), "label": label(p, grain, self.ws.week_start)}
                 for d, x in zip(dims, values, strict=True):
                     row[d] = x.isoformat() if isinstance(x, date) else x
-                row["value"] = None if v != v else float(v)
-                if s.numerator is not None and s.denominator is not None:
-                    n, d_ = s.numerator[i], s.denominator[i]
-                    row["numerator"] = None if n != n else float(n)
-                    row["denominator"] = None if d_ != d_ else float(d_)
+                row["value"] = _number(v)
+                _add_parts(row, s, i)
                 rows.append(row)
         rows.sort(key=lambda r: (str(r["period"]), *[str(r[d]) for d in dims]))
         return rows
 
 
-def open_workspace(path: Path | str, state_dir: Path | None = None) -> WorkspaceService:
-    return WorkspaceService(Path(path), state_dir=state_dir)
+def _number(v: float) -> float | None:
+    """A computed value for people and JSON: NaN (no value) becomes None."""
+    return None if v != v else float(v)
 
 
-__all__ = ["MetricStatus", "WorkspaceService", "default_state_dir", "open_workspace"]
+def _add_parts(row: dict[str, object], s: Series, i: int) -> None:
+    """A ratio's numerator and denominator beside its value."""
+    if s.numerator is not None and s.denominator is not None:
+        row["numerator"] = _number(s.numerator[i])
+        row["denominator"] = _number(s.denominator[i])
+
+
+__all__ = ["MetricStatus", "WorkspaceService", "default_state_dir"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from kpilot.model.periods import Grain, WeekStart, label, next_start, period_start
+from kpilot.model.targets import target_for
 from kpilot.model.workspace import Bands, DecisionRule, Direction, Metric, When
 
 # Before this share of a period has elapsed, a decision rule looks at complete periods only: a
@@ -245,3 +246,88 @@ def evaluate_rule(rule: DecisionRule, history: Sequence[PeriodJudgement], paced_
                 ok &= all(c > when.change_above for c in cs)
             reasons.append("change " + ", ".join(f"{c * 100:+.0f} %" for c in cs))
     return RuleResult(bool(ok), True, reasons)
+
+
+def pace(metric: Metric, current: date, through: date, *, additive: bool,
+         daily: Sequence[tuple[date, float]] | None, week_start: WeekStart) -> tuple[Pacing, float, str]:
+    """The pacing of the current period: (pacing, share the period is judged on, method).
+
+    Sums and counts are judged on the share expected by now (seasonal when `daily` history allows,
+    else linear); levels (ratios, snapshots, formulas) on their full target.
+    """
+    pacing = linear_pacing(current, metric.grain, through)
+    if additive and pacing.method != "complete" and metric.pacing in ("auto", "seasonal") and daily is not None:
+        pacing = seasonal_pacing(current, metric.grain, through, daily, week_start)
+    if metric.pacing == "none" or not additive:
+        return pacing, 1.0, ("complete" if pacing.method == "complete" else "level")
+    return pacing, pacing.share, pacing.method
+
+
+def judge_series(metric: Metric, periods: Sequence[date], values: Sequence[float | None], grain: Grain, *,
+                 current: date, share: float, additive: bool, week_start: WeekStart,
+                 current_complete: bool = False) -> list[PeriodJudgement]:
+    """Every period up to the current one against its target; the current one at `share` of it."""
+    out: list[PeriodJudgement] = []
+    for p, value in zip(periods, values, strict=True):
+        if p > current:
+            break
+        target = target_for(metric, p, grain, week_start, additive)
+        is_current = p == current
+        out.append(judge(value, target, share if is_current else 1.0, metric, p,
+                         complete=not is_current or current_complete))
+    return out
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A metric judged at its current period: what a board tile shows, and why."""
+
+    history: list[PeriodJudgement]
+    pacing: Pacing
+    share: float  # the share of the target the current period is judged on
+    method: str
+    projected: float | None
+    change: float | None
+    previous: float | None
+    rule: RuleResult | None
+
+    @property
+    def current(self) -> PeriodJudgement | None:
+        return self.history[-1] if self.history else None
+
+    @property
+    def pace_ratio(self) -> float | None:
+        """Value against what was expected by now (1.0 = exactly on pace)."""
+        now = self.current
+        if now is None or now.value is None or not now.expected:
+            return None
+        return now.value / now.expected
+
+
+def assess(metric: Metric, periods: Sequence[date], values: Sequence[float | None], *, current: date,
+           through: date, additive: bool, week_start: WeekStart,
+           daily: Sequence[tuple[date, float]] | None = None) -> Assessment:
+    """Judge a metric's current period: status at pace, period-end projection, change, decision rule.
+
+    `periods`/`values` are the metric's series at its grain; `through` the last day its data reaches;
+    `daily` its daily values (for the seasonal pacing of sums and counts).
+    """
+    pacing, share, method = pace(metric, current, through, additive=additive, daily=daily, week_start=week_start)
+    history = judge_series(metric, periods, values, metric.grain, current=current, share=share,
+                           additive=additive, week_start=week_start, current_complete=method == "complete")
+    # Values with the current period scaled to a whole period, for trends and changes.
+    paced: list[float | None] = []
+    for j in history:
+        s = share if j.period == current else 1.0
+        paced.append(j.value if not additive or j.value is None else (j.value / s if s > 0 else None))
+    value = history[-1].value if history else None
+    previous = history[-2].value if len(history) >= 2 else None
+    projected = value  # a level (ratio, snapshot) is projected as it stands
+    if additive:
+        projected = value / share if value is not None and share > 0 else None
+    chg = change(value, previous, share if additive else 1.0)
+    rule = None
+    if metric.decision is not None:
+        rule = evaluate_rule(metric.decision, history, paced, projected, metric, metric.grain, week_start,
+                             pacing.elapsed)
+    return Assessment(history, pacing, share, method, projected, chg, previous, rule)

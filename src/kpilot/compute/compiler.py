@@ -15,13 +15,14 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Literal
 
 from sqlglot import exp
 
 from kpilot.model.expressions import AGGREGATES, parse_filter, parse_measure
-from kpilot.model.periods import Grain, WeekStart
+from kpilot.model.periods import Grain, WeekStart, next_start
+from kpilot.model.validate import dependencies
 from kpilot.model.workspace import Metric, MetricType, Model, RatioPart, Workspace
 
 Mode = Literal["flow", "validity", "snapshot_time"]
@@ -146,6 +147,25 @@ def metric_parts(ws: Workspace, metric: Metric) -> dict[str, Part]:
         return {"numerator": ratio_part(ws, metric, metric.numerator),
                 "denominator": ratio_part(ws, metric, metric.denominator)}
     return {}
+
+
+def aggregates_of(ws: Workspace, metric: Metric) -> list[Aggregate]:
+    """Every aggregate a metric reads, through ratio parts, metric references and formulas (no repeats)."""
+    out: dict[str, Aggregate] = {}
+    seen: set[str] = set()
+
+    def visit(m: Metric) -> None:
+        if m.key in seen:
+            return
+        seen.add(m.key)
+        for part in metric_parts(ws, m).values():
+            if isinstance(part, Aggregate):
+                out.setdefault(part.id, part)
+        for key in dependencies(ws, m):
+            visit(ws.metric(key))
+
+    visit(metric)
+    return list(out.values())
 
 
 # --- SQL generation -------------------------------------------------------------------------------
@@ -485,20 +505,10 @@ def compile_join_check(ctx: CompileContext, model_key: str) -> list[tuple[str, e
 
 def moments_for(periods: Sequence[date], grain: Grain, as_of_end: date | None) -> list[tuple[date, date]]:
     """(period, moment) pairs: a snapshot is read at the end of each period, or at the as-of date."""
-    from kpilot.model.periods import next_start
-
     out = []
     for p in periods:
         end = next_start(p, grain)
         out.append((p, min(end, as_of_end) if as_of_end is not None else end))
     return out
-
-
-def render(select: exp.Expr, dialect: str) -> str:
-    return select.sql(dialect=dialect)
-
-
-def day_after(d: date) -> date:
-    return d + timedelta(days=1)
 
 

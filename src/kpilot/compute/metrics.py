@@ -22,6 +22,7 @@ from kpilot.compute.compiler import (
     Aggregate,
     CompileContext,
     MetricRef,
+    aggregates_of,
     compile_extent,
     compile_flow,
     compile_join_check,
@@ -37,7 +38,7 @@ from kpilot.compute.compose import Series, divide, evaluate, fill, running, shif
 from kpilot.compute.engine import Engine
 from kpilot.model.errors import KpilotError, did_you_mean, msg, one_of
 from kpilot.model.expressions import parse_formula, parse_measure
-from kpilot.model.periods import Grain, next_start, period_start, periods_between
+from kpilot.model.periods import Grain, period_start, periods_between
 from kpilot.model.validate import formula_names
 from kpilot.model.workspace import Metric, MetricType, Workspace
 
@@ -99,26 +100,10 @@ class MetricComputer:
 
     # --- planning -------------------------------------------------------------------------------
 
-    def _needed(self, metric_key: str, grain: Grain, out: set[tuple[Aggregate, Grain]], seen: set[str]) -> None:
-        if (metric_key, grain) in self._series or metric_key in seen:
-            return
-        seen.add(metric_key)
-        metric = self.ws.metric(metric_key)
-        for part in metric_parts(self.ws, metric).values():
-            if isinstance(part, Aggregate):
-                out.add((part, grain))
-            else:
-                self._needed(part.metric, grain, out, seen)
-        if metric.type is MetricType.derived and metric.formula:
-            _, refs = parse_formula(metric.formula, formula_names(self.ws, metric))
-            for ref in refs:
-                self._needed(ref.metric, grain, out, seen)
-
     def prepare(self, requests: Iterable[tuple[str, Grain]], progress: Progress | None = None) -> None:
         """Make sure every aggregate the requested series need is computed, batching queries."""
-        needed: set[tuple[Aggregate, Grain]] = set()
-        for key, grain in requests:
-            self._needed(key, grain, needed, set())
+        needed = {(agg, grain) for key, grain in requests if (key, grain.value) not in self._series
+                  for agg in aggregates_of(self.ws, self.ws.metric(key))}
         todo = [(a, g) for a, g in needed if (a.id, g.value) not in self._aggs]
         self.report.aggregates_total += len(todo)
         groups: dict[tuple[str, str, str, tuple[str, ...], Grain], list[Aggregate]] = defaultdict(list)
@@ -293,7 +278,6 @@ class MetricComputer:
     def _aggregate_series(self, agg: Aggregate, grain: Grain) -> Series:
         res = self._aggs.get((agg.id, grain.value))
         if res is None:
-            self.prepare([])  # pragma: no cover - prepare() is always called first
             raise ComputeError(msg("internal: aggregate {id} at {grain} was not prepared", id=agg.id,
                                    grain=grain.value))
         spine = self.spine(res.first, res.last, grain)
@@ -357,29 +341,11 @@ class MetricComputer:
         metric = self.ws.metric(metric_key)
         if metric.dimensions:
             return list(metric.dimensions)
-        pools = [set(self.ctx.model(a.model).dimensions) for a in self._aggregates_of(metric)]
-        if not pools:
+        aggs = aggregates_of(self.ws, metric)
+        if not aggs:
             return []
-        shared = set.intersection(*pools)
-        first = self.ctx.model(self._aggregates_of(metric)[0].model).dimensions
-        return [d for d in first if d in shared]
-
-    def _aggregates_of(self, metric: Metric, seen: set[str] | None = None) -> list[Aggregate]:
-        seen = seen if seen is not None else set()
-        if metric.key in seen:
-            return []
-        seen.add(metric.key)
-        out: list[Aggregate] = []
-        for part in metric_parts(self.ws, metric).values():
-            if isinstance(part, Aggregate):
-                out.append(part)
-            else:
-                out.extend(self._aggregates_of(self.ws.metric(part.metric), seen))
-        if metric.type is MetricType.derived and metric.formula:
-            _, refs = parse_formula(metric.formula, formula_names(self.ws, metric))
-            for r in refs:
-                out.extend(self._aggregates_of(self.ws.metric(r.metric), seen))
-        return out
+        shared = set.intersection(*[set(self.ctx.model(a.model).dimensions) for a in aggs])
+        return [d for d in self.ctx.model(aggs[0].model).dimensions if d in shared]
 
     def breakdown(self, metric_key: str, dims: Sequence[str], grain: Grain | None = None
                   ) -> dict[tuple[object, ...], Series]:
@@ -394,9 +360,7 @@ class MetricComputer:
                                        dimension=d, hint=did_you_mean(d, allowed), dimensions=one_of(allowed)))
         rows: dict[str, dict[tuple[object, ...], dict[date, float | None]]] = {}
         spines: dict[str, list[date]] = {}
-        for agg in self._aggregates_of(metric):
-            if agg.id in rows:
-                continue
+        for agg in aggregates_of(self.ws, metric):
             self._check_joins(agg.model)
             first, last = self._extent(agg.model, agg.mode, agg.time)
             spines[agg.id] = self.spine(first, last, grain)
@@ -470,5 +434,15 @@ class MetricComputer:
         part = metric_parts(self.ws, metric)["value"]
         return isinstance(part, Aggregate) and part.mode == "flow" and part.additive
 
-    def next_start(self, period: date, grain: Grain) -> date:
-        return next_start(period, grain)
+    def data_through(self, metric_key: str, grain: Grain | None = None, *, cap: bool = True) -> date:
+        """The last day the metric's data reaches, at most the as-of date (unless cap is False).
+
+        Snapshots over validity ranges count as current: a state valid until further notice is known today.
+        """
+        grain = grain or self.ws.metric(metric_key).grain
+        self.prepare([(metric_key, grain)])
+        lasts = [res.last for agg in aggregates_of(self.ws, self.ws.metric(metric_key)) if agg.mode != "validity"
+                 if (res := self._aggs.get((agg.id, grain.value))) is not None and res.last is not None]
+        if not lasts:
+            return self.as_of
+        return min(min(lasts), self.as_of) if cap else min(lasts)

@@ -12,7 +12,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 import duckdb
 import numpy as np
@@ -176,6 +175,3 @@ def drop_unknown(con: duckdb.DuckDBPyConnection, metric_keys: list[str]) -> None
     con.execute(f"DELETE FROM kpilot.series WHERE metric NOT IN ({placeholders})", metric_keys)
     con.execute(f"DELETE FROM kpilot.series_state WHERE metric NOT IN ({placeholders})", metric_keys)
 
-
-def as_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)

@@ -16,9 +16,6 @@ from kpilot.model.yamlsrc import PathKey, SourceMap, load_yaml, read_yaml_file
 
 WORKSPACE_FILE = "kpilot.yaml"
 
-# Fields kept for compatibility, with their replacement (see PRODUCT.md: accept, then deprecate).
-DEPRECATED: dict[str, str] = {}
-
 # pydantic's messages for the mistakes a kpilot.yaml can hold, so that they can be translated; others
 # stay English. Specific ones first: the last one matches any "Input should be ...".
 PYDANTIC_TEXTS = (

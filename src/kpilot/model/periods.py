@@ -79,10 +79,6 @@ def next_start(start: date, grain: Grain) -> date:
     return shift(start, grain, 1)
 
 
-def period_days(start: date, grain: Grain) -> int:
-    return (next_start(start, grain) - start).days
-
-
 def periods_between(first: date, last: date, grain: Grain, week_start: WeekStart = WeekStart.monday) -> list[date]:
     """Starts of all periods from the one containing `first` to the one containing `last`, inclusive."""
     out: list[date] = []
