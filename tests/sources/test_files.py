@@ -7,14 +7,28 @@ import os
 import shutil
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
+import kpilot.sources.files as files_module
+from kpilot.compute import store
 from kpilot.model.workspace import Source
-from kpilot.sources import LoadError, discover, load_tables, loaded_columns, sniff_columns, table_versions
+from kpilot.sources import LoadError, discover, load_tables, sniff_columns
 from kpilot.sources.files import table_name
+from kpilot.sources.files_state import read_records
 from tests.sources.helpers import Ws
+
+
+def table_versions(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Versions as the compute layer reads them (kpilot.compute.store is their one reader)."""
+    return {t: v.version for t, v in store.table_versions(con).items()}
+
+
+def loaded_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Column types kpilot.loads remembers from the last load."""
+    return {t: rec.columns for t, rec in read_records(con).items()}
 
 # --- discovery ----------------------------------------------------------------------------------
 
@@ -433,6 +447,99 @@ def test_integers_may_become_decimals(ws: Ws) -> None:
     ws.load()
     assert ws.types("t")["amount"] == "DOUBLE"
     assert ws.rows("t") == [(1, 1.0), (2, 2.5)]
+
+
+# --- a decimal is never rounded into an integer column ----------------------------------------------------
+
+
+def test_a_decimal_beyond_the_sniffed_rows_widens_the_column(ws: Ws) -> None:
+    # The sniffer sees whole numbers only; DuckDB alone would read the last value as 3.
+    body = "".join(f"{i},{i}\n" for i in range(30_000))
+    ws.write("t.csv", "id,amount\n" + body + "30000,2.5\n")
+    ws.load()
+    assert ws.types("t") == {"id": "BIGINT", "amount": "DOUBLE"}
+    assert ws.con.execute("SELECT amount FROM t WHERE id = 30000").fetchall() == [(2.5,)]
+    assert ws.con.execute("SELECT sum(amount) FROM t").fetchall() == [(sum(range(30_000)) + 2.5,)]
+
+
+def test_a_decimal_appended_to_a_column_of_whole_numbers_widens_it(ws: Ws, tmp_path: Path) -> None:
+    path = ws.write("t.csv", "id,amount\n1,1\n2,2\n")
+    ws.load()
+    assert ws.types("t")["amount"] == "BIGINT"
+    with path.open("a") as f:
+        f.write("3,2.5\n")
+    [t] = ws.load().tables
+    assert (t.status, t.rows, t.version) == ("appended", 3, 2)
+    assert ws.types("t") == {"id": "BIGINT", "amount": "DOUBLE"}
+    assert ws.rows("t") == [(1, 1.0), (2, 2.0), (3, 2.5)]
+    assert json.loads(str(_record(ws, "t")["columns"])) == {"id": "BIGINT", "amount": "DOUBLE"}
+    fresh = Ws(tmp_path / "fresh")
+    shutil.copy(path, fresh.data / "t.csv")
+    fresh.load()
+    assert (fresh.types("t"), fresh.rows("t")) == (ws.types("t"), ws.rows("t"))
+
+
+def test_whole_numbers_stay_integers_and_exact_beyond_2_pow_53(ws: Ws) -> None:
+    # Integer columns are read as DOUBLE to see fractions; numbers a DOUBLE can't hold are read again exactly.
+    ws.write("t.csv", "id,n\n9007199254740993,1\n-9223372036854775808,2\n3,\n")
+    ws.load()
+    assert ws.types("t") == {"id": "BIGINT", "n": "BIGINT"}
+    assert ws.rows("t") == [(-9223372036854775808, 2), (3, None), (9007199254740993, 1)]
+
+
+def test_a_fraction_on_a_number_beyond_2_pow_53_is_seen(ws: Ws) -> None:
+    ws.write("t.csv", "id,n\n1,9007199254740993\n2,9007199254740993.5\n")
+    with pytest.raises(LoadError) as e:
+        ws.load(declared={"t": {"n": "bigint"}})
+    assert "data/t.csv, line 3, column n: '9007199254740993.5' is not a whole number" in str(e.value)
+
+
+# --- a file that changes while it is read --------------------------------------------------------------
+
+
+def test_a_file_that_grows_while_it_is_read_is_not_loaded(ws: Ws, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = ws.write("t.csv", "id,v\n1,a\n2,b\n")
+    ws.load()
+    before = ws.loads()
+    with path.open("a") as f:
+        f.write("3,c\n")
+    real = files_module.plan_csv
+
+    def plan_then_grow(*args: Any, **kwargs: Any) -> Any:
+        # Another program writes a line after the file was compared and before its new lines are read:
+        # recorded with the size seen before, that line would be appended again by the next load.
+        out = real(*args, **kwargs)
+        with path.open("a") as f:
+            f.write("4,d\n")
+        return out
+
+    monkeypatch.setattr(files_module, "plan_csv", plan_then_grow)
+    with pytest.raises(LoadError) as e:
+        ws.load()
+    assert str(e.value) == ("data/t.csv changed while it was being loaded; run the load again (once the program "
+                            "writing it has finished).\nNothing was loaded: every table keeps its previous data.")
+    assert ws.loads() == before
+    assert ws.rows("t") == [(1, "a"), (2, "b")]
+    monkeypatch.setattr(files_module, "plan_csv", real)
+    [t] = ws.load().tables
+    assert (t.status, t.rows) == ("appended", 4)
+    assert ws.rows("t") == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+    assert [t.status for t in ws.load().tables] == ["unchanged"]
+
+
+# --- a first load of a header alone ---------------------------------------------------------------------
+
+
+def test_lines_added_under_a_lone_header_are_typed_as_in_a_fresh_load(ws: Ws) -> None:
+    path = ws.write("t.csv", "id,amount,day\n")
+    [t] = ws.load().tables
+    assert (t.rows, ws.types("t")) == (0, {"id": "VARCHAR", "amount": "VARCHAR", "day": "VARCHAR"})
+    with path.open("a") as f:
+        f.write("1,2.5,2026-01-05\n2,3,2026-01-06\n")
+    [t] = ws.load().tables
+    assert (t.status, t.rows, t.version) == ("loaded", 2, 2)
+    assert ws.types("t") == {"id": "BIGINT", "amount": "DOUBLE", "day": "DATE"}
+    assert ws.rows("t") == [(1, 2.5, date(2026, 1, 5)), (2, 3.0, date(2026, 1, 6))]
 
 
 def test_versions_and_columns_for_the_other_layers(ws: Ws) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 
 from kpilot.sources import LoadError, discover, load_tables
@@ -199,3 +201,70 @@ def test_a_binary_file(loaded: Ws) -> None:
     loaded.write("deals.csv", bytes(range(256)) * 40)
     msg = fail(loaded)
     assert msg.startswith("data/deals.csv")
+    assert msg.startswith("data/deals.csv does not look like CSV text: 1120 of its first 10240 bytes are control "
+                          "characters")
+    assert "not a workbook, an archive or an image with a .csv name" in msg
+    # Windows-1252 files are read through a transcoded copy in a temporary folder: never shown.
+    assert tempfile.gettempdir() not in msg and "kpilot-load" not in msg and "utf8.csv" not in msg
+    assert "sniffing" not in msg
+
+
+def test_a_nul_byte_in_the_header(loaded: Ws) -> None:
+    loaded.write("deals.csv", GOOD_DEALS.replace("amount_eur", "amount\x00eur"))
+    msg = fail(loaded)
+    assert msg.startswith("data/deals.csv, line 1: field 3 of the header holds a NUL byte (0x00), which is not text: "
+                          "'amount\\x00eur'.")
+
+
+def test_a_decimal_in_a_column_declared_as_integer(ws: Ws) -> None:
+    ws.write("deals.csv", GOOD_DEALS)
+    ws.write("accounts.csv", "id,name\n1,Acme\n")
+    ws.load(declared={"accounts": {"id": "bigint"}})
+    ws.write("accounts.csv", "id,name\n1,Acme\n2.5,Globex\n")
+    msg = fail(ws, declared={"accounts": {"id": "bigint"}})
+    assert msg.startswith("data/accounts.csv, line 3, column id: '2.5' is not a whole number (the model declares id as "
+                          "bigint).\n  3 | 2.5,Globex\nFix: correct the value or leave the field empty.")
+
+
+def test_a_decimal_appended_to_a_column_declared_as_integer(ws: Ws) -> None:
+    # The line is counted in the whole file: multi-line values and blank lines included.
+    path = ws.write("accounts.csv", 'id,name\n1,Acme\n2,"Globex\nInc."\n')
+    ws.load(declared={"accounts": {"id": "int"}})
+    before = ws.loads()
+    with path.open("a") as f:
+        f.write("3,Initech\n\n4,Umbrella\n 4.5 ,Hooli\n")
+    with pytest.raises(LoadError) as e:
+        ws.load(declared={"accounts": {"id": "int"}})
+    assert str(e.value).startswith("data/accounts.csv, line 8, column id: '4.5' is not a whole number (the model "
+                                   "declares id as bigint).\n  8 |  4.5 ,Hooli\n")
+    assert ws.loads() == before
+    assert ws.types("accounts")["id"] == "BIGINT"
+    assert ws.rows("accounts") == [(1, "Acme"), (2, "Globex\nInc.")]
+
+
+def test_a_folder_in_place_of_a_listed_file(loaded: Ws) -> None:
+    files = discover(loaded.source(), loaded.root)
+    (loaded.data / "deals.csv").unlink()
+    (loaded.data / "deals.csv").mkdir()
+    with pytest.raises(LoadError) as e:
+        load_tables(loaded.con, files)
+    assert str(e.value).startswith("data/deals.csv is not a file any more (a folder or a device has its name).")
+    assert loaded.rows("accounts") == [(1, "Acme")]
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"options": {"skip": "two"}}, "source 'files': `skip: two` is not a number of lines. Fix: give the number of "
+                                   "lines above the header, e.g. `skip: 2`."),
+    ({"options": {"quote": "''"}}, "source 'files': `quote` must be one ASCII character, not \"''\"."),
+    ({"options": {"escape": True}}, "source 'files': `escape` must be one ASCII character, not \"True\"."),
+    ({"delimiter": ";;"}, "source 'files': `delimiter` must be one character, not \";;\"."),
+    ({"date_format": "31/12/2026"}, 'source \'files\': `date_format: "31/12/2026"` is not a valid format (it has no % '
+                                    "code, so it cannot tell where the day, month or year is)."),
+])
+def test_unusable_options_are_load_errors(loaded: Ws, fields: dict[str, object], expected: str) -> None:
+    loaded.write("deals.csv", GOOD_DEALS.replace("D2", "D3"))  # changed, so that it is read again
+    before = loaded.loads()
+    with pytest.raises(LoadError) as e:
+        loaded.load(loaded.source(**fields))
+    assert str(e.value).startswith(expected)
+    assert loaded.loads() == before

@@ -177,3 +177,41 @@ def test_an_unchanged_workbook_is_not_read_again(ws: Ws) -> None:
     assert sorted((t.table, t.status, t.rows, t.version) for t in report.tables) == [
         ("budget", "loaded", 1, 2), ("other", "loaded", 1, 2),
     ]
+
+
+def test_empty_sheets_are_skipped_when_every_sheet_is_read(ws: Ws) -> None:
+    # Excel's untouched "Sheet1" beside the data: it must not block the load of the other sheets.
+    workbook(ws.data / "b.xlsx", {"Sheet1": [], "Budget": BUDGET, "Blank": [["  ", None], [None, ""]]})
+    report = ws.load(ws.source(type="excel"))
+    assert [(t.table, t.rows) for t in report.tables] == [("budget", 3)]
+    assert [t.table for t in discover(ws.source(type="excel", path="data/b.xlsx"), ws.root)] == ["budget"]
+
+
+def test_a_named_empty_sheet_is_a_clear_error(ws: Ws) -> None:
+    workbook(ws.data / "b.xlsx", {"Sheet1": [], "Budget": BUDGET})
+    with pytest.raises(LoadError) as e:
+        ws.load(ws.source(type="excel", path="data/b.xlsx", sheet="Sheet1"))
+    assert str(e.value).startswith("data/b.xlsx, sheet Sheet1: the sheet is empty (no header row, no data). Fix: name "
+                                   "a sheet that holds the data in `sheet:` or `tables:` of source 'files'")
+    assert "Invalid Input Error" not in str(e.value)
+
+
+def test_a_workbook_with_only_empty_sheets(ws: Ws) -> None:
+    workbook(ws.data / "b.xlsx", {"Sheet1": [], "Sheet2": []})
+    with pytest.raises(LoadError) as e:
+        discover(ws.source(type="excel"), ws.root)
+    assert str(e.value).startswith("data/b.xlsx: every sheet is empty.")
+
+
+def test_a_declared_decimal_type_never_rounds_a_cell(ws: Ws) -> None:
+    path = workbook(ws.data / "b.xlsx", {"B": [["id", "amount"], [1, 1.1 * 3], [2, 1200.5]]})
+    ws.load(ws.source(type="excel"), declared={"b": {"amount": "decimal(12,2)"}})
+    assert ws.rows("b") == [(1, Decimal("3.30")), (2, Decimal("1200.50"))]  # 3.3000000000000003 is Excel's 3.3
+    workbook(path, {"B": [["id", "amount"], [1, 3.3], [2, 2.555]]})
+    with pytest.raises(LoadError) as e:
+        ws.load(ws.source(type="excel"), declared={"b": {"amount": "decimal(12,2)"}})
+    assert str(e.value).startswith(
+        "data/b.xlsx, sheet B, cell B3: '2.555' in column amount, which the model declares as decimal(12,2).\nFix: "
+        "type a number in the cell or leave it empty; decimal(12,2) holds 2 decimal(s) and 10 digit(s) before the "
+        "point: round the value, or declare a wider type in the model's `columns:`.")
+    assert ws.rows("b") == [(1, Decimal("3.30")), (2, Decimal("1200.50"))]

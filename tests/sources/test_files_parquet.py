@@ -73,3 +73,17 @@ def test_a_missing_required_column(ws: Ws) -> None:
         ws.load(ws.source(type="parquet"), required={"t": {"amount": "measure of metric revenue"}})
     assert ("data/t.parquet has no column 'amount', needed as measure of metric revenue; did you mean "
             "'amount_eur'?") in str(e.value)
+
+
+def test_a_declared_integer_type_never_rounds_a_fraction(ws: Ws) -> None:
+    write(ws.data / "t.parquet", id=["1", "2"], n=[1.0, 2.0], amount=[1.0, 2.5])
+    ws.load(ws.source(type="parquet"), declared={"t": {"id": "bigint", "n": "bigint"}})
+    assert ws.types("t") == {"id": "BIGINT", "n": "BIGINT", "amount": "DOUBLE"}
+    assert ws.rows("t") == [(1, 1, 1.0), (2, 2, 2.5)]
+    for column, values in (("amount", [1.0, 2.5]), ("id", ["1", "2.5"])):
+        write(ws.data / "t.parquet", **{"n": [1.0, 2.0], column: values})
+        with pytest.raises(LoadError) as e:
+            ws.load(ws.source(type="parquet"), declared={"t": {column: "bigint"}})
+        assert str(e.value).startswith(f"data/t.parquet, column {column}, row 2: '2.5' can't be read as bigint, the "
+                                       f"type the model declares for {column}.")
+        assert ws.rows("t") == [(1, 1, 1.0), (2, 2, 2.5)]

@@ -7,12 +7,7 @@ from kpilot.sources.files import (
     TableLoad,
     discover,
     load_tables,
-    loaded_columns,
     sniff_columns,
-    table_versions,
 )
 
-__all__ = [
-    "LoadError", "LoadReport", "TableFile", "TableLoad", "discover", "load_tables", "loaded_columns",
-    "sniff_columns", "table_versions",
-]
+__all__ = ["LoadError", "LoadReport", "TableFile", "TableLoad", "discover", "load_tables", "sniff_columns"]

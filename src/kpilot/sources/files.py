@@ -23,25 +23,29 @@ import duckdb
 import pyarrow as pa
 
 from kpilot.model.errors import Message, did_you_mean, either, joined, msg, one_of, verbatim
+from kpilot.model.types import INTEGER_TYPES
+from kpilot.model.validate import is_temporal
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Source
 from kpilot.sources.files_common import (
     NOTHING_LOADED,
     LoadError,
     TableFile,
     duckdb_type,
-    is_temporal,
     missing_columns,
     no_sheet,
     quote_ident,
+    scratch,
     shown_path,
     table_name,
+    unreadable,
     where,
 )
-from kpilot.sources.files_csv import CsvPlan, EncodingRetry, diagnose, plan_append, plan_csv
-from kpilot.sources.files_excel import read_sheet, sheet_names, sniff_sheet
+from kpilot.sources.files_csv import CsvPlan, EncodingRetry, diagnose, plan_append, plan_csv, read_into
+from kpilot.sources.files_excel import data_sheet_names, read_sheet, sheet_names, sniff_sheet
 from kpilot.sources.files_state import (
     Change,
     LoadRecord,
+    check_unchanged,
     decide,
     ensure_schema,
     main_tables,
@@ -51,8 +55,7 @@ from kpilot.sources.files_state import (
 )
 
 __all__ = [
-    "LoadError", "LoadReport", "TableFile", "TableLoad", "discover", "load_tables", "loaded_columns",
-    "sniff_columns", "table_name", "table_versions",
+    "LoadError", "LoadReport", "TableFile", "TableLoad", "discover", "load_tables", "sniff_columns", "table_name",
 ]
 
 SUFFIXES = {"csv": (".csv", ".tsv"), "excel": (".xlsx", ".xlsm"), "parquet": (".parquet", ".pq")}
@@ -99,20 +102,30 @@ def discover(source: Source, base_dir: Path) -> list[TableFile]:
             "for {root}.{hint} Fix: correct `path:` or move the data there.", source=source.key, path=source.path,
             root=str(root), hint=did_you_mean(root.name, near)))
     found = _list_tables(source, root)
-    seen: dict[str, TableFile] = {}
-    for tf in found:
-        other = seen.get(tf.table)
-        if other is not None:
-            raise LoadError(msg(
-                "source '{source}': table '{table}' would come from both {first} and {second}. Fix: name the "
-                "tables yourself with `tables:` (table: file or sheet) on the source.", source=source.key,
-                table=tf.table, first=_label(other), second=_label(tf)))
-        seen[tf.table] = tf
+    _one_file_per_table(found, source.key)
     if not found:
         raise LoadError(msg("source '{source}': folder '{path}' holds no {kinds} file. Fix: put the data files "
                             "there, or correct `path:` or `type:`.", source=source.key, path=source.path,
                             kinds=either([f"*{s}" for s in SUFFIXES[source.type]])))
     return found
+
+
+def _one_file_per_table(files: Sequence[TableFile], source: str | None = None) -> None:
+    """Refuse two files for one table: within a source when it is listed, across sources when they load."""
+    seen: dict[str, TableFile] = {}
+    for tf in files:
+        other = seen.get(tf.table)
+        if other is None:
+            seen[tf.table] = tf
+        elif source is not None:
+            raise LoadError(msg(
+                "source '{source}': table '{table}' would come from both {first} and {second}. Fix: name the "
+                "tables yourself with `tables:` (table: file or sheet) on the source.", source=source,
+                table=tf.table, first=_label(other), second=_label(tf)))
+        else:
+            raise LoadError(msg("table '{table}' would be loaded from both {first} and {second}. Fix: give one of "
+                                "them another name with `tables:` on its source.", table=tf.table,
+                                first=_label(other), second=_label(tf)))
 
 
 def _label(tf: TableFile) -> Message:
@@ -141,7 +154,7 @@ def _list_tables(source: Source, root: Path) -> list[TableFile]:
             return [TableFile(table_name(_stem(p)), p, source) for p in files]
         if source.sheet:
             return [_one_file_table(source, table_name(_stem(p)), p) for p in files]
-        return [TableFile(table_name(s), p, source, s) for p in files for s in _sheets(source, p)]
+        return [TableFile(table_name(s), p, source, s) for p in files for s in _data_sheets(source, p)]
     if source.type != "excel":
         if source.tables:
             if len(source.tables) != 1 or next(iter(source.tables.values())) != root.name:
@@ -150,12 +163,13 @@ def _list_tables(source: Source, root: Path) -> list[TableFile]:
                                     path=source.path, name=root.name))
             return [TableFile(next(iter(source.tables)), root, source)]
         return [TableFile(table_name(_stem(root)), root, source)]
-    sheets = _sheets(source, root)
     if source.tables:
+        sheets = _sheets(source, root)
         return [TableFile(t, root, source, _sheet(source, root, sheets, s)) for t, s in source.tables.items()]
     if source.sheet:
+        sheets = _sheets(source, root)
         return [TableFile(table_name(source.sheet), root, source, _sheet(source, root, sheets, source.sheet))]
-    return [TableFile(table_name(s), root, source, s) for s in sheets]
+    return [TableFile(table_name(s), root, source, s) for s in _data_sheets(source, root)]
 
 
 def _stem(p: Path) -> str:
@@ -164,6 +178,11 @@ def _stem(p: Path) -> str:
 
 def _sheets(source: Source, path: Path) -> list[str]:
     return sheet_names(path, shown_path(TableFile("", path, source)))
+
+
+def _data_sheets(source: Source, path: Path) -> list[str]:
+    """The sheets to load when a source reads every sheet: empty ones (Excel's blank "Sheet1") are skipped."""
+    return data_sheet_names(path, shown_path(TableFile("", path, source)), source.key)
 
 
 def _sheet(source: Source, path: Path, sheets: list[str], name: str) -> str:
@@ -197,13 +216,11 @@ def sniff_columns(tf: TableFile) -> dict[str, str]:
 
 
 def _parquet_columns(tf: TableFile) -> dict[str, str]:
-    con = duckdb.connect()
-    try:
-        rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(tf.path)]).fetchall()
-    except duckdb.Error as e:
-        raise _parquet_error(tf, e) from None
-    finally:
-        con.close()
+    with scratch() as con:
+        try:
+            rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(tf.path)]).fetchall()
+        except duckdb.Error as e:
+            raise _parquet_error(tf, e) from None
     return {r[0]: r[1] for r in rows}
 
 
@@ -241,13 +258,7 @@ def load_tables(
     checked before anything is written. Unchanged files are skipped; a CSV file that only grew has its
     new lines appended. `con` must not be inside a transaction. Raises LoadError, whose text is for people.
     """
-    seen: dict[str, TableFile] = {}
-    for tf in files:
-        if tf.table in seen:
-            raise LoadError(msg("table '{table}' would be loaded from both {first} and {second}. Fix: give one of "
-                                "them another name with `tables:` on its source.", table=tf.table,
-                                first=_label(seen[tf.table]), second=_label(tf)))
-        seen[tf.table] = tf
+    _one_file_per_table(files)
     codecs: dict[str, str] = {}
     stop = threading.Event()  # tells background hashing to give up once the load has failed
     with tempfile.TemporaryDirectory(prefix="kpilot-load-") as tmp, ThreadPoolExecutor(1) as pool:
@@ -286,6 +297,7 @@ def _load_once(
 ) -> LoadReport:
     con.execute("BEGIN TRANSACTION")
     current: _Job | None = None
+    tf: TableFile | None = None  # the file being read, for an operating system error
     try:
         ensure_schema(con)
         records = read_records(con)
@@ -303,15 +315,21 @@ def _load_once(
         loads: list[TableLoad] = []
         new_records: list[LoadRecord] = []
         for i, job in enumerate(jobs, start=1):
-            current = job
+            current, tf = job, job.change.tf
             started = time.perf_counter()
             loads.append(_run(con, job, new_records))
             loads[-1].seconds = time.perf_counter() - started
             if on_progress:
                 on_progress(job.change.tf.table, i, len(jobs))
         current = None
+        by_table = {j.change.tf.table: j.change for j in jobs}
         for rec in new_records:
-            rec.sha256 = next(j.change.sha256() for j in jobs if j.change.tf.table == rec.table_name)
+            change = by_table[rec.table_name]
+            tf = change.tf
+            rec.sha256 = change.sha256()
+            # What was read and hashed must be the file that was compared: a file that grew meanwhile
+            # would have its new lines appended again by the next load.
+            check_unchanged(change)
         write_records(con, new_records)
         con.execute("COMMIT")
         return LoadReport(loads)
@@ -320,6 +338,8 @@ def _load_once(
             con.execute("ROLLBACK")
         if isinstance(e, duckdb.Error) and current is not None:
             raise _explain(current, e) from None
+        if isinstance(e, OSError) and tf is not None:
+            raise LoadError(unreadable(tf, e)) from None
         raise
 
 
@@ -339,7 +359,10 @@ def _plan(change: Change, declared: Mapping[str, str] | None, codec: str | None,
     if change.action in ("unchanged", "touch"):
         assert prev is not None
         return _Job(change, list(prev.columns))
-    previous = prev.columns if prev else None
+    # Types of the previous load guide this one when it read the same kind of file and gave rows: an empty
+    # table's columns are text for want of values, not because the file holds text.
+    same_kind = prev is not None and prev.path.lower().endswith(SUFFIXES[tf.source.type])
+    previous = prev.columns if prev is not None and same_kind and prev.rows > 0 else None
     if tf.source.type == "excel":
         arrow, _ = read_sheet(tf, previous=previous, declared=declared)
         return _Job(change, list(arrow.column_names), arrow=arrow)
@@ -348,14 +371,14 @@ def _plan(change: Change, declared: Mapping[str, str] | None, codec: str | None,
         have = {c.lower(): c for c in cols}
         casts = {have[k.lower()]: duckdb_type(t, where(tf)) for k, t in (declared or {}).items() if k.lower() in have}
         casts = {c: t for c, t in casts.items() if cols[c] != t}
+        lossy = _parquet_cast_error(tf, casts, cols, only_fractions=True)
+        if lossy is not None:
+            raise lossy
         return _Job(change, list(cols), parquet_casts=casts)
     plan = plan_csv(tf, workdir, previous=previous, declared=declared, codec=codec)
     if change.action == "append":
-        assert prev is not None
-        if [c.lower() for c in plan.columns] != [c.lower() for c in prev.columns]:
-            change.action = "replace"  # the header changed after all (same bytes can't do that, but be safe)
-        else:
-            plan = plan_append(tf, workdir, plan, prev.columns, prev.size)
+        assert prev is not None  # same bytes up to the old size, so the same header and columns
+        plan = plan_append(tf, workdir, plan, prev.columns, prev.size)
     return _Job(change, list(plan.columns), csv=plan)
 
 
@@ -371,14 +394,16 @@ def _run(con: duckdb.DuckDBPyConnection, job: _Job, records: list[LoadRecord]) -
     append_min = None
     if ch.action == "append":
         assert job.csv is not None and prev is not None
-        read, params = job.csv.read_sql()
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _kpilot_append AS SELECT * FROM {read}", params)
+        for column in read_into(con, "_kpilot_append", job.csv, temp=True):
+            if prev.columns.get(column) in INTEGER_TYPES:
+                # New lines hold a decimal in a column of whole numbers: the column becomes DOUBLE, as a
+                # load of the whole file would make it, inside this transaction.
+                con.execute(f"ALTER TABLE {target} ALTER {quote_ident(column)} TYPE DOUBLE")
         append_min = _mins(con, "_kpilot_append", prev.columns)
         con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _kpilot_append")
         con.execute("DROP TABLE _kpilot_append")
     elif job.csv is not None:
-        read, params = job.csv.read_sql()
-        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {read}", params)
+        read_into(con, target, job.csv)
     elif job.arrow is not None:
         con.register("_kpilot_arrow", job.arrow)
         try:
@@ -420,37 +445,39 @@ def _iso(v: Any) -> str | None:
     return None if v is None else str(v)
 
 
-def _parquet_cast_error(tf: TableFile, casts: Mapping[str, str]) -> LoadError | None:
-    """Find the first value a declared type can't hold, with its row number."""
-    con = duckdb.connect()
-    try:
-        for col, t in casts.items():
-            c = quote_ident(col)
-            row = con.execute(
-                f"SELECT file_row_number, {c}::VARCHAR FROM read_parquet(?, file_row_number = true) "
-                f"WHERE {c} IS NOT NULL AND TRY_CAST({c} AS {t}) IS NULL ORDER BY file_row_number LIMIT 1",
-                [str(tf.path)],
-            ).fetchone()
-            if row is not None:
-                return LoadError(msg(
-                    "{where}, row {row}: '{value}' can't be read as {type}, the type the model declares for {column}. "
-                    "Fix: correct the data, or the type in the model's `columns:`.", where=where(tf, column=col),
-                    row=int(row[0]) + 1, value=row[1], type=t.lower(), column=col))
-    except duckdb.Error:
-        return None
-    finally:
-        con.close()
+def _parquet_cast_error(tf: TableFile, casts: Mapping[str, str], have: Mapping[str, str] | None = None, *,
+                        only_fractions: bool = False) -> LoadError | None:
+    """Find the first value a declared type can't hold, with its row number.
+
+    A CAST to an integer type rounds 2.5 to 3: a value with a fraction counts as one it can't hold. With
+    `only_fractions`, only the casts that could round are checked (before the load, which CASTs).
+    """
+    checks = {}
+    for col, t in casts.items():
+        c = quote_ident(col)
+        lost = f"TRY_CAST({c} AS {t}) IS NULL"
+        source = (have or {}).get(col, "VARCHAR")
+        if t in INTEGER_TYPES and source not in INTEGER_TYPES:
+            number = c if source.startswith(("DECIMAL", "DOUBLE", "FLOAT")) else f"TRY_CAST({c} AS DOUBLE)"
+            lost += f" OR {number} <> trunc({number})"
+        elif only_fractions:
+            continue
+        checks[col] = (t, lost)
+    with scratch() as con:
+        try:
+            for col, (t, lost) in checks.items():
+                c = quote_ident(col)
+                # Types come from duckdb_type() (a fixed list), names are quoted: nothing from a file is pasted.
+                row = con.execute(
+                    f"SELECT file_row_number, {c}::VARCHAR FROM read_parquet(?, file_row_number = true) "
+                    f"WHERE {c} IS NOT NULL AND ({lost}) ORDER BY file_row_number LIMIT 1",
+                    [str(tf.path)],
+                ).fetchone()
+                if row is not None:
+                    return LoadError(msg(
+                        "{where}, row {row}: '{value}' can't be read as {type}, the type the model declares for "
+                        "{column}. Fix: correct the data, or the type in the model's `columns:`.",
+                        where=where(tf, column=col), row=int(row[0]) + 1, value=row[1], type=t.lower(), column=col))
+        except duckdb.Error:
+            return None
     return None
-
-
-# --- bookkeeping, for the other layers ---------------------------------------------------------------
-
-
-def table_versions(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Table -> version, +1 at each load that changed it; lets caches know what to refresh."""
-    return {name: rec.version for name, rec in read_records(con).items()}
-
-
-def loaded_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
-    """Table -> column -> DuckDB type, as of the last load."""
-    return {name: rec.columns for name, rec in read_records(con).items()}

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
 from kpilot.model.errors import KpilotError, Message, did_you_mean, joined, msg, one_of
+from kpilot.model.types import INTEGER_TYPES, TYPE_NAMES, column_type
+from kpilot.model.validate import is_numeric, is_temporal
 from kpilot.model.workspace import Source
 
 NOTHING_LOADED = msg("Nothing was loaded: every table keeps its previous data.")
@@ -62,6 +67,12 @@ def where(tf: TableFile, line: int | None = None, column: str | None = None, cel
     return joined(", ", parts)
 
 
+def unreadable(tf: TableFile, e: OSError) -> Message:
+    """An operating system error on the file, without the paths it may hold (a temporary copy's)."""
+    return msg("{path} could not be read ({reason}). Fix: check that the file exists and that kpilot may read it.",
+               path=shown_path(tf), reason=e.strerror or type(e).__name__)
+
+
 def no_sheet(shown: str, sheet: str, sheets: list[str], source: str) -> LoadError:
     return LoadError(msg("{path} has no sheet '{sheet}';{hint} sheets: {sheets}. Fix: correct `sheet:` or `tables:` in "
                          "source '{source}'.", path=shown, sheet=sheet, hint=did_you_mean(sheet, sheets),
@@ -82,53 +93,35 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@contextmanager
+def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB connection for reading a file outside the load's transaction, closed after use."""
+    con = duckdb.connect()
+    try:
+        yield con
+    finally:
+        con.close()
+
+
 def shorten(text: str, limit: int = 120) -> str:
     text = text.split("\n", 1)[0].rstrip("\r")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- column types -------------------------------------------------------------------------------
-
-_ALIASES = {
-    "int": "BIGINT", "integer": "BIGINT", "bigint": "BIGINT", "int64": "BIGINT", "long": "BIGINT",
-    "double": "DOUBLE", "float": "DOUBLE", "float64": "DOUBLE", "number": "DOUBLE", "numeric": "DOUBLE",
-    "real": "DOUBLE",
-    "varchar": "VARCHAR", "text": "VARCHAR", "string": "VARCHAR", "str": "VARCHAR",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP", "datetime": "TIMESTAMP",
-    "timestamptz": "TIMESTAMP WITH TIME ZONE", "timestamp with time zone": "TIMESTAMP WITH TIME ZONE",
-    "boolean": "BOOLEAN", "bool": "BOOLEAN",
-    "time": "TIME",
-}
-_DECIMAL = re.compile(r"^\s*(?:decimal|numeric)\s*\(\s*(\d{1,2})\s*,\s*(\d{1,2})\s*\)\s*$", re.IGNORECASE)
-
-INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                 "UBIGINT")
-FLOAT_TYPES = ("FLOAT", "DOUBLE")
-TEMPORAL_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS",
-                  "TIMESTAMP_NS")
+# The type names and predicates are the model's (kpilot.model.types, kpilot.model.validate). There
+# BOOLEAN counts as numeric, since SUM of a true/false column counts the trues; the loader never turns a
+# true/false column into numbers, so it tests for BOOLEAN before it asks is_numeric.
 
 
 def duckdb_type(declared: str, where_: str) -> str:
     """The DuckDB type of a declared column type ("double", "varchar", "decimal(12,2)"...)."""
-    key = " ".join(declared.strip().lower().split())
-    if key in _ALIASES:
-        return _ALIASES[key]
-    m = _DECIMAL.match(declared)
-    if m and int(m.group(2)) <= int(m.group(1)) <= 38:
-        return f"DECIMAL({m.group(1)},{m.group(2)})"
-    names = sorted({k for k in _ALIASES if " " not in k})
+    found = column_type(declared)
+    if found is not None:
+        return found
     raise LoadError(msg("{where}: unknown column type '{type}';{hint} types: {types}, decimal(p,s). Fix: use one of "
                         "these in the model's `columns:`.", where=where_, type=declared,
-                        hint=did_you_mean(declared, names), types=one_of(names, limit=30)))
-
-
-def is_numeric(t: str) -> bool:
-    return t in INTEGER_TYPES or t in FLOAT_TYPES or t.startswith("DECIMAL")
-
-
-def is_temporal(t: str) -> bool:
-    return t in TEMPORAL_TYPES
+                        hint=did_you_mean(declared, TYPE_NAMES), types=one_of(TYPE_NAMES, limit=30)))
 
 
 def merge_type(previous: str | None, detected: str) -> str:
@@ -143,7 +136,7 @@ def merge_type(previous: str | None, detected: str) -> str:
         return previous
     if previous == "VARCHAR":
         return detected
-    if is_numeric(previous) and is_numeric(detected):
+    if "BOOLEAN" not in (previous, detected) and is_numeric(previous) and is_numeric(detected):
         if previous in INTEGER_TYPES and detected in INTEGER_TYPES:
             return "BIGINT"
         return "DOUBLE"
@@ -156,14 +149,14 @@ def holds(t: str) -> Message:
     """What a column of type `t` holds, in words: 'numbers', 'dates'..."""
     if t in INTEGER_TYPES:
         return msg("whole numbers")
+    if t == "BOOLEAN":
+        return msg("true/false values")
     if is_numeric(t):
         return msg("numbers")
     if t == "DATE":
         return msg("dates")
     if is_temporal(t):
         return msg("dates with times")
-    if t == "BOOLEAN":
-        return msg("true/false values")
     if t == "TIME":
         return msg("times of day")
     return msg("text")

@@ -6,14 +6,17 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import duckdb
 
-from kpilot.model.errors import Message, did_you_mean, joined, msg, one_of
+from kpilot.model.errors import Message, joined, msg
+from kpilot.model.types import INTEGER_TYPES, delimiter_char, format_problem
+from kpilot.model.validate import is_numeric, source_problems
 from kpilot.sources.files_common import (
     ColumnSpec,
     LoadError,
@@ -21,10 +24,10 @@ from kpilot.sources.files_common import (
     a_value_of,
     example_date,
     holds,
-    is_numeric,
     null_value_hint,
     plan_types,
     quote_ident,
+    scratch,
     shorten,
     shown_path,
     text_column_hint,
@@ -33,7 +36,14 @@ from kpilot.sources.files_common import (
 
 CHUNK = 1 << 20
 SAMPLE_BYTES = 8 * CHUNK  # what a sniff reads of a file that has to be transcoded first
-CSV_OPTIONS = ("quote", "escape", "comment", "skip")
+_TEXT_ENCODINGS = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "utf-16": "utf-16"}  # DuckDB's name -> Python's
+# Control bytes other than tab, line feed, form feed and carriage return: text has almost none.
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f]")
+# Integer columns are read as DOUBLE (see read_into); a DOUBLE holds every whole number below 2**53 exactly,
+# and DECIMAL(38,18) every BIGINT and UBIGINT value with 18 decimals, for the columns with bigger values.
+_EXACT_BELOW = 2**53
+_EXACT_TYPE = "DECIMAL(38,18)"
+_LOSSY = "__kpilot_lossy"  # a column of the first read: did casting an integer column lose anything?
 _DELIMITERS = (",", ";", "\t", "|")
 # Bytes 0x80-0x9F are printable in Windows-1252 (€, œ, ’...) but C1 controls in latin-1, which DuckDB refuses.
 _C1 = re.compile(rb"[\x80-\x9f]")
@@ -77,9 +87,16 @@ class CsvPlan:
     line_offset: int = 0  # lines of the file before `read_path`'s first data line, for appends
     notes: dict[str, str] = field(default_factory=dict)  # where dateformat etc. came from
 
-    def read_sql(self, extra: Mapping[str, Any] | None = None) -> tuple[str, list[Any]]:
+    def read_types(self, exact: Collection[str] = ()) -> dict[str, str]:
+        """The type each column is read with: DuckDB rounds 2.5 to 3 in an integer column, so integer columns
+        are read as DOUBLE (or DECIMAL(38,18) for those in `exact`) and given their type back by read_into."""
+        return {k: (_EXACT_TYPE if k in exact else "DOUBLE") if c.type in INTEGER_TYPES else c.type
+                for k, c in self.columns.items()}
+
+    def read_sql(self, extra: Mapping[str, Any] | None = None, *,
+                 types: Mapping[str, str] | None = None) -> tuple[str, list[Any]]:
         """`read_csv(...)` with every option fixed, as SQL text with parameters."""
-        opts: dict[str, Any] = {**self.options, "columns": {k: c.type for k, c in self.columns.items()}}
+        opts: dict[str, Any] = {**self.options, "columns": dict(types) if types is not None else self.read_types()}
         opts.update(extra or {})
         # Option names are constants of this module; values are always bound parameters.
         sql = "read_csv(?, auto_detect=false, strict_mode=true, " + ", ".join(f"{k}=?" for k in opts) + ")"
@@ -196,12 +213,11 @@ def line_at(path: Path, pos: int) -> int:
 
 def _base_options(tf: TableFile, enc: Encoding) -> dict[str, Any]:
     src = tf.source
-    unknown = [k for k in src.options if k not in CSV_OPTIONS]
-    if unknown:
-        raise LoadError(msg(
-            "source '{source}': unknown option '{option}' for a CSV file;{hint} options: {options}. Fix: remove it or "
-            "correct its name.", source=src.key, option=unknown[0], hint=did_you_mean(unknown[0], CSV_OPTIONS),
-            options=one_of(CSV_OPTIONS)))
+    # `kpilot validate` reports these at their line in kpilot.yaml; a load refuses them all the same.
+    problems = source_problems(src)
+    if problems:
+        raise LoadError(msg("source '{source}': {problem}. Fix: {fix}.", source=src.key, problem=problems[0].message,
+                            fix=problems[0].fix))
     opts: dict[str, Any] = {"quote": str(src.options.get("quote", '"')), "header": src.header,
                             "comment": str(src.options.get("comment", "")),
                             "nullstr": ["", *(src.null_values or [])]}
@@ -210,13 +226,8 @@ def _base_options(tf: TableFile, enc: Encoding) -> dict[str, Any]:
     if "skip" in src.options:
         opts["skip"] = int(src.options["skip"])
     if src.delimiter:
-        opts["delim"] = "\t" if src.delimiter in ("\\t", "tab") else src.delimiter
+        opts["delim"] = delimiter_char(src.delimiter)
     if src.decimal:
-        if src.decimal == opts.get("delim"):
-            raise LoadError(msg("source '{source}': `decimal: \"{decimal}\"` is also the `delimiter:`, so a value "
-                                "like 1{decimal}5 could not be told from two fields. Fix: change one of them (a file "
-                                "with decimal commas usually has `delimiter: \";\"`).", source=src.key,
-                                decimal=src.decimal))
         opts["decimal_separator"] = src.decimal
     for key, name, fmt in (("dateformat", "date_format", src.date_format),
                            ("timestampformat", "timestamp_format", src.timestamp_format)):
@@ -229,14 +240,16 @@ def _base_options(tf: TableFile, enc: Encoding) -> dict[str, Any]:
 
 
 def _check_format(tf: TableFile, name: str, fmt: str) -> None:
-    try:
-        duckdb.connect().execute("SELECT try_strptime('', ?)", [fmt]).fetchall()
-    except duckdb.Error as e:
-        reason = str(e).split(": ", 1)[-1]
+    with scratch() as con:
+        try:
+            con.execute("SELECT try_strptime('', ?)", [fmt]).fetchall()
+            reason: str | None = format_problem(fmt)
+        except duckdb.Error as e:
+            reason = str(e).split(": ", 1)[-1]
+    if reason is not None:
         raise LoadError(msg("source '{source}': `{name}: \"{format}\"` is not a valid format ({reason}). Fix: use "
                             "strftime codes, e.g. \"%d/%m/%Y\" for 31/12/2026 or \"%d/%m/%Y %H:%M\" for "
-                            "31/12/2026 17:30.", source=tf.source.key, name=name, format=fmt, reason=reason)
-                        ) from None
+                            "31/12/2026 17:30.", source=tf.source.key, name=name, format=fmt, reason=reason))
 
 
 def _sniff(con: duckdb.DuckDBPyConnection, path: Path, opts: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -247,8 +260,7 @@ def _sniff(con: duckdb.DuckDBPyConnection, path: Path, opts: Mapping[str, Any]) 
 
 
 def _head_lines(path: Path, enc: Encoding, n: int) -> list[str]:
-    text_encoding = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "utf-16": "utf-16"}[enc.duckdb]
-    with path.open("r", encoding=text_encoding, errors="replace", newline="") as f:
+    with path.open("r", encoding=_TEXT_ENCODINGS[enc.duckdb], errors="replace", newline="") as f:
         return [f.readline() for _ in range(n)]
 
 
@@ -269,6 +281,25 @@ def _check_empty(tf: TableFile) -> None:
         what = msg("is empty (0 bytes)") if size == 0 else msg("holds only blank lines")
         raise LoadError(msg("{path} {what}. Fix: export the data again; a CSV file needs at least a header line (or "
                             "set `header: false` and give it data lines).", path=shown_path(tf), what=what))
+
+
+def _check_text(tf: TableFile, enc: Encoding) -> None:
+    """Refuse a file whose first bytes are not text (a workbook, an archive, an image named .csv)."""
+    if any(wide in enc.label for wide in ("16", "32")):
+        return  # UTF-16 and UTF-32 text is mostly zero bytes
+    with tf.path.open("rb") as f:
+        head = f.read(CHUNK)
+    controls = _CONTROL.findall(head)
+    if len(controls) > max(8, len(head) // 100):
+        raise LoadError(not_text(tf, msg("{n} of its first {total} bytes are control characters, which text does not "
+                                         "hold", n=len(controls), total=len(head))))
+
+
+def not_text(tf: TableFile, why: Message) -> LoadError:
+    return LoadError(msg("{path} does not look like CSV text: {why}. Fix: check that it is a CSV export, not a "
+                         "workbook, an archive or an image with a .csv name (an Excel file must end in .xlsx and be "
+                         "in an `excel` source); if it is UTF-16 text without a byte-order mark, set `encoding: "
+                         "utf-16` on the source.", path=shown_path(tf), why=why))
 
 
 def _sniff_dialect(con: duckdb.DuckDBPyConnection, tf: TableFile, read_path: Path, enc: Encoding,
@@ -335,13 +366,13 @@ def plan_csv(
     """Work out encoding, dialect and column types of a CSV file; raise LoadError for what can't load."""
     _check_empty(tf)
     enc = Encoding("utf-8", codec) if codec else detect_encoding(tf)
+    _check_text(tf, enc)
     read_path = tf.path
     if enc.python:
         read_path = workdir / f"{tf.table}.utf8.csv"
         transcode(tf.path, read_path, enc.python, limit=SAMPLE_BYTES if sample_only else None)
     opts = _base_options(tf, enc)
-    con = duckdb.connect()
-    try:
+    with scratch() as con:
         row, opts = _sniff_dialect(con, tf, read_path, enc, opts)
         if "decimal_separator" not in opts and row[0] != ",":
             # A ';'-separated file from a French or German Excel usually writes 1234,56: try it that way.
@@ -364,7 +395,7 @@ def plan_csv(
         header_line = skip + 1 if header else 0
         if header:
             head = _head_lines(read_path, enc, skip + 1)[-1]
-            _check_duplicates(tf, _parse_header(head, delim, opts["quote"]), header_line)
+            _check_names(tf, _parse_header(head, delim, opts["quote"]), header_line)
         plan = CsvPlan(tf, read_path, enc, opts, {}, header_line, notes=notes)
         plan.columns = plan_types(detected, previous, declared, where(tf))
         for key, t in (("dateformat", "DATE"), ("timestampformat", "TIMESTAMP")):
@@ -373,13 +404,16 @@ def plan_csv(
                 for c in _looks_like(con, plan, opts[key], text):
                     plan.columns[c] = ColumnSpec(t, "format")
         return plan
-    finally:
-        con.close()
 
 
-def _check_duplicates(tf: TableFile, names: list[str], line: int) -> None:
+def _check_names(tf: TableFile, names: list[str], line: int) -> None:
     seen: dict[str, int] = {}
     for i, name in enumerate(names, start=1):
+        if "\x00" in name:
+            raise LoadError(msg(
+                "{where}: field {field} of the header holds a NUL byte (0x00), which is not text: '{name}'. Fix: "
+                "correct the header line; if a program wrote the file, export it again as CSV text.",
+                where=where(tf, line=line), field=i, name=name.replace("\x00", "\\x00")))
         key = name.lower()
         if key in seen:
             raise LoadError(msg(
@@ -412,6 +446,132 @@ def plan_append(tf: TableFile, workdir: Path, full: CsvPlan, columns: Mapping[st
     return replace(full, read_path=part, options=opts, columns=specs, line_offset=old_lines - full.header_line)
 
 
+# --- reading -----------------------------------------------------------------------------------
+
+
+def read_into(con: duckdb.DuckDBPyConnection, table: str, plan: CsvPlan, *, temp: bool = False) -> list[str]:
+    """Create `table` from the file, with integer columns that never hold a rounded value.
+
+    DuckDB rounds 2.5 to 3 when it reads it into an integer column, so integer columns are read as DOUBLE
+    (CsvPlan.read_types) and cast back in the same read, beside a flag telling whether a cast lost
+    anything: a fraction, or a number of 2**53 or more that a DOUBLE may round. When none did, that was
+    the only read. Otherwise see _read_checked, which reads the file again. Returns the integer columns
+    left DOUBLE because they hold decimals.
+    """
+    create = f"CREATE OR REPLACE {'TEMP TABLE' if temp else 'TABLE'} {table} AS SELECT"
+    ints = [c for c, spec in plan.columns.items() if spec.type in INTEGER_TYPES]
+    read, params = plan.read_sql()
+    if not ints:
+        con.execute(f"{create} * FROM {read}", params)
+        return []
+    if _LOSSY not in (c.lower() for c in plan.columns):
+        casts = ", ".join(f"TRY_CAST({quote_ident(c)} AS {plan.columns[c].type}) AS {quote_ident(c)}" for c in ints)
+        lossy = " OR ".join(f"NOT {_fits(c, plan.columns[c].type, below=_EXACT_BELOW)}" for c in ints)
+        con.execute(f"{create} * REPLACE ({casts}), {lossy} AS {_LOSSY} FROM {read}", params)
+        row = con.execute(f"SELECT bool_or({_LOSSY}), {_magnitudes(ints)} FROM {table}").fetchone()
+        assert row is not None
+        if not row[0]:
+            con.execute(f"ALTER TABLE {table} DROP COLUMN {_LOSSY}")
+            return []
+        # Big whole numbers are still big once cast: read those columns exactly straight away.
+        return _read_checked(con, create, table, plan, ints, _big(ints, row[1:]))
+    return _read_checked(con, create, table, plan, ints, set())
+
+
+def _read_checked(con: duckdb.DuckDBPyConnection, create: str, table: str, plan: CsvPlan, ints: list[str],
+                  exact: set[str]) -> list[str]:
+    """Read integer columns as DOUBLE (those in `exact` as DECIMAL(38,18)) and look at them: all whole, they
+    become their integer type again; one holding a fraction stays DOUBLE, unless the model declares it an
+    integer (a LoadError naming the line). A column found to hold whole numbers of 2**53 or more, which a
+    DOUBLE may round, is read once more as DECIMAL(38,18)."""
+    while True:
+        read, params = plan.read_sql(types=plan.read_types(exact))
+        con.execute(f"{create} * FROM {read}", params)
+        fits = ", ".join(f"bool_and({_fits(c, plan.columns[c].type)})" for c in ints)
+        row = con.execute(f"SELECT {fits}, {_magnitudes(ints)} FROM {table}").fetchone()
+        assert row is not None
+        whole = {c for c, ok in zip(ints, row[:len(ints)], strict=True) if ok is not False}  # None: no row at all
+        big = (_big(ints, row[len(ints):]) & whole) - exact
+        if not big:
+            break
+        exact |= big
+    widened = []
+    for c in ints:
+        if c in whole:
+            con.execute(f"ALTER TABLE {table} ALTER {quote_ident(c)} TYPE {plan.columns[c].type}")
+        elif plan.columns[c].origin == "declared":
+            raise LoadError(_fraction_message(con, table, plan, c))
+        else:
+            if c in exact:
+                con.execute(f"ALTER TABLE {table} ALTER {quote_ident(c)} TYPE DOUBLE")
+            widened.append(c)
+    return widened
+
+
+def _magnitudes(columns: list[str]) -> str:
+    """SQL: the largest magnitude of each column, as a DOUBLE (abs() of a BIGINT can overflow)."""
+    return ", ".join(f"max(abs({quote_ident(c)}::DOUBLE))" for c in columns)
+
+
+def _big(columns: list[str], magnitudes: Sequence[Any]) -> set[str]:
+    """Columns whose numbers a DOUBLE may round but DECIMAL(38,18) holds exactly."""
+    return {c for c, m in zip(columns, magnitudes, strict=True) if m is not None and _EXACT_BELOW <= m < 1e20}
+
+
+def _fits(column: str, integer_type: str, below: int | None = None) -> str:
+    """SQL: the column's value is empty, or whole and within `integer_type` (one of INTEGER_TYPES, not file
+    text) and, with `below`, smaller than that in magnitude."""
+    q = quote_ident(column)
+    bound = f" AND abs({q}) < {below}" if below is not None else ""
+    return f"({q} IS NULL OR ({q} = trunc({q}){bound} AND TRY_CAST({q} AS {integer_type}) IS NOT NULL))"
+
+
+def _fraction_message(con: duckdb.DuckDBPyConnection, table: str, plan: CsvPlan, column: str) -> Message:
+    """The first value of a declared integer column that has a fraction (or does not fit), with its line."""
+    row = con.execute(f"SELECT n FROM (SELECT row_number() OVER (ORDER BY rowid) - 1 AS n, "
+                      f"{_fits(column, plan.columns[column].type)} AS ok FROM {table}) WHERE NOT ok ORDER BY n LIMIT 1"
+                      ).fetchone()
+    assert row is not None
+    line, text, fields = record_at(plan, int(row[0]))
+    index = list(plan.columns).index(column)
+    value = fields[index].strip() if index < len(fields) else "?"
+    return _cast_message(plan, line, column, value, f"\n  {line} | {shorten(text)}")
+
+
+def record_at(plan: CsvPlan, index: int) -> tuple[int, str, list[str]]:
+    """Line in the whole file, text of that line and fields of data row `index` (0-based, in file order)."""
+    opts = plan.options
+    quote, escape = opts.get("quote") or "", opts.get("escape") or ""
+    doubled = escape in ("", quote)
+    comment = opts.get("comment") or ""
+    start = int(opts.get("skip", 0)) + (1 if opts.get("header") else 0)
+    lines: list[str] = []
+
+    def remembered(f: TextIO) -> Iterator[str]:
+        for line in f:
+            lines.append(line)
+            yield line
+
+    with plan.read_path.open("r", encoding=_TEXT_ENCODINGS[plan.encoding.duckdb], errors="replace",
+                             newline="") as f:
+        for _ in range(start):
+            f.readline()
+        reader = csv.reader(remembered(f), delimiter=opts.get("delim", ","), quotechar=quote or None,
+                            quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE, doublequote=doubled,
+                            escapechar=None if doubled else escape, strict=False)
+        n = 0
+        for fields in reader:
+            first, text = reader.line_num - len(lines) + 1, lines[0] if lines else ""
+            lines.clear()
+            # DuckDB skips blank lines (but reads them as empty values when there is one column) and comments.
+            if (not fields and len(plan.columns) > 1) or (comment and text.startswith(comment)):
+                continue
+            if n == index:
+                return start + first + plan.line_offset, text, fields
+            n += 1
+    return 0, "", []
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 _FOUND = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
@@ -425,12 +585,14 @@ def diagnose(plan: CsvPlan, exc: BaseException) -> LoadError | EncodingRetry:
     if "Invalid unicode" in text or "not utf-8 encoded" in text or "is not latin-1 encoded" in text:
         return _encoding_error(plan)
     reject = _first_reject(plan, text)
+    if reject is None and "Error when sniffing file" in text:
+        return not_text(plan.tf, msg("no delimiter among , ; tab | splits its lines into the same number of fields"))
     if reject is None:
         first = next((ln for ln in text.splitlines() if ln.strip()), "unknown error")
         first = re.sub(r"^[A-Za-z ]+Error: ", "", first)
         return LoadError(msg("{where}: could not be read: {reason}. Fix: check that it is a CSV file; if its "
                              "delimiter or encoding is unusual, declare `delimiter:` or `encoding:` on the source.",
-                             where=where(plan.tf), reason=first))
+                             where=where(plan.tf), reason=_without_paths(plan, first)))
     line_pos, column, kind, csv_line, message = reject
     line = line_at(plan.read_path, line_pos) + plan.line_offset
     shown = f"\n  {line} | {shorten(csv_line)}"
@@ -460,6 +622,13 @@ def diagnose(plan: CsvPlan, exc: BaseException) -> LoadError | EncodingRetry:
         return LoadError(_cast_message(plan, line, column, value, shown))
     return LoadError(msg("{where}: {reason}{shown}\nFix: correct this line.",
                          where=where(plan.tf, line=line, column=column), reason=message, shown=shown))
+
+
+def _without_paths(plan: CsvPlan, text: str) -> str:
+    """DuckDB's words with the file shown as the user knows it: never a temporary copy's path."""
+    shown = shown_path(plan.tf)
+    text = text.replace(str(plan.read_path), shown).replace(str(plan.tf.path), shown)
+    return re.sub(re.escape(tempfile.gettempdir()) + r"/kpilot-[^\s\"']*", shown, text)
 
 
 def _cast_message(plan: CsvPlan, line: int, column: str, value: str, shown: str) -> Message:
@@ -504,17 +673,15 @@ def _first_reject(plan: CsvPlan, text: str) -> tuple[int, str | None, str, str, 
     """Read the file again, keeping DuckDB's rejected rows, and return the first one."""
     read, params = plan.read_sql({"store_rejects": True, "rejects_limit": 10000})
     counts = ", ".join(f"count({quote_ident(c)})" for c in plan.columns) or "count(*)"
-    con = duckdb.connect()
-    try:
-        con.execute(f"SELECT {counts} FROM {read}", params).fetchall()
-        rows = con.execute(
-            "SELECT line, line_byte_position, column_name, error_type, csv_line, error_message "
-            "FROM reject_errors ORDER BY line_byte_position"
-        ).fetchall()
-    except duckdb.Error:
-        return None
-    finally:
-        con.close()
+    with scratch() as con:
+        try:
+            con.execute(f"SELECT {counts} FROM {read}", params).fetchall()
+            rows = con.execute(
+                "SELECT line, line_byte_position, column_name, error_type, csv_line, error_message "
+                "FROM reject_errors ORDER BY line_byte_position"
+            ).fetchall()
+        except duckdb.Error:
+            return None
     if not rows:
         return None
     m = _LINE.search(text)

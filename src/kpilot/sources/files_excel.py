@@ -36,7 +36,6 @@ _EXCEL_ERRORS = ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALU
 _TRUE = ("true", "yes", "oui", "vrai", "1")
 _FALSE = ("false", "no", "non", "faux", "0")
 _NUMBER = re.compile(r"^[+-]?(\d+|\d{1,3}([ \u00a0\u202f]\d{3})+)([.,]\d+)?([eE][+-]?\d+)?$")
-_SUPPORTED = ("BIGINT", "DOUBLE", "VARCHAR", "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "BOOLEAN", "TIME")
 
 
 @contextmanager
@@ -59,6 +58,22 @@ def sheet_names(path: Path, shown: str) -> list[str]:
     """Names of the workbook's worksheets, in order."""
     with _workbook(path, shown) as wb:
         return list(wb.sheetnames)
+
+
+def _blank(row: tuple[Any, ...]) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+
+
+def data_sheet_names(path: Path, shown: str, source: str) -> list[str]:
+    """Names of the worksheets that hold at least one non-blank row (a header), in order."""
+    with _workbook(path, shown) as wb:
+        names = [name for name in wb.sheetnames
+                 if any(not _blank(row) for row in wb[name].iter_rows(values_only=True))]
+    if not names:
+        raise LoadError(msg("{path}: every sheet is empty. Fix: put the data in the workbook (a header row, then one "
+                            "row per record), or remove it from the folder of source '{source}'.", path=shown,
+                            source=source))
+    return names
 
 
 @dataclass
@@ -112,7 +127,7 @@ def _rows(tf: TableFile, limit: int | None) -> tuple[list[_Column], list[int]]:
         header_row = 0
         data: list[tuple[int, tuple[Any, ...]]] = []
         for r, raw in enumerate(ws.iter_rows(values_only=True), start=1):
-            if all(v is None or (isinstance(v, str) and not v.strip()) for v in raw):
+            if _blank(raw):
                 continue  # blank rows are layout, not data
             row = tuple(None if isinstance(v, str) and (not v.strip() or v.strip() in null) else v for v in raw)
             if header is None and tf.source.header:
@@ -121,6 +136,10 @@ def _rows(tf: TableFile, limit: int | None) -> tuple[list[_Column], list[int]]:
             data.append((r, row))
             if limit is not None and len(data) >= limit:
                 break
+    if header is None and not data:
+        raise LoadError(msg("{where}: the sheet is empty (no header row, no data). Fix: name a sheet that holds the "
+                            "data in `sheet:` or `tables:` of source '{source}', or fill this one.", where=where(tf),
+                            source=tf.source.key))
     width = max([len(header or [])] + [len(row) for _, row in data])
     columns: list[_Column] = []
     for j in range(width):
@@ -163,10 +182,9 @@ def read_sheet(
 ) -> tuple[pa.Table, dict[str, ColumnSpec]]:
     """The whole sheet as an Arrow table; a cell that disagrees with its column's type is a LoadError."""
     columns, rows = _rows(tf, None)
+    # Declared types come from the model's names, previous ones from a previous load of a workbook: both
+    # are types _converter knows.
     specs = plan_types({c.name: _detect(c.cells) for c in columns}, previous, declared, where(tf))
-    for c in columns:
-        if specs[c.name].type not in _SUPPORTED and not specs[c.name].type.startswith("DECIMAL"):
-            specs[c.name] = ColumnSpec(_detect(c.cells), "detected")
     n_rows = len(rows)
     index = {r: i for i, r in enumerate(rows)}
     arrays = []
@@ -199,15 +217,43 @@ def _cell_message(tf: TableFile, col: _Column, row: int, value: Any, spec: Colum
         fix.append(null_value_hint(value))
     if spec.origin != "declared":
         fix.append(text_column_hint(col.name))
+    if t.startswith("DECIMAL") and not isinstance(value, str):
+        precision, scale = _precision_scale(t)
+        fix.append(msg("{type} holds {scale} decimal(s) and {digits} digit(s) before the point: round the value, or "
+                       "declare a wider type in the model's `columns:`", type=t.lower(), scale=scale,
+                       digits=precision - scale))
     if t in ("DATE", "TIMESTAMP") and isinstance(value, str):
         fix.append(msg("dates typed as text must look like 2026-12-31 (or match the source's `date_format`)"))
     return msg("{head}\nFix: {fix}.", head=head, fix=joined(msg("; "), fix))
 
 
+def _precision_scale(t: str) -> tuple[int, int]:
+    """(12, 2) for DECIMAL(12,2)."""
+    p, s = (int(x) for x in t[8:-1].split(","))
+    return p, s
+
+
+def _decimal_converter(t: str) -> Callable[[Any], Decimal]:
+    """Numbers for a DECIMAL(p,s) column: one with more decimals or digits than the type holds is refused,
+    not rounded (Arrow would refuse it too, with its own words)."""
+    precision, scale = _precision_scale(t)
+
+    def convert(v: Any) -> Decimal:
+        n = _number(v)
+        # A cell holds a binary float: 15 significant digits are what Excel shows of it (3.3, not 3.3000000000000003).
+        d = Decimal(f"{n:.15g}" if isinstance(n, float) else str(n))
+        exponent = d.as_tuple().exponent
+        too_precise = isinstance(exponent, int) and -exponent > scale
+        if too_precise or (d != 0 and d.adjusted() >= precision - scale):
+            raise ValueError(v)
+        return d
+
+    return convert
+
+
 def _arrow_type(t: str) -> pa.DataType:
     if t.startswith("DECIMAL"):
-        p, s = (int(x) for x in t[8:-1].split(","))
-        return pa.decimal128(p, s)
+        return pa.decimal128(*_precision_scale(t))
     return {
         "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "VARCHAR": pa.string(), "DATE": pa.date32(),
         "TIMESTAMP": pa.timestamp("us"), "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
@@ -293,7 +339,7 @@ def _converter(t: str, tf: TableFile) -> Callable[[Any], Any]:
         raise ValueError(v)
 
     if t.startswith("DECIMAL"):
-        return lambda v: Decimal(str(_number(v)))
+        return _decimal_converter(t)
     return {
         "BIGINT": _to_int, "DOUBLE": lambda v: float(_number(v)), "VARCHAR": _to_text, "DATE": to_date,
         "TIMESTAMP": to_datetime, "TIMESTAMP WITH TIME ZONE": to_datetime, "BOOLEAN": _to_bool, "TIME": to_time,

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Executor, Future
@@ -18,7 +19,7 @@ from typing import Any
 import duckdb
 
 from kpilot.model.errors import msg
-from kpilot.sources.files_common import LoadError, TableFile, duckdb_type, shown_path
+from kpilot.sources.files_common import LoadError, TableFile, duckdb_type, shown_path, unreadable
 
 CHUNK = 1 << 20
 
@@ -140,6 +141,30 @@ def background_sha(path: Path, cancel: Event | None = None) -> str:
     return full_sha(path, cancel)
 
 
+def stat_file(tf: TableFile) -> os.stat_result:
+    """The file's size and mtime; a LoadError when it is gone, is no longer a file or cannot be read."""
+    try:
+        st = tf.path.stat()
+    except FileNotFoundError:
+        raise LoadError(msg("{path} not found (it was there when the source was listed). Fix: put the file back, or "
+                            "run the command again to list the source's files anew.", path=shown_path(tf))) from None
+    except OSError as e:
+        raise LoadError(unreadable(tf, e)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise LoadError(msg("{path} is not a file any more (a folder or a device has its name). Fix: put the data "
+                            "file back, or run the command again to list the source's files anew.",
+                            path=shown_path(tf)))
+    return st
+
+
+def check_unchanged(change: Change) -> None:
+    """Refuse a load whose file changed after it was compared: what was read may be half old, half new."""
+    st = stat_file(change.tf)
+    if (st.st_size, st.st_mtime_ns) != (change.size, change.mtime_ns):
+        raise LoadError(msg("{path} changed while it was being loaded; run the load again (once the program writing "
+                            "it has finished).", path=shown_path(change.tf)))
+
+
 @dataclass
 class Change:
     """What to do with one table: 'unchanged', 'touch' (same bytes, new mtime), 'append' or 'replace'."""
@@ -171,11 +196,7 @@ def decide(
     stop: Event | None = None,
 ) -> Change:
     """Compare the file with what was loaded from it: unchanged, same bytes, appended lines, or new content."""
-    try:
-        st = tf.path.stat()
-    except FileNotFoundError:
-        raise LoadError(msg("{path} not found (it was there when the source was listed). Fix: put the file back, or "
-                            "run the command again to list the source's files anew.", path=shown_path(tf))) from None
+    st = stat_file(tf)
     size, mtime = st.st_size, st.st_mtime_ns
 
     def replace(sha: str | Future[str] | None = None) -> Change:
@@ -190,7 +211,9 @@ def decide(
     if size == prev.size:
         sha = full_sha(tf.path)
         return Change(tf, "touch" if sha == prev.sha256 else "replace", size, mtime, prev, sha)
-    if size > prev.size and tf.source.type == "csv" and prev.size > 0:
+    # After a load that gave no rows (a header alone), the new lines are loaded afresh, so that the column
+    # types are detected from them instead of staying the text types of an empty table.
+    if size > prev.size and tf.source.type == "csv" and prev.size > 0 and prev.rows > 0:
         with tf.path.open("rb") as f:
             f.seek(prev.size - 1)
             ends_line = f.read(1) == b"\n"
