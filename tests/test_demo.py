@@ -1,33 +1,36 @@
 """The demo workspace (Northwind Cloud): deterministic, valid, and telling a story the analyses can find.
 
 Values are checked with hand-written DuckDB SQL over the generated CSV files and NumPy, never
-through kpilot's own compute engine, so these tests are an independent witness of the data.
+through kpilot's own compute engine, so these tests are an independent witness of the data. The one
+exception checks the other way round: the SQL the generator sets targets with (`kpilot.demo.SERIES`)
+must agree with the metrics' YAML definitions as kpilot computes them.
 """
 
 from __future__ import annotations
 
+import errno
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from kpilot.demo import DemoCalendar, generate_demo
-from kpilot.model import Workspace, load_workspace
+from kpilot.analysis.status import achievement, rag
+from kpilot.compute.engine import DuckDBEngine
+from kpilot.compute.metrics import MetricComputer
+from kpilot.demo import DEMO_TARGETS, MARKER, SERIES, DemoCalendar, TargetRule, create_demo, generate_demo, series
+from kpilot.model import Grain, KpilotError, Workspace, load_workspace
 from kpilot.model.targets import native_target
+from kpilot.templates import saas, smarketing
+from tests.conftest import csv_schema, fail_copy, files_under, one
 
 TODAY = date(2026, 11, 26)          # a Thursday; the last complete week starts 2026-11-16
 SEED = 7
 CAL = DemoCalendar.around(TODAY, 3)
 TABLES = ("leads", "meetings", "deals", "subscriptions", "product_usage", "ad_spend", "web_sessions")
-
-
-def csv_schema(data: Path) -> dict[str, dict[str, str]]:
-    con = duckdb.connect()
-    return {f.stem: {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM read_csv('{f}')").fetchall()}
-            for f in sorted(data.glob("*.csv"))}
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +56,6 @@ def workspace(demo: Path) -> Workspace:
     return ws
 
 
-def one(con: duckdb.DuckDBPyConnection, sql: str) -> float:
-    value = con.execute(sql).fetchall()[0][0]
-    return float(value or 0)
-
-
 def weekly(con: duckdb.DuckDBPyConnection, sql: str) -> dict[date, float]:
     """{week start: value} from a query returning (timestamp or date, value) per week."""
     return {(w.date() if hasattr(w, "date") else w): float(v) for w, v in con.execute(sql).fetchall()}
@@ -72,6 +70,48 @@ def test_same_seed_same_bytes_and_another_seed_differs(tmp_path: Path) -> None:
         assert (first.parent / f).read_bytes() == (second.parent / f).read_bytes(), f"{f} differs between runs"
     other = generate_demo(tmp_path / "c", today=TODAY, seed=SEED + 1)
     assert (other.parent / "data" / "leads.csv").read_bytes() != (first.parent / "data" / "leads.csv").read_bytes()
+
+
+def test_create_demo_writes_the_demo_and_regenerates_only_its_own_folder(demo: Path, tmp_path: Path) -> None:
+    target = tmp_path / "kpilot-demo"
+    manifest = create_demo(target, today=TODAY)
+    assert manifest == target / "kpilot.yaml" and (target / MARKER).is_file()
+    for f in ["kpilot.yaml", *(f"data/{t}.csv" for t in TABLES)]:
+        assert (target / f).read_bytes() == (demo.parent / f).read_bytes(), f
+    (target / "data" / "leads.csv").write_text("edited", encoding="utf-8")
+    create_demo(target, today=TODAY)
+    assert (target / "data" / "leads.csv").read_bytes() == (demo.parent / "data" / "leads.csv").read_bytes()
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(KpilotError, match=r"mine exists and is not a kpilot demo folder; pass --dir"):
+        create_demo(mine, today=TODAY)
+    assert files_under(mine) == ["notes.txt"]
+
+
+def test_create_demo_refuses_bad_input_before_writing(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x", encoding="utf-8")
+    for target in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "sub"):
+        with pytest.raises(KpilotError, match=r"notes\.txt is a file, not a folder"):
+            create_demo(target, today=TODAY)
+    with pytest.raises(KpilotError, match=r"the seed must be 0 or more, not -1\. Fix: pass a whole number"):
+        create_demo(tmp_path / "a", seed=-1, today=TODAY)
+    with pytest.raises(KpilotError) as err:
+        create_demo(tmp_path / "a", language="FR", today=TODAY)
+    assert "unknown language 'FR'; did you mean 'fr'? languages: 'en', 'fr'" in str(err.value)
+    assert files_under(tmp_path) == ["notes.txt"]
+
+
+def test_create_demo_failing_midway_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "kpilot-demo"
+    copies = fail_copy(monkeypatch, at=3, error=errno.ENOSPC)
+    with pytest.raises(KpilotError) as err:
+        create_demo(target, today=TODAY)
+    assert f"could not write to {copies[2]}: No space left on device; nothing was written" in str(err.value)
+    assert files_under(tmp_path) == []
+    monkeypatch.undo()
+    assert create_demo(target, today=TODAY).is_file(), "a re-run is not refused"
 
 
 def test_validates_with_no_error_and_no_warning(workspace: Workspace) -> None:
@@ -190,9 +230,7 @@ def _target(ws: Workspace, key: str, period: date) -> float:
 
 def _status(ws: Workspace, key: str, value: float, period: date) -> str:
     metric = ws.metric(key)
-    target = _target(ws, key, period)
-    achievement = value / target if metric.direction.value == "up" else target / value
-    return "green" if achievement >= metric.bands.green else "amber" if achievement >= metric.bands.amber else "red"
+    return rag(achievement(value, _target(ws, key, period), metric.direction), metric.bands)
 
 
 def test_board_at_the_last_complete_periods_is_mostly_green(con: duckdb.DuckDBPyConnection,
@@ -223,3 +261,66 @@ def test_board_at_the_last_complete_periods_is_mostly_green(con: duckdb.DuckDBPy
     assert board.count("green") >= 2 and 1 <= 4 - board.count("green") <= 2, status
     assert status["logo_churn"] != "green", "churn is rising after the usage incident"
     assert status["mrr"] != "red"
+
+
+# --- The generator's reference SQL against the metrics' definitions.
+
+@pytest.fixture(scope="module")
+def computers(demo: Path, con: duckdb.DuckDBPyConnection, workspace: Workspace,
+              tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Workspace, MetricComputer]]:
+    """kpilot's own computation of the demo, saas and smarketing definitions over the demo's CSV files
+    (a superset of the templates' tables) in an in-memory DuckDB."""
+    schema = csv_schema(demo.parent / "data")
+    folder = tmp_path_factory.mktemp("definitions")
+    spaces = {"demo": workspace}
+    for module in (saas, smarketing):
+        name = module.__name__.rsplit(".", 1)[-1]
+        module.write(folder / name, "en", TODAY)
+        spaces[name], issues = load_workspace(folder / name, schema)
+        assert [i for i in issues if i.severity == "error"] == [], name
+    return {name: (ws, MetricComputer(DuckDBEngine(con.cursor()), ws, schema, as_of=TODAY))
+            for name, ws in spaces.items()}
+
+
+@pytest.fixture(scope="module")
+def tables(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
+    """The generated tables as read back from their CSV files."""
+    return {t: con.sql(f"SELECT * FROM {t}").to_arrow_table() for t in TABLES}
+
+
+def _assert_agree(reference: list[tuple[date, float]], computed: list[tuple[date, float | None]], what: str) -> None:
+    ours = dict(computed)
+    assert len(reference) >= 30, f"{what}: {len(reference)} reference periods"
+    for period, value in reference:
+        assert ours.get(period) == pytest.approx(value, rel=1e-9, abs=1e-9), f"{what} at {period}"
+
+
+TARGET_RULES: dict[str, tuple[TargetRule, ...]] = {"demo": DEMO_TARGETS, "saas": saas.TARGETS,
+                                                   "smarketing": smarketing.TARGETS}
+
+
+def test_every_reference_series_equals_its_metric_computed_by_kpilot(
+        computers: dict[str, tuple[Workspace, MetricComputer]], tables: dict[str, pa.Table]) -> None:
+    checked = set()
+    for name, rules in TARGET_RULES.items():
+        ws, computer = computers[name]
+        for rule in rules:
+            grain, _ = SERIES[rule.metric]
+            metric = ws.metric(rule.metric)
+            assert metric.grain is grain, f"{name}: {rule.metric} is per {metric.grain}, its reference per {grain}"
+            computed = computer.series(rule.metric, grain)
+            _assert_agree(series(tables, CAL, rule.metric),
+                          list(zip(computed.periods, map(float, computed.values), strict=True)), f"{name}.{rule.metric}")
+            checked.add(rule.metric)
+    assert checked == set(SERIES), "every reference series sets some workspace's targets, and is checked here"
+
+
+def test_demo_won_revenue_is_weekly_while_the_reference_is_monthly(
+        computers: dict[str, tuple[Workspace, MetricComputer]], tables: dict[str, pa.Table]) -> None:
+    # The monthly reference series of won revenue sets smarketing's new_bookings (a monthly metric).
+    # The demo's won_revenue is the same sum, but per week: it agrees once rolled up to months.
+    ws, computer = computers["demo"]
+    assert ws.metric("won_revenue").grain is Grain.week and SERIES["new_bookings"][0] is Grain.month
+    monthly = computer.series("won_revenue", Grain.month)
+    _assert_agree(series(tables, CAL, "new_bookings"),
+                  list(zip(monthly.periods, map(float, monthly.values), strict=True)), "demo.won_revenue by month")

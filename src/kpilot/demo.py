@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Literal
 
 import duckdb
 import numpy as np
@@ -40,7 +39,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from kpilot.i18n import format_value
+from kpilot.model.errors import KpilotError, msg
+from kpilot.model.periods import Grain, add_months, label, next_start, period_start, periods_between, shift
+from kpilot.templates import (
+    check_destinations,
+    check_folder,
+    check_language,
+    install,
+    render_workspace,
+    staged_files,
+    staging,
+    writing,
+)
+
 EPOCH = date(1970, 1, 1)
+SEED = 7                              # the default company; `kpilot demo --seed` draws another one
+MARKER = ".kpilot-demo"               # marks a folder `kpilot demo` may regenerate
 DAY = 86_400
 GROWTH_PER_YEAR = 1.35
 WARM_UP_MONTHS = 4
@@ -113,23 +128,20 @@ class DemoCalendar:
 
     @classmethod
     def around(cls, today: date, years: int) -> DemoCalendar:
-        monday = today - timedelta(days=today.weekday())
-        pause = monday - timedelta(weeks=8)
+        if years < 1:
+            raise ValueError(f"years must be at least 1 (got {years})")
+        month = period_start(today, Grain.month)
+        pause = period_start(today, Grain.week) - timedelta(weeks=8)
         return cls(
             today=today,
-            start=_add_months(today.replace(day=1), -12 * years),
-            warm_up=_add_months(today.replace(day=1), -12 * years - WARM_UP_MONTHS),
+            start=add_months(month, -12 * years),
+            warm_up=add_months(month, -12 * years - WARM_UP_MONTHS),
             pause_start=pause,
             pause_end=pause + timedelta(weeks=3),
             catch_up_end=pause + timedelta(weeks=8),
             incident_start=today - timedelta(weeks=12),
             incident_end=today - timedelta(weeks=5),
         )
-
-
-def _add_months(d: date, months: int) -> date:
-    index = d.year * 12 + d.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def _day(d: date) -> int:
@@ -399,7 +411,8 @@ class _Generator:
 
     def _owners(self, seg: np.ndarray, created: np.ndarray) -> np.ndarray:
         """Deals go to a rep of their segment, among those hired by then (new reps win less)."""
-        hired = np.array([_day(_add_months(self.cal.today.replace(day=1), -r[2])) * DAY for r in SALES_REPS])
+        this_month = period_start(self.cal.today, Grain.month)
+        hired = np.array([_day(add_months(this_month, -r[2])) * DAY for r in SALES_REPS])
         rep_seg = np.array([r[1] for r in SALES_REPS])
         eligible = (rep_seg[None, :] == seg[:, None]) & (hired[None, :] <= created[:, None])
         return _pick(self.rng, eligible / eligible.sum(axis=1, keepdims=True))
@@ -411,11 +424,11 @@ class _Generator:
         start_won = deal["closed"][won] // DAY + rng.integers(1, 11, won.size)
         won, start_won = won[start_won < today], start_won[start_won < today]
         # Customers signed before the warm-up, at the pace of the growth curve.
-        first = _add_months(cal.start, -36)
-        months = [_add_months(first, k) for k in range(36 - WARM_UP_MONTHS)]
+        first = add_months(cal.start, -36)
+        months = [add_months(first, k) for k in range(36 - WARM_UP_MONTHS)]
         per_month = rng.poisson([WINS_PER_MONTH * GROWTH_PER_YEAR ** ((_day(m) - today) / 365.25) for m in months])
         legacy_start = np.concatenate([
-            _day(m) + rng.integers(0, (_add_months(m, 1) - m).days, k) for m, k in zip(months, per_month, strict=True)
+            _day(m) + rng.integers(0, (add_months(m, 1) - m).days, k) for m, k in zip(months, per_month, strict=True)
         ]).astype(np.int64)
         legacy_seg = _pick(rng, np.tile(LEGACY_MIX, (legacy_start.size, 1)))
         legacy_mrr = _acv(rng, legacy_seg) / 12
@@ -455,10 +468,10 @@ class _Generator:
         rng, cal = self.rng, self.cal
         today = _day(cal.today)
         months = [first]
-        while _day(_add_months(months[-1], 1)) < today:
-            months.append(_add_months(months[-1], 1))
+        while _day(add_months(months[-1], 1)) < today:
+            months.append(add_months(months[-1], 1))
         m0 = np.array([_day(x) for x in months])
-        m1 = np.array([_day(_add_months(x, 1)) for x in months])
+        m1 = np.array([_day(add_months(x, 1)) for x in months])
         n, k = start.size, m0.size
         inc0, inc1 = _day(cal.incident_start), _day(cal.incident_end)
         incident = np.clip(np.minimum(m1, inc1) - np.maximum(m0, inc0), 0, None) / (m1 - m0)
@@ -493,13 +506,6 @@ class _Generator:
         return end, (sub, m0[col], seats, users)
 
 
-def generate_tables(today: date | None = None, *, seed: int = 7, years: int = 3) -> Tables:
-    """The demo company's tables (Arrow), ending the day before `today`; deterministic for a seed."""
-    if years < 1:
-        raise ValueError(f"years must be at least 1 (got {years})")
-    return _Generator(DemoCalendar.around(today or date.today(), years), seed).run()
-
-
 def write_tables(tables: Mapping[str, pa.Table], data_dir: Path, names: Iterable[str] | None = None) -> list[Path]:
     """Write tables as CSV files (one per table, named after it); returns the paths written."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -520,38 +526,43 @@ def write_tables(tables: Mapping[str, pa.Table], data_dir: Path, names: Iterable
 _MONTHS = "WITH months AS (SELECT unnest(generate_series($start::DATE, $today::DATE, INTERVAL 1 MONTH))::DATE AS m)"
 _ACTIVE_AT = "start_date <= last_day(m) AND (end_date IS NULL OR end_date > last_day(m))"
 # Reference computations in plain DuckDB SQL over the generated tables: (period start, value) rows.
-SERIES: dict[str, tuple[Literal["week", "month"], str]] = {
-    "pipeline_generated": ("week", "SELECT date_trunc('week', created_at)::DATE, sum(amount) FROM deals GROUP BY 1"),
-    "demos_booked": ("week", "SELECT date_trunc('week', booked_at)::DATE, count(*) FROM meetings "
-                             "WHERE type = 'demo' GROUP BY 1"),
-    "mrr": ("month", f"{_MONTHS} SELECT m, (SELECT sum(mrr) FROM subscriptions WHERE {_ACTIVE_AT}) FROM months"),
-    "net_new_mrr": ("month", f"{_MONTHS}, s AS (SELECT m, (SELECT sum(mrr) FROM subscriptions WHERE {_ACTIVE_AT}) AS v "
-                             "FROM months) SELECT m, v - lag(v) OVER (ORDER BY m) FROM s"),
-    "logo_churn": ("month", f"{_MONTHS}, s AS (SELECT m, (SELECT count(*) FROM subscriptions WHERE {_ACTIVE_AT}) AS a, "
-                            "(SELECT count(*) FROM subscriptions WHERE date_trunc('month', end_date) = m) AS c "
-                            "FROM months) SELECT m, c / lag(a) OVER (ORDER BY m) FROM s"),
-    "won_revenue": ("month", "SELECT date_trunc('month', closed_at)::DATE, sum(amount) FROM deals "
-                             "WHERE stage = 'won' GROUP BY 1"),
-    "win_rate": ("month", "SELECT date_trunc('month', closed_at)::DATE, avg((stage = 'won')::INT) FROM deals "
-                          "WHERE stage IN ('won', 'lost') GROUP BY 1"),
-    "sales_cycle": ("month", "SELECT date_trunc('month', closed_at)::DATE, avg(cycle_days) FROM deals "
-                             "WHERE stage = 'won' GROUP BY 1"),
-    "mql_to_sql": ("month", "SELECT m, s / q FROM (SELECT date_trunc('month', sql_at)::DATE AS m, count(*) AS s "
-                            "FROM leads WHERE is_sql GROUP BY 1) JOIN (SELECT date_trunc('month', mql_at)::DATE AS m, "
-                            "count(*) AS q FROM leads WHERE is_mql GROUP BY 1) USING (m)"),
-    "demo_to_win": ("month", "SELECT m, w / d FROM (SELECT date_trunc('month', closed_at)::DATE AS m, count(*) AS w "
-                             "FROM deals WHERE stage = 'won' GROUP BY 1) JOIN (SELECT date_trunc('month', "
-                             "scheduled_at)::DATE AS m, count(*) AS d FROM meetings WHERE type = 'demo' AND held "
-                             "GROUP BY 1) USING (m)"),
+# Each key is the metric whose targets the series sets, at that metric's grain (the grain its targets
+# are written for); tests/test_demo.py checks every entry against the metric's YAML definition
+# computed by kpilot.
+SERIES: dict[str, tuple[Grain, str]] = {
+    "pipeline_generated": (Grain.week, "SELECT date_trunc('week', created_at)::DATE, sum(amount) FROM deals "
+                                       "GROUP BY 1"),
+    "demos_booked": (Grain.week, "SELECT date_trunc('week', booked_at)::DATE, count(*) FROM meetings "
+                                 "WHERE type = 'demo' GROUP BY 1"),
+    "mrr": (Grain.month, f"{_MONTHS} SELECT m, (SELECT sum(mrr) FROM subscriptions WHERE {_ACTIVE_AT}) FROM months"),
+    "net_new_mrr": (Grain.month, f"{_MONTHS}, s AS (SELECT m, (SELECT sum(mrr) FROM subscriptions "
+                                 f"WHERE {_ACTIVE_AT}) AS v FROM months) "
+                                 "SELECT m, v - lag(v) OVER (ORDER BY m) FROM s"),
+    "logo_churn": (Grain.month, f"{_MONTHS}, s AS (SELECT m, (SELECT count(*) FROM subscriptions WHERE {_ACTIVE_AT}) "
+                                "AS a, (SELECT count(*) FROM subscriptions WHERE date_trunc('month', end_date) = m) "
+                                "AS c FROM months) SELECT m, c / lag(a) OVER (ORDER BY m) FROM s"),
+    # Won revenue per month: smarketing's new_bookings. (The demo's won_revenue is the same sum per week.)
+    "new_bookings": (Grain.month, "SELECT date_trunc('month', closed_at)::DATE, sum(amount) FROM deals "
+                                  "WHERE stage = 'won' GROUP BY 1"),
+    "win_rate": (Grain.month, "SELECT date_trunc('month', closed_at)::DATE, avg((stage = 'won')::INT) FROM deals "
+                              "WHERE stage IN ('won', 'lost') GROUP BY 1"),
+    "sales_cycle": (Grain.month, "SELECT date_trunc('month', closed_at)::DATE, avg(cycle_days) FROM deals "
+                                 "WHERE stage = 'won' GROUP BY 1"),
+    "mql_to_sql": (Grain.month, "SELECT m, s / q FROM (SELECT date_trunc('month', sql_at)::DATE AS m, count(*) AS s "
+                                "FROM leads WHERE is_sql GROUP BY 1) JOIN (SELECT date_trunc('month', mql_at)::DATE "
+                                "AS m, count(*) AS q FROM leads WHERE is_mql GROUP BY 1) USING (m)"),
+    "demo_to_win": (Grain.month, "SELECT m, w / d FROM (SELECT date_trunc('month', closed_at)::DATE AS m, count(*) "
+                                 "AS w FROM deals WHERE stage = 'won' GROUP BY 1) JOIN (SELECT date_trunc('month', "
+                                 "scheduled_at)::DATE AS m, count(*) AS d FROM meetings WHERE type = 'demo' AND held "
+                                 "GROUP BY 1) USING (m)"),
 }
 
 
 @dataclass(frozen=True)
 class TargetRule:
-    """How a generated workspace sets one KPI's targets from its own history."""
+    """How a generated workspace sets one KPI's targets from its own history (its entry in SERIES)."""
 
     metric: str
-    series: str = ""            # key of SERIES; default: the metric key
     trend: bool = True          # grows with the business: a trend, one target per quarter
     factor: float = 1.0         # the plan's ambition against the trend (or against last year, for rates)
     degree: int = 1             # 2 lets the trend bend: a base that grows slower as it gets bigger
@@ -568,17 +579,8 @@ def series(tables: Mapping[str, pa.Table], cal: DemoCalendar, key: str) -> list[
         rows = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall()
     finally:
         con.close()
-    step: Callable[[date], date] = (lambda d: d + timedelta(weeks=1)) if grain == "week" else (
-        lambda d: _add_months(d, 1))
     return sorted((p, float(v)) for p, v in rows
-                  if v is not None and p >= cal.start and step(p) <= cal.today)
-
-
-def _nice(value: float) -> float:
-    """Three significant digits: targets people write by hand look like 412000 or 0.0185."""
-    if value == 0:
-        return 0.0
-    return round(value, 2 - math.floor(math.log10(abs(value))))
+                  if v is not None and p >= cal.start and next_start(p, grain) <= cal.today)
 
 
 def _is_holiday(period: date) -> bool:
@@ -605,60 +607,38 @@ def compute_targets(tables: Mapping[str, pa.Table], cal: DemoCalendar,
     """Targets per metric as (period, value): per quarter for growth metrics, per year for rates.
 
     The last 13 weeks are left out of the reference, so the story's events do not lower the plan.
+    Values are not rounded: `kpilot.templates.target_number` writes them as a planner would.
     """
     out: dict[str, list[tuple[str, float]]] = {}
     cutoff = cal.today - timedelta(weeks=13)
     for rule in rules:
-        points = [(p, v) for p, v in series(tables, cal, rule.series or rule.metric) if p < cutoff]
+        points = [(p, v) for p, v in series(tables, cal, rule.metric) if p < cutoff]
+        targets = []
         if rule.trend:
             trend = _trend(points, rule.degree)
-            targets = []
-            first = date(cal.start.year, 3 * ((cal.start.month - 1) // 3) + 1, 1)
-            while first <= _add_months(cal.today.replace(day=1), 3):
-                value = trend(first + timedelta(days=45)) * rule.factor
-                targets.append((f"{first.year}-Q{(first.month - 1) // 3 + 1}", _nice(value)))
-                first = _add_months(first, 3)
+            last = add_months(period_start(cal.today, Grain.month), 3)  # a plan for the next quarter too
+            for quarter in periods_between(cal.start, last, Grain.quarter):
+                targets.append((label(quarter, Grain.quarter), trend(quarter + timedelta(days=45)) * rule.factor))
         else:
-            targets = []
-            for year in range(cal.start.year, cal.today.year + 1):
-                before = [v for p, v in points if date(year - 1, 1, 1) <= p < date(year, 1, 1)]
-                during = [v for p, v in points if p.year == year]
+            for year in periods_between(cal.start, cal.today, Grain.year):
+                before = [v for p, v in points if shift(year, Grain.year, -1) <= p < year]
+                during = [v for p, v in points if year <= p < next_start(year, Grain.year)]
                 ref = before if len(before) >= 6 else during or before
                 if ref:  # a first year with no complete period needs no target
-                    targets.append((str(year), _nice(float(np.mean(ref)) * rule.factor)))
+                    targets.append((label(year, Grain.year), float(np.mean(ref)) * rule.factor))
         out[rule.metric] = targets
     return out
 
 
-# --- Workspace files: a YAML text with $placeholders, and `${targets:<metric>}` lines.
-
-def _number(value: float) -> str:
-    return str(round(value)) if abs(value) >= 10 else f"{value:.4g}"
-
-
-def render_text(text: str, values: Mapping[str, object], targets: Mapping[str, list[tuple[str, float]]]) -> str:
-    """Fill a workspace template; generated targets are rounded as a planner would write them."""
-    from kpilot.templates import fill_template  # imported here, like template_text below
-
-    return fill_template(text, values, targets, _number)
-
-
 def story_values(cal: DemoCalendar) -> dict[str, object]:
-    """Dates of the story, for the comments and statements of a generated workspace."""
+    """Dates of the story, for the comments of the demo's kpilot.yaml (last days are inclusive)."""
     return {
         "today": cal.today.isoformat(), "start": cal.start.isoformat(),
         "pause_start": cal.pause_start.isoformat(), "pause_end": (cal.pause_end - timedelta(days=1)).isoformat(),
         "catch_up_end": (cal.catch_up_end - timedelta(days=1)).isoformat(),
         "incident_start": cal.incident_start.isoformat(),
         "incident_end": (cal.incident_end - timedelta(days=1)).isoformat(),
-        "last_year": cal.today.year - 1, "this_year": cal.today.year, "next_year": cal.today.year + 1,
-        "first_month": cal.start.strftime("%Y-%m"), "horizon": date(cal.today.year + 1, 12, 31),
     }
-
-
-def _money(value: float, language: str) -> str:
-    millions = f"{value / 1e6:.1f}"
-    return f"{millions.replace('.', ',')} M€" if language == "fr" else f"€{millions}M"
 
 
 DEMO_TARGETS = (
@@ -670,41 +650,53 @@ DEMO_TARGETS = (
 )
 
 
-def generate_demo(target: Path, *, today: date | None = None, seed: int = 7, language: str = "en",
+# --- Workspaces: the demo, and the sample data of the saas and smarketing templates.
+
+def generate_demo(target: Path, *, today: date | None = None, seed: int = SEED, language: str = "en",
                   years: int = 3) -> Path:
-    """Write a complete demo workspace (kpilot.yaml + data/*.csv) into `target` and return the kpilot.yaml path."""
-    if language not in ("en", "fr"):
-        raise ValueError(f"language must be 'en' or 'fr' (got {language!r})")
+    """Write a complete demo workspace (kpilot.yaml + data/*.csv) into `target` and return the kpilot.yaml path.
+
+    Writes straight into `target`, whatever it holds; `create_demo` is the safe door for people.
+    """
+    check_language(language)
+    if seed < 0:
+        raise KpilotError(msg("the seed must be 0 or more, not {seed}. Fix: pass a whole number such as "
+                              "`--seed 7`.", seed=seed))
     cal = DemoCalendar.around(today or date.today(), years)
     tables = _Generator(cal, seed).run()
-    target.mkdir(parents=True, exist_ok=True)
     write_tables(tables, target / "data")
-    mrr_now = series(tables, cal, "mrr")[-1][1]
-    values = {**story_values(cal), "mrr_goal": _money(math.ceil(mrr_now * 1.6 / 5e5) * 5e5, language)}
-    from kpilot.templates import template_text  # see write_template
+    mrr_goal = math.ceil(series(tables, cal, "mrr")[-1][1] * 1.6 / 5e5) * 5e5
+    story = {**story_values(cal), "mrr_goal": format_value(mrr_goal, "EUR", language, compact=True)}
+    return render_workspace(target, "demo", language, cal.today, targets=compute_targets(tables, cal, DEMO_TARGETS),
+                            start=cal.start, values=story)
 
-    text = template_text("demo", language)
-    path = target / "kpilot.yaml"
-    path.write_text(render_text(text, values, compute_targets(tables, cal, DEMO_TARGETS)), encoding="utf-8")
-    return path
+
+def create_demo(target: Path, *, language: str = "en", seed: int = SEED, today: date | None = None) -> Path:
+    """Generate the demo company into `target` for `kpilot demo`; returns its kpilot.yaml path.
+
+    `target` must be missing, empty, or a folder an earlier run generated (it holds MARKER), which is
+    regenerated. The files are put in place all or nothing, as by `kpilot init`.
+    """
+    check_folder(target)
+    with writing():
+        if target.is_dir() and any(target.iterdir()) and not (target / MARKER).exists():
+            raise KpilotError(msg("{path} exists and is not a kpilot demo folder; pass --dir to choose another "
+                                  "folder", path=str(target)))
+        with staging(target) as staged:
+            manifest = generate_demo(staged, today=today, seed=seed, language=language)
+            (staged / MARKER).write_text("generated by `kpilot demo`; regenerated at each run\n", encoding="utf-8")
+            files = staged_files(staged)
+            check_destinations(target, files, "demo")
+            install(staged, target, files)
+    return target / manifest.name
 
 
 def write_template(target: Path, name: str, language: str, today: date, tables: Iterable[str],
-                   rules: Iterable[TargetRule], *, seed: int = 7, years: int = 1) -> Path:
-    """Write a template workspace: `templates/files/<name>.<language>.yaml` with targets set from its
-    sample data, and the listed tables of a `years`-long sample in data/; returns the kpilot.yaml path.
-
-    Fills the placeholders every template file may use: workspace (from the folder name), first_month,
-    last_year, this_year, next_year, horizon, the story's dates, and `${targets:<metric>}` lines.
-    """
-    # Imported here: kpilot.templates imports its template modules, which import this module.
-    from kpilot.templates import template_text, workspace_key
-
-    cal = DemoCalendar.around(today, years)
-    data = _Generator(cal, seed).run()
+                   rules: Iterable[TargetRule]) -> Path:
+    """Write a template workspace from a year of the demo company: `templates/files/<name>.<language>.yaml`
+    with targets set from the sample by `rules`, and the listed tables in data/; returns the kpilot.yaml path."""
+    cal = DemoCalendar.around(today, 1)
+    data = _Generator(cal, SEED).run()
     write_tables(data, target / "data", tables)
-    values = {**story_values(cal), "workspace": workspace_key(target, name)}
-    text = render_text(template_text(name, language), values, compute_targets(data, cal, rules))
-    path = target / "kpilot.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return render_workspace(target, name, language, today, targets=compute_targets(data, cal, rules),
+                            start=cal.start)

@@ -16,7 +16,9 @@ from babel.dates import format_date as _babel_date
 from babel.messages.pofile import read_po
 from babel.numbers import format_compact_currency, format_compact_decimal, format_currency, format_decimal
 
-LANGUAGES = ("en", "fr")
+from kpilot.model.workspace import Language
+
+LANGUAGES = tuple(lang.value for lang in Language)  # the workspace's `language:` values, one list
 LOCALES = {"en": "en_US", "fr": "fr_FR"}
 CATALOG_DIR = Path(__file__).parent / "locale"
 

@@ -9,8 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kpilot.model import Workspace, load_workspace
+from kpilot.analysis.status import achievement, rag
+from kpilot.model import Grain, Workspace, load_workspace
+from kpilot.model.periods import add_months, next_start, period_start
 from kpilot.templates import init_workspace
+from tests.conftest import one
 
 TODAY = date(2026, 11, 26)
 LAST_MONTH = date(2026, 10, 1)  # the last full month before TODAY
@@ -31,12 +34,6 @@ def esn(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, duckdb.Duc
     return ws, connect(target)
 
 
-def one(con: duckdb.DuckDBPyConnection, sql: str, *params: object) -> float:
-    row = con.execute(sql, list(params)).fetchone()
-    assert row is not None and row[0] is not None, sql
-    return float(row[0])
-
-
 def tace(con: duckdb.DuckDBPyConnection, month: date) -> float:
     """Billed days / days worked excluding leave, summed over every consultant (a ratio of sums)."""
     return one(con, """
@@ -51,7 +48,7 @@ def headcount(con: duckdb.DuckDBPyConnection, day: date) -> float:
 
 def board_values(con: duckdb.DuckDBPyConnection, month: date) -> dict[str, float]:
     """The North Star and board KPIs for a full month (the pipeline at the month's last Sunday)."""
-    month_end = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    month_end = next_start(month, Grain.month) - timedelta(days=1)
     revenue, cost, billed, bench = con.execute("""
         SELECT sum(t.days * m.daily_rate) FILTER (WHERE t.kind = 'billed'),
                sum(t.days * c.daily_cost) FILTER (WHERE t.kind <> 'leave'),
@@ -81,8 +78,7 @@ def board_values(con: duckdb.DuckDBPyConnection, month: date) -> dict[str, float
 def status(ws: Workspace, key: str, value: float, month: date) -> str:
     metric = ws.metric(key)
     target = metric.targets[0].value  # the template has one target per KPI
-    achieved = value / target if metric.direction.value == "up" else target / value
-    return "green" if achieved >= metric.bands.green else "amber" if achieved >= metric.bands.amber else "red"
+    return rag(achievement(value, target, metric.direction), metric.bands)
 
 
 def test_tace_of_the_last_full_month_is_realistic(esn: tuple[Workspace, duckdb.DuckDBPyConnection]) -> None:
@@ -123,8 +119,9 @@ def test_board_values_and_statuses_are_a_realistic_mix(esn: tuple[Workspace, duc
 @pytest.mark.parametrize("today", [date(2026, 3, 18), date(2026, 8, 5), date(2027, 1, 12)])
 def test_tace_stays_realistic_whatever_the_day(today: date, tmp_path: Path) -> None:
     con = connect(init_workspace(tmp_path, "esn", today=today).parent)
-    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
-    monthly = [tace(con, (today.replace(day=1) - timedelta(days=31 * k)).replace(day=1)) for k in range(1, 12)]
+    this_month = period_start(today, Grain.month)
+    last_month = add_months(this_month, -1)
+    monthly = [tace(con, add_months(this_month, -k)) for k in range(1, 12)]  # the eleven full months before
     assert 0.7 < tace(con, last_month) < 0.95
     assert 0.75 < sum(monthly) / len(monthly) < 0.92
 

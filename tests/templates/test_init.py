@@ -3,6 +3,7 @@ validating with no error and no warning against the schema of the CSV files it w
 
 from __future__ import annotations
 
+import errno
 from datetime import date
 from pathlib import Path
 
@@ -11,18 +12,10 @@ import pytest
 
 from kpilot.model import KpilotError, Workspace, load_workspace, parse_workspace
 from kpilot.templates import LANGUAGES, TEMPLATES, init_workspace, sample_start
+from tests.conftest import csv_schema, fail_copy, files_under
 
 TODAY = date(2026, 11, 26)
 MINE = ("esn", "ecommerce")  # saas and smarketing are tested beside their own modules
-
-
-def csv_schema(data: Path) -> dict[str, dict[str, str]]:
-    """The schema kpilot's validation needs, read by DuckDB from the CSV files themselves."""
-    con = duckdb.connect()
-    return {
-        f.stem: {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT * FROM read_csv('{f}')").fetchall()}
-        for f in sorted(data.glob("*.csv"))
-    }
 
 
 @pytest.fixture(scope="module", params=[(t, lang) for t in MINE for lang in LANGUAGES], ids=lambda p: "-".join(p))
@@ -92,6 +85,55 @@ def test_target_must_be_a_folder(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
     with pytest.raises(KpilotError, match=r"notes\.txt is a file, not a folder"):
         init_workspace(tmp_path / "notes.txt", "esn", today=TODAY)
+
+
+def test_target_under_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
+    with pytest.raises(KpilotError, match=r"notes\.txt is a file, not a folder"):
+        init_workspace(tmp_path / "notes.txt" / "ws", "esn", today=TODAY)
+
+
+def test_a_folder_where_a_sample_file_goes_is_refused_even_with_force(tmp_path: Path) -> None:
+    (tmp_path / "data" / "timesheets.csv").mkdir(parents=True)
+    with pytest.raises(KpilotError) as err:
+        init_workspace(tmp_path, "esn", today=TODAY, force=True)
+    assert f"{tmp_path / 'data' / 'timesheets.csv'} is a folder" in str(err.value)
+    assert "Fix: move or rename that folder" in str(err.value)
+    assert files_under(tmp_path) == ["data", "data/timesheets.csv"], "nothing was written"
+
+
+def test_a_file_where_the_data_folder_goes_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a folder", encoding="utf-8")
+    with pytest.raises(KpilotError, match=r"data is a file, but the ecommerce template needs a folder there"):
+        init_workspace(tmp_path, "ecommerce", today=TODAY)
+    assert files_under(tmp_path) == ["data"]
+
+
+@pytest.mark.parametrize(("error", "message"), [
+    (errno.EACCES, "kpilot may not write to {path} (permission denied); nothing was written. Fix: pick a folder"),
+    (errno.ENOSPC, "could not write to {path}: No space left on device; nothing was written. Fix: check"),
+])
+def test_a_write_failing_midway_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     error: int, message: str) -> None:
+    target = tmp_path / "new" / "ws"
+    copies = fail_copy(monkeypatch, at=3, error=error)
+    with pytest.raises(KpilotError) as err:
+        init_workspace(target, "esn", today=TODAY)
+    assert message.format(path=copies[2]) in str(err.value)
+    assert files_under(tmp_path) == [], "the files and folders this run made are removed"
+    monkeypatch.undo()
+    assert init_workspace(target, "esn", today=TODAY) == target / "kpilot.yaml", "a re-run is not refused"
+
+
+def test_a_forced_init_failing_midway_keeps_the_users_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = init_workspace(tmp_path, "esn", today=TODAY)
+    manifest.write_text("workspace: mine\n", encoding="utf-8")
+    before = files_under(tmp_path)
+    fail_copy(monkeypatch, at=4, error=errno.EACCES)
+    with pytest.raises(KpilotError, match="permission denied"):
+        init_workspace(tmp_path, "ecommerce", today=TODAY, force=True)
+    assert manifest.read_text(encoding="utf-8") == "workspace: mine\n"
+    assert files_under(tmp_path) == before, "no temporary file and no new sample file is left"
 
 
 def test_workspace_key_comes_from_the_folder_name(tmp_path: Path) -> None:

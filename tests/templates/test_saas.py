@@ -10,16 +10,12 @@ import duckdb
 import pytest
 
 from kpilot.model import Kind, Workspace, load_workspace
-from kpilot.model.periods import Grain, period_range, period_start, shift
+from kpilot.model.periods import period_range, period_start, shift
+from kpilot.model.targets import native_target
 from kpilot.templates import init_workspace, saas
+from tests.conftest import csv_schema
 
 TODAY = date(2026, 11, 26)
-
-
-def csv_schema(data: Path) -> dict[str, dict[str, str]]:
-    con = duckdb.connect()
-    return {f.stem: {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM read_csv('{f}')").fetchall()}
-            for f in sorted(data.glob("*.csv"))}
 
 
 def written(target: Path) -> tuple[Workspace, str]:
@@ -50,7 +46,11 @@ def check_targets_cover_last_periods(ws: Workspace, today: date) -> None:
             covered = [t for t in metric.targets
                        if period_range(t.from_)[0] <= period < period_range(t.to if t.to is not None else t.from_)[1]]
             assert len(covered) == 1, f"{key}: no single target for {period}"
-        assert len({t.value for t in metric.targets}) >= 2 or grain is Grain.month, f"{key}: targets vary over time"
+        # The plan moves: several target values, and the one in force now is not the one of a year ago
+        # (per quarter for growth metrics, per year for rates, whatever the metric's grain).
+        year_ago = period_start(today - timedelta(days=364), grain)
+        assert len({t.value for t in metric.targets}) >= 2, f"{key}: targets vary over time"
+        assert native_target(metric, current) != native_target(metric, year_ago), f"{key}: same target a year ago"
 
 
 def check_sample_data(data: Path, tables: tuple[str, ...], today: date) -> dict[str, int]:

@@ -9,14 +9,14 @@ January and July, Black Friday, Christmas), and a flat target would make August 
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
 
-from kpilot.templates import Cell, render_workspace, sample_start, write_csv
+from kpilot.model.periods import Grain, label, next_start, periods_between
+from kpilot.templates import Cell, sample_start, write_sample
 
 SEED = 20_261_127
 
@@ -58,9 +58,8 @@ TABLES: dict[str, tuple[str, ...]] = {
 
 def write(target: Path, language: str, today: date) -> None:
     """Write kpilot.yaml (in `language`) and data/*.csv with sample data ending at `today`."""
-    render_workspace(target, "ecommerce", language, today, {"net_revenue": revenue_budget(today)})
-    for table, rows in generate(today).items():
-        write_csv(target / "data" / f"{table}.csv", TABLES[table], rows)
+    write_sample(target, "ecommerce", language, today, TABLES, generate(today),
+                 targets={"net_revenue": revenue_budget(today)})
 
 
 def _black_friday(year: int) -> date:
@@ -100,17 +99,15 @@ def revenue_budget(today: date) -> list[tuple[str, float]]:
     """Monthly net revenue targets from the sample's first month to the end of next year.
 
     The budget is 98 % of the sample's expected level; the drawn months land a few percent around
-    it, so most are green and some amber, as in a shop that budgets realistically.
+    it, so most are green and some amber, as in a shop that budgets realistically. Values are not
+    rounded here: kpilot.yaml gets them as `target_number` writes every generated target.
     """
     start = sample_start(today)
     out: list[tuple[str, float]] = []
-    month = start
-    while month.year <= today.year + 1:
-        days = calendar.monthrange(month.year, month.month)[1]
+    for month in periods_between(start, date(today.year + 1, 12, 1), Grain.month):
+        days = (next_start(month, Grain.month) - month).days
         sales = sum(_expected_sales(month + timedelta(days=k), start) for k in range(days))
-        net = 0.98 * sales
-        out.append((month.strftime("%Y-%m"), round(net / 1000) * 1000.0))
-        month = (month + timedelta(days=32)).replace(day=1)
+        out.append((label(month, Grain.month), 0.98 * sales))
     return out
 
 

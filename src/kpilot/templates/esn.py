@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kpilot.templates import Cell, render_workspace, sample_start, write_csv
+from kpilot.model.periods import Grain, add_months, next_start
+from kpilot.templates import Cell, sample_start, write_sample
 
 SEED = 20_261_126
 
@@ -62,9 +63,7 @@ LAST_NAMES = ("Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Dura
 
 def write(target: Path, language: str, today: date) -> None:
     """Write kpilot.yaml (in `language`) and data/*.csv with sample data ending at `today`."""
-    render_workspace(target, "esn", language, today)
-    for table, rows in generate(today).items():
-        write_csv(target / "data" / f"{table}.csv", TABLES[table], rows)
+    write_sample(target, "esn", language, today, TABLES, generate(today))
 
 
 @dataclass
@@ -144,7 +143,7 @@ def _consultants(rng: np.random.Generator, start: date, today: date) -> list[Con
             hired = _weekday(month + timedelta(days=int(rng.integers(0, 3)) * 7))
             if hired <= today:
                 add(hired)
-        month = (month + timedelta(days=32)).replace(day=1)
+        month = next_start(month, Grain.month)
     return people
 
 
@@ -313,7 +312,7 @@ def generate(today: date) -> dict[str, list[tuple[Cell, ...]]]:
     start = sample_start(today)
     # Two years of burn-in before the sample: missions and bench spells are then out of step
     # between consultants, as in a real firm, instead of all starting on the first day.
-    cal = Calendar(start.replace(year=start.year - 2), today + timedelta(days=400))
+    cal = Calendar(add_months(start, -24), today + timedelta(days=400))
     people = _consultants(rng, start, today)
     missions, timelines = _missions(rng, cal, people, start, today)
     timesheets = _timesheets(rng, cal, people, timelines, start, today)

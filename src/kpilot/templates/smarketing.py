@@ -13,7 +13,7 @@ from kpilot.demo import TargetRule, write_template
 
 TABLES = ("web_sessions", "ad_spend", "leads", "meetings", "deals")
 TARGETS = (
-    TargetRule("new_bookings", series="won_revenue", factor=0.9),
+    TargetRule("new_bookings", factor=0.9),
     TargetRule("pipeline_generated", factor=0.9),
     TargetRule("mql_to_sql", trend=False),
     TargetRule("demos_booked", factor=0.95),
