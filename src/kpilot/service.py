@@ -31,6 +31,7 @@ from kpilot.model.validate import is_numeric, validate
 from kpilot.model.workspace import FILE_SOURCE_TYPES
 from kpilot.model.yamlsrc import read_yaml_file
 from kpilot.sources import files as file_sources
+from kpilot.sources.files_common import quote_ident, scratch
 
 Progress = Callable[[int, int, str], None]
 
@@ -228,16 +229,13 @@ class WorkspaceService:
     @staticmethod
     def _mostly_numbers(tf: file_sources.TableFile, column: str) -> bool:
         """Whether at least 90 % of a column's values read as numbers (scratch load, same file options)."""
-        scratch = duckdb.connect()
         try:
-            file_sources.load_tables(scratch, [tf])
-            quoted = '"' + column.replace('"', '""') + '"'
-            rows = scratch.execute(f'SELECT count(TRY_CAST({quoted} AS DOUBLE)), count({quoted}) FROM '
-                                   f'"{tf.table}"').fetchall()
+            with scratch() as con:
+                file_sources.load_tables(con, [tf])
+                rows = con.execute(f"SELECT count(TRY_CAST({quote_ident(column)} AS DOUBLE)), "
+                                   f"count({quote_ident(column)}) FROM {quote_ident(tf.table)}").fetchall()
         except (file_sources.LoadError, duckdb.Error):
             return False
-        finally:
-            scratch.close()
         numbers, values = rows[0]
         return bool(values) and numbers >= 0.9 * values
 

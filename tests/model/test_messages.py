@@ -77,3 +77,14 @@ def test_structure_errors_from_pydantic_are_translated() -> None:
     french = issue.message.render(FR)
     assert french.startswith("la valeur doit être 'simple', 'ratio'")
     assert " ou 'cumulative' (reçu 'ratoi') ; vouliez-vous dire 'ratio' ?" in french
+
+
+def test_recognize_repeated_placeholders_and_every_library_table_compiles() -> None:
+    from kpilot.model.errors import _pattern, recognize
+    from kpilot.model.loader import CHOICES, PYDANTIC_TEXTS
+    from kpilot.model.yamlsrc import YAML_TEXTS
+
+    assert recognize("a and a", ["{x} and {x}"]).params == {"x": "a"}
+    assert recognize("a and b", ["{x} and {x}"]) == "a and b"  # not that template: kept verbatim
+    for template in (*YAML_TEXTS, *PYDANTIC_TEXTS, *CHOICES):
+        _pattern(template)

@@ -109,10 +109,13 @@ def message_of(exc: BaseException) -> str:
 @lru_cache(maxsize=256)
 def _pattern(template: str) -> re.Pattern[str]:
     out = []
+    seen: set[str] = set()
     for literal, name, _, _ in string.Formatter().parse(template):
         out.append(re.escape(literal))
         if name is not None:
-            out.append(f"(?P<{name}>.+?)")
+            # A placeholder used twice must hold the same text twice (a named group can be defined once).
+            out.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+            seen.add(name)
     return re.compile("".join(out), re.DOTALL)
 
 
