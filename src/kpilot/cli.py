@@ -410,6 +410,19 @@ def _print_breakdown(rows: list[dict[str, Any]], dims: list[str], format: Series
     out.print(table)
 
 
+@app.command("serve")
+def serve_cmd(
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the workspace's web app: the board and a page per KPI, in French or English."""
+    with _errors(None, workspace):
+        from kpilot.web import serve as serve_web
+
+        serve_web(workspace, host=host, port=port, state_dir=state_dir)
+
+
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where to write the demo workspace.")] = Path("kpilot-demo"),
@@ -444,9 +457,16 @@ def demo(
         importlib.import_module("kpilot.web").serve(directory)
 
 
+from kpilot import cli_analysis  # noqa: E402, F401  (registers the analysis commands on `app`)
+
+
 def main() -> None:
     app()
 
 
 if __name__ == "__main__":
-    main()
+    # Run as a module, this file is __main__; the commands of kpilot.cli_analysis register on the
+    # app of the imported kpilot.cli, so run that one.
+    from kpilot.cli import main as _main
+
+    _main()

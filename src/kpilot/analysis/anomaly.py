@@ -1,0 +1,244 @@
+"""Anomalies in a metric's series: an online detector with a score in [0, 1) and a severity.
+
+Each point is scored from the past only (appending or changing later points never changes an earlier
+score), so the same function serves the weekly review and a live feed. Per point:
+
+1. Views of the series: the value itself, its step change (first difference), its 3- and 12-point
+   trailing means (a level shift sustained over a few points), and, when a season is known, the
+   error of a seasonal baseline (median of the same phase in up to three past cycles, plus the
+   median recent gap to it).
+2. Surprise of each view: its distance to the mean of its own past, in standard deviations of that
+   past (the last `HISTORY` points, or all of them while fewer). z = the largest of these.
+3. News, not repetition: a surprise no larger than the largest one of the previous `REPEAT_SPAN`
+   points is damped (x `REPEAT_DAMPING`): an anomaly is reported once, not at every point it lasts.
+4. Score = z / (z + 3): 0.5 at 3 sigmas, 0.67 at 6, 0.75 at 9, 0.83 at 15.
+
+The constants were chosen on the NAB corpus (see docs/analysis.md): in-sample, said plainly.
+NaN values score 0 and are skipped by the model (it sees the series without them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+FloatArray = npt.NDArray[np.float64]
+
+LEVEL_WINDOW = 12  # points in the level baseline's median (the expected value without a season)
+SEASON_CYCLES = 3  # past cycles in the seasonal baseline's median
+HISTORY = 6400  # past points whose mean and standard deviation judge each view
+MEAN_SPANS = (3, 12)  # trailing means that reveal a sustained shift
+MIN_POINTS = 10  # past points needed before a point is scored
+REPEAT_SPAN = 400  # points over which a surprise no larger than a previous one is not news
+REPEAT_DAMPING = 0.3
+Z_HALF = 3.0  # z at which the score is 0.5
+
+DEFAULT_THRESHOLD = 0.7  # z = 7
+DEFAULT_MIN_HISTORY = 12
+SEVERITY_MEDIUM = 0.75  # z = 9
+SEVERITY_HIGH = 5.0 / 6.0  # z = 15
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """A point whose value the past did not predict: where, how far off, how sure."""
+
+    index: int
+    value: float
+    expected: float
+    lower: float
+    upper: float
+    score: float  # 0..1
+    severity: str  # 'low' | 'medium' | 'high'
+    direction: str  # 'up' | 'down'
+
+    def to_dict(self) -> dict[str, object]:
+        return {"index": self.index, "value": self.value, "expected": self.expected, "lower": self.lower,
+                "upper": self.upper, "score": self.score, "severity": self.severity, "direction": self.direction}
+
+
+@dataclass(frozen=True)
+class _Fit:
+    expected: FloatArray  # baseline forecast from the past (seasonal when known, else the recent median)
+    noise: FloatArray  # past standard deviation of one point around the baseline
+    score: FloatArray
+
+
+def score_of_z(z: FloatArray | float) -> FloatArray:
+    """The score of a surprise z (in standard deviations): z / (z + 3), in [0, 1)."""
+    zz = np.maximum(np.asarray(z, dtype=np.float64), 0.0)
+    return np.asarray(zz / (zz + Z_HALF), dtype=np.float64)
+
+
+def z_of_score(score: float) -> float:
+    """The surprise z a score stands for (inverse of `score_of_z`)."""
+    s = min(max(score, 0.0), 1.0 - 1e-12)
+    return Z_HALF * s / (1.0 - s)
+
+
+def severity_of(score: float) -> str:
+    """'high' from 0.83 (15 sigmas), 'medium' from 0.75 (9 sigmas), else 'low'."""
+    if score >= SEVERITY_HIGH:
+        return "high"
+    if score >= SEVERITY_MEDIUM:
+        return "medium"
+    return "low"
+
+
+def season_from_timestamps(timestamps: npt.ArrayLike) -> int | None:
+    """The natural cycle of a series from its spacing: a day of intraday points, a week of days,
+    a year of weeks or months. None when the spacing is irregular or longer than a month."""
+    ts = np.asarray(timestamps, dtype="datetime64[s]").astype(np.int64)
+    if len(ts) < 3:
+        return None
+    step = float(np.median(np.diff(ts)))
+    day = 86400.0
+    if step <= 0:
+        return None
+    if step < day:
+        per_day = day / step
+        return round(per_day) if per_day >= 4 and abs(per_day - round(per_day)) < 0.05 else None
+    if abs(step - day) < 0.05 * day:
+        return 7
+    if abs(step - 7 * day) < 0.05 * day:
+        return 52
+    if 28 * day <= step <= 31 * day:
+        return 12
+    return None
+
+
+def _causal(filter_name: str, x: FloatArray, width: int) -> FloatArray:
+    """A filter over the window ending at each point (x[i-width+1 .. i]); the start is padded with x[0]."""
+    n = len(x)
+    width = max(1, min(width, n))
+    padded = np.r_[np.full(width - 1, x[0]), x]
+    if filter_name == "median":
+        out = ndimage.median_filter(padded, size=width, mode="nearest")
+    elif filter_name == "max":
+        out = ndimage.maximum_filter1d(padded, size=width, mode="nearest")
+    else:
+        out = ndimage.uniform_filter1d(padded, size=width, mode="nearest")
+    start = width // 2
+    return np.asarray(out[start:start + n], dtype=np.float64)
+
+
+def _past(x: FloatArray) -> FloatArray:
+    """Shift by one point: the value at i is what was known before point i (NaN at 0)."""
+    return np.concatenate(([np.nan], x[:-1]))
+
+
+def _past_moments(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Mean and standard deviation of the points before each one: the last HISTORY, or all while fewer."""
+    n = len(x)
+    # Centre on the first value: sums of squares of large values lose precision otherwise.
+    c = x - x[0]
+    count = np.arange(1, n + 1, dtype=np.float64)
+    mean = np.cumsum(c) / count
+    mean2 = np.cumsum(c * c) / count
+    if n > HISTORY:
+        mean[HISTORY:] = _causal("mean", c, HISTORY)[HISTORY:]
+        mean2[HISTORY:] = _causal("mean", c * c, HISTORY)[HISTORY:]
+    mean, mean2 = _past(mean), _past(mean2)
+    sd = np.sqrt(np.maximum(mean2 - mean * mean, 0.0))
+    return mean + x[0], sd
+
+
+def _surprise(view: FloatArray, start: int = 0) -> FloatArray:
+    """|view - mean of its past| in standard deviations of its past; 0 until MIN_POINTS are seen
+    (from index `start`, where the view begins to exist)."""
+    if start > 0:
+        return np.concatenate((np.zeros(min(start, len(view))), _surprise(view[start:])))
+    mean, sd = _past_moments(view)
+    floor = 1e-9 * (np.abs(mean) + 1.0)  # a flat past: any change is a (finite) surprise
+    z = np.abs(view - mean) / np.maximum(sd, floor)
+    z[:MIN_POINTS] = 0.0
+    return np.where(np.isfinite(z), z, 0.0)
+
+
+def _seasonal_baseline(x: FloatArray, season: int) -> FloatArray:
+    """Median of the same phase in up to SEASON_CYCLES past cycles, plus the median recent gap to it."""
+    n = len(x)
+    lags = np.full((SEASON_CYCLES, n), np.nan)
+    for k in range(1, SEASON_CYCLES + 1):
+        if k * season < n:
+            lags[k - 1, k * season:] = x[:-k * season]
+    reference = np.full(n, np.nan)
+    ok = np.any(~np.isnan(lags), axis=0)
+    reference[ok] = np.nanmedian(lags[:, ok], axis=0)
+    gap = np.where(ok, x - reference, 0.0)
+    expected = reference + _past(_causal("median", gap, LEVEL_WINDOW))
+    expected[: min(n, season + LEVEL_WINDOW)] = np.nan  # the gap's median needs a few cycles' points
+    return expected
+
+
+def _fit(values: Sequence[float] | npt.ArrayLike, season: int | None, timestamps: npt.ArrayLike | None) -> _Fit:
+    x_all = np.asarray(values, dtype=np.float64).ravel()
+    finite = np.isfinite(x_all)
+    out = _Fit(expected=np.full(len(x_all), np.nan), noise=np.full(len(x_all), np.nan),
+               score=np.zeros(len(x_all)))
+    x = x_all[finite]
+    n = len(x)
+    if n <= MIN_POINTS:
+        return out
+    if season is None and timestamps is not None:
+        season = season_from_timestamps(np.asarray(timestamps)[finite])
+
+    step = np.r_[0.0, np.diff(x)]
+    views = [(x, 0), (step, 1)] + [(_causal("mean", x, span), span - 1) for span in MEAN_SPANS]
+    expected = _past(_causal("median", x, LEVEL_WINDOW))
+    if season is not None and season >= 2 and n > season + LEVEL_WINDOW:
+        seasonal = _seasonal_baseline(x, season)
+        views.append((x - seasonal, season + LEVEL_WINDOW))
+        expected = np.where(np.isnan(seasonal), expected, seasonal)
+    z = np.max([_surprise(v, start) for v, start in views], axis=0)
+    # Not news: a surprise no larger than the largest of the previous REPEAT_SPAN points.
+    repeated = np.nan_to_num(_past(_causal("max", z, REPEAT_SPAN)), nan=-1.0) >= z
+    z = np.where(repeated, REPEAT_DAMPING * z, z)
+
+    # One point's noise around the baseline: the past deviation of its errors.
+    noise = np.full(n, np.nan)
+    known = np.flatnonzero(np.isfinite(expected))
+    if len(known) > 1:
+        noise[known[0]:] = _past_moments(x[known[0]:] - expected[known[0]:])[1]
+    out.expected[finite] = expected
+    out.noise[finite] = noise
+    out.score[finite] = score_of_z(z)
+    return out
+
+
+def anomaly_scores(values: Sequence[float] | npt.ArrayLike, *, season: int | None = None,
+                   timestamps: npt.ArrayLike | None = None) -> FloatArray:
+    """Anomaly score in [0, 1) of every point, online: score[i] depends only on values[:i+1].
+
+    `season` is the cycle length in points (None: from `timestamps` when given, else no season).
+    NaN values get score 0 and do not update the model; the first MIN_POINTS points score 0.
+    """
+    return _fit(values, season, timestamps).score
+
+
+def detect(values: Sequence[float] | npt.ArrayLike, *, season: int | None = None,
+           threshold: float = DEFAULT_THRESHOLD, min_history: int = DEFAULT_MIN_HISTORY,
+           timestamps: npt.ArrayLike | None = None) -> list[Anomaly]:
+    """The points whose score is >= `threshold`, from index `min_history` on, with the baseline's
+    expected value and a band of `z_of_score(threshold)` noise deviations around it (indicative:
+    the score also weighs step changes and sustained shifts, not only the distance to the band)."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    fit = _fit(x, season, timestamps)
+    half_width = z_of_score(threshold)
+    found: list[Anomaly] = []
+    for i in np.flatnonzero(fit.score >= threshold):
+        if i < min_history or not np.isfinite(fit.expected[i]):
+            continue
+        expected = float(fit.expected[i])
+        noise = float(fit.noise[i]) if np.isfinite(fit.noise[i]) else 0.0
+        score = float(fit.score[i])
+        found.append(Anomaly(
+            index=int(i), value=float(x[i]), expected=expected,
+            lower=expected - half_width * noise, upper=expected + half_width * noise,
+            score=score, severity=severity_of(score), direction="up" if x[i] >= expected else "down",
+        ))
+    return found

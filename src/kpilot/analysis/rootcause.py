@@ -1,0 +1,239 @@
+"""Root cause of a change: how much each dimension value (and each pair of values) adds to it.
+
+Pure functions over cells: the caller gives the metric per cell of the finest grain (one value of
+every dimension) for two periods. Additive metrics (sums, counts) split exactly: a value's
+contribution is its own change. Ratios of sums split into a rate effect (the segment's own ratio
+moved) and a mix effect (the segment's share of the denominator moved), with the symmetric
+(midpoint) shift-share decomposition, which is exact: for segment i with denominator share w and
+ratio r, and R the total ratio,
+
+    rate_i = (r1_i - r0_i) * (w0_i + w1_i) / 2
+    mix_i  = (w1_i - w0_i) * ((r0_i + r1_i) / 2 - (R0 + R1) / 2)
+
+and sum_i (rate_i + mix_i) = R1 - R0, because sum_i w0_i = sum_i w1_i = 1 (the centring term sums to
+zero; it makes a segment growing at the average ratio carry no mix effect).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+from kpilot.model.errors import KpilotError, Message, msg
+
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """The part of a change due to one value of one dimension, or one pair of values.
+
+    `before`/`after` are the segment's metric: its sum for an additive metric, its own ratio for a
+    ratio (None when the segment has no denominator in that period). For ratios, `weight_before` and
+    `weight_after` are its shares of the denominator, and `mix + rate == change`.
+    """
+
+    dimensions: tuple[str, ...]
+    values: tuple[str, ...]
+    before: float | None
+    after: float | None
+    change: float
+    share: float | None  # change / total change; None when the total did not change
+    mix: float | None = None
+    rate: float | None = None
+    weight_before: float | None = None
+    weight_after: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "dimensions": list(self.dimensions),
+            "values": list(self.values),
+            "before": _json(self.before),
+            "after": _json(self.after),
+            "change": _json(self.change),
+            "share": _json(self.share),
+            "mix": _json(self.mix),
+            "rate": _json(self.rate),
+            "weight_before": _json(self.weight_before),
+            "weight_after": _json(self.weight_after),
+        }
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A change between two periods, split by dimension value.
+
+    `contributions` come per dimension (in the order given), then per pair of dimensions; within
+    each, biggest |change| first. The contributions of one dimension (or one pair) sum to
+    `total_change`, up to `residual`: 0 for cells that add up to the total, otherwise the part of
+    the reported total that the cells do not explain (shown, never spread over the segments).
+    """
+
+    total_before: float
+    total_after: float
+    total_change: float
+    kind: str  # 'additive' | 'ratio'
+    contributions: tuple[Contribution, ...]
+    residual: float
+
+    def for_dimensions(self, *dimensions: str) -> tuple[Contribution, ...]:
+        """The contributions of one dimension, or of one pair (dimensions in the order given to explain)."""
+        return tuple(c for c in self.contributions if c.dimensions == tuple(dimensions))
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "total_before": _json(self.total_before),
+            "total_after": _json(self.total_after),
+            "total_change": _json(self.total_change),
+            "residual": _json(self.residual),
+            "contributions": [c.to_dict() for c in self.contributions],
+        }
+
+
+def _json(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def _share(change: float, total: float) -> float | None:
+    return change / total if total != 0 else None
+
+
+def _period(which: str) -> Message:
+    return msg("the period before") if which == "before" else msg("the period after")
+
+
+def _check_cells(cells: Mapping[Key, object], dimensions: Sequence[str], which: str) -> None:
+    period = _period(which)
+    if not dimensions:
+        raise KpilotError(msg("explain needs at least one dimension to split the change by"))
+    if len(set(dimensions)) != len(dimensions):
+        raise KpilotError(msg("a dimension is listed twice: {dimensions}", dimensions=", ".join(dimensions)))
+    for key, value in cells.items():
+        if len(key) != len(dimensions):
+            raise KpilotError(msg(
+                "{period} has a cell {key} with {n} value(s) for {m} dimension(s) ({dimensions}). "
+                "Fix: give one value per dimension.", period=period, key=repr(key), n=len(key), m=len(dimensions),
+                dimensions=", ".join(dimensions)))
+        parts = value if isinstance(value, tuple) else (value,)
+        for part in parts:
+            if not isinstance(part, (int, float)) or not math.isfinite(part):
+                raise KpilotError(msg(
+                    "{period} has a value that is not a finite number in cell {key}: {value}",
+                    period=period, key=repr(key), value=repr(value)))
+
+
+def _groupings(dimensions: Sequence[str], pairs: bool) -> list[tuple[int, ...]]:
+    """Positions of the dimension sets to split by: each dimension, then each pair."""
+    out: list[tuple[int, ...]] = [(i,) for i in range(len(dimensions))]
+    if pairs:
+        out.extend(combinations(range(len(dimensions)), 2))
+    return out
+
+
+def _sum_by(cells: Mapping[Key, float], positions: tuple[int, ...]) -> dict[Key, list[float]]:
+    groups: dict[Key, list[float]] = {}
+    for key, value in cells.items():
+        groups.setdefault(tuple(key[p] for p in positions), []).append(value)
+    return groups
+
+
+def _ordered(contribs: Iterable[Contribution]) -> list[Contribution]:
+    return sorted(contribs, key=lambda c: (-abs(c.change), c.values))
+
+
+def explain_additive(before: Mapping[Key, float], after: Mapping[Key, float], dimensions: Sequence[str], *,
+                     pairs: bool = True, totals: tuple[float, float] | None = None) -> Explanation:
+    """Split the change of an additive metric (sum, count) between two periods by dimension value.
+
+    Keys are the values of all `dimensions` (the finest grain); a cell missing in one period counts
+    0 there (it appeared or disappeared). `totals` are the metric's reported totals for the two
+    periods when they come from elsewhere than the cells (a published total, a rounded source):
+    the part of the change the cells do not explain is then `residual`.
+    """
+    _check_cells(before, dimensions, "before")
+    _check_cells(after, dimensions, "after")
+    cell_before, cell_after = math.fsum(before.values()), math.fsum(after.values())
+    total_before, total_after = totals if totals is not None else (cell_before, cell_after)
+    total_change = total_after - total_before
+    contributions: list[Contribution] = []
+    residual = 0.0
+    for positions in _groupings(dimensions, pairs):
+        b, a = _sum_by(before, positions), _sum_by(after, positions)
+        block = []
+        for values in dict.fromkeys([*b, *a]):
+            v0, v1 = math.fsum(b.get(values, [])), math.fsum(a.get(values, []))
+            block.append(Contribution(
+                dimensions=tuple(dimensions[p] for p in positions), values=values, before=v0, after=v1,
+                change=v1 - v0, share=_share(v1 - v0, total_change)))
+        if len(positions) == 1:
+            gap = total_change - math.fsum(c.change for c in block)
+            residual = gap if abs(gap) > abs(residual) else residual
+        contributions.extend(_ordered(block))
+    return Explanation(total_before=total_before, total_after=total_after, total_change=total_change,
+                       kind="additive", contributions=tuple(contributions), residual=residual)
+
+
+def explain_ratio(before: Mapping[Key, tuple[float, float]], after: Mapping[Key, tuple[float, float]],
+                  dimensions: Sequence[str], *, pairs: bool = True) -> Explanation:
+    """Split the change of a ratio of sums (sum(num) / sum(den)) into per-segment mix and rate effects.
+
+    Cells hold (numerator, denominator). The metric is the ratio of the sums over all cells, never a
+    mean of the cells' ratios. A segment with no denominator in one period (it appeared or
+    disappeared) has no rate there: its whole contribution is mix. Raises KpilotError when a period's
+    total denominator is 0 (the ratio does not exist).
+    """
+    _check_cells(before, dimensions, "before")
+    _check_cells(after, dimensions, "after")
+    n0, d0 = math.fsum(v[0] for v in before.values()), math.fsum(v[1] for v in before.values())
+    n1, d1 = math.fsum(v[0] for v in after.values()), math.fsum(v[1] for v in after.values())
+    for period, den in (("before", d0), ("after", d1)):
+        if den == 0:
+            raise KpilotError(msg("the ratio's denominator is 0 in {period}: there is no ratio to explain",
+                                  period=_period(period)))
+    r_total0, r_total1 = n0 / d0, n1 / d1
+    total_change = r_total1 - r_total0
+    mean_total = (r_total0 + r_total1) / 2
+    contributions: list[Contribution] = []
+    residual = 0.0
+    for positions in _groupings(dimensions, pairs):
+        b = _sum_pairs(before, positions)
+        a = _sum_pairs(after, positions)
+        block = []
+        for values in dict.fromkeys([*b, *a]):
+            sn0, sd0 = b.get(values, (0.0, 0.0))
+            sn1, sd1 = a.get(values, (0.0, 0.0))
+            w0, w1 = sd0 / d0, sd1 / d1
+            r0 = sn0 / sd0 if sd0 != 0 else None
+            r1 = sn1 / sd1 if sd1 != 0 else None
+            if r0 is not None and r1 is not None:
+                rate = (r1 - r0) * (w0 + w1) / 2
+                mix = (w1 - w0) * ((r0 + r1) / 2 - mean_total)
+            else:
+                # No rate in one period: the segment's whole move (its part n/D of the ratio, centred
+                # like the other segments) is mix. Numerators without denominator land here too.
+                rate = 0.0
+                mix = (sn1 / d1 - sn0 / d0) - (w1 - w0) * mean_total
+            change = mix + rate
+            block.append(Contribution(
+                dimensions=tuple(dimensions[p] for p in positions), values=values, before=r0, after=r1,
+                change=change, share=_share(change, total_change), mix=mix, rate=rate, weight_before=w0,
+                weight_after=w1))
+        if len(positions) == 1:
+            gap = total_change - math.fsum(c.change for c in block)
+            residual = gap if abs(gap) > abs(residual) else residual
+        contributions.extend(_ordered(block))
+    return Explanation(total_before=r_total0, total_after=r_total1, total_change=total_change, kind="ratio",
+                       contributions=tuple(contributions), residual=residual)
+
+
+def _sum_pairs(cells: Mapping[Key, tuple[float, float]], positions: tuple[int, ...]) -> dict[Key, tuple[float, float]]:
+    nums: dict[Key, list[float]] = {}
+    dens: dict[Key, list[float]] = {}
+    for key, (num, den) in cells.items():
+        k = tuple(key[p] for p in positions)
+        nums.setdefault(k, []).append(num)
+        dens.setdefault(k, []).append(den)
+    return {k: (math.fsum(nums[k]), math.fsum(dens[k])) for k in nums}

@@ -1,0 +1,296 @@
+"""The analysis commands: leads, forecast, warnings, anomalies, explain, audit, analyze. Thin, over kpilot.insights."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from kpilot.cli import (
+    STATUS_STYLE,
+    Fmt,
+    LangOpt,
+    StateOpt,
+    WorkspaceOpt,
+    _as_of,
+    _errors,
+    _open,
+    _period,
+    app,
+    err,
+    out,
+)
+from kpilot.i18n import Translator, format_day, format_percent, format_value, translator
+from kpilot.model import KpilotError
+from kpilot.model.errors import msg, render
+
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Analyse as of this date (YYYY-MM-DD), ignoring "
+                                                             "later rows. Default: today.")]
+FmtOpt = Annotated[Fmt, typer.Option("--format", help="table | json")]
+
+
+def _insights(workspace: Path, state_dir: Path | None, as_of: str | None) -> Any:
+    from kpilot.insights import Insights
+
+    svc = _open(workspace, state_dir)
+    return Insights(svc, as_of=_as_of(as_of))
+
+
+def _json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _lang(lang: str | None, ins: Any) -> tuple[str, Translator]:
+    language = lang or ins.ws.language.value
+    return language, translator(language)
+
+
+def _name(ins: Any, key: str) -> str:
+    return str(ins.ws.metric(key).label).replace("[", "\\[")
+
+
+@app.command()
+def leads(
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
+    as_of: AsOfOpt = None, lang: LangOpt = None,
+) -> None:
+    """Leading indicators found in the data: which metric moves first, by how many periods, how strongly."""
+    with _errors(lang, workspace):
+        ins = _insights(workspace, state_dir, as_of)
+        edges = ins.leads()
+        from kpilot.compute import results
+        results.save_run(ins.svc.con, "leads", ins.as_of, [e.to_dict() for e in edges])
+    if format is Fmt.json:
+        _json([e.to_dict() for e in edges])
+        return
+    language, tr = _lang(lang, ins)
+    table = Table(title=tr("Leading indicators"), box=None, header_style="bold")
+    for col in (tr("Leader"), tr("Follower"), tr("Lag"), tr("Correlation"), tr("Effect of +10 %"), tr("p-value"),
+                tr("Periods"), tr("Stable")):
+        table.add_column(col)
+    for e in edges:
+        table.add_row(_name(ins, e.leader), _name(ins, e.follower),
+                      f"{e.lag} {tr(ins.ws.metric(e.follower).grain.value)}",
+                      f"{e.correlation:+.2f}",
+                      format_percent(e.effect / 100, language, signed=True) if e.effect == e.effect else "—",
+                      f"{e.p_value:.1g}", str(e.n), tr("yes") if e.stable else tr("no"))
+    out.print(table)
+    if not edges:
+        out.print(tr("No leading indicator found: no pair passed the test after correcting for the number of "
+                     "pairs tried."))
+
+
+@app.command()
+def forecast(
+    metric: Annotated[str | None, typer.Argument(help="Metric key (default: the North Star and the board).")] = None,
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
+    as_of: AsOfOpt = None, lang: LangOpt = None,
+) -> None:
+    """Each KPI at the end of the current and next periods, with an 80 % interval and the chance of target."""
+    with _errors(lang, workspace):
+        ins = _insights(workspace, state_dir, as_of)
+        if metric:
+            ins.metric(metric)
+            found = [f for f in [ins.forecast(metric)] if f is not None]
+        else:
+            found = ins.forecasts()
+            from kpilot.compute import results
+            results.save_run(ins.svc.con, "forecasts", ins.as_of, [f.to_dict() for f in found])
+    if format is Fmt.json:
+        _json([f.to_dict() for f in found])
+        return
+    language, tr = _lang(lang, ins)
+    table = Table(title=tr("Forecasts"), box=None, header_style="bold")
+    for col in (tr("KPI"), tr("Period"), tr("Forecast"), tr("80 % interval"), tr("Target"), tr("Chance of target"),
+                tr("Method")):
+        table.add_column(col)
+    for f in found:
+        unit = ins.ws.metric(f.metric).unit
+        for p in f.points:
+            table.add_row(_name(ins, f.metric), str(p["label"]), format_value(p["value"], unit, language),
+                          f"{format_value(p['lower'], unit, language)} – {format_value(p['upper'], unit, language)}",
+                          format_value(p["target"], unit, language),
+                          format_percent(p["probability"], language, digits=0) if p["probability"] is not None
+                          else "—", tr(f.method))
+    out.print(table)
+
+
+@app.command("warnings")
+def warnings_cmd(
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
+    as_of: AsOfOpt = None, lang: LangOpt = None,
+) -> None:
+    """Early warnings: a leading indicator moved and the KPI it leads is projected to miss its target."""
+    with _errors(lang, workspace):
+        ins = _insights(workspace, state_dir, as_of)
+        found = ins.warnings()
+        from kpilot.compute import results
+        results.record_findings(ins.svc.con, found, ins.as_of)
+    if format is Fmt.json:
+        _json(found)
+        return
+    language, tr = _lang(lang, ins)
+    if not found:
+        out.print(tr("No early warning: no leading indicator moved enough to put a KPI's target at risk."))
+        return
+    for w in found:
+        metric = ins.ws.metric(w["metric"])
+        unit = metric.unit
+        style = STATUS_STYLE.get(w["severity"], "")
+        out.print(f"[{style}]⚠[/] " + tr("{kpi} in {period}: projected {projected} against a target of {target} "
+                                        "({confidence} chance of missing it)").format(
+            kpi=_name(ins, w["metric"]), period=w["label"], projected=format_value(w["projected"], unit, language),
+            target=format_value(w["target"], unit, language),
+            confidence=format_percent(w["confidence"], language, digits=0)))
+        out.print("   " + tr("because {leader} was {change} against its normal in {period}, {lag} period(s) "
+                             "earlier").format(leader=_name(ins, w["leader"]),
+                                               change=format_percent(w["leader_change"], language, signed=True),
+                                               period=w["leader_label"], lag=w["lag"]))
+        d = w["decision"]
+        if d:
+            out.print("   → " + f"{d['owner']}: {d['action']}".replace("[", "\\["))
+        else:
+            out.print("   → " + tr("no decision rule for this KPI: decide who acts and how."))
+
+
+@app.command()
+def anomalies(
+    metric: Annotated[str | None, typer.Argument(help="Metric key (default: every metric).")] = None,
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
+    as_of: AsOfOpt = None, lang: LangOpt = None,
+) -> None:
+    """Unusual values, each scored against the metric's own past (seasonality and robust spread)."""
+    with _errors(lang, workspace):
+        ins = _insights(workspace, state_dir, as_of)
+        if metric:
+            ins.metric(metric)
+        found = ins.anomalies([metric] if metric else None)
+        from kpilot.compute import results
+        results.record_findings(ins.svc.con, found, ins.as_of)
+    if format is Fmt.json:
+        _json(found)
+        return
+    language, tr = _lang(lang, ins)
+    table = Table(title=tr("Anomalies"), box=None, header_style="bold")
+    for col in (tr("Metric"), tr("Period"), tr("Value"), tr("Expected"), tr("Normal range"), tr("Severity")):
+        table.add_column(col)
+    for a in found:
+        unit = ins.ws.metric(a["metric"]).unit
+        table.add_row(_name(ins, a["metric"]), str(a["label"]), format_value(a["value"], unit, language),
+                      format_value(a["expected"], unit, language),
+                      f"{format_value(a['lower'], unit, language)} – {format_value(a['upper'], unit, language)}",
+                      tr(a["severity"]))
+    out.print(table)
+
+
+@app.command()
+def explain(
+    metric: Annotated[str, typer.Argument(help="Metric key.")],
+    from_: Annotated[str, typer.Option("--from", help="The period before (e.g. 2026-09, 2026-W38).")],
+    to: Annotated[str, typer.Option("--to", help="The period after.")],
+    by: Annotated[str | None, typer.Option("--by", help="Dimensions, comma-separated (default: all).")] = None,
+    pairs: Annotated[bool, typer.Option("--pairs/--no-pairs", help="Also pairs of dimensions.")] = True,
+    top: Annotated[int, typer.Option(help="Rows to show per dimension (table format).")] = 5,
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
+    as_of: AsOfOpt = None, lang: LangOpt = None,
+) -> None:
+    """Root cause: what each dimension value (and pair) contributed to a change between two periods."""
+    with _errors(lang, workspace):
+        before, after = _period(from_), _period(to)
+        if before is None or after is None:
+            raise KpilotError(msg("give both --from and --to periods"))
+        ins = _insights(workspace, state_dir, as_of)
+        dims = [d.strip() for d in by.split(",") if d.strip()] if by else None
+        result = ins.explain(metric, before, after, dims, pairs=pairs)
+    if format is Fmt.json:
+        _json({"metric": metric, "from": before.isoformat(), "to": after.isoformat(), **result.to_dict()})
+        return
+    language, tr = _lang(lang, ins)
+    unit = ins.ws.metric(metric).unit
+    out.print(f"[bold]{_name(ins, metric)}[/]: " + tr("{before} → {after} ({change})").format(
+        before=format_value(result.total_before, unit, language), after=format_value(result.total_after, unit,
+                                                                                      language),
+        change=format_value(result.total_change, unit, language)))
+    table = Table(box=None, header_style="bold")
+    ratio = result.kind == "ratio"
+    cols = [tr("Dimension"), tr("Value"), tr("Before"), tr("After"), tr("Contribution"), tr("Share")]
+    if ratio:
+        cols += [tr("Mix effect"), tr("Rate effect")]
+    for col in cols:
+        table.add_column(col)
+    shown: dict[tuple[str, ...], int] = {}
+    for c in result.contributions:
+        if shown.get(c.dimensions, 0) >= top:
+            continue
+        shown[c.dimensions] = shown.get(c.dimensions, 0) + 1
+        row = [" × ".join(c.dimensions), " × ".join(c.values), format_value(c.before, unit, language),
+               format_value(c.after, unit, language), format_value(c.change, unit, language),
+               format_percent(c.share, language, digits=0) if c.share is not None else "—"]
+        if ratio:
+            row += [format_value(c.mix, unit, language), format_value(c.rate, unit, language)]
+        table.add_row(*row)
+    out.print(table)
+
+
+@app.command()
+def audit(
+    inventory: Annotated[Path | None, typer.Option("--inventory", help="CSV of an existing dashboard's charts: "
+                                                                        "title, metric, owner, decision.")] = None,
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
+    as_of: AsOfOpt = None, lang: LangOpt = None,
+) -> None:
+    """The Christmas-tree test: for every metric (or chart), keep, fix or delete, and why."""
+    with _errors(lang, workspace):
+        ins = _insights(workspace, state_dir, as_of)
+        if inventory is not None:
+            try:
+                text = inventory.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise KpilotError(msg("cannot read the inventory {file}: {reason}. Fix: give a UTF-8 CSV file "
+                                      "with the columns title, metric, owner, decision.", file=str(inventory),
+                                      reason=str(exc))) from None
+            verdicts = ins.audit_inventory(text, str(inventory))
+        else:
+            verdicts = ins.audit()
+            from kpilot.compute import results
+            results.save_run(ins.svc.con, "audit", ins.as_of, [v.to_dict() for v in verdicts])
+    if format is Fmt.json:
+        _json([v.to_dict() for v in verdicts])
+        return
+    _, tr = _lang(lang, ins)
+    style = {"keep": "green", "fix": "yellow", "delete": "red"}
+    for v in verdicts:
+        title = str(v.title).replace("[", "\\[")
+        out.print(f"[{style.get(v.verdict, '')}]{tr(v.verdict).upper()}[/] [bold]{title}[/]")
+        for reason in v.reasons:
+            out.print("   · " + render(reason, tr).replace("[", "\\["))
+        if v.question:
+            out.print("   ? " + render(v.question, tr).replace("[", "\\["))
+    counts = {k: sum(1 for v in verdicts if v.verdict == k) for k in ("keep", "fix", "delete")}
+    out.print(tr("{keep} to keep, {fix} to fix, {delete} to delete.").format(**counts))
+
+
+@app.command()
+def analyze(
+    workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
+    as_of: AsOfOpt = None, lang: LangOpt = None,
+) -> None:
+    """Run every analysis (leading indicators, forecasts, warnings, anomalies, audit) and store the results."""
+    with _errors(lang, workspace):
+        ins = _insights(workspace, state_dir, as_of)
+        with err.status(translator(lang or ins.ws.language.value)("Analysing...")):
+            summary = ins.run_all()
+    if format is Fmt.json:
+        _json(summary)
+        return
+    language, tr = _lang(lang, ins)
+    out.print(tr("Analysed as of {date}: {edges} leading indicator(s), {forecasts} forecast(s), {warnings} early "
+                 "warning(s), {anomalies} anomaly(ies), {audit} metric(s) audited; {new} new finding(s).").format(
+        date=format_day(ins.as_of if isinstance(ins.as_of, date) else None, language), edges=summary["edges"],
+        forecasts=summary["forecasts"], warnings=summary["warnings"], anomalies=summary["anomalies"],
+        audit=summary["audit"], new=summary["new_findings"]))

@@ -1,0 +1,133 @@
+"""Analysis results and findings kept in the workspace's DuckDB (schema `kpilot`).
+
+`kpilot.analysis_runs` holds the latest result of each analysis (lead-lag edges, forecasts, anomalies,
+audit) as JSON, with the as-of date it was computed for: the web app and the alerts read it instead of
+recomputing. `kpilot.findings` keeps every early warning and anomaly ever raised, keyed by what it is
+about, so that re-running an analysis updates a finding (last_seen) and never loses or duplicates one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import duckdb
+
+SCHEMA_SQL = [
+    "CREATE SCHEMA IF NOT EXISTS kpilot",
+    """CREATE TABLE IF NOT EXISTS kpilot.analysis_runs (
+        kind VARCHAR PRIMARY KEY, as_of DATE, computed_at TIMESTAMP, payload VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS kpilot.findings (
+        id VARCHAR PRIMARY KEY, kind VARCHAR, metric VARCHAR, period DATE, severity VARCHAR,
+        first_seen TIMESTAMP, last_seen TIMESTAMP, as_of DATE, payload VARCHAR)""",
+]
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    kind: str
+    as_of: date
+    computed_at: datetime
+    payload: Any
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    id: str
+    kind: str
+    metric: str
+    period: date | None
+    severity: str
+    first_seen: datetime
+    last_seen: datetime
+    as_of: date
+    payload: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "metric": self.metric,
+                "period": self.period.isoformat() if self.period else None, "severity": self.severity,
+                "first_seen": self.first_seen.isoformat(), "last_seen": self.last_seen.isoformat(),
+                "as_of": self.as_of.isoformat(), **self.payload}
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in SCHEMA_SQL:
+        con.execute(stmt)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def save_run(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, payload: Any) -> None:
+    """Replace the stored result of one analysis (one transaction: a reader sees the old or the new one)."""
+    ensure_schema(con)
+    text = json.dumps(payload, ensure_ascii=False, default=str)
+    con.execute("BEGIN")
+    try:
+        con.execute("DELETE FROM kpilot.analysis_runs WHERE kind = ?", [kind])
+        con.execute("INSERT INTO kpilot.analysis_runs VALUES (?, ?, ?, ?)", [kind, as_of, _now(), text])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def load_run(con: duckdb.DuckDBPyConnection, kind: str) -> StoredRun | None:
+    ensure_schema(con)
+    rows = con.execute("SELECT kind, as_of, computed_at, payload FROM kpilot.analysis_runs WHERE kind = ?",
+                       [kind]).fetchall()
+    if not rows:
+        return None
+    k, as_of, at, text = rows[0]
+    return StoredRun(k, as_of, at, json.loads(text))
+
+
+def finding_id(kind: str, metric: str, period: date | None, about: Sequence[object] = ()) -> str:
+    """A stable id: the same warning about the same period is one finding however often it is raised."""
+    key = json.dumps([kind, metric, period.isoformat() if period else None, [str(a) for a in about]])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def record_findings(con: duckdb.DuckDBPyConnection, findings: Sequence[Mapping[str, Any]], as_of: date) -> int:
+    """Insert new findings, refresh the ones seen before (payload, last_seen); returns how many are new.
+
+    Each finding needs id, kind, metric, period (date or None), severity; the rest is its payload.
+    Nothing is ever deleted here: a finding raised once stays on record.
+    """
+    ensure_schema(con)
+    now = _now()
+    new = 0
+    con.execute("BEGIN")
+    try:
+        for f in findings:
+            payload = {k: v for k, v in f.items() if k not in ("id", "kind", "metric", "period", "severity")}
+            text = json.dumps(payload, ensure_ascii=False, default=str)
+            seen = con.execute("SELECT count(*) FROM kpilot.findings WHERE id = ?", [f["id"]]).fetchall()[0][0]
+            if seen:
+                con.execute("UPDATE kpilot.findings SET last_seen = ?, severity = ?, as_of = ?, payload = ? "
+                            "WHERE id = ?", [now, f["severity"], as_of, text, f["id"]])
+            else:
+                con.execute("INSERT INTO kpilot.findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [f["id"], f["kind"], f["metric"], f["period"], f["severity"], now, now, as_of, text])
+                new += 1
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return new
+
+
+def list_findings(con: duckdb.DuckDBPyConnection, *, kind: str | None = None, metric: str | None = None
+                  ) -> list[FindingRecord]:
+    """Findings on record, newest period first."""
+    ensure_schema(con)
+    rows = con.execute(
+        "SELECT id, kind, metric, period, severity, first_seen, last_seen, as_of, payload FROM kpilot.findings "
+        "WHERE (? IS NULL OR kind = ?) AND (? IS NULL OR metric = ?) ORDER BY period DESC NULLS LAST, id",
+        [kind, kind, metric, metric]).fetchall()
+    return [FindingRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8])) for r in rows]

@@ -1,0 +1,124 @@
+"""Anomaly detection: planted spikes and shifts are found where they are, clean series stay quiet,
+and scores are online (a point's score never depends on later points)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kpilot.analysis.anomaly import (
+    DEFAULT_THRESHOLD,
+    Anomaly,
+    anomaly_scores,
+    detect,
+    score_of_z,
+    season_from_timestamps,
+    severity_of,
+    z_of_score,
+)
+
+
+def weekly(n: int = 210, seed: int = 7, noise: float = 2.0) -> np.ndarray:
+    """Daily values with a weekly pattern (weekends low) around 100, Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    pattern = np.array([0.0, 5.0, 8.0, 6.0, 3.0, -12.0, -10.0])
+    return 100.0 + pattern[np.arange(n) % 7] + rng.normal(0.0, noise, n)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_clean_weekly_series_gives_no_anomaly(seed: int) -> None:
+    assert detect(weekly(seed=seed), season=7) == []
+
+
+def test_planted_spike_is_found_at_its_index() -> None:
+    x = weekly()
+    x[152] += 30.0  # 15 noise sigmas, on a Saturday trough
+    found = detect(x, season=7)
+    assert [a.index for a in found] == [152]
+    a = found[0]
+    assert a.direction == "up"
+    assert a.value == pytest.approx(x[152])
+    assert a.lower < a.expected < a.upper < a.value
+    assert abs(a.expected - (100.0 - 12.0)) < 3.0  # the seasonal baseline expects a Saturday
+    assert a.score >= DEFAULT_THRESHOLD and a.severity in ("low", "medium", "high")
+
+
+def test_planted_level_shift_is_found_where_it_starts() -> None:
+    x = weekly()
+    x[140:] -= 25.0
+    found = detect(x, season=7)
+    assert found, "the shift must be found"
+    assert found[0].index == 140
+    assert found[0].direction == "down"
+    assert all(a.index >= 140 for a in found)
+
+
+def test_spike_without_season_on_short_kpi_series() -> None:
+    rng = np.random.default_rng(11)
+    x = 1000.0 + np.cumsum(rng.normal(0.0, 5.0, 36)) + rng.normal(0.0, 10.0, 36)  # 36 monthly values
+    x[30] += 400.0
+    found = detect(x)
+    assert [a.index for a in found] == [30]
+    assert found[0].severity == "high"
+
+
+def test_online_scores_do_not_depend_on_later_points() -> None:
+    x = weekly(n=500)
+    x[300] += 25.0
+    full = anomaly_scores(x, season=7)
+    for cut in (50, 200, 301, 450):
+        prefix = anomaly_scores(x[:cut], season=7)
+        np.testing.assert_array_equal(prefix, full[:cut])
+        altered = x.copy()
+        altered[cut:] = altered[cut:] * 3.0 + 50.0
+        np.testing.assert_array_equal(anomaly_scores(altered, season=7)[:cut], full[:cut])
+    assert full[300] == full.max()
+
+
+def test_online_with_long_history_and_timestamps() -> None:
+    rng = np.random.default_rng(3)
+    n = 7000  # more than the 6,400-point history
+    ts = np.datetime64("2024-01-01T00:00") + np.arange(n) * np.timedelta64(5, "m")
+    x = 10.0 + np.sin(np.arange(n) * 2 * np.pi / 288) + rng.normal(0.0, 0.1, n)
+    full = anomaly_scores(x, timestamps=ts)
+    np.testing.assert_array_equal(anomaly_scores(x[:6600], timestamps=ts[:6600]), full[:6600])
+
+
+def test_nan_scores_zero_and_is_skipped() -> None:
+    x = weekly(n=120)
+    with_nan = np.insert(x, [40, 80], np.nan)
+    s = anomaly_scores(with_nan)
+    assert s[40] == 0.0 and s[81] == 0.0
+    np.testing.assert_array_equal(np.delete(s, [40, 81]), anomaly_scores(x))
+
+
+def test_scores_are_in_unit_interval_and_early_points_are_zero() -> None:
+    s = anomaly_scores(weekly(seed=9))
+    assert np.all((s >= 0.0) & (s < 1.0))
+    assert np.all(s[:10] == 0.0)
+    assert anomaly_scores([1.0, 2.0, 3.0]).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_score_mapping_and_severity() -> None:
+    assert float(score_of_z(3.0)) == pytest.approx(0.5)
+    assert float(score_of_z(9.0)) == pytest.approx(0.75)
+    assert z_of_score(0.75) == pytest.approx(9.0)
+    assert [severity_of(s) for s in (0.7, 0.75, 0.84)] == ["low", "medium", "high"]
+
+
+def test_season_from_timestamps() -> None:
+    start = np.datetime64("2024-01-01T00:00")
+    assert season_from_timestamps(start + np.arange(50) * np.timedelta64(5, "m")) == 288
+    assert season_from_timestamps(start + np.arange(50) * np.timedelta64(30, "m")) == 48
+    assert season_from_timestamps(start + np.arange(50) * np.timedelta64(1, "D")) == 7
+    assert season_from_timestamps(start + np.arange(50) * np.timedelta64(7, "D")) == 52
+    months = np.array(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"], dtype="datetime64[D]")
+    assert season_from_timestamps(months) == 12
+    assert season_from_timestamps(start + np.arange(50) * np.timedelta64(7, "h")) is None
+
+
+def test_anomaly_to_dict_is_json_ready() -> None:
+    a = Anomaly(index=3, value=10.0, expected=5.0, lower=4.0, upper=6.0, score=0.8, severity="medium",
+                direction="up")
+    assert a.to_dict() == {"index": 3, "value": 10.0, "expected": 5.0, "lower": 4.0, "upper": 6.0,
+                           "score": 0.8, "severity": "medium", "direction": "up"}
