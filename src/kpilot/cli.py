@@ -445,8 +445,15 @@ def demo(
         with _progress() as bar:
             task = bar.add_task(tr("Computing"), total=None)
             svc.compute(progress=lambda d, t, w: bar.update(task, total=t, completed=d))
+        from kpilot.insights import Insights
+
+        with err.status(tr("Analysing...")):
+            summary = Insights(svc, as_of=day).run_all()
     status(workspace=directory, state_dir=None, format=Fmt.table, as_of=day.isoformat() if day else None,
            all_metrics=False, lang=language)
+    out.print(tr("Analysis: {edges} leading indicator(s), {warnings} early warning(s), {anomalies} anomaly(ies) "
+                 "(kpilot leads, warnings, anomalies, forecast, audit -w {dir}).").format(
+        edges=summary["edges"], warnings=summary["warnings"], anomalies=summary["anomalies"], dir=directory))
     out.print(tr("Demo workspace: {dir} (edit {dir}/kpilot.yaml, then run kpilot status -w {dir}).").format(
         dir=directory))
     if serve:

@@ -25,7 +25,13 @@ CATALOG_DIR = Path(__file__).parent / "locale"
 Translator = Callable[[str], str]
 
 # Messages translated from values computed at run time (statuses, load outcomes).
-DYNAMIC_MESSAGES: tuple[str, ...] = ("green", "amber", "red", "none", "not green", "loaded", "appended", "unchanged")
+DYNAMIC_MESSAGES: tuple[str, ...] = (
+    "green", "amber", "red", "none", "not green", "loaded", "appended", "unchanged",
+    "day", "week", "month", "quarter", "year",                       # grains
+    "keep", "fix", "delete", "low", "medium", "high",                # audit verdicts, anomaly severities
+    "naive", "seasonal_naive", "drift", "ses", "ets_damped", "theta",  # forecast methods
+    "distributed_lag", "combination", "naive_short_history",
+)
 # Unit words translated when shown after a number (other units are shown as written).
 UNIT_WORDS = ("days", "hours", "weeks", "months", "people", "customers", "orders", "leads", "sessions", "points")
 

@@ -31,6 +31,7 @@ from kpilot.model.workspace import Kind, Metric, Workspace
 
 SEASON: dict[Grain, int | None] = {Grain.day: 7, Grain.week: 52, Grain.month: 12, Grain.quarter: 4,
                                    Grain.year: None}
+QUIET: dict[Grain, int] = {Grain.day: 7, Grain.week: 4, Grain.month: 2, Grain.quarter: 1, Grain.year: 1}
 MAX_LAG: dict[Grain, int] = {Grain.day: 28, Grain.week: 12, Grain.month: 6, Grain.quarter: 4, Grain.year: 2}
 
 
@@ -285,7 +286,9 @@ class Insights:
             metric = self.metric(key)
             data = self.aligned([key], metric.grain)
             y = data.values[key]
-            for a in anomaly_mod.detect(y, season=SEASON[metric.grain]):
+            # A few periods of quiet after an alarm, not NAB's season-long one: a KPI's next bad month
+            # is news even if the last one was bad too.
+            for a in anomaly_mod.detect(y, season=SEASON[metric.grain], quiet=QUIET[metric.grain]):
                 period = data.periods[a.index]
                 out.append({"id": results.finding_id("anomaly", key, period), "kind": "anomaly", "metric": key,
                             "period": period, "severity": a.severity,

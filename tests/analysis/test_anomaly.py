@@ -8,6 +8,8 @@ import pytest
 
 from kpilot.analysis.anomaly import (
     DEFAULT_THRESHOLD,
+    REFRACTORY_BREAKTHROUGH,
+    REFRACTORY_Z,
     Anomaly,
     anomaly_scores,
     detect,
@@ -16,6 +18,7 @@ from kpilot.analysis.anomaly import (
     severity_of,
     z_of_score,
 )
+from kpilot.analysis.anomaly import _refractory as refractory
 
 
 def weekly(n: int = 210, seed: int = 7, noise: float = 2.0) -> np.ndarray:
@@ -60,6 +63,28 @@ def test_spike_without_season_on_short_kpi_series() -> None:
     found = detect(x)
     assert [a.index for a in found] == [30]
     assert found[0].severity == "high"
+
+
+def test_refractory_period_silences_repeats_unless_far_larger() -> None:
+    z = np.zeros(30)
+    z[5] = REFRACTORY_Z  # an alarm: the next 10 points are quiet
+    z[8] = 1.5 * REFRACTORY_Z  # larger, but not far larger: silenced
+    z[12] = 1.0  # below the alarm level: silenced too
+    z[14] = 1.01 * REFRACTORY_BREAKTHROUGH * REFRACTORY_Z  # far larger news breaks through
+    z[17] = REFRACTORY_Z  # past the period (5 + 10): a new alarm
+    z[20] = 2.0
+    out = refractory(z, 10)
+    assert np.flatnonzero(out).tolist() == [5, 14, 17]
+    assert out[14] == z[14] and out[17] == z[17]
+    np.testing.assert_array_equal(refractory(z[:16], 10), out[:16])  # online
+
+
+def test_far_larger_anomaly_after_an_alarm_is_still_reported() -> None:
+    rng = np.random.default_rng(0)
+    x = 100.0 + rng.normal(0.0, 2.0, 300)
+    x[100] += 30.0
+    x[150] += 300.0  # 50 points after the first alarm, inside its quiet period, but far larger
+    assert [a.index for a in detect(x)] == [100, 150]
 
 
 def test_online_scores_do_not_depend_on_later_points() -> None:

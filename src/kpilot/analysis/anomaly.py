@@ -6,12 +6,16 @@ score), so the same function serves the weekly review and a live feed. Per point
 1. Views of the series: the value itself, its step change (first difference), its 3- and 12-point
    trailing means (a level shift sustained over a few points), and, when a season is known, the
    error of a seasonal baseline (median of the same phase in up to three past cycles, plus the
-   median recent gap to it).
+   median recent gap to it). The same views of the signed log of the series, sign(x) log(1 + |x|),
+   catch multiplicative changes of heavy-tailed counts.
 2. Surprise of each view: its distance to the mean of its own past, in standard deviations of that
    past (the last `HISTORY` points, or all of them while fewer). z = the largest of these.
 3. News, not repetition: a surprise no larger than the largest one of the previous `REPEAT_SPAN`
    points is damped (x `REPEAT_DAMPING`): an anomaly is reported once, not at every point it lasts.
-4. Score = z / (z + 3): 0.5 at 3 sigmas, 0.67 at 6, 0.75 at 9, 0.83 at 15.
+4. Quiet after an alarm: a surprise of `REFRACTORY_Z` (6) or more opens a period of `REFRACTORY_SPAN`
+   points (at most one season) in which surprises are silenced (0) unless one exceeds
+   `REFRACTORY_BREAKTHROUGH` (2) times the largest let through since the alarm.
+5. Score = z / (z + 3): 0.5 at 3 sigmas, 0.67 at 6, 0.75 at 9, 0.83 at 15.
 
 The constants were chosen on the NAB corpus (see docs/analysis.md): in-sample, said plainly.
 NaN values score 0 and are skipped by the model (it sees the series without them).
@@ -35,6 +39,9 @@ MEAN_SPANS = (3, 12)  # trailing means that reveal a sustained shift
 MIN_POINTS = 10  # past points needed before a point is scored
 REPEAT_SPAN = 400  # points over which a surprise no larger than a previous one is not news
 REPEAT_DAMPING = 0.3
+REFRACTORY_Z = 6.0  # a surprise from which a point is an alarm (score 2/3)
+REFRACTORY_SPAN = 200  # points of quiet after an alarm (at most one season)
+REFRACTORY_BREAKTHROUGH = 2.0  # during the quiet, a surprise this many times the alarm's still counts
 Z_HALF = 3.0  # z at which the score is 0.5
 
 DEFAULT_THRESHOLD = 0.7  # z = 7
@@ -175,7 +182,34 @@ def _seasonal_baseline(x: FloatArray, season: int) -> FloatArray:
     return expected
 
 
-def _fit(values: Sequence[float] | npt.ArrayLike, season: int | None, timestamps: npt.ArrayLike | None) -> _Fit:
+def _views(x: FloatArray, season: int | None) -> list[tuple[FloatArray, int]]:
+    """The views of a series judged for surprise, each with the index where it begins to exist: the value,
+    its step change, its trailing means and, with a season, the error of the seasonal baseline."""
+    step = np.r_[0.0, np.diff(x)]
+    views = [(x, 0), (step, 1)] + [(_causal("mean", x, span), span - 1) for span in MEAN_SPANS]
+    if season is not None:
+        views.append((x - _seasonal_baseline(x, season), season + LEVEL_WINDOW))
+    return views
+
+
+def _refractory(z: FloatArray, span: int) -> FloatArray:
+    """Quiet after an alarm: a surprise of REFRACTORY_Z or more opens a period of `span` points in which
+    every surprise is silenced (0) unless it exceeds REFRACTORY_BREAKTHROUGH times the largest one let
+    through since the alarm. Online: each point depends only on the surprises before it."""
+    out = z.copy()
+    end, top = -1, 0.0
+    for i in np.flatnonzero(z >= REFRACTORY_Z):
+        if i > end:  # a new alarm: the period runs over the next `span` points
+            out[i + 1:i + span + 1] = 0.0
+            end, top = int(i) + span, float(z[i])
+        elif z[i] > REFRACTORY_BREAKTHROUGH * top:  # far larger news breaks through
+            out[i] = z[i]
+            top = float(z[i])
+    return out
+
+
+def _fit(values: Sequence[float] | npt.ArrayLike, season: int | None, timestamps: npt.ArrayLike | None,
+         quiet: int | None = None) -> _Fit:
     x_all = np.asarray(values, dtype=np.float64).ravel()
     finite = np.isfinite(x_all)
     out = _Fit(expected=np.full(len(x_all), np.nan), noise=np.full(len(x_all), np.nan),
@@ -187,17 +221,21 @@ def _fit(values: Sequence[float] | npt.ArrayLike, season: int | None, timestamps
     if season is None and timestamps is not None:
         season = season_from_timestamps(np.asarray(timestamps)[finite])
 
-    step = np.r_[0.0, np.diff(x)]
-    views = [(x, 0), (step, 1)] + [(_causal("mean", x, span), span - 1) for span in MEAN_SPANS]
+    has_season = season is not None and season >= 2 and n > season + LEVEL_WINDOW
     expected = _past(_causal("median", x, LEVEL_WINDOW))
-    if season is not None and season >= 2 and n > season + LEVEL_WINDOW:
+    if season is not None and has_season:
         seasonal = _seasonal_baseline(x, season)
-        views.append((x - seasonal, season + LEVEL_WINDOW))
         expected = np.where(np.isnan(seasonal), expected, seasonal)
-    z = np.max([_surprise(v, start) for v, start in views], axis=0)
+    # The same views of the series and of its signed log (multiplicative changes of a heavy-tailed count).
+    log_x = np.sign(x) * np.log1p(np.abs(x))
+    z = np.max([_surprise(v, start) for series in (x, log_x)
+                for v, start in _views(series, season if has_season else None)], axis=0)
     # Not news: a surprise no larger than the largest of the previous REPEAT_SPAN points.
     repeated = np.nan_to_num(_past(_causal("max", z, REPEAT_SPAN)), nan=-1.0) >= z
     z = np.where(repeated, REPEAT_DAMPING * z, z)
+    if quiet is None:
+        quiet = min(REFRACTORY_SPAN, season) if season is not None and season >= 2 else REFRACTORY_SPAN
+    z = _refractory(z, quiet)
 
     # One point's noise around the baseline: the past deviation of its errors.
     noise = np.full(n, np.nan)
@@ -222,12 +260,16 @@ def anomaly_scores(values: Sequence[float] | npt.ArrayLike, *, season: int | Non
 
 def detect(values: Sequence[float] | npt.ArrayLike, *, season: int | None = None,
            threshold: float = DEFAULT_THRESHOLD, min_history: int = DEFAULT_MIN_HISTORY,
-           timestamps: npt.ArrayLike | None = None) -> list[Anomaly]:
+           timestamps: npt.ArrayLike | None = None, quiet: int | None = None) -> list[Anomaly]:
     """The points whose score is >= `threshold`, from index `min_history` on, with the baseline's
     expected value and a band of `z_of_score(threshold)` noise deviations around it (indicative:
-    the score also weighs step changes and sustained shifts, not only the distance to the band)."""
+    the score also weighs step changes and sustained shifts, not only the distance to the band).
+
+    `quiet`: periods of silence after an alarm (default: one season, at most REFRACTORY_SPAN points,
+    as tuned on NAB's minute data); KPI series want a few periods, not a year.
+    """
     x = np.asarray(values, dtype=np.float64).ravel()
-    fit = _fit(x, season, timestamps)
+    fit = _fit(x, season, timestamps, quiet)
     half_width = z_of_score(threshold)
     found: list[Anomaly] = []
     for i in np.flatnonzero(fit.score >= threshold):
