@@ -55,8 +55,8 @@ class KpiForecast:
     points: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "grain": self.grain.value, "method": self.method, "error": self.error,
-                "backtest": self.backtest, "points": self.points}
+        return {"metric": self.metric, "grain": self.grain.value, "method": self.method, "error": _num(self.error),
+                "backtest": {k: _num(v) for k, v in self.backtest.items()}, "points": self.points}
 
 
 def _num(x: float | None) -> float | None:

@@ -1,0 +1,235 @@
+"""The FastAPI app: server-rendered pages (Jinja2 + htmx), thin routes over the workspace service.
+
+Routes only parse the request (language, as-of date), ask `WorkspaceGate` for the service's results
+and hand them to `views` for wording; every asset is served from the package (no CDN).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from kpilot.i18n import LANGUAGES
+from kpilot.model import KpilotError, WorkspaceInvalid
+from kpilot.model.errors import msg, render
+from kpilot.model.periods import Grain, label, parse_period, period_start
+from kpilot.web import charts, views
+from kpilot.web.locale import COOKIE, choose_language, web_translator
+from kpilot.web.state import WorkspaceGate
+
+STATIC = Path(__file__).parent / "static"
+VENDOR = {"htmx": "htmx-2.0.11.min.js", "vega": "vega-6.4.0.min.js", "vega_lite": "vega-lite-6.4.3.min.js",
+          "vega_embed": "vega-embed-7.3.0.min.js"}
+# Scripts only from this server; inline styles are used by vega's tooltips and the breakdown bars.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+log = logging.getLogger("kpilot.web")
+
+
+class PageError(Exception):
+    """A request kpilot cannot answer, with the status code and a message for people."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("kpilot.web", "templates"), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals["STATUS_COLORS"] = charts.STATUS_COLORS
+    env.globals["VENDOR"] = VENDOR
+    return env
+
+
+def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size: int = 1,
+               cache_size: int = 256) -> FastAPI:
+    """The web app of one workspace. The warehouse lives in `state_dir` (default: the workspace's).
+
+    `pool_size` services answer requests in parallel (each one DuckDB connection, used by one request at a
+    time); `cache_size` answers are kept per version of the workspace's files (0: no cache)."""
+    gate = WorkspaceGate(Path(workspace_dir), state_dir=state_dir, pool_size=pool_size, cache_size=cache_size)
+    env = _environment()
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        gate.close()
+
+    app = FastAPI(title="kpilot", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.gate = gate
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def page_of(request: Request) -> views.Page:
+        ws = gate.primary.ws
+        lang = choose_language(request.cookies.get(COOKIE), ws.language.value)
+        today = gate.today()
+        return views.Page(lang=lang, tr=web_translator(lang), ws=ws, as_of=_as_of(request, today), today=today)
+
+    def render_page(request: Request, template: str, page: views.Page, **context: Any) -> str:
+        return env.get_template(template).render(
+            request=request, page=page, _=page.tr, lang=page.lang, ws=page.ws, languages=LANGUAGES,
+            here=_here(request), embed_options=charts.embed_options(page.lang, page.ws.currency), **context)
+
+    def html(request: Request, template: str, page: views.Page, status: int = 200, **context: Any) -> HTMLResponse:
+        return HTMLResponse(render_page(request, template, page, **context), status_code=status,
+                            headers={"Content-Security-Policy": CSP})
+
+    async def cached(request: Request, page: views.Page, render: Callable[[], str]) -> HTMLResponse:
+        """A page from the cache when the workspace's files have not changed, else rendered in a worker thread
+        (computing may take a while; the event loop keeps answering cached pages meanwhile)."""
+        key = ("page", page.lang, page.as_of, request.url.path, request.url.query)
+        text = gate.peek(key)
+        if text is None:
+            text = await run_in_threadpool(gate.remember, key, render)
+        return HTMLResponse(text, headers={"Content-Security-Policy": CSP})
+
+    @app.exception_handler(PageError)
+    def _page_error(request: Request, exc: PageError) -> HTMLResponse:
+        page = _fallback_page(request, gate)
+        return html(request, "error.html", page, status=exc.status, message=render(exc.message, page.tr), issues=[])
+
+    @app.exception_handler(KpilotError)
+    def _kpilot_error(request: Request, exc: KpilotError) -> HTMLResponse:
+        page = _fallback_page(request, gate)
+        issues = [i.render(page.tr) for i in exc.issues] if isinstance(exc, WorkspaceInvalid) else []
+        return html(request, "error.html", page, status=500, message=render(exc.message, page.tr), issues=issues)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def board(request: Request) -> HTMLResponse:
+        """The board: the vision, the North Star and the KPIs with their decisions."""
+        page = page_of(request)
+        return await cached(request, page, lambda: board_page(request, page))
+
+    def board_page(request: Request, page: views.Page) -> str:
+        statuses = gate.board(page.as_of)
+        tiles = [views.tile(s, _history_rows(s, page), page, big=s.role == "north_star") for s in statuses]
+        north = next((t for t in tiles if t.role == "north_star"), None)
+        kpis = [t for t in tiles if t is not north]
+        shown = {t.key for t in tiles}
+        others = [m for m in page.ws.metrics if m.key not in shown]
+        through = [s.data_through for s in statuses if s.data_through]
+        return render_page(request, "board.html", page, north=north, kpis=kpis, others=others,
+                           to_decide=sum(1 for t in tiles if t.decision and t.decision.fires),
+                           data_through=page.day(max(through)) if through else None,
+                           in_progress=any(not t.complete for t in tiles))
+
+    @app.get("/metric/{key}", response_class=HTMLResponse)
+    async def metric(request: Request, key: str) -> HTMLResponse:
+        """One metric: its status and decision, its history against target, its breakdown by dimension."""
+        page = page_of(request)
+        if key not in page.ws.metric_keys:
+            raise PageError(404, msg("unknown metric '{metric}'", metric=key))
+        return await cached(request, page, lambda: metric_page(request, page, key))
+
+    def metric_page(request: Request, page: views.Page, key: str) -> str:
+        ws = page.ws
+        m = ws.metric(key)
+        status = gate.status(key, page.as_of)
+        rows = gate.series(key, page.as_of)
+        shown = [r for r in rows if date.fromisoformat(str(r["period"])) <= status.period]
+        current = status.period
+        previous = period_start(current - timedelta(days=1), m.grain, ws.week_start)
+        breakdowns = []
+        for dim in gate.dimensions(key, page.as_of):
+            try:
+                bd_rows = gate.breakdown(key, dim, previous, current, page.as_of)
+                breakdowns.append(views.breakdown(dim, bd_rows, current, previous, m.unit, page))
+            except KpilotError as exc:
+                breakdowns.append(views.Breakdown(dimension=dim, slices=[], error=render(exc.message, page.tr)))
+        return render_page(request, "metric.html", page, metric=m,
+                           tile=views.tile(status, _history_rows(status, page), page, big=True),
+                           history_spec=views.history_chart(shown, m.unit, page),
+                           history_rows=views.history_rows(shown, m.unit, page),
+                           breakdowns=breakdowns, previous_label=label(previous, m.grain, ws.week_start),
+                           owners=[page.team(o) for o in m.owners])
+
+    @app.get("/metric/{key}/history.svg")
+    def history_svg(request: Request, key: str) -> Response:
+        """The history chart rendered on the server: the same Vega-Lite spec as the page's."""
+        page = page_of(request)
+        if key not in page.ws.metric_keys:
+            raise PageError(404, msg("unknown metric '{metric}'", metric=key))
+        m = page.ws.metric(key)
+        current = gate.current_period(key, page.as_of)
+        rows = [r for r in gate.series(key, page.as_of) if date.fromisoformat(str(r["period"])) <= current]
+        spec = views.history_chart(rows, m.unit, page)
+        svg = charts.to_svg(spec, page.lang, currency=page.ws.currency)
+        return Response(svg, media_type="image/svg+xml")
+
+    @app.get("/lang/{code}")
+    def set_language(code: str, next: str = "/") -> RedirectResponse:
+        """Remember the user's language in a cookie, then go back to the page they were on."""
+        target = next if next.startswith("/") and not next.startswith("//") else "/"
+        response = RedirectResponse(target, status_code=303)
+        if code in LANGUAGES:
+            response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
+        return response
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _as_of(request: Request, today: date) -> date:
+    """The ?as_of=YYYY-MM-DD of the period selector; today when absent or empty."""
+    value = (request.query_params.get("as_of") or "").strip()
+    if not value:
+        return today
+    try:
+        grain, start = parse_period(value)
+    except ValueError:
+        grain, start = None, None
+    if grain is not Grain.day or start is None:
+        raise PageError(400, msg("'{value}' is not a date; write it as YYYY-MM-DD", value=value))
+    return start
+
+
+def _here(request: Request) -> str:
+    """This page's path and query, URL-quoted, for the language switch to come back to."""
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return quote(path, safe="")
+
+
+def _fallback_page(request: Request, gate: WorkspaceGate) -> views.Page:
+    """A page context that needs no valid request (for error pages)."""
+    ws = gate.primary.ws
+    lang = choose_language(request.cookies.get(COOKIE), ws.language.value)
+    today = gate.today()
+    return views.Page(lang=lang, tr=web_translator(lang), ws=ws, as_of=today, today=today)
+
+
+def _history_rows(s: Any, page: views.Page) -> list[dict[str, object]]:
+    """The judged periods the service returned with a status, as chart rows."""
+    return [{"period": j.period.isoformat(), "label": label(j.period, s.grain, page.ws.week_start), "value": j.value,
+             "target": j.target, "status": j.status, "complete": j.complete} for j in s.history]
+
+
+def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000, *, state_dir: Path | None = None,
+          pool_size: int = 1) -> None:
+    """Serve a workspace's web app until interrupted (Ctrl-C)."""
+    import uvicorn
+
+    app = create_app(Path(directory), state_dir=state_dir, pool_size=pool_size)
+    app.state.gate.refresh()  # load the data now: a broken file is reported here, not on the first page
+    tr = web_translator(app.state.gate.primary.ws.language.value)
+    print(tr("Serving {workspace} on {url} (Ctrl-C to stop).").format(
+        workspace=Path(directory).resolve(), url=f"http://{host}:{port}/"), flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+__all__ = ["create_app", "serve"]

@@ -1,0 +1,226 @@
+"""Chart definitions: Vega-Lite specs built in Python, one definition for the browser and the server.
+
+The browser renders a spec with the vendored vega-embed; `to_svg`/`to_png` render the same spec on the
+server with vl-convert (reports, e-mails). Specs are plain dicts of JSON values. Numbers and dates in
+axes follow the language through d3 format locales (`format_locale`), given to both renderers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kpilot.i18n import is_currency
+
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # an identifier for vega-embed; never fetched
+VL_VERSION = "6.4"  # the vendored vega-lite's minor version, for vl-convert
+
+# The status colours, shared by the tiles' CSS (static/app.css) and the charts.
+STATUS_COLORS: dict[str, str] = {"green": "#2f855a", "amber": "#d69e2e", "red": "#c53030", "none": "#a0aec0"}
+STATUSES = ("green", "amber", "red", "none")
+INK = "#2d3748"
+MUTED = "#718096"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+
+_D3_LOCALES: dict[str, dict[str, Any]] = {
+    "en": {"decimal": ".", "thousands": ",", "grouping": [3], "currency": ["€", ""]},
+    "fr": {"decimal": ",", "thousands": "\u202f", "grouping": [3], "currency": ["", "\u00a0€"],
+           "percent": "\u202f%"},
+}
+_D3_TIME_LOCALES: dict[str, dict[str, Any]] = {
+    "en": {"dateTime": "%x, %X", "date": "%-m/%-d/%Y", "time": "%-I:%M:%S %p", "periods": ["AM", "PM"],
+           "days": ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
+           "shortDays": ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
+           "months": ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+                      "October", "November", "December"],
+           "shortMonths": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]},
+    "fr": {"dateTime": "%A %e %B %Y à %X", "date": "%d/%m/%Y", "time": "%H:%M:%S", "periods": ["AM", "PM"],
+           "days": ["dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"],
+           "shortDays": ["dim.", "lun.", "mar.", "mer.", "jeu.", "ven.", "sam."],
+           "months": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+                      "octobre", "novembre", "décembre"],
+           "shortMonths": ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
+                           "nov.", "déc."]},
+}
+
+
+def format_locale(lang: str, currency: str = "EUR") -> dict[str, Any]:
+    """The d3 number-format locale of a language (vega-embed's formatLocale, vl-convert's format_locale)."""
+    loc = dict(_D3_LOCALES.get(lang, _D3_LOCALES["en"]))
+    symbol = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF"}.get(currency, currency)
+    loc["currency"] = ["", f"\u00a0{symbol}"] if lang == "fr" else [symbol, ""]
+    return loc
+
+
+def time_format_locale(lang: str) -> dict[str, Any]:
+    return _D3_TIME_LOCALES.get(lang, _D3_TIME_LOCALES["en"])
+
+
+def _is_money(unit: str | None) -> bool:
+    u = (unit or "").strip()
+    return is_currency(u) or u.lower() == "currency"
+
+
+def number_axis(unit: str | None, lang: str = "en", currency: str = "EUR") -> dict[str, Any]:
+    """A y axis's number format: shares as percents, money and counts abbreviated (1,2 M€ / €1.2M).
+
+    d3's "$~s" would put the symbol between the number and its SI suffix ("1,2 €M"), so money labels
+    are assembled with a label expression around d3's "~s"."""
+    u = (unit or "").strip()
+    if u.lower() in ("percent", "%", "pct"):
+        return {"format": ".0%"}
+    if _is_money(u):
+        code = u if is_currency(u) else currency
+        prefix, suffix = format_locale(lang, code)["currency"]
+        return {"format": "~s", "labelExpr": f"{json.dumps(prefix)} + format(datum.value, '~s') + {json.dumps(suffix)}"}
+    return {"format": "~s"}
+
+
+def tooltip_format(unit: str | None) -> str:
+    u = (unit or "").strip()
+    if u.lower() in ("percent", "%", "pct"):
+        return ".1%"
+    if _is_money(u):
+        return "$,.0f"
+    return ",.4~f"
+
+
+def _base(width: int | str, height: int) -> dict[str, Any]:
+    return {
+        "$schema": SCHEMA,
+        "width": width,
+        "height": height,
+        "background": None,
+        "config": {
+            "font": FONT,
+            "view": {"stroke": None},
+            "axis": {"labelColor": MUTED, "titleColor": MUTED, "gridColor": "#edf2f7", "domainColor": "#cbd5e0",
+                     "tickColor": "#cbd5e0", "labelFontSize": 11},
+            "legend": {"labelColor": INK, "titleColor": MUTED},
+        },
+    }
+
+
+def _status_scale() -> dict[str, Any]:
+    return {"domain": list(STATUSES), "range": [STATUS_COLORS[s] for s in STATUSES]}
+
+
+def _rows(rows: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
+    """The fields a chart reads, as JSON values (a missing status is 'none')."""
+    return [{"period": r["period"], "label": r.get("label", r["period"]), "value": r.get("value"),
+             "target": r.get("target"), "status": r.get("status") or "none", "complete": bool(r.get("complete", True))}
+            for r in rows]
+
+
+def _target_and_value(y_axis: dict[str, Any] | None, *, dash: list[int], width: float) -> list[dict[str, Any]]:
+    """The target as a dashed step line (it carries the y axis, not from zero) and the value as a line."""
+    return [
+        {"mark": {"type": "line", "strokeDash": dash, "color": MUTED, "strokeWidth": width, "interpolate": "step"},
+         "encoding": {"y": {"field": "target", "type": "quantitative", "axis": y_axis, "scale": {"zero": False}}}},
+        {"mark": {"type": "line", "color": INK, "strokeWidth": 1.5},
+         "encoding": {"y": {"field": "value", "type": "quantitative"}}},
+    ]
+
+
+def sparkline(rows: Sequence[Mapping[str, object]], *, unit: str | None, periods: int = 12,
+              width: int | str = "container", height: int = 44) -> dict[str, Any]:
+    """The last `periods` values as a line, the target as a dashed line, each point in its status colour."""
+    data = _rows(rows[-periods:])
+    x = {"field": "period", "type": "temporal", "scale": {"type": "utc"}, "axis": None}
+    fmt = tooltip_format(unit)
+    tooltip = [{"field": "label", "type": "nominal", "title": " "},
+               {"field": "value", "type": "quantitative", "format": fmt, "title": "value"},
+               {"field": "target", "type": "quantitative", "format": fmt, "title": "target"}]
+    spec = _base(width, height)
+    spec.update({
+        "data": {"values": data},
+        "encoding": {"x": x},
+        "layer": [
+            *_target_and_value(None, dash=[4, 3], width=1),
+            {"mark": {"type": "circle", "size": 22, "opacity": 1},
+             "encoding": {"y": {"field": "value", "type": "quantitative", "axis": None},
+                          "color": {"field": "status", "type": "nominal", "scale": _status_scale(), "legend": None},
+                          "tooltip": tooltip}},
+        ],
+        "resolve": {"scale": {"y": "shared"}},
+    })
+    spec["config"]["axis"] = {"disable": True}
+    spec["padding"] = 2
+    return spec
+
+
+def history(rows: Sequence[Mapping[str, object]], *, unit: str | None, labels: Mapping[str, str], lang: str = "en",
+            currency: str = "EUR", width: int | str = "container", height: int = 260) -> dict[str, Any]:
+    """Every period: the value as a line with points in their status colour (hollow while in progress),
+    the target as a dashed step line. `labels` names the legend and tooltips (translated by the caller):
+    keys value, target, status, period, and one per status."""
+    data = _rows(rows)
+    for r in data:
+        r["status_label"] = labels.get(str(r["status"]), str(r["status"]))
+    fmt = tooltip_format(unit)
+    x = {"field": "period", "type": "temporal", "scale": {"type": "utc"}, "title": None,
+         "axis": {"labelOverlap": True, "grid": False}}
+    y_axis = {**number_axis(unit, lang, currency), "title": None, "tickCount": 5}
+    tooltip = [{"field": "label", "type": "nominal", "title": labels.get("period", "period")},
+               {"field": "value", "type": "quantitative", "format": fmt, "title": labels.get("value", "value")},
+               {"field": "target", "type": "quantitative", "format": fmt, "title": labels.get("target", "target")},
+               {"field": "status_label", "type": "nominal", "title": labels.get("status", "status")}]
+    present = [s for s in STATUSES if any(r["status"] == s for r in data)] or ["none"]  # the legend lists these
+    color = {"field": "status_label", "type": "nominal", "title": None,
+             "scale": {"domain": [labels.get(s, s) for s in present], "range": [STATUS_COLORS[s] for s in present]},
+             "legend": {"orient": "top", "direction": "horizontal", "symbolType": "circle"}}
+    size = 40 if len(data) <= 40 else 16
+    spec = _base(width, height)
+    spec.update({
+        "data": {"values": data},
+        "encoding": {"x": x},
+        "layer": [
+            *_target_and_value(y_axis, dash=[5, 4], width=1.5),
+            {"transform": [{"filter": "datum.complete"}],
+             "mark": {"type": "point", "filled": True, "size": size, "opacity": 1},
+             "encoding": {"y": {"field": "value", "type": "quantitative"}, "color": color, "tooltip": tooltip}},
+            # The period in progress: a hollow point, judged on its pace.
+            {"transform": [{"filter": "!datum.complete"}],
+             "mark": {"type": "point", "filled": False, "size": size * 2, "strokeWidth": 2, "opacity": 1},
+             "encoding": {"y": {"field": "value", "type": "quantitative"}, "color": color, "tooltip": tooltip}},
+        ],
+        "resolve": {"scale": {"y": "shared"}},
+    })
+    return spec
+
+
+def embed_options(lang: str, currency: str = "EUR") -> dict[str, Any]:
+    """vega-embed's options: no action menu (it links outside), SVG, the language's number and date formats."""
+    return {"actions": False, "renderer": "svg", "formatLocale": format_locale(lang, currency),
+            "timeFormatLocale": time_format_locale(lang)}
+
+
+def _sized(spec: Mapping[str, Any], width: int) -> dict[str, Any]:
+    """A server rendering has no container to fill: a 'container' width becomes a number."""
+    out = dict(spec)
+    if out.get("width") == "container":
+        out["width"] = width
+    return out
+
+
+def to_svg(spec: Mapping[str, Any], lang: str = "en", *, currency: str = "EUR", width: int = 640) -> str:
+    """The chart rendered on the server (vl-convert), with the same spec and formats as in the browser."""
+    import vl_convert as vlc
+
+    return str(vlc.vegalite_to_svg(_sized(spec, width), vl_version=VL_VERSION,
+                                   format_locale=format_locale(lang, currency),
+                                   time_format_locale=time_format_locale(lang)))
+
+
+def to_png(spec: Mapping[str, Any], lang: str = "en", *, currency: str = "EUR", width: int = 640,
+           scale: float = 2.0) -> bytes:
+    import vl_convert as vlc
+
+    return bytes(vlc.vegalite_to_png(_sized(spec, width), vl_version=VL_VERSION, scale=scale,
+                                     format_locale=format_locale(lang, currency),
+                                     time_format_locale=time_format_locale(lang)))
+
+
+__all__ = ["STATUS_COLORS", "embed_options", "format_locale", "history", "number_axis", "sparkline",
+           "time_format_locale", "to_png", "to_svg"]

@@ -1,0 +1,209 @@
+"""The web app's access to a workspace: a small pool of services, a refresh when files change, a cache.
+
+DuckDB connections are not thread-safe, so each `WorkspaceService` is used by one request at a time
+(a pool of `pool_size`, default 1: a lock). Pages always ask for an explicit as-of date (default: today
+in the workspace's timezone), which makes every answer a pure function of (workspace files, as-of):
+answers are cached under a fingerprint of the files (kpilot.yaml and the data files' sizes and times),
+so a changed file is loaded on the next request and nothing stale is served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kpilot.model.periods import period_start
+from kpilot.service import MetricStatus, WorkspaceService
+
+T = TypeVar("T")
+
+
+class WorkspaceGate:
+    """One workspace served to concurrent requests: pooled services, loads on change, cached answers."""
+
+    def __init__(self, workspace_dir: Path, *, state_dir: Path | None = None, pool_size: int = 1,
+                 cache_size: int = 256, check_every: float = 1.0):
+        self.workspace_dir = Path(workspace_dir)
+        self.state_dir = state_dir
+        self.pool_size = max(1, pool_size)
+        self.cache_size = cache_size
+        self.check_every = check_every  # seconds between two looks at the files' sizes and times
+        self._checked = 0.0
+        self._pool: queue.Queue[WorkspaceService] = queue.Queue()
+        self._refresh = threading.Lock()
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._fingerprint: str | None = None
+        self._spec_fingerprint: str | None = None
+        first = WorkspaceService(self.workspace_dir, state_dir=state_dir)
+        self.state_dir = first.state_dir
+        self._services = [first]
+        self._pool.put(first)
+
+    # --- the pool -------------------------------------------------------------------------------
+
+    @property
+    def primary(self) -> WorkspaceService:
+        """A service for reading the workspace's definitions (no database access)."""
+        return self._services[0]
+
+    @contextmanager
+    def service(self) -> Iterator[WorkspaceService]:
+        """A service of the pool for this thread alone, on data that matches the files on disk."""
+        self.refresh()
+        svc = self._pool.get()
+        try:
+            yield svc
+        finally:
+            self._pool.put(svc)
+
+    def close(self) -> None:
+        for svc in self._services:
+            svc.close()
+
+    def _take_all(self) -> list[WorkspaceService]:
+        return [self._pool.get() for _ in self._services]
+
+    # --- refresh --------------------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """Sizes and modification times of kpilot.yaml and of every data file (cheap: stat calls only)."""
+        h = hashlib.sha1()
+        files = [self.primary.file, *(tf.path for tf in self.primary.table_files())]
+        for f in files:
+            try:
+                st = Path(f).stat()
+                h.update(f"{f}:{st.st_size}:{st.st_mtime_ns};".encode())
+            except OSError:
+                h.update(f"{f}:missing;".encode())
+        return h.hexdigest()
+
+    def _spec_print(self) -> str:
+        st = self.primary.file.stat()
+        return f"{st.st_size}:{st.st_mtime_ns}"
+
+    def refresh(self) -> None:
+        """Reload the definitions when kpilot.yaml changed and load the data files that changed."""
+        now = time.monotonic()
+        if self._fingerprint is not None and now - self._checked < self.check_every:
+            return
+        current = self.fingerprint()
+        self._checked = now
+        if current == self._fingerprint:
+            return
+        with self._refresh:
+            current = self.fingerprint()
+            if current == self._fingerprint:
+                return
+            services = self._take_all()  # no request reads while the warehouse changes
+            try:
+                spec = self._spec_print()
+                if spec != self._spec_fingerprint and self._spec_fingerprint is not None:
+                    for svc in services:
+                        svc.close()
+                    services = [WorkspaceService(self.workspace_dir, state_dir=self.state_dir)]
+                services[0].load()
+                while len(services) < self.pool_size:
+                    services.append(WorkspaceService(self.workspace_dir, state_dir=self.state_dir))
+                with self._cache_lock:
+                    self._cache.clear()
+                self._services = services
+                self._spec_fingerprint = spec
+                self._fingerprint = current
+            finally:
+                for svc in services:
+                    self._pool.put(svc)
+
+    # --- cached answers -------------------------------------------------------------------------
+
+    def _cached(self, key: tuple[Any, ...], compute: Callable[[WorkspaceService], T]) -> T:
+        self.refresh()
+        full = (self._fingerprint, *key)
+        found, value = self._lookup(full)
+        if found:
+            return value  # type: ignore[no-any-return]
+        svc = self._pool.get()
+        try:
+            found, value = self._lookup(full)  # another request may have computed it while this one waited
+            if not found:
+                value = compute(svc)
+        finally:
+            self._pool.put(svc)
+        self._store(full, value)
+        return value  # type: ignore[no-any-return]
+
+    def _lookup(self, key: tuple[Any, ...]) -> tuple[bool, Any]:
+        if not self.cache_size:
+            return False, None
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return True, self._cache[key]
+        return False, None
+
+    def peek(self, key: tuple[Any, ...]) -> Any | None:
+        """A cached answer without waiting for anything (safe on the event loop); None when absent or when
+        the files are due for a look (the caller then goes through `remember` in a worker thread)."""
+        if self._fingerprint is None or time.monotonic() - self._checked >= self.check_every:
+            return None
+        found, value = self._lookup((self._fingerprint, *key))
+        return value if found else None
+
+    def remember(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """An answer computed from other answers (e.g. a rendered page), cached like them; holds no service."""
+        self.refresh()
+        full = (self._fingerprint, *key)
+        found, value = self._lookup(full)
+        if found:
+            return value  # type: ignore[no-any-return]
+        value = compute()
+        self._store(full, value)
+        return value
+
+    def _store(self, key: tuple[Any, ...], value: Any) -> None:
+        with self._cache_lock:
+            self._cache[key] = value
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
+    def today(self) -> date:
+        return self.primary.today()
+
+    def board(self, as_of: date) -> list[MetricStatus]:
+        return self._cached(("board", as_of), lambda svc: svc.board(as_of=as_of))
+
+    def status(self, key: str, as_of: date) -> MetricStatus:
+        """One metric judged at its current period (any metric, on the board or not)."""
+        ws = self.primary.ws
+        role = "north_star" if key == ws.north_star else "board" if key in ws.board else "metric"
+        return self._cached(("status", key, as_of), lambda svc: svc.metric_status(svc.computer(as_of), key, role))
+
+    def series(self, key: str, as_of: date) -> list[dict[str, object]]:
+        return self._cached(("series", key, as_of), lambda svc: svc.series(key, as_of=as_of))
+
+    def dimensions(self, key: str, as_of: date) -> list[str]:
+        """The dimensions a metric can be sliced by."""
+        return self._cached(("dimensions", key), lambda svc: svc.computer(as_of).allowed_dimensions(key))
+
+    def breakdown(self, key: str, dim: str, first: date, last: date, as_of: date) -> list[dict[str, object]]:
+        return self._cached(("breakdown", key, dim, first, last, as_of),
+                            lambda svc: svc.breakdown(key, [dim], first=first, last=last, as_of=as_of))
+
+    def current_period(self, key: str, as_of: date) -> date:
+        ws = self.primary.ws
+        return period_start(as_of, ws.metric(key).grain, ws.week_start)
+
+
+__all__ = ["WorkspaceGate"]

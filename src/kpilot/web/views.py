@@ -1,0 +1,208 @@
+"""What the pages show, formatted for people: the service's results turned into text in one language.
+
+No judgement happens here: statuses, pacing, projections and rule outcomes come from the service;
+this module only words and formats them (numbers, money, percents and dates per locale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from kpilot.analysis.status import describe_when
+from kpilot.i18n import Translator, format_day, format_percent, format_value
+from kpilot.model import Direction, When
+from kpilot.model.workspace import Workspace
+from kpilot.service import MetricStatus
+from kpilot.web import charts
+
+
+def N_(text: str) -> str:
+    """Marks a message translated later, from a value (the i18n test finds it)."""
+    return text
+
+
+# Words shown from a metric's fields (its grain, its kind), translated when shown.
+FIELD_WORDS = (N_("day"), N_("week"), N_("month"), N_("quarter"), N_("year"), N_("leading"), N_("lagging"))
+
+
+@dataclass
+class Page:
+    """What every page needs: the language, its translator, the as-of date and the workspace."""
+
+    lang: str
+    tr: Translator
+    ws: Workspace
+    as_of: date
+    today: date
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the user chose a date (links then keep it)."""
+        return self.as_of != self.today
+
+    def query(self) -> str:
+        return f"?as_of={self.as_of.isoformat()}" if self.pinned else ""
+
+    def value(self, v: float | None, unit: str | None) -> str:
+        return format_value(v, unit, self.lang, currency=self.ws.currency)
+
+    def percent(self, v: float | None, *, digits: int = 0, signed: bool = False) -> str:
+        return format_percent(v, self.lang, digits=digits, signed=signed) if v is not None else "—"
+
+    def day(self, d: date | None) -> str:
+        return format_day(d, self.lang)
+
+    def team(self, key: str) -> str:
+        try:
+            return str(self.ws.team(key).label)
+        except KeyError:
+            return key
+
+
+@dataclass
+class Decision:
+    condition: str
+    owner: str
+    action: str
+    fires: bool
+    evaluated: bool
+    evidence: list[str]
+
+
+@dataclass
+class Tile:
+    """One KPI as the board shows it."""
+
+    key: str
+    name: str
+    role: str
+    status: str
+    status_label: str
+    period_label: str
+    complete: bool
+    value: str
+    target: str
+    expected: str
+    pacing: str
+    projected: str | None
+    change: str | None
+    change_good: bool | None
+    decision: Decision | None
+    owners: list[str]
+    kind: str | None
+    spark: dict[str, Any]  # the sparkline's Vega-Lite spec
+    data_through: str
+    raw: MetricStatus = field(repr=False)
+
+
+def decision_of(s: MetricStatus, page: Page) -> Decision | None:
+    if s.decision is None:
+        return None
+    d = s.decision
+    when = When.model_validate(d["when"])
+    condition = describe_when(when, Direction(s.direction), page.tr, lambda x: page.percent(x))
+    evidence = [page.tr(str(e)) for e in d.get("evidence") or []]  # type: ignore[attr-defined]
+    return Decision(condition=condition, owner=page.team(str(d["owner"])), action=str(d["action"]),
+                    fires=bool(d["fires"]), evaluated=bool(d.get("evaluated", True)), evidence=evidence)
+
+
+def tile(s: MetricStatus, rows: list[dict[str, object]], page: Page, *, big: bool = False) -> Tile:
+    """A metric's tile: value against target, status, pace, projection, change and decision."""
+    tr = page.tr
+    change_good: bool | None = None
+    if s.change is not None and s.change != 0:
+        change_good = (s.change > 0) == (s.direction == "up")
+    projected = None
+    if not s.complete and s.pacing_method != "level" and s.projected is not None:
+        projected = page.value(s.projected, s.unit)
+    return Tile(
+        key=s.key, name=s.name, role=s.role, status=s.status, status_label=tr(s.status),
+        period_label=s.period_label, complete=s.complete,
+        value=page.value(s.value, s.unit), target=page.value(s.target, s.unit),
+        expected=page.value(s.expected, s.unit),
+        pacing=page.percent(s.pacing) if s.pacing is not None else "—",
+        projected=projected,
+        change=page.percent(s.change, digits=1, signed=True) if s.change is not None else None,
+        change_good=change_good, decision=decision_of(s, page), owners=[page.team(o) for o in s.owners],
+        kind=tr(s.kind) if s.kind else None,
+        spark=charts.sparkline(rows, unit=s.unit, height=84 if big else 44),
+        data_through=page.day(s.data_through), raw=s,
+    )
+
+
+def history_chart(rows: list[dict[str, object]], unit: str | None, page: Page) -> dict[str, Any]:
+    """The history chart's spec, its legend and tooltips in the page's language."""
+    tr = page.tr
+    labels = {"value": tr("Value"), "target": tr("Target"), "status": tr("Status"), "period": tr("Period")}
+    labels.update({st: tr(st) for st in charts.STATUSES})
+    return charts.history(rows, unit=unit, labels=labels, lang=page.lang, currency=page.ws.currency)
+
+
+@dataclass
+class HistoryRow:
+    label: str
+    value: str
+    target: str
+    status: str
+    status_label: str
+    complete: bool
+
+
+def history_rows(rows: list[dict[str, object]], unit: str | None, page: Page, last: int = 12) -> list[HistoryRow]:
+    """The last periods, newest first, for the table under the chart."""
+    out = []
+    for r in reversed(rows[-last:]):
+        status = str(r.get("status") or "none")
+        out.append(HistoryRow(label=str(r["label"]), value=page.value(_num(r.get("value")), unit),
+                              target=page.value(_num(r.get("target")), unit), status=status,
+                              status_label=page.tr(status), complete=bool(r.get("complete", True))))
+    return out
+
+
+@dataclass
+class Slice:
+    name: str
+    value: str
+    previous: str
+    change: str | None
+    bar: float  # 0..100: the value's width against the largest slice
+
+
+@dataclass
+class Breakdown:
+    dimension: str
+    slices: list[Slice]
+    error: str | None = None
+
+
+def breakdown(dim: str, rows: list[dict[str, object]], current: date, previous: date, unit: str | None,
+              page: Page) -> Breakdown:
+    """One dimension's values in the current period beside the previous one, largest first."""
+    now: dict[str, float | None] = {}
+    before: dict[str, float | None] = {}
+    for r in rows:
+        name = "—" if r.get(dim) is None else str(r[dim])
+        period = date.fromisoformat(str(r["period"]))
+        if period == current:
+            now[name] = _num(r.get("value"))
+        elif period == previous:
+            before[name] = _num(r.get("value"))
+    names = sorted(set(now) | set(before), key=lambda n: -(now.get(n) or 0.0))
+    top = max([abs(v) for v in now.values() if v is not None] or [0.0])
+    slices = []
+    for n in names:
+        v, p = now.get(n), before.get(n)
+        change = page.percent(v / p - 1, digits=0, signed=True) if v is not None and p else None
+        slices.append(Slice(name=n, value=page.value(v, unit), previous=page.value(p, unit), change=change,
+                            bar=round(100 * abs(v) / top, 1) if v is not None and top else 0.0))
+    return Breakdown(dimension=dim, slices=slices)
+
+
+def _num(v: object) -> float | None:
+    return float(v) if isinstance(v, int | float) else None
+
+
+__all__ = ["Breakdown", "Decision", "HistoryRow", "Page", "Slice", "Tile", "breakdown", "decision_of",
+           "history_chart", "history_rows", "tile"]
