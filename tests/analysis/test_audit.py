@@ -76,8 +76,8 @@ def test_leads_is_pure_volume_owned_by_marketing_alone(verdicts: dict[str, Audit
     assert v.verdict == "fix"
     assert v.checks == {"decision": False, "owner": True, "target": False, "predicts": True,
                         "incentive_risk": True, "duplicate_of": False}
-    assert ("pure volume owned by marketing alone: pushing it invites quantity over quality. Fix: share it with "
-            "another team, or pair it with a quality counter-metric such as mql_rate") in v.reasons
+    assert ("pure volume owned by Marketing alone: pushing it invites quantity over quality. Fix: share it with "
+            "another team, or pair it with a quality counter-metric such as Taux de MQL") in v.reasons
     assert "no decision rule: if Leads changes, nobody knows what to do. Fix: add `decision`." in v.reasons
     assert "predicts mrr through leads → demos_booked → pipeline_generated → mrr" in v.reasons
     # pipeline_generated, a volume too, is shared by marketing and sales: no incentive risk.
@@ -105,7 +105,7 @@ def test_duplicates_and_edges_that_do_not_count(verdicts: dict[str, AuditVerdict
     assert verdicts["mql_rate"].checks["predicts"] is False  # lag 0 predicts nothing
     won = verdicts["won_revenue"]
     assert won.verdict == "fix" and won.checks["incentive_risk"] is True
-    assert any("counter-metric such as win_rate" in r for r in won.reasons)
+    assert any("counter-metric such as Taux de signature" in r for r in won.reasons)
 
 
 def test_without_lead_lag_analysis_predicting_is_unknown(ws: Workspace) -> None:

@@ -14,7 +14,7 @@ Verdict rules, in order:
     nothing: fix;
   * otherwise keep.
 
-"Outcomes" are the North Star and the lagging metrics that are on the board or have a target. A metric
+"Outcomes" are the North Star and the lagging metrics (the followers of lead-lag discovery). A metric
 "predicts" an outcome when a chain of lead-lag edges (lag >= 1, p-value <= max_p_value) leads from it
 to one. Without any edge (the lead-lag analysis was not run), whether a metric predicts is unknown.
 """
@@ -115,8 +115,8 @@ class _Context:
     def __post_init__(self) -> None:
         if self.ws is not None:
             ws = self.ws
-            self.outcomes = {m.key for m in ws.metrics
-                             if m.key == ws.north_star or (m.kind is Kind.lagging and (m.key in ws.board or m.targets))}
+            # The same outcomes as lead-lag discovery's followers: the North Star and every lagging metric.
+            self.outcomes = {m.key for m in ws.metrics if m.key == ws.north_star or m.kind is Kind.lagging}
         for e in self.edges:
             if e.leader != e.follower and e.lag >= 1 and (e.p_value is None or e.p_value <= self.max_p_value):
                 self.forward.setdefault(e.leader, []).append(e)
@@ -126,6 +126,8 @@ class _Context:
         if self.ws is not None and key == self.ws.north_star:
             return True, msg("the North Star: the outcome everything else serves")
         if key in self.outcomes:
+            if self.ws is not None and not self.ws.metric(key).targets:
+                return True, msg("a lagging outcome: it matters by itself")
             return True, msg("a lagging outcome with a target: it matters by itself")
         if not self.edges or self.ws is None:
             return None, msg("unknown whether it predicts an outcome: run the lead-lag analysis")
@@ -184,11 +186,19 @@ def _counter_metrics(ws: Workspace, m: Metric) -> list[str]:
     return out
 
 
+def _team_name(ws: Workspace | None, key: str) -> str:
+    """A team's name as people know it (its key when the workspace does not list it)."""
+    try:
+        return ws.team(key).label if ws is not None else key
+    except KeyError:
+        return key
+
+
 def _incentive(ws: Workspace, m: Metric) -> tuple[bool, Message | None]:
     if not (_is_volume(m) and len(m.owners) == 1):
         return False, None
-    team = m.owners[0]
-    counters = _counter_metrics(ws, m)
+    team = _team_name(ws, m.owners[0])
+    counters = [ws.metric(k).label for k in _counter_metrics(ws, m)]
     if counters:
         return True, msg("pure volume owned by {team} alone: pushing it invites quantity over quality. Fix: share it "
                          "with another team, or pair it with a quality counter-metric such as {counters}",
@@ -267,7 +277,8 @@ def _audit_metric(ctx: _Context, ws: Workspace, m: Metric, kept: Sequence[str],
         "predicts": predicts, "incentive_risk": risk, "duplicate_of": dup,
     }
     if m.decision is not None:
-        reasons.append(msg("decision rule: {owner} acts — {action}", owner=m.decision.owner, action=m.decision.action))
+        reasons.append(msg("decision rule: {owner} acts — {action}", owner=_team_name(ws, m.decision.owner),
+                               action=m.decision.action))
     else:
         reasons.append(msg("no decision rule: if {title} changes, nobody knows what to do. Fix: add `decision`.",
                            title=m.label))
@@ -352,7 +363,8 @@ def _audit_row(ctx: _Context, ws: Workspace | None, row: InventoryRow, shown: di
     if row.decision:
         reasons.append(msg("decision: {decision}", decision=row.decision))
     elif m is not None and m.decision is not None:
-        reasons.append(msg("decision rule: {owner} acts — {action}", owner=m.decision.owner, action=m.decision.action))
+        reasons.append(msg("decision rule: {owner} acts — {action}", owner=_team_name(ws, m.decision.owner),
+                               action=m.decision.action))
     else:
         question = msg("If {title} changes, what decision do we take?", title=row.title)
         reasons.append(msg("no decision: nobody has said what to do when it changes"))
