@@ -7,13 +7,18 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from kpilot.analysis.audit import AuditVerdict
+from kpilot.analysis.leadlag import LeadLagEdge
+from kpilot.insights import Insights, KpiForecast
 from kpilot.service import MetricStatus, WorkspaceService
 from kpilot.web import create_app
 
@@ -41,6 +46,26 @@ def engine_board(acme_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> li
     with WorkspaceService(acme_dir, state_dir=tmp_path_factory.mktemp("engine")) as svc:
         svc.load()
         return svc.board(as_of=AS_OF)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Insights' own results for acme as of AS_OF, computed in a warehouse of its own."""
+
+    edges: list[LeadLagEdge]
+    forecasts: dict[str, KpiForecast]
+    warnings: list[dict[str, Any]]
+    anomalies: list[dict[str, Any]]
+    audit: list[AuditVerdict]
+
+
+@pytest.fixture(scope="session")
+def expected(acme_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Expected:
+    with WorkspaceService(acme_dir, state_dir=tmp_path_factory.mktemp("insights")) as svc:
+        svc.load()
+        ins = Insights(svc, as_of=AS_OF)
+        return Expected(ins.leads(), {f.metric: f for f in ins.forecasts()}, ins.warnings(), ins.anomalies(),
+                        ins.audit())
 
 
 def _free_port() -> int:

@@ -13,7 +13,7 @@ import pytest
 
 from kpilot.i18n import format_value
 from kpilot.service import MetricStatus
-from kpilot.web.charts import STATUS_COLORS
+from kpilot.web.charts import FORECAST_COLOR, STATUS_COLORS
 from tests.web.conftest import AS_OF
 
 pytestmark = pytest.mark.browser
@@ -136,4 +136,34 @@ def test_board_on_a_phone(browser: Any, live_server: str, engine_board: list[Met
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(screenshots / "metric-win_rate-phone-fr.png"), full_page=True)
     context.close()
+    assert watch.errors == []
+
+
+@pytest.mark.parametrize("path", ["/audit", "/tree"])
+def test_audit_and_tree_pages(page: Any, live_server: str, screenshots: Path, path: str) -> None:
+    watch = Watch(page)
+    page.goto(f"{live_server}{path}?as_of={AS_OF.isoformat()}")
+    if path == "/audit":
+        page.wait_for_selector("h1:has-text('Audit')")
+        assert page.locator("article.audit-row").count() == 12  # every metric of acme
+        assert page.locator("article.audit-row[data-key='mrr'] [data-role=verdict]").inner_text().lower() == "garder"
+    else:
+        page.wait_for_selector("h1:has-text('Arbre stratégique')")
+        assert page.locator(".tree li.node-kpi").count() == 4
+        assert page.locator(".tree li.node-north_star").count() == 1
+    # The navigation reaches both pages and keeps the date.
+    assert page.locator(f"nav.nav a[href='{path}?as_of={AS_OF.isoformat()}']").get_attribute("aria-current") == "page"
+    page.screenshot(path=str(screenshots / f"{path.strip('/')}-fr.png"), full_page=True)
+    assert watch.errors == []
+    assert {urlparse(u).hostname for u in watch.requests} == {"127.0.0.1"}
+
+
+def test_forecast_on_the_history_chart(page: Any, live_server: str, screenshots: Path) -> None:
+    watch = Watch(page)
+    page.goto(f"{live_server}/metric/mrr?as_of={AS_OF.isoformat()}")
+    _wait_for_charts(page, 2)
+    # The forecast's diamonds are drawn in their own colour.
+    assert page.locator(f".history svg path[fill='{FORECAST_COLOR}']").count() >= 1
+    page.locator("#forecast").scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "metric-mrr-forecast-fr.png"), full_page=True)
     assert watch.errors == []

@@ -3,6 +3,7 @@ as the engine computes them, the language switch, the period selector, errors, a
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from datetime import date
@@ -12,12 +13,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from kpilot.i18n import format_value
+from kpilot.i18n import format_percent, format_value, translator
+from kpilot.model.errors import render
 from kpilot.service import MetricStatus, WorkspaceService
-from kpilot.web import create_app
-from kpilot.web.charts import STATUS_COLORS
+from kpilot.web import create_app, state
+from kpilot.web.charts import FORECAST_COLOR, STATUS_COLORS
 from kpilot.web.locale import COOKIE
-from tests.web.conftest import AS_OF
+from tests.web.conftest import AS_OF, Expected
 
 FIRING = date(2026, 9, 27)  # acme after the LinkedIn pause: four decision rules fire that week
 EN = {"cookie": f"{COOKIE}=en"}  # the language cookie, sent with one request
@@ -199,3 +201,171 @@ def test_today_is_the_default_period(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 200
     assert 'name="as_of" value="' + client.app.state.gate.today().isoformat() + '"' in r.text  # type: ignore[attr-defined]
+
+
+# --- the analysis -----------------------------------------------------------------------------------
+
+
+def _ahead(expected: Expected, key: str) -> dict[str, object]:
+    """The forecast point a tile shows: the first period not fully known yet."""
+    return next(p for p in expected.forecasts[key].points if (p["observed_share"] or 0) < 1)
+
+
+def _unit(client: TestClient, key: str) -> str | None:
+    return client.app.state.gate.primary.ws.metric(key).unit  # type: ignore[attr-defined,no-any-return]
+
+
+def test_board_tiles_show_the_forecast_and_the_warnings(client: TestClient, expected: Expected) -> None:
+    html = client.get(f"/?as_of={AS_OF}").text
+    assert set(expected.forecasts) == {"mrr", "pipeline_generated", "demos_booked", "win_rate", "logo_churn"}
+    for key in expected.forecasts:
+        tile, point, unit = _tile(html, key), _ahead(expected, key), _unit(client, key)
+        assert _role(tile, "forecast-value") == format_value(point["value"], unit, "fr", compact=True,  # type: ignore[arg-type]
+                                                             currency="EUR"), key
+        assert _role(tile, "forecast-interval") == "({} – {})".format(
+            *(format_value(point[b], unit, "fr", compact=True, currency="EUR") for b in ("lower", "upper")))  # type: ignore[arg-type]
+        assert _role(tile, "forecast-chance") == format_percent(point["probability"], "fr", digits=0)  # type: ignore[arg-type]
+        assert f"Prévision {point['label']}" in _text(tile)
+        assert "Projection" not in _text(tile)  # the forecast takes the pace's projection's place
+    # MRR's month is half gone: its forecast is for November's end, with 1 822 148 € already booked.
+    assert _ahead(expected, "mrr")["label"] == "2026-11"
+    warned = {w["metric"] for w in expected.warnings}
+    for key in expected.forecasts:
+        assert ('data-role="early-warning"' in _tile(html, key)) == (key in warned), key
+
+
+def test_an_early_warning_is_a_badge_on_its_kpi(acme_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                ) -> None:
+    """acme raises no early warning as of AS_OF: one is added to the analysis' own results to see it shown."""
+    real = state.analyse
+
+    def with_a_warning(svc: WorkspaceService, as_of: date) -> state.Analysis:
+        found = real(svc, as_of)
+        warning = {"metric": "pipeline_generated", "leader": "demos_booked", "lag": 2, "label": "2026-W48",
+                   "leader_label": "2026-W46", "leader_change": -0.31, "projected": 610000.0, "target": 800000.0,
+                   "confidence": 0.83, "severity": "red", "decision": None}
+        return state.Analysis(found.as_of, found.edges, found.forecasts, [warning], found.anomalies, found.audit)
+
+    monkeypatch.setattr(state, "analyse", with_a_warning)
+    with TestClient(create_app(acme_dir, state_dir=tmp_path)) as c:
+        board = c.get(f"/?as_of={AS_OF}").text
+        badge = re.search(r'<span class="badge warn st-red" data-role="early-warning" title="([^"]*)">([^<]*)<',
+                          _tile(board, "pipeline_generated"))
+        assert badge and unescape(badge.group(2)) == "⚠ Alerte précoce"
+        assert "Pipeline généré en 2026-W48 : projeté à 610\u202f000\u00a0€" in unescape(badge.group(1))
+        assert 'data-role="early-warning"' not in _tile(board, "demos_booked")
+        page = _text(c.get(f"/metric/pipeline_generated?as_of={AS_OF}").text)
+        assert "Alertes précoces" in page and "83" in page and "−31,0\u202f%" in page
+
+
+def test_metric_page_shows_the_forecast_leads_anomalies_and_root_cause(client: TestClient, expected: Expected,
+                                                                       acme_dir: Path, tmp_path: Path) -> None:
+    html = client.get(f"/metric/pipeline_generated?as_of={AS_OF}").text
+    forecast = html[html.index('id="forecast"'):html.index('id="anomalies"')]
+    for p in expected.forecasts["pipeline_generated"].points:
+        row = re.search(rf'<tr data-period="{p["label"]}">(.*?)</tr>', forecast, re.S)
+        assert row, p["label"]
+        assert _role(row.group(1), "forecast-value") == format_value(p["value"], "EUR", "fr")  # type: ignore[arg-type]
+        assert _role(row.group(1), "forecast-chance") == format_percent(p["probability"], "fr", digits=0)  # type: ignore[arg-type]
+    # The chart: the history and the forecast ahead, as a band and diamonds in the forecast's colour.
+    spec = json.loads(unescape(re.search(r"<div class=\"chart history\" data-spec='([^']*)'", html).group(1)))  # type: ignore[union-attr]
+    band = [layer for layer in spec["layer"] if layer.get("mark", {}).get("color") == FORECAST_COLOR]
+    assert [m["type"] for m in (layer["mark"] for layer in band)] == ["area", "line", "point"]
+    ahead = [v for v in band[0]["data"]["values"] if not v["anchor"]]
+    assert [(v["label"], v["value"], v["lower"], v["upper"]) for v in ahead] == [
+        (p["label"], p["value"], p["lower"], p["upper"]) for p in expected.forecasts["pipeline_generated"].points
+        if p["observed_share"] < 1]
+    # Pipeline leads won revenue (a lagging metric off the board) by 5 weeks.
+    leads = html[html.index('class="leads"'):]
+    for e in [e for e in expected.edges if e.leader == "pipeline_generated"]:
+        row = re.search(rf'<tr data-key="{e.follower}">(.*?)</tr>', leads, re.S)
+        assert row and f"{e.lag} semaine(s)" in _text(row.group(1))
+        assert f"{e.correlation:+.2f}".replace(".", ",").replace("-", "−") in _text(row.group(1))
+    # Root cause of the last change (W45 -> W46), per dimension, as Insights explains it.
+    with WorkspaceService(acme_dir, state_dir=tmp_path) as svc:
+        svc.load()
+        from kpilot.insights import Insights
+        why = Insights(svc, as_of=AS_OF).explain("pipeline_generated", date(2026, 11, 2), date(2026, 11, 9),
+                                                 pairs=False)
+    cause = _text(html[html.index('id="root-cause"'):html.index("Par dimension")])
+    assert "2026-W45 → 2026-W46" in cause
+    assert f"{format_value(why.total_before, 'EUR', 'fr')} → {format_value(why.total_after, 'EUR', 'fr')}" in cause
+    top = next(c for c in why.contributions if c.dimensions == ("segment",))
+    assert f"{top.values[0]} +{format_value(top.change, 'EUR', 'fr')}" in cause
+
+    won = client.get(f"/metric/won_revenue?as_of={AS_OF}").text
+    leaders = won[won.index('class="leaders"'):won.index('Ce qu&#39;annonce')]
+    shown = re.findall(r'<tr data-key="([^"]+)">', leaders)
+    assert shown == [e.leader for e in expected.edges if e.follower == "won_revenue"] and shown
+    # Anomalies of won revenue: period, value, expected, severity as Insights found them.
+    table = won[won.index('id="anomalies"'):]
+    for a in [a for a in expected.anomalies if a["metric"] == "won_revenue"]:
+        row = re.search(rf"<td>{a['label']}</td>(.*?)</tr>", table, re.S)
+        assert row, a["label"]
+        assert format_value(a["value"], "EUR", "fr") in unescape(row.group(1))
+        assert format_value(a["expected"], "EUR", "fr") in unescape(row.group(1))
+        assert translator("fr")(a["severity"]) in row.group(1)
+
+
+def test_a_metric_that_cannot_be_split_says_so(client: TestClient) -> None:
+    html = client.get(f"/metric/cost_per_demo?as_of={AS_OF}").text
+    assert "ne peut pas être" in unescape(html) or "cannot be split" in html
+    assert re.findall(r'data-cause="([^"]+)"', html) == []
+
+
+def test_audit_lists_every_metric_with_its_verdict(client: TestClient, expected: Expected) -> None:
+    r = client.get(f"/audit?as_of={AS_OF}")
+    assert r.status_code == 200
+    html = r.text
+    keys = re.findall(r'<article class="panel audit-row[^"]*" data-key="([^"]+)" data-verdict="(\w+)">', html)
+    assert [k for k, _ in keys] == [v.key for v in expected.audit]
+    assert {k for k, _ in keys} == set(client.app.state.gate.primary.ws.metric_keys)  # type: ignore[attr-defined]
+    assert dict(keys) == {v.key: v.verdict for v in expected.audit}
+    tr = translator("fr")
+    for v in expected.audit:
+        block = html[html.index(f'data-key="{v.key}"'):]
+        block = block[:block.index("</article>")]
+        assert _role(block, "verdict") == tr(v.verdict)
+        reasons = [unescape(x).strip() for x in re.findall(r"<li>(.*?)</li>", block, re.S)]
+        assert reasons == [render(m, tr) for m in v.reasons], v.key
+    assert "garder" in html and "supprimer" in html
+    counts = {k: sum(1 for v in expected.audit if v.verdict == k) for k in ("keep", "fix", "delete")}
+    assert f"{counts['keep']} à garder" in _text(html) or str(counts["keep"]) in _text(html)
+    english = client.get(f"/audit?as_of={AS_OF}", headers=EN).text
+    assert "the North Star: the outcome everything else serves" in english
+
+
+def test_strategy_tree(client: TestClient, expected: Expected) -> None:
+    html = client.get(f"/tree?as_of={AS_OF}").text
+    text = _text(html)
+    assert "Devenir le logiciel de gestion de référence des PME françaises" in text
+    assert "Atteindre 2,5 M€ de MRR fin 2027" in text
+    ws = client.app.state.gate.primary.ws  # type: ignore[attr-defined]
+    # Vision > objective > North Star > board KPIs, nested in that order.
+    order = [text.index("Vision"), text.index("Atteindre 2,5 M€"), text.index("North Star")]
+    order += [text.index(str(ws.metric(k).label)) for k in ws.board]
+    assert order == sorted(order)
+    assert re.findall(r'<li class="node node-kpi" data-key="([^"]+)"', html) == list(ws.board)
+    # acme's measured leads go to won revenue, off the board: listed below the tree with their lag.
+    others = html[html.index('id="other-leads"'):]
+    for e in expected.edges:
+        assert f'<tr data-key="{e.leader}">' in others
+        assert f"{e.lag} semaine(s)" in _text(others)
+    assert 'href="/tree?as_of=2026-11-15"' in html and 'href="/audit?as_of=2026-11-15"' in html
+
+
+def test_the_analysis_runs_once_per_state(acme_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[date] = []
+    real = state.analyse
+
+    def counted(svc: WorkspaceService, as_of: date) -> state.Analysis:
+        calls.append(as_of)
+        return real(svc, as_of)
+
+    monkeypatch.setattr(state, "analyse", counted)
+    with TestClient(create_app(acme_dir, state_dir=tmp_path, cache_size=0)) as c:  # not even the page cache
+        for path in ("/", "/metric/mrr", "/audit", "/tree", "/metric/mrr/history.svg", "/"):
+            assert c.get(f"{path}?as_of={AS_OF}").status_code == 200, path
+        assert calls == [AS_OF]
+        c.get("/?as_of=2026-10-01")
+        assert calls == [AS_OF, date(2026, 10, 1)]

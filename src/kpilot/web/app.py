@@ -24,9 +24,9 @@ from kpilot.i18n import LANGUAGES
 from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import msg, render
 from kpilot.model.periods import Grain, label, parse_period, period_start
-from kpilot.web import charts, views
+from kpilot.web import charts, insight_views, views
 from kpilot.web.locale import COOKIE, choose_language, web_translator
-from kpilot.web.state import WorkspaceGate
+from kpilot.web.state import Analysis, WorkspaceGate
 
 STATIC = Path(__file__).parent / "static"
 VENDOR = {"htmx": "htmx-2.0.11.min.js", "vega": "vega-6.4.0.min.js", "vega_lite": "vega-lite-6.4.3.min.js",
@@ -115,7 +115,9 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
 
     def board_page(request: Request, page: views.Page) -> str:
         statuses = gate.board(page.as_of)
-        tiles = [views.tile(s, _history_rows(s, page), page, big=s.role == "north_star") for s in statuses]
+        analysis = gate.analysis(page.as_of)
+        tiles = [_with_analysis(views.tile(s, _history_rows(s, page), page, big=s.role == "north_star"),
+                                analysis.forecasts.get(s.key), analysis, page) for s in statuses]
         north = next((t for t in tiles if t.role == "north_star"), None)
         kpis = [t for t in tiles if t is not north]
         shown = {t.key for t in tiles}
@@ -124,7 +126,8 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         return render_page(request, "board.html", page, north=north, kpis=kpis, others=others,
                            to_decide=sum(1 for t in tiles if t.decision and t.decision.fires),
                            data_through=page.day(max(through)) if through else None,
-                           in_progress=any(not t.complete for t in tiles))
+                           in_progress=any(not t.complete for t in tiles),
+                           analysis_errors=_analysis_errors(analysis, page))
 
     @app.get("/metric/{key}", response_class=HTMLResponse)
     async def metric(request: Request, key: str) -> HTMLResponse:
@@ -149,12 +152,52 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
                 breakdowns.append(views.breakdown(dim, bd_rows, current, previous, m.unit, page))
             except KpilotError as exc:
                 breakdowns.append(views.Breakdown(dimension=dim, slices=[], error=render(exc.message, page.tr)))
-        return render_page(request, "metric.html", page, metric=m,
-                           tile=views.tile(status, _history_rows(status, page), page, big=True),
-                           history_spec=views.history_chart(shown, m.unit, page),
+        analysis = gate.analysis(page.as_of)
+        fc = gate.forecast(key, page.as_of)
+        forecast = insight_views.forecast_view(fc, m.unit, page)
+        tile = _with_analysis(views.tile(status, _history_rows(status, page), page, big=True), fc, analysis, page)
+        complete = [r for r in shown if r.get("complete", True)]
+        if len(complete) >= 2:
+            before, after = (date.fromisoformat(str(r["period"])) for r in complete[-2:])
+            explained = gate.explain(key, before, after, page.as_of)
+            cause = insight_views.root_cause(explained, str(complete[-2]["label"]), str(complete[-1]["label"]),
+                                             m.unit, m.direction.value == "up", page)
+        else:
+            cause = insight_views.root_cause(None, "", "", m.unit, m.direction.value == "up", page)
+        return render_page(request, "metric.html", page, metric=m, tile=tile,
+                           history_spec=views.history_chart(shown, m.unit, page, insight_views.ahead_points(fc)),
                            history_rows=views.history_rows(shown, m.unit, page),
                            breakdowns=breakdowns, previous_label=label(previous, m.grain, ws.week_start),
-                           owners=[page.team(o) for o in m.owners])
+                           owners=[page.team(o) for o in m.owners], forecast=forecast,
+                           leaders=insight_views.lead_rows(analysis.leaders_of(key), page, other="leader"),
+                           leads=insight_views.lead_rows(analysis.led_by(key), page, other="follower"),
+                           anomalies=insight_views.anomaly_rows(analysis.anomalies_of(key), m.unit, page),
+                           warnings=tile.warnings, cause=cause, analysis_errors=_analysis_errors(analysis, page))
+
+    @app.get("/audit", response_class=HTMLResponse)
+    async def audit(request: Request) -> HTMLResponse:
+        """The audit: keep, fix or delete for every metric, with the reasons."""
+        page = page_of(request)
+        return await cached(request, page, lambda: audit_page(request, page))
+
+    def audit_page(request: Request, page: views.Page) -> str:
+        analysis = gate.analysis(page.as_of)
+        rows = insight_views.audit_rows(analysis.audit, page)
+        counts = {v: sum(1 for r in rows if r.verdict == v) for v in ("keep", "fix", "delete")}
+        return render_page(request, "audit.html", page, rows=rows, counts=counts,
+                           analysis_errors=_analysis_errors(analysis, page))
+
+    @app.get("/tree", response_class=HTMLResponse)
+    async def tree(request: Request) -> HTMLResponse:
+        """The strategy tree: vision, objectives, North Star, board KPIs and their measured leading indicators."""
+        page = page_of(request)
+        return await cached(request, page, lambda: tree_page(request, page))
+
+    def tree_page(request: Request, page: views.Page) -> str:
+        analysis = gate.analysis(page.as_of)
+        root, others = insight_views.strategy_tree(gate.board(page.as_of), analysis.edges, page)
+        return render_page(request, "tree.html", page, root=root, others=others,
+                           analysis_errors=_analysis_errors(analysis, page))
 
     @app.get("/metric/{key}/history.svg")
     def history_svg(request: Request, key: str) -> Response:
@@ -165,7 +208,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         m = page.ws.metric(key)
         current = gate.current_period(key, page.as_of)
         rows = [r for r in gate.series(key, page.as_of) if date.fromisoformat(str(r["period"])) <= current]
-        spec = views.history_chart(rows, m.unit, page)
+        spec = views.history_chart(rows, m.unit, page, insight_views.ahead_points(gate.forecast(key, page.as_of)))
         svg = charts.to_svg(spec, page.lang, currency=page.ws.currency)
         return Response(svg, media_type="image/svg+xml")
 
@@ -211,6 +254,21 @@ def _fallback_page(request: Request, gate: WorkspaceGate) -> views.Page:
     lang = choose_language(request.cookies.get(COOKIE), ws.language.value)
     today = gate.today()
     return views.Page(lang=lang, tr=web_translator(lang), ws=ws, as_of=today, today=today)
+
+
+def _with_analysis(tile: views.Tile, fc: Any, analysis: Analysis, page: views.Page) -> views.Tile:
+    """A tile with its forecast (in place of the pace's projection) and the early warnings on its KPI."""
+    shown = insight_views.forecast_view(fc, tile.raw.unit, page, compact=True)
+    tile.forecast = shown.ahead if shown else None
+    if tile.forecast is not None:
+        tile.projected = None
+    tile.warnings = [insight_views.warning_view(w, page) for w in analysis.warnings_on(tile.key)]
+    return tile
+
+
+def _analysis_errors(analysis: Analysis, page: views.Page) -> list[str]:
+    """The parts of the analysis that could not run, and why, for a note on the page."""
+    return [render(reason, page.tr) for reason in analysis.errors.values()]
 
 
 def _history_rows(s: Any, page: views.Page) -> list[dict[str, object]]:

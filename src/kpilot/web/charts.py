@@ -19,6 +19,7 @@ VL_VERSION = "6.4"  # the vendored vega-lite's minor version, for vl-convert
 # The status colours, shared by the tiles' CSS (static/app.css) and the charts.
 STATUS_COLORS: dict[str, str] = {"green": "#2f855a", "amber": "#d69e2e", "red": "#c53030", "none": "#a0aec0"}
 STATUSES = ("green", "amber", "red", "none")
+FORECAST_COLOR = "#3182ce"  # the forecast and its interval (no status: it has not happened yet)
 INK = "#2d3748"
 MUTED = "#718096"
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
@@ -150,11 +151,46 @@ def sparkline(rows: Sequence[Mapping[str, object]], *, unit: str | None, periods
     return spec
 
 
+def _forecast_layers(rows: Sequence[Mapping[str, object]], forecast: Sequence[Mapping[str, object]], fmt: str,
+                     labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The forecast as a band (its interval) and points, fanning out from the last complete value."""
+    points = [{"period": p["period"], "label": p.get("label", p["period"]), "value": p["value"], "lower": p["lower"],
+               "upper": p["upper"], "probability": p.get("probability"), "anchor": False}
+              for p in forecast if p.get("value") is not None and p.get("lower") is not None]
+    if not points:
+        return []
+    done = [r for r in rows if r.get("complete", True) and r.get("value") is not None
+            and str(r["period"]) < str(points[0]["period"])]
+    last = done[-1] if done else None
+    anchor = [{"period": last["period"], "label": last.get("label"), "value": last["value"], "lower": last["value"],
+               "upper": last["value"], "probability": None, "anchor": True}] if last else []
+    data = {"values": [*anchor, *points]}
+    tooltip = [{"field": "label", "type": "nominal", "title": labels.get("period", "period")},
+               {"field": "value", "type": "quantitative", "format": fmt, "title": labels.get("forecast", "forecast")},
+               {"field": "lower", "type": "quantitative", "format": fmt, "title": labels.get("lower", "low")},
+               {"field": "upper", "type": "quantitative", "format": fmt, "title": labels.get("upper", "high")},
+               {"field": "probability", "type": "quantitative", "format": ".0%",
+                "title": labels.get("probability", "chance of target")}]
+    return [
+        {"data": data, "mark": {"type": "area", "color": FORECAST_COLOR, "opacity": 0.18},
+         "encoding": {"y": {"field": "lower", "type": "quantitative"}, "y2": {"field": "upper"}}},
+        {"data": data, "mark": {"type": "line", "color": FORECAST_COLOR, "strokeDash": [3, 3], "strokeWidth": 1.5},
+         "encoding": {"y": {"field": "value", "type": "quantitative"}}},
+        {"data": data, "transform": [{"filter": "!datum.anchor"}],
+         "mark": {"type": "point", "filled": True, "size": 60, "opacity": 1, "color": FORECAST_COLOR,
+                  "shape": "diamond"},
+         "encoding": {"y": {"field": "value", "type": "quantitative"}, "tooltip": tooltip}},
+    ]
+
+
 def history(rows: Sequence[Mapping[str, object]], *, unit: str | None, labels: Mapping[str, str], lang: str = "en",
-            currency: str = "EUR", width: int | str = "container", height: int = 260) -> dict[str, Any]:
+            currency: str = "EUR", width: int | str = "container", height: int = 260,
+            forecast: Sequence[Mapping[str, object]] = ()) -> dict[str, Any]:
     """Every period: the value as a line with points in their status colour (hollow while in progress),
-    the target as a dashed step line. `labels` names the legend and tooltips (translated by the caller):
-    keys value, target, status, period, and one per status."""
+    the target as a dashed step line; the `forecast` points (period, label, value, lower, upper,
+    probability) as diamonds in a band of their interval, from the last complete value on. `labels` names
+    the legend and tooltips (translated by the caller): keys value, target, status, period, forecast,
+    lower, upper, probability, and one per status."""
     data = _rows(rows)
     for r in data:
         r["status_label"] = labels.get(str(r["status"]), str(r["status"]))
@@ -184,6 +220,7 @@ def history(rows: Sequence[Mapping[str, object]], *, unit: str | None, labels: M
             {"transform": [{"filter": "!datum.complete"}],
              "mark": {"type": "point", "filled": False, "size": size * 2, "strokeWidth": 2, "opacity": 1},
              "encoding": {"y": {"field": "value", "type": "quantitative"}, "color": color, "tooltip": tooltip}},
+            *_forecast_layers(rows, forecast, fmt, labels),
         ],
         "resolve": {"scale": {"y": "shared"}},
     })
@@ -222,5 +259,5 @@ def to_png(spec: Mapping[str, Any], lang: str = "en", *, currency: str = "EUR", 
                                      time_format_locale=time_format_locale(lang)))
 
 
-__all__ = ["STATUS_COLORS", "embed_options", "format_locale", "history", "number_axis", "sparkline",
+__all__ = ["FORECAST_COLOR", "STATUS_COLORS", "embed_options", "format_locale", "history", "number_axis", "sparkline",
            "time_format_locale", "to_png", "to_svg"]

@@ -5,6 +5,10 @@ DuckDB connections are not thread-safe, so each `WorkspaceService` is used by on
 in the workspace's timezone), which makes every answer a pure function of (workspace files, as-of):
 answers are cached under a fingerprint of the files (kpilot.yaml and the data files' sizes and times),
 so a changed file is loaded on the next request and nothing stale is served.
+
+The analysis (kpilot.insights: leading indicators, forecasts, early warnings, anomalies, audit) takes a few
+hundred milliseconds to seconds: it runs once per (files, as-of) behind the services' lock, and is kept
+apart from the answer cache (which a busy site churns) in a small store cleared with it.
 """
 
 from __future__ import annotations
@@ -16,14 +20,71 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kpilot.analysis.audit import AuditVerdict
+from kpilot.analysis.leadlag import LeadLagEdge
+from kpilot.analysis.rootcause import Explanation
+from kpilot.insights import Insights, KpiForecast
+from kpilot.model import KpilotError
 from kpilot.model.periods import period_start
 from kpilot.service import MetricStatus, WorkspaceService
 
 T = TypeVar("T")
+ANALYSES_KEPT = 8  # as-of dates whose analysis is kept (today and a few dates looked back at)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The workspace's analysis as of a date, computed once by `kpilot.insights` (values, not a live service).
+
+    `errors` holds, per part that could not be computed ('leads', 'forecasts', 'warnings', 'anomalies',
+    'audit'), the reason for people; that part is then empty and the pages say why."""
+
+    as_of: date
+    edges: list[LeadLagEdge]
+    forecasts: dict[str, KpiForecast]
+    warnings: list[dict[str, Any]]
+    anomalies: list[dict[str, Any]]
+    audit: list[AuditVerdict]
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def leaders_of(self, key: str) -> list[LeadLagEdge]:
+        return [e for e in self.edges if e.follower == key]
+
+    def led_by(self, key: str) -> list[LeadLagEdge]:
+        """The edges where `key` is the leader (what this metric leads)."""
+        return [e for e in self.edges if e.leader == key]
+
+    def warnings_on(self, key: str) -> list[dict[str, Any]]:
+        return [w for w in self.warnings if w["metric"] == key]
+
+    def anomalies_of(self, key: str) -> list[dict[str, Any]]:
+        return [a for a in self.anomalies if a["metric"] == key]
+
+
+def analyse(svc: WorkspaceService, as_of: date) -> Analysis:
+    """Every analysis of the workspace as of a date (a part that fails leaves the others standing)."""
+    ins = Insights(svc, as_of=as_of)
+    errors: dict[str, str] = {}
+
+    def attempt(part: str, run: Callable[[], T], empty: T) -> T:
+        try:
+            return run()
+        except KpilotError as exc:
+            errors[part] = exc.message
+            return empty
+
+    edges: list[LeadLagEdge] = attempt("leads", ins.leads, [])
+    forecasts: dict[str, KpiForecast] = attempt(
+        "forecasts", lambda: {f.metric: f for f in ins.forecasts()}, {})
+    warnings: list[dict[str, Any]] = attempt("warnings", lambda: ins.warnings(), [])
+    anomalies: list[dict[str, Any]] = attempt("anomalies", lambda: ins.anomalies(), [])
+    audit: list[AuditVerdict] = attempt("audit", ins.audit, [])
+    return Analysis(as_of, edges, forecasts, warnings, anomalies, audit, errors)
 
 
 class WorkspaceGate:
@@ -41,6 +102,8 @@ class WorkspaceGate:
         self._refresh = threading.Lock()
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._analyses: OrderedDict[tuple[str | None, date], Analysis] = OrderedDict()
+        self._analysis_lock = threading.Lock()  # one analysis at a time, even with a pool of services
         self._fingerprint: str | None = None
         self._spec_fingerprint: str | None = None
         first = WorkspaceService(self.workspace_dir, state_dir=state_dir)
@@ -115,6 +178,7 @@ class WorkspaceGate:
                     services.append(WorkspaceService(self.workspace_dir, state_dir=self.state_dir))
                 with self._cache_lock:
                     self._cache.clear()
+                    self._analyses.clear()
                 self._services = services
                 self._spec_fingerprint = spec
                 self._fingerprint = current
@@ -177,6 +241,7 @@ class WorkspaceGate:
     def clear_cache(self) -> None:
         with self._cache_lock:
             self._cache.clear()
+            self._analyses.clear()
 
     def today(self) -> date:
         return self.primary.today()
@@ -201,9 +266,47 @@ class WorkspaceGate:
         return self._cached(("breakdown", key, dim, first, last, as_of),
                             lambda svc: svc.breakdown(key, [dim], first=first, last=last, as_of=as_of))
 
+    # --- the analysis -----------------------------------------------------------------------------
+
+    def analysis(self, as_of: date) -> Analysis:
+        """The analysis as of a date: computed once per version of the files (whatever `cache_size`)."""
+        self.refresh()
+        with self._analysis_lock:
+            key = (self._fingerprint, as_of)
+            with self._cache_lock:
+                found = self._analyses.get(key)
+            if found is not None:
+                return found
+            with self.service() as svc:
+                result = analyse(svc, as_of)
+            with self._cache_lock:
+                self._analyses[key] = result
+                while len(self._analyses) > ANALYSES_KEPT:
+                    self._analyses.popitem(last=False)
+            return result
+
+    def forecast(self, key: str, as_of: date) -> KpiForecast | None:
+        """A metric's forecast: the KPIs' from the analysis, any other metric's computed on demand."""
+        found = self.analysis(as_of)
+        if key in found.forecasts or "forecasts" in found.errors:
+            return found.forecasts.get(key)
+        return self._cached(("forecast", key, as_of),
+                            lambda svc: Insights(svc, as_of=as_of).forecast(key, edges=found.edges))
+
+    def explain(self, key: str, before: date, after: date, as_of: date) -> Explanation | str:
+        """What each dimension value contributed to a metric's change between two periods (no pairs), or
+        why it cannot be split (the KpilotError's message, kept like an answer)."""
+        def compute(svc: WorkspaceService) -> Explanation | str:
+            try:
+                return Insights(svc, as_of=as_of).explain(key, before, after, pairs=False)
+            except KpilotError as exc:
+                return exc.message
+
+        return self._cached(("explain", key, before, after, as_of), compute)
+
     def current_period(self, key: str, as_of: date) -> date:
         ws = self.primary.ws
         return period_start(as_of, ws.metric(key).grain, ws.week_start)
 
 
-__all__ = ["WorkspaceGate"]
+__all__ = ["Analysis", "WorkspaceGate", "analyse"]

@@ -6,6 +6,7 @@ this module only words and formats them (numbers, money, percents and dates per 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -45,8 +46,8 @@ class Page:
     def query(self) -> str:
         return f"?as_of={self.as_of.isoformat()}" if self.pinned else ""
 
-    def value(self, v: float | None, unit: str | None) -> str:
-        return format_value(v, unit, self.lang, currency=self.ws.currency)
+    def value(self, v: float | None, unit: str | None, *, compact: bool = False) -> str:
+        return format_value(v, unit, self.lang, compact=compact, currency=self.ws.currency)
 
     def percent(self, v: float | None, *, digits: int = 0, signed: bool = False) -> str:
         return format_percent(v, self.lang, digits=digits, signed=signed) if v is not None else "—"
@@ -95,6 +96,8 @@ class Tile:
     spark: dict[str, Any]  # the sparkline's Vega-Lite spec
     data_through: str
     raw: MetricStatus = field(repr=False)
+    forecast: Any = None  # insight_views.ForecastPoint: the forecast of the first period not fully known
+    warnings: list[Any] = field(default_factory=list)  # insight_views.WarningView: early warnings on this KPI
 
 
 def decision_of(s: MetricStatus, page: Page) -> Decision | None:
@@ -132,12 +135,17 @@ def tile(s: MetricStatus, rows: list[dict[str, object]], page: Page, *, big: boo
     )
 
 
-def history_chart(rows: list[dict[str, object]], unit: str | None, page: Page) -> dict[str, Any]:
-    """The history chart's spec, its legend and tooltips in the page's language."""
+def history_chart(rows: list[dict[str, object]], unit: str | None, page: Page,
+                  forecast: Sequence[Mapping[str, object]] = ()) -> dict[str, Any]:
+    """The history chart's spec (with the forecast's points ahead, if any), its legend and tooltips in the
+    page's language."""
     tr = page.tr
-    labels = {"value": tr("Value"), "target": tr("Target"), "status": tr("Status"), "period": tr("Period")}
+    labels = {"value": tr("Value"), "target": tr("Target"), "status": tr("Status"), "period": tr("Period"),
+              "forecast": tr("Forecast"), "lower": tr("Low (80 %)"), "upper": tr("High (80 %)"),
+              "probability": tr("Chance of target")}
     labels.update({st: tr(st) for st in charts.STATUSES})
-    return charts.history(rows, unit=unit, labels=labels, lang=page.lang, currency=page.ws.currency)
+    return charts.history(rows, unit=unit, labels=labels, lang=page.lang, currency=page.ws.currency,
+                          forecast=forecast)
 
 
 @dataclass

@@ -1,0 +1,331 @@
+"""The analysis as the pages show it: forecasts, leading indicators, early warnings, anomalies, root cause,
+the audit and the strategy tree, worded and formatted in the page's language.
+
+Nothing is computed here: the numbers come from `kpilot.insights` (through `WorkspaceGate.analysis`);
+this module only picks what a page shows and formats it (numbers through kpilot.i18n).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kpilot.analysis.audit import AuditVerdict
+from kpilot.analysis.leadlag import LeadLagEdge
+from kpilot.analysis.rootcause import Explanation
+from kpilot.insights import KpiForecast
+from kpilot.model import Grain
+from kpilot.model.errors import render
+from kpilot.service import MetricStatus
+from kpilot.web.views import N_, Page
+
+# A lag in periods of the follower's grain.
+LAG_WORDS: dict[Grain, str] = {Grain.day: N_("{n} day(s)"), Grain.week: N_("{n} week(s)"),
+                               Grain.month: N_("{n} month(s)"), Grain.quarter: N_("{n} quarter(s)"),
+                               Grain.year: N_("{n} year(s)")}
+TOP_CONTRIBUTIONS = 3  # per dimension, in the root cause of the last change
+
+
+def lag_text(lag: int, follower: str, page: Page) -> str:
+    return page.tr(LAG_WORDS[page.ws.metric(follower).grain]).format(n=lag)
+
+
+def metric_name(key: str, page: Page) -> str:
+    return str(page.ws.metric(key).label) if key in page.ws.metric_keys else key
+
+
+# --- forecasts -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ForecastPoint:
+    period_label: str
+    value: str
+    lower: str
+    upper: str
+    target: str
+    probability: str
+    known: bool  # the period is over: the value is what happened, not a forecast
+
+
+@dataclass
+class ForecastView:
+    method: str
+    points: list[ForecastPoint]
+    ahead: ForecastPoint | None  # the first period not fully known: the one the tile shows
+
+
+def ahead_points(fc: KpiForecast | None) -> list[dict[str, Any]]:
+    """The forecast's points of periods not fully known yet (what the chart draws as a forecast)."""
+    if fc is None:
+        return []
+    return [p for p in fc.points if (p.get("observed_share") or 0.0) < 1.0 and p.get("value") is not None]
+
+
+def forecast_view(fc: KpiForecast | None, unit: str | None, page: Page, *, compact: bool = False
+                  ) -> ForecastView | None:
+    if fc is None:
+        return None
+    points = []
+    ahead = None
+    for p in fc.points:
+        known = (p.get("observed_share") or 0.0) >= 1.0
+        point = ForecastPoint(
+            period_label=str(p["label"]), value=page.value(p.get("value"), unit, compact=compact),
+            lower=page.value(p.get("lower"), unit, compact=compact),
+            upper=page.value(p.get("upper"), unit, compact=compact),
+            target=page.value(p.get("target"), unit, compact=compact),
+            probability=page.percent(p.get("probability")), known=known)
+        points.append(point)
+        if ahead is None and not known and p.get("value") is not None:
+            ahead = point
+    return ForecastView(method=page.tr(fc.method), points=points, ahead=ahead)
+
+
+# --- early warnings --------------------------------------------------------------------------------
+
+
+@dataclass
+class WarningView:
+    severity: str  # 'amber' | 'red'
+    headline: str
+    because: str
+    action: str | None
+
+
+def warning_view(w: Mapping[str, Any], page: Page) -> WarningView:
+    tr = page.tr
+    unit = page.ws.metric(str(w["metric"])).unit
+    headline = tr("{kpi} in {period}: projected {projected} against a target of {target} "
+                  "({confidence} chance of missing it)").format(
+        kpi=metric_name(str(w["metric"]), page), period=w["label"], projected=page.value(w["projected"], unit),
+        target=page.value(w["target"], unit), confidence=page.percent(w["confidence"]))
+    because = tr("because {leader} was {change} against its normal in {period}, {lag} period(s) earlier").format(
+        leader=metric_name(str(w["leader"]), page), change=page.percent(w["leader_change"], digits=1, signed=True),
+        period=w["leader_label"], lag=w["lag"])
+    d = w.get("decision")
+    action = f"{page.team(str(d['owner']))} — {d['action']}" if d else None
+    return WarningView(severity=str(w["severity"]), headline=headline, because=because, action=action)
+
+
+# --- leading indicators ----------------------------------------------------------------------------
+
+
+@dataclass
+class LeadRow:
+    key: str  # the other metric: the leader, or the follower in "what this metric leads"
+    name: str
+    lag: str
+    correlation: str
+    effect: str
+    stable: str
+    follower: str = ""  # in the tree's other measured leads: the metric led
+    follower_name: str = ""
+
+
+def lead_rows(edges: Sequence[LeadLagEdge], page: Page, *, other: str) -> list[LeadRow]:
+    """One row per edge; `other` is 'leader' or 'follower': which end of the edge the row names."""
+    tr = page.tr
+    out = []
+    for e in edges:
+        key = e.leader if other == "leader" else e.follower
+        effect = page.percent(e.effect / 100, digits=1, signed=True) if e.effect == e.effect else "—"
+        out.append(LeadRow(key=key, name=metric_name(key, page), lag=lag_text(e.lag, e.follower, page),
+                           correlation=_signed(e.correlation, page), effect=effect,
+                           stable=tr("yes") if e.stable else tr("no")))
+    return out
+
+
+def _signed(x: float, page: Page) -> str:
+    """A correlation: two decimals and a sign, with the language's decimal mark."""
+    text = f"{abs(x):.2f}"
+    if page.lang == "fr":
+        text = text.replace(".", ",")
+    return ("+" if x >= 0 else "−") + text
+
+
+# --- anomalies -------------------------------------------------------------------------------------
+
+
+@dataclass
+class AnomalyRow:
+    period_label: str
+    value: str
+    expected: str
+    lower: str
+    upper: str
+    severity: str
+    severity_label: str
+    direction: str
+
+
+def anomaly_rows(found: Sequence[Mapping[str, Any]], unit: str | None, page: Page) -> list[AnomalyRow]:
+    return [AnomalyRow(period_label=str(a["label"]), value=page.value(a["value"], unit),
+                       expected=page.value(a["expected"], unit), lower=page.value(a["lower"], unit),
+                       upper=page.value(a["upper"], unit), severity=str(a["severity"]),
+                       severity_label=page.tr(str(a["severity"])), direction=str(a["direction"]))
+            for a in found]
+
+
+# --- root cause ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ContributionRow:
+    value: str
+    before: str
+    after: str
+    change: str
+    share: str
+    mix: str | None
+    rate: str | None
+    good: bool | None
+
+
+@dataclass
+class RootCause:
+    before_label: str
+    after_label: str
+    total_before: str = ""
+    total_after: str = ""
+    total_change: str = ""
+    ratio: bool = False
+    dimensions: dict[str, list[ContributionRow]] = field(default_factory=dict)
+    note: str | None = None  # why there is no split
+
+
+def root_cause(found: Explanation | str | None, before_label: str, after_label: str, unit: str | None, up: bool,
+               page: Page) -> RootCause:
+    """The largest contributions per dimension to the change between two periods; a note when none."""
+    tr = page.tr
+    out = RootCause(before_label=before_label, after_label=after_label)
+    if found is None:
+        out.note = tr("Two complete periods are needed to explain a change.")
+        return out
+    if isinstance(found, str):
+        out.note = render(found, page.tr)
+        return out
+    out.total_before, out.total_after = page.value(found.total_before, unit), page.value(found.total_after, unit)
+    out.total_change = _change(found.total_change, unit, page)
+    out.ratio = found.kind == "ratio"
+    for c in found.contributions:
+        if len(c.dimensions) != 1:
+            continue
+        rows = out.dimensions.setdefault(c.dimensions[0], [])
+        if len(rows) >= TOP_CONTRIBUTIONS:
+            continue
+        rows.append(ContributionRow(
+            value=c.values[0], before=page.value(c.before, unit), after=page.value(c.after, unit),
+            change=_change(c.change, unit, page),
+            share=page.percent(c.share, signed=True) if c.share is not None else "—",
+            mix=_change(c.mix, unit, page) if out.ratio and c.mix is not None else None,
+            rate=_change(c.rate, unit, page) if out.ratio and c.rate is not None else None,
+            good=None if c.change == 0 else (c.change > 0) == up))
+    return out
+
+
+def _change(x: float | None, unit: str | None, page: Page) -> str:
+    """A signed change in the metric's unit (percentage points for a share)."""
+    if x is None:
+        return "—"
+    tr = page.tr
+    if (unit or "").lower() in ("percent", "%", "pct"):
+        return tr("{points} pts").format(points=page.percent(x, digits=1, signed=True).rstrip("%\u202f "))
+    text = page.value(abs(x), unit)
+    return ("+" if x >= 0 else "−") + text
+
+
+# --- the audit -------------------------------------------------------------------------------------
+
+
+@dataclass
+class AuditRow:
+    key: str
+    name: str
+    role: str
+    verdict: str
+    verdict_label: str
+    reasons: list[str]
+    question: str | None
+
+
+ROLE_WORDS = {"north_star": N_("North Star"), "board": N_("board KPI"), "metric": N_("metric")}
+
+
+def audit_rows(verdicts: Sequence[AuditVerdict], page: Page) -> list[AuditRow]:
+    return [AuditRow(key=v.key, name=str(v.title), role=page.tr(ROLE_WORDS.get(v.role, v.role)), verdict=v.verdict,
+                     verdict_label=page.tr(v.verdict), reasons=[render(r, page.tr) for r in v.reasons],
+                     question=render(v.question, page.tr) if v.question is not None else None)
+            for v in verdicts]
+
+
+# --- the strategy tree -----------------------------------------------------------------------------
+
+
+@dataclass
+class TreeNode:
+    kind: str  # 'vision' | 'objective' | 'north_star' | 'kpi' | 'leader'
+    title: str
+    key: str | None = None  # a metric's key (the node links to its page)
+    status: str | None = None
+    status_label: str | None = None
+    edge: str | None = None  # on a leader: the measured lag and correlation of its lead
+    note: str | None = None
+    children: list[TreeNode] = field(default_factory=list)
+
+
+def strategy_tree(statuses: Sequence[MetricStatus], edges: Sequence[LeadLagEdge], page: Page
+                  ) -> tuple[TreeNode, list[LeadRow]]:
+    """Vision -> objectives -> North Star -> board KPIs -> their leading indicators (edges labelled by lag);
+    and the measured leads that do not hang in that tree (both ends off the board)."""
+    ws, tr = page.ws, page.tr
+    by_key = {s.key: s for s in statuses}
+    used: set[tuple[str, str]] = set()
+
+    def metric_node(key: str, kind: str, depth: int, seen: frozenset[str]) -> TreeNode:
+        s = by_key.get(key)
+        node = TreeNode(kind=kind, title=metric_name(key, page), key=key, status=s.status if s else None,
+                        status_label=tr(s.status) if s else None)
+        if depth < 3:
+            for e in edges:
+                if e.follower == key and e.leader not in seen:
+                    used.add((e.leader, e.follower))
+                    child = metric_node(e.leader, "leader", depth + 1, seen | {e.leader})
+                    child.edge = tr("leads by {lag} (correlation {correlation})").format(
+                        lag=lag_text(e.lag, e.follower, page), correlation=_signed(e.correlation, page))
+                    node.children.append(child)
+        return node
+
+    north = metric_node(ws.north_star, "north_star", 0, frozenset({ws.north_star})) if ws.north_star else None
+    kpis = [metric_node(k, "kpi", 1, frozenset({k})) for k in ws.board if k != ws.north_star]
+    if north is not None:
+        north.children.extend(kpis)
+    vision = ws.vision
+    root = TreeNode(kind="vision", title=str(vision.statement) if vision else str(ws.title or ws.workspace))
+    if vision and vision.horizon:
+        root.note = tr("by {date}").format(date=page.day(vision.horizon))
+    placed = False
+    for obj in (vision.objectives if vision else []):
+        node = TreeNode(kind="objective", title=str(obj.statement))
+        if north is not None and ws.north_star in obj.metrics and not placed:
+            node.children.append(north)
+            placed = True
+        others = [metric_name(k, page) for k in obj.metrics if not (placed and k == ws.north_star)]
+        if others:
+            node.note = tr("measured by {metrics}").format(metrics=", ".join(others))
+        root.children.append(node)
+    if north is not None and not placed:
+        root.children.append(north)
+    elif north is None:
+        root.children.extend(kpis)
+    rest = [e for e in edges if (e.leader, e.follower) not in used]
+    rows = lead_rows(rest, page, other="leader")
+    for row, e in zip(rows, rest, strict=True):
+        row.follower, row.follower_name = e.follower, metric_name(e.follower, page)
+    return root, rows
+
+
+__all__ = ["AnomalyRow", "AuditRow", "ContributionRow", "ForecastView", "LeadRow", "RootCause", "TreeNode",
+           "WarningView", "ahead_points", "anomaly_rows", "audit_rows", "forecast_view", "lead_rows", "root_cause",
+           "strategy_tree", "warning_view"]
