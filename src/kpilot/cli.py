@@ -464,6 +464,7 @@ def demo(
         importlib.import_module("kpilot.web").serve(directory)
 
 
+import kpilot.cli_sync  # noqa: E402, F401  (registers `kpilot sync` on `app`)
 from kpilot import cli_analysis  # noqa: E402, F401  (registers the analysis commands on `app`)
 
 

@@ -22,16 +22,17 @@ from kpilot.compute.compose import Series
 from kpilot.compute.engine import DuckDBEngine, connect_duckdb
 from kpilot.compute.metrics import ComputeReport, MetricComputer
 from kpilot.model import Issue, KpilotError, Workspace, WorkspaceInvalid, load_workspace
-from kpilot.model.errors import Message, msg
+from kpilot.model.errors import Message, did_you_mean, msg, one_of
 from kpilot.model.loader import workspace_file
 from kpilot.model.periods import Grain, label, next_start, period_start
 from kpilot.model.targets import target_for
 from kpilot.model.usage import columns_used, summed_columns
 from kpilot.model.validate import is_numeric, validate
-from kpilot.model.workspace import FILE_SOURCE_TYPES
+from kpilot.model.workspace import FILE_SOURCE_TYPES, SQL_SOURCE_TYPES
 from kpilot.model.yamlsrc import read_yaml_file
 from kpilot.sources import files as file_sources
 from kpilot.sources.files_common import quote_ident, scratch
+from kpilot.sources.sync import SyncReport, sync_sources
 
 Progress = Callable[[int, int, str], None]
 
@@ -172,11 +173,53 @@ class WorkspaceService:
                 return [*validate(self.ws, smap, None),
                         Issue("error", "source", exc.message, None, "sources",
                               msg("fix the source, then validate again"))]
+            unsynced = self._unsynced(set(schema))
+            if unsynced:
+                return [*validate(self.ws, smap, None),
+                        Issue("warning", "not_synced", msg(
+                            "table(s) {tables} of database source(s) {sources} are not copied yet, so no column "
+                            "was checked against the data", tables=", ".join(unsynced),
+                            sources=", ".join(sorted(set(unsynced.values())))), None, "sources",
+                              msg("run `kpilot sync`, then validate again"))]
         return validate(self.ws, smap, schema)
+
+    def _unsynced(self, loaded: set[str]) -> dict[str, str]:
+        """Tables used by models that a database source copies but that are not in the warehouse yet."""
+        used = {m.table for m in self.ws.models}
+        return {t: s for t, s in sorted(self.database_tables().items()) if t in used and t not in loaded}
 
     def required_columns(self) -> dict[str, dict[str, Message]]:
         """table -> column -> why: every column the definitions use, so a load missing one fails."""
         return columns_used(self.ws)
+
+    def database_tables(self) -> dict[str, str]:
+        """Warehouse table -> key of the database source that copies it."""
+        return {table: s.key for s in self.ws.sources if s.type in SQL_SOURCE_TYPES for table in s.tables or {}}
+
+    @staticmethod
+    def _one_source_per_table(files: list[file_sources.TableFile], synced: dict[str, str]) -> None:
+        for tf in files:
+            if tf.table in synced:
+                raise KpilotError(msg(
+                    "table '{table}' would come from both file source '{files}' and database source '{source}'. "
+                    "Fix: give one of them another name with `tables:`.", table=tf.table, files=tf.source.key,
+                    source=synced[tf.table]))
+
+    def sync(self, source: str | None = None, *, full: bool = False,
+             on_batch: Callable[[str, int], None] | None = None) -> SyncReport:
+        """Copy the tables of the database sources (or of one) into the warehouse; see docs/connectors.md."""
+        sources = [s for s in self.ws.sources if s.type in SQL_SOURCE_TYPES]
+        keys = [s.key for s in sources]
+        if source is not None:
+            if source not in keys:
+                raise KpilotError(msg("no database source '{source}';{hint} database sources: {sources}",
+                                      source=source, hint=did_you_mean(source, keys), sources=one_of(keys)))
+            sources = [s for s in sources if s.key == source]
+        if not sources:
+            raise KpilotError(msg("{file} declares no database source (postgres, mysql, sqlite or duckdb) to sync. "
+                                  "File sources are read by `kpilot load`.", file=str(self.file)))
+        self._one_source_per_table(self.table_files(), self.database_tables())
+        return sync_sources(self.con, sources, self.dir, full=full, on_batch=on_batch)
 
     def declared_types(self) -> dict[str, dict[str, str]]:
         return {m.table: dict(m.columns) for m in self.ws.models if m.columns}
@@ -186,7 +229,16 @@ class WorkspaceService:
         """Load every file source into the warehouse (atomically; unchanged files are skipped)."""
         files = self.table_files()
         used = {m.table for m in self.ws.models}
-        missing = sorted(used - {tf.table for tf in files} - set(self.loaded_schema()))
+        loaded = set(self.loaded_schema())
+        synced = self.database_tables()
+        self._one_source_per_table(files, synced)
+        unsynced = self._unsynced(loaded)
+        if unsynced:
+            raise KpilotError(msg(
+                "table(s) {tables} come from database source(s) {sources} and have not been copied yet. "
+                "Fix: run `kpilot sync` first.", tables=", ".join(unsynced),
+                sources=", ".join(sorted(set(unsynced.values())))))
+        missing = sorted(used - {tf.table for tf in files} - loaded - set(synced))
         if missing and files:
             found = ", ".join(sorted(tf.table for tf in files)) or msg("(none)")
             raise KpilotError(msg(

@@ -79,10 +79,40 @@ class Team(Spec):
 
 
 FILE_SOURCE_TYPES = ("csv", "excel", "parquet")
+SQL_SOURCE_TYPES = ("postgres", "mysql", "sqlite", "duckdb")
+SERVER_SOURCE_TYPES = ("postgres", "mysql")
+
+
+class SourceTable(Spec):
+    """One table of a database source: where it comes from and how it is copied into the warehouse."""
+
+    table: str | None = Field(default=None, description="the table in the database, `schema.table` or `table`; "
+                                                        "default: the table's name in the warehouse")
+    cursor: str | None = Field(default=None, description="a column that grows with every new or changed row: "
+                                                         "copy incrementally on it; without it, copy in full")
+    primary_key: str | list[str] | None = Field(default=None, description="column(s) identifying a row: changed "
+                                                                          "rows replace their previous copy")
+    mode: Literal["copy", "in_place"] = "copy"
+
+    @property
+    def key_columns(self) -> list[str]:
+        if self.primary_key is None:
+            return []
+        return [self.primary_key] if isinstance(self.primary_key, str) else list(self.primary_key)
+
+    @model_validator(mode="after")
+    def _copy_only(self) -> SourceTable:
+        if self.mode == "in_place":
+            raise ValueError(msg("mode in_place (computing inside the database) is not available yet; "
+                                 "use `mode: copy` (the default)"))
+        if self.primary_key is not None and not self.key_columns:
+            raise ValueError(msg("primary_key needs at least one column"))
+        return self
 
 
 class Source(Spec):
-    """Where data comes from. File sources load one table per file (or per sheet)."""
+    """Where data comes from. File sources load one table per file (or per sheet); database sources copy
+    the tables they list."""
 
     key: str = Field(pattern=KEY_PATTERN)
     type: Literal[
@@ -99,11 +129,73 @@ class Source(Spec):
     header: bool = True
     null_values: list[str] | None = None
     sheet: str | None = None
-    tables: dict[str, str] | None = Field(
-        default=None, description="table name -> file (relative to path) or, for Excel, sheet name"
+    tables: dict[str, str | SourceTable] | None = Field(
+        default=None, description="table name -> file (relative to path) or, for Excel, sheet name; for a "
+                                  "database: table name -> the database's table, or its settings"
     )
+    # Database sources: where the server is. The password never goes in kpilot.yaml: `url_env` names an
+    # environment variable holding the whole URL.
+    url: str | None = Field(default=None, description="connection URL without a password")
+    url_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                description="environment variable holding the connection URL")
+    batch_size: int = Field(default=10_000, ge=1, le=1_000_000,
+                            description="rows read and committed at a time when copying a database table")
     # Connector-specific settings (URLs, account ids...); secrets never go here.
     options: dict[str, Any] = {}
+
+    @property
+    def file_tables(self) -> dict[str, str] | None:
+        """`tables` of a file source (table -> file or sheet); the validator guarantees plain names."""
+        if self.tables is None:
+            return None
+        return {k: v for k, v in self.tables.items() if isinstance(v, str)}
+
+    def table_specs(self) -> dict[str, SourceTable]:
+        """`tables` of a database source, each as its settings (a plain name is a full copy of that table)."""
+        out: dict[str, SourceTable] = {}
+        for name, value in (self.tables or {}).items():
+            spec = SourceTable(table=value) if isinstance(value, str) else value
+            out[name] = spec if spec.table else spec.model_copy(update={"table": name})
+        return out
+
+    @model_validator(mode="after")
+    def _connection(self) -> Source:
+        if self.type in FILE_SOURCE_TYPES:
+            if any(not isinstance(v, str) for v in (self.tables or {}).values()):
+                raise ValueError(msg("`tables:` of a file source maps each table to a file or sheet name, e.g. "
+                                     "`tables: {{deals: deals_2026.csv}}`; cursor, primary_key and mode are "
+                                     "for database sources"))
+            if self.url or self.url_env:
+                raise ValueError(msg("url and url_env are for database sources; a {type} source reads `path:`",
+                                     type=self.type))
+        if self.type in SERVER_SOURCE_TYPES:
+            if bool(self.url) == bool(self.url_env):
+                raise ValueError(msg("a {type} source needs `url_env:` (the name of an environment variable "
+                                     "holding the connection URL) or `url:` (a URL without a password)",
+                                     type=self.type))
+            if self.url and _has_password(self.url):
+                raise ValueError(msg("the `url:` of source '{source}' holds a password; kpilot.yaml is no place "
+                                     "for secrets. Fix: put the URL in an environment variable and name it with "
+                                     "`url_env:`", source=self.key))
+        if self.type in ("sqlite", "duckdb") and not self.path:
+            raise ValueError(msg("a {type} source needs `path:`, the database file (relative to the workspace "
+                                 "folder)", type=self.type))
+        if self.type in SQL_SOURCE_TYPES and not self.tables:
+            raise ValueError(msg("a {type} source needs `tables:`, the tables to copy, e.g. `tables: {{orders: "
+                                 "{{table: public.orders, cursor: updated_at, primary_key: id}}}}`",
+                                 type=self.type))
+        return self
+
+
+def _has_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    if "password=" in url.lower():  # a key=value connection string
+        return True
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return False
 
 
 class Validity(Spec):

@@ -86,7 +86,7 @@ def discover(source: Source, base_dir: Path) -> list[TableFile]:
 
     `source.path` is relative to `base_dir` (the workspace folder): a folder (one table per file of the
     source's type, named after the file, or after each sheet for Excel workbooks) or a single file.
-    `source.tables` (table -> file, or -> sheet for one workbook) lists exactly the tables to load.
+    `source.file_tables` (table -> file, or -> sheet for one workbook) lists exactly the tables to load.
     """
     if source.type not in FILE_SOURCE_TYPES:
         raise LoadError(msg("source '{source}' is of type {type}, not a file source ({types}).", source=source.key,
@@ -139,10 +139,10 @@ def _list_tables(source: Source, root: Path) -> list[TableFile]:
     if root.is_dir():
         files = sorted(p for p in root.iterdir()
                        if p.is_file() and p.name.lower().endswith(suffixes) and not p.name.startswith((".", "~$")))
-        if source.tables:
+        if source.file_tables:
             names = [p.name for p in files]
             out = []
-            for table, name in source.tables.items():
+            for table, name in source.file_tables.items():
                 path = root / name
                 if not path.is_file():
                     raise LoadError(msg("source '{source}': table '{table}' names file '{name}', which is not in "
@@ -156,16 +156,16 @@ def _list_tables(source: Source, root: Path) -> list[TableFile]:
             return [_one_file_table(source, table_name(_stem(p)), p) for p in files]
         return [TableFile(table_name(s), p, source, s) for p in files for s in _data_sheets(source, p)]
     if source.type != "excel":
-        if source.tables:
-            if len(source.tables) != 1 or next(iter(source.tables.values())) != root.name:
+        if source.file_tables:
+            if len(source.file_tables) != 1 or next(iter(source.file_tables.values())) != root.name:
                 raise LoadError(msg("source '{source}': `path:` is the single file '{path}', so `tables:` can only "
                                     "name it once, e.g. `tables: {{my_table: {name}}}`.", source=source.key,
                                     path=source.path, name=root.name))
-            return [TableFile(next(iter(source.tables)), root, source)]
+            return [TableFile(next(iter(source.file_tables)), root, source)]
         return [TableFile(table_name(_stem(root)), root, source)]
-    if source.tables:
+    if source.file_tables:
         sheets = _sheets(source, root)
-        return [TableFile(t, root, source, _sheet(source, root, sheets, s)) for t, s in source.tables.items()]
+        return [TableFile(t, root, source, _sheet(source, root, sheets, s)) for t, s in source.file_tables.items()]
     if source.sheet:
         sheets = _sheets(source, root)
         return [TableFile(table_name(source.sheet), root, source, _sheet(source, root, sheets, source.sheet))]
