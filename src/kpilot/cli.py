@@ -154,15 +154,26 @@ def init(
     template: Annotated[str, typer.Option(help="saas | esn | smarketing | ecommerce")] = "saas",
     language: Annotated[str, typer.Option(help="en | fr")] = "en",
     force: Annotated[bool, typer.Option(help="Overwrite an existing kpilot.yaml.")] = False,
+    crm: Annotated[str | None, typer.Option(help="hubspot | pipedrive: a workspace fed by that CRM's API, "
+                                                 "with pipeline generated, demos booked and win rate ready.")] = None,
     workspace: WorkspaceOpt = Path("."),
     today: TodayOpt = None,
 ) -> None:
-    """Create a workspace from a template: a commented kpilot.yaml and sample data."""
+    """Create a workspace from a template: a commented kpilot.yaml and sample data (or a CRM mapping)."""
     from kpilot.templates import init_workspace
 
     target = directory or workspace
     with _errors(language):
-        path = init_workspace(target, template, language, force=force, today=today.date() if today else None)
+        if crm is not None:
+            from kpilot.templates import crm as crm_templates
+
+            if (Path(target) / "kpilot.yaml").exists() and not force:
+                raise KpilotError(msg("{path} already exists. Fix: pass --force to overwrite it, or pick another "
+                                      "folder.", path=str(Path(target) / "kpilot.yaml")))
+            path = crm_templates.write(Path(target), crm, today.date() if today else None)
+            template = crm
+        else:
+            path = init_workspace(target, template, language, force=force, today=today.date() if today else None)
     tr = translator(language)
     out.print(tr("Created {path} from the {template} template.").format(path=path, template=template))
     out.print(tr("Next: kpilot validate -w {dir} && kpilot status -w {dir}").format(dir=target))
@@ -415,12 +426,15 @@ def serve_cmd(
     workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: Annotated[str | None, typer.Option("--db", help="Application database URL (settings, decisions); "
+                                                        "default: $KPILOT_DATABASE_URL, else SQLite in the state "
+                                                        "folder.")] = None,
 ) -> None:
     """Serve the workspace's web app: the board and a page per KPI, in French or English."""
     with _errors(None, workspace):
         from kpilot.web import serve as serve_web
 
-        serve_web(workspace, host=host, port=port, state_dir=state_dir)
+        serve_web(workspace, host=host, port=port, state_dir=state_dir, db_url=db)
 
 
 @app.command()
@@ -464,6 +478,7 @@ def demo(
         importlib.import_module("kpilot.web").serve(directory)
 
 
+import kpilot.cli_export  # noqa: E402  (registers `kpilot export` on `app`)
 import kpilot.cli_sync  # noqa: E402, F401  (registers `kpilot sync` on `app`)
 from kpilot import cli_analysis  # noqa: E402, F401  (registers the analysis commands on `app`)
 

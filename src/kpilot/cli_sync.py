@@ -1,29 +1,40 @@
-"""`kpilot sync`: copy the tables of database sources into the warehouse. Thin, over WorkspaceService.sync."""
+"""`kpilot sync` (copy the tables of database sources into the warehouse) and `kpilot worker` (sync on schedules).
+
+Thin, over WorkspaceService.sync and kpilot.sources.scheduler."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
 from kpilot.cli import LangOpt, StateOpt, WorkspaceOpt, _errors, _escape, _open, _progress, app, err, out
-from kpilot.i18n import format_value, translator
+from kpilot.i18n import Translator, format_value, translator
+from kpilot.model import KpilotError, Workspace, load_workspace
 from kpilot.model.errors import N_, msg, render
+
+if TYPE_CHECKING:
+    from kpilot.service import WorkspaceService
+    from kpilot.sources.scheduler import TickReport
 
 STATUS = {"copied": N_("copied"), "synced": N_("synced"), "failed": N_("failed")}
 
 
 @app.command()
 def sync(
-    source: Annotated[str | None, typer.Argument(help="Key of the database source to sync (default: all).")] = None,
+    source: Annotated[str | None, typer.Argument(help="Key of the source to sync (default: all).")] = None,
     workspace: WorkspaceOpt = Path("."),
     state_dir: StateOpt = None,
     full: Annotated[bool, typer.Option(help="Copy every table in full again, even incremental ones.")] = False,
     lang: LangOpt = None,
 ) -> None:
-    """Copy the tables of the database sources (PostgreSQL, MySQL/MariaDB, SQLite, DuckDB) into the warehouse."""
+    """Copy the tables of the database and SaaS sources (PostgreSQL, MySQL/MariaDB, SQLite, DuckDB, HubSpot,
+    Pipedrive, GA4, Salesforce, Brevo) into the warehouse."""
     with _errors(lang, workspace):
         svc = _open(workspace, state_dir)
         language = lang or svc.ws.language.value
@@ -48,3 +59,83 @@ def sync(
         err.print(_escape(render(msg("{n} table(s) failed; they keep the data of their last good sync.",
                                      n=len(report.failed)), tr)))
         raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    workspace: WorkspaceOpt = Path("."),
+    state_dir: StateOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="Sync every scheduled source now, recompute, then exit.")]
+    = False,
+    lang: LangOpt = None,
+) -> None:
+    """Sync each source on its `schedule:` (cron), then recompute the metrics that read it and run the analysis."""
+    from contextlib import contextmanager
+
+    from kpilot.sources.scheduler import Scheduler, schedules
+
+    with _errors(lang, workspace):
+        first = _open(workspace, state_dir)
+        first.close()
+        tr = translator(lang or first.ws.language.value)
+        scheduled = list(schedules(first.ws))
+        if not scheduled:
+            raise KpilotError(msg("{file} has no source with a `schedule:`. Fix: add one to a source, e.g. "
+                                  "`schedule: \"*/15 * * * *\"` (every 15 minutes).", file=str(first.file)))
+
+    @contextmanager
+    def session() -> Iterator[WorkspaceService]:
+        # A fresh service per tick: kpilot.yaml is read again, and the warehouse is free between ticks.
+        with _open(workspace, state_dir) as svc:
+            yield svc
+
+    def workspace_now() -> Workspace:
+        return load_workspace(first.file)[0]
+
+    def show(report: TickReport) -> None:
+        _print_tick(report, tr, lang or first.ws.language.value, retried=not once)
+
+    logging.getLogger("kpilot.scheduler").addHandler(logging.NullHandler())  # the lines below say it all
+
+    scheduler = Scheduler(session, workspace_now, on_tick=show)
+    if once:
+        report = scheduler.tick(scheduled)
+        if report.failed or report.error:
+            raise typer.Exit(1)
+        return
+    runs = scheduler.next_runs()
+    zone = ZoneInfo(first.ws.timezone)
+    for key, at in sorted(runs.items(), key=lambda kv: kv[1]):
+        out.print(_escape(tr("{source}: next sync at {time}").format(
+            source=key, time=at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"))))
+    try:
+        scheduler.run_forever()
+    except KeyboardInterrupt:
+        err.print(tr("Stopped."))
+
+
+def _print_tick(report: TickReport, tr: Translator, language: str, *, retried: bool) -> None:
+    """One tick as lines: each source's outcome, the metrics recomputed, what the analysis found."""
+    stamp = report.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    for run in report.runs:
+        if run.ok:
+            out.print(_escape(f"{stamp} " + tr("{source}: synced in {seconds} s; changed tables: {tables}").format(
+                source=run.source, seconds=f"{run.seconds:.2f}", tables=", ".join(run.changed) or tr("(none)"))))
+        else:
+            err.print(f"{stamp} [bold red]{tr('error:')}[/] " + _escape(render(run.error or "", tr)), markup=True)
+            failed = (msg("source '{source}' failed; it keeps its last good data and is tried again at the next "
+                          "tick.", source=run.source) if retried else
+                      msg("source '{source}' failed; it keeps its last good data.", source=run.source))
+            err.print(_escape(render(failed, tr)))
+    for key in report.busy:
+        err.print(_escape(tr("{source}: a sync of this source is still running; skipped").format(source=key)))
+    if report.metrics:
+        out.print(_escape(f"{stamp} " + tr("recomputed {n} metric(s): {metrics}").format(
+            n=format_value(len(report.metrics), None, language), metrics=", ".join(report.metrics))))
+    if report.analysis is not None:
+        out.print(_escape(f"{stamp} " + tr("analysis: {warnings} warning(s), {anomalies} anomaly(ies), "
+                                           "{new} new finding(s)").format(
+            warnings=report.analysis.get("warnings", 0), anomalies=report.analysis.get("anomalies", 0),
+            new=report.analysis.get("new_findings", 0))))
+    if report.error:
+        err.print(f"{stamp} [bold red]{tr('error:')}[/] " + _escape(render(report.error, tr)), markup=True)

@@ -28,10 +28,12 @@ from kpilot.model.periods import Grain, label, next_start, period_start
 from kpilot.model.targets import target_for
 from kpilot.model.usage import columns_used, summed_columns
 from kpilot.model.validate import is_numeric, validate
-from kpilot.model.workspace import FILE_SOURCE_TYPES, SQL_SOURCE_TYPES
+from kpilot.model.workspace import FILE_SOURCE_TYPES
 from kpilot.model.yamlsrc import read_yaml_file
 from kpilot.sources import files as file_sources
 from kpilot.sources.files_common import quote_ident, scratch
+from kpilot.sources.registry import syncable
+from kpilot.sources.registry import table_specs as registry_specs
 from kpilot.sources.sync import SyncReport, sync_sources
 
 Progress = Callable[[int, int, str], None]
@@ -194,7 +196,7 @@ class WorkspaceService:
 
     def database_tables(self) -> dict[str, str]:
         """Warehouse table -> key of the database source that copies it."""
-        return {table: s.key for s in self.ws.sources if s.type in SQL_SOURCE_TYPES for table in s.tables or {}}
+        return {table: s.key for s in self.ws.sources if syncable(s) for table in registry_specs(s)}
 
     @staticmethod
     def _one_source_per_table(files: list[file_sources.TableFile], synced: dict[str, str]) -> None:
@@ -208,7 +210,7 @@ class WorkspaceService:
     def sync(self, source: str | None = None, *, full: bool = False,
              on_batch: Callable[[str, int], None] | None = None) -> SyncReport:
         """Copy the tables of the database sources (or of one) into the warehouse; see docs/connectors.md."""
-        sources = [s for s in self.ws.sources if s.type in SQL_SOURCE_TYPES]
+        sources = [s for s in self.ws.sources if syncable(s)]
         keys = [s.key for s in sources]
         if source is not None:
             if source not in keys:
@@ -224,9 +226,10 @@ class WorkspaceService:
     def declared_types(self) -> dict[str, dict[str, str]]:
         return {m.table: dict(m.columns) for m in self.ws.models if m.columns}
 
-    def load(self, *, force: bool = False, progress: Callable[[str, int, int], None] | None = None
-             ) -> file_sources.LoadReport:
-        """Load every file source into the warehouse (atomically; unchanged files are skipped)."""
+    def load(self, *, force: bool = False, progress: Callable[[str, int, int], None] | None = None,
+             source: str | None = None) -> file_sources.LoadReport:
+        """Load every file source (or the one keyed `source`) into the warehouse (atomically; unchanged files
+        are skipped)."""
         files = self.table_files()
         used = {m.table for m in self.ws.models}
         loaded = set(self.loaded_schema())
@@ -258,6 +261,8 @@ class WorkspaceService:
             issues = validate(self.ws, smap, expected)
             if any(i.severity == "error" for i in issues):
                 raise WorkspaceInvalid(issues)
+        if source is not None:
+            files = [tf for tf in files if tf.source.key == source]
         return file_sources.load_tables(self.con, files, required=self.required_columns(),
                                         declared=declared, force=force, on_progress=progress)
 

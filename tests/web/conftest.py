@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -77,7 +78,13 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def live_server(acme_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real uvicorn server in a thread, on 127.0.0.1 and a free port; yields its base URL."""
-    app = create_app(acme_dir, state_dir=tmp_path_factory.mktemp("live-state"))
+    with serving(create_app(acme_dir, state_dir=tmp_path_factory.mktemp("live-state"))) as url:
+        yield url
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """`app` served by uvicorn in a thread, on 127.0.0.1 and a free port, while the block runs; its URL."""
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -87,9 +94,11 @@ def live_server(acme_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the web server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,11 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kpilot.model.errors import msg
 from kpilot.model.periods import Grain, WeekStart
+from kpilot.model.schedule import parse_cron
 
 KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -142,6 +143,15 @@ class Source(Spec):
                             description="rows read and committed at a time when copying a database table")
     # Connector-specific settings (URLs, account ids...); secrets never go here.
     options: dict[str, Any] = {}
+    schedule: str | None = Field(default=None, description="when `kpilot worker` (or `kpilot serve`) syncs the "
+                                                            "source: a cron expression in the workspace's time zone")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_cron(value)  # a CronError is a ValueError: reported at the field's line in kpilot.yaml
+        return value
 
     @property
     def file_tables(self) -> dict[str, str] | None:

@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from kpilot.model.errors import did_you_mean, msg, one_of
-from kpilot.model.workspace import SQL_SOURCE_TYPES, Source, SourceTable
+from kpilot.model.workspace import Source, SourceTable
 from kpilot.sources.base import (
     Connector,
     SourceTableInfo,
@@ -33,8 +33,8 @@ from kpilot.sources.base import (
     write_state,
 )
 from kpilot.sources.files_common import quote_ident
+from kpilot.sources.registry import connector_for, syncable, table_specs
 from kpilot.sources.secrets import secrets_file
-from kpilot.sources.sql import connector_for
 
 OnBatch = Callable[[str, int], None]
 _BATCH = "_kpilot_sync_batch"
@@ -73,9 +73,9 @@ def sync_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[Source], base
     report = SyncReport()
     ensure_schema(con)
     for source in sources:
-        if source.type not in SQL_SOURCE_TYPES:
+        if not syncable(source):
             continue
-        specs = source.table_specs()
+        specs = table_specs(source)
         try:
             connector = connector_for(source, base_dir, environ, secrets)
         except SyncError as exc:

@@ -24,7 +24,7 @@ from kpilot.i18n import LANGUAGES
 from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import msg, render
 from kpilot.model.periods import Grain, label, parse_period, period_start
-from kpilot.web import charts, insight_views, views
+from kpilot.web import api, charts, insight_views, settings, views
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import Analysis, WorkspaceGate
 
@@ -56,21 +56,26 @@ def _environment() -> Environment:
 
 
 def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size: int = 1,
-               cache_size: int = 256) -> FastAPI:
+               cache_size: int = 256, db_url: str | None = None) -> FastAPI:
     """The web app of one workspace. The warehouse lives in `state_dir` (default: the workspace's).
 
     `pool_size` services answer requests in parallel (each one DuckDB connection, used by one request at a
     time); `cache_size` answers are kept per version of the workspace's files (0: no cache)."""
-    gate = WorkspaceGate(Path(workspace_dir), state_dir=state_dir, pool_size=pool_size, cache_size=cache_size)
+    gate = WorkspaceGate(Path(workspace_dir), state_dir=state_dir, pool_size=pool_size, cache_size=cache_size,
+                         db_url=db_url)  # gate.store: the application database (settings, decisions)
     env = _environment()
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = _start_scheduler(gate)
         yield
+        if stop is not None:
+            stop()
         gate.close()
 
     app = FastAPI(title="kpilot", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.gate = gate
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(api.router(gate))
 
     def page_of(request: Request) -> views.Page:
         ws = gate.primary.ws
@@ -221,11 +226,30 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
             response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
         return response
 
+    settings.register(app, gate, page_of, html)  # /settings, /alignment, /decisions
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+def _start_scheduler(gate: WorkspaceGate) -> Callable[[], None] | None:
+    """Sync the sources on their `schedule:` in a background thread, through the gate's lock; returns how to
+    stop it (None when no source has a schedule)."""
+    from kpilot.sources.scheduler import Scheduler, background
+
+    if not any(s.schedule for s in gate.primary.ws.sources):
+        return None
+    thread, event = background(Scheduler(gate.exclusive, lambda: gate.primary.ws))
+    log.info("scheduler started")
+
+    def stop() -> None:
+        event.set()
+        thread.join(timeout=30)
+
+    return stop
 
 
 def _as_of(request: Request, today: date) -> date:
@@ -278,11 +302,11 @@ def _history_rows(s: Any, page: views.Page) -> list[dict[str, object]]:
 
 
 def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000, *, state_dir: Path | None = None,
-          pool_size: int = 1) -> None:
+          pool_size: int = 1, db_url: str | None = None) -> None:
     """Serve a workspace's web app until interrupted (Ctrl-C)."""
     import uvicorn
 
-    app = create_app(Path(directory), state_dir=state_dir, pool_size=pool_size)
+    app = create_app(Path(directory), state_dir=state_dir, pool_size=pool_size, db_url=db_url)
     app.state.gate.refresh()  # load the data now: a broken file is reported here, not on the first page
     tr = web_translator(app.state.gate.primary.ws.language.value)
     print(tr("Serving {workspace} on {url} (Ctrl-C to stop).").format(

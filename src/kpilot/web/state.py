@@ -9,11 +9,18 @@ so a changed file is loaded on the next request and nothing stale is served.
 The analysis (kpilot.insights: leading indicators, forecasts, early warnings, anomalies, audit) takes a few
 hundred milliseconds to seconds: it runs once per (files, as-of) behind the services' lock, and is kept
 apart from the answer cache (which a busy site churns) in a small store cleared with it.
+
+Settings edited in the web app are overrides kept in the application database (`kpilot.store`): every
+service serves kpilot.yaml with them applied (`kpilot.model.overrides`), and they are part of the
+fingerprint, so a saved setting is served on the next request and nothing computed before it is.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import os
 import queue
 import threading
 import time
@@ -29,12 +36,16 @@ from kpilot.analysis.audit import AuditVerdict
 from kpilot.analysis.leadlag import LeadLagEdge
 from kpilot.analysis.rootcause import Explanation
 from kpilot.insights import Insights, KpiForecast
-from kpilot.model import KpilotError
+from kpilot.model import KpilotError, Workspace, WorkspaceInvalid
+from kpilot.model.overrides import apply_overrides
 from kpilot.model.periods import period_start
 from kpilot.service import MetricStatus, WorkspaceService
+from kpilot.store import AppStore
 
 T = TypeVar("T")
 ANALYSES_KEPT = 8  # as-of dates whose analysis is kept (today and a few dates looked back at)
+DATABASE_ENV = "KPILOT_DATABASE_URL"
+log = logging.getLogger("kpilot.web")
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,7 @@ class WorkspaceGate:
     """One workspace served to concurrent requests: pooled services, loads on change, cached answers."""
 
     def __init__(self, workspace_dir: Path, *, state_dir: Path | None = None, pool_size: int = 1,
-                 cache_size: int = 256, check_every: float = 1.0):
+                 cache_size: int = 256, check_every: float = 1.0, db_url: str | None = None):
         self.workspace_dir = Path(workspace_dir)
         self.state_dir = state_dir
         self.pool_size = max(1, pool_size)
@@ -108,6 +119,12 @@ class WorkspaceGate:
         self._spec_fingerprint: str | None = None
         first = WorkspaceService(self.workspace_dir, state_dir=state_dir)
         self.state_dir = first.state_dir
+        # The application database: settings overrides, the decision log (default: SQLite in the state dir).
+        self.store = AppStore(db_url or os.environ.get(DATABASE_ENV) or None, state_dir=self.state_dir)
+        self.override_error: WorkspaceInvalid | None = None  # stored settings kpilot.yaml no longer accepts
+        self._base: Workspace = first.ws  # kpilot.yaml as read, before the settings overrides
+        self._overrides_print = ""
+        first.ws = self._effective(self._read_overrides())
         self._services = [first]
         self._pool.put(first)
 
@@ -131,6 +148,7 @@ class WorkspaceGate:
     def close(self) -> None:
         for svc in self._services:
             svc.close()
+        self.store.close()
 
     def _take_all(self) -> list[WorkspaceService]:
         return [self._pool.get() for _ in self._services]
@@ -147,7 +165,42 @@ class WorkspaceGate:
                 h.update(f"{f}:{st.st_size}:{st.st_mtime_ns};".encode())
             except OSError:
                 h.update(f"{f}:missing;".encode())
+        h.update(self._overrides_print.encode())
+        h.update(f"scheduled:{self._scheduled_runs};".encode())
         return h.hexdigest()
+
+    # --- settings overrides ---------------------------------------------------------------------
+
+    @property
+    def base(self) -> Workspace:
+        """kpilot.yaml as read, without the settings overrides (what the settings page compares with)."""
+        return self._base
+
+    def overrides(self) -> dict[str, dict[str, object]]:
+        return self.store.overrides(self._base.workspace)
+
+    def _read_overrides(self) -> dict[str, dict[str, object]]:
+        found = self.overrides()
+        self._overrides_print = json.dumps(found, sort_keys=True, default=str)
+        return found
+
+    def _effective(self, overrides: dict[str, dict[str, object]]) -> Workspace:
+        """kpilot.yaml with the overrides; kpilot.yaml alone when they no longer fit it (the settings page
+        then shows why)."""
+        try:
+            ws = apply_overrides(self._base, overrides)
+            self.override_error = None
+            return ws
+        except WorkspaceInvalid as exc:
+            log.warning("settings overrides ignored: %s", exc)
+            self.override_error = exc
+            return self._base
+
+    def settings_changed(self) -> None:
+        """Serve the stored overrides from now on (called after a setting is saved): caches are dropped."""
+        self._checked = 0.0
+        self._fingerprint = None if self._fingerprint is None else ""
+        self.refresh()
 
     def _spec_print(self) -> str:
         st = self.primary.file.stat()
@@ -158,6 +211,7 @@ class WorkspaceGate:
         now = time.monotonic()
         if self._fingerprint is not None and now - self._checked < self.check_every:
             return
+        overrides = self._read_overrides()
         current = self.fingerprint()
         self._checked = now
         if current == self._fingerprint:
@@ -173,9 +227,14 @@ class WorkspaceGate:
                     for svc in services:
                         svc.close()
                     services = [WorkspaceService(self.workspace_dir, state_dir=self.state_dir)]
+                    self._base = services[0].ws
+                effective = self._effective(overrides)
+                services[0].ws = effective
                 services[0].load()
                 while len(services) < self.pool_size:
                     services.append(WorkspaceService(self.workspace_dir, state_dir=self.state_dir))
+                for svc in services:
+                    svc.ws = effective
                 with self._cache_lock:
                     self._cache.clear()
                     self._analyses.clear()
@@ -242,6 +301,23 @@ class WorkspaceGate:
         with self._cache_lock:
             self._cache.clear()
             self._analyses.clear()
+
+    _scheduled_runs = 0  # runs of `exclusive`: part of the fingerprint, so no answer from before one is served
+
+    @contextmanager
+    def exclusive(self) -> Iterator[WorkspaceService]:
+        """A service while no request reads the warehouse (a scheduled sync changes it). Afterwards the
+        fingerprint moves on (a database sync changes no file it would see) and the caches are dropped."""
+        with self._refresh:
+            services = self._take_all()
+            try:
+                yield services[0]
+            finally:
+                self._scheduled_runs += 1
+                self._checked = 0.0  # `peek` serves nothing until the next refresh takes the new fingerprint
+                self.clear_cache()
+                for svc in services:
+                    self._pool.put(svc)
 
     def today(self) -> date:
         return self.primary.today()

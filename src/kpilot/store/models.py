@@ -1,0 +1,104 @@
+"""The application database's tables (SQLAlchemy 2 declarative models).
+
+The schema itself is created and changed by the Alembic migrations in `kpilot.store.migrations`; these
+classes must match the latest migration (tests/store checks that `upgrade head` builds the same tables).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OverrideRow(Base):
+    """A value replacing one field of one metric of kpilot.yaml (edited in the web's settings)."""
+
+    __tablename__ = "metric_overrides"
+    __table_args__ = (UniqueConstraint("workspace", "metric", "field", name="uq_metric_overrides_field"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(200), index=True)
+    metric: Mapped[str] = mapped_column(String(200))
+    field: Mapped[str] = mapped_column(String(100))
+    value: Mapped[object] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class DecisionRow(Base):
+    """A decision taken (or declined) about a KPI: the decision log."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(200), index=True)
+    metric: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class AnnotationRow(Base):
+    """A note on a metric's history (a launch, an outage, a price change)."""
+
+    __tablename__ = "annotations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(200), index=True)
+    metric: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class PushRequestRow(Base):
+    """A push seen with an idempotency key: its body's fingerprint and the response it was given."""
+
+    __tablename__ = "push_requests"
+    __table_args__ = (UniqueConstraint("workspace", "key", name="uq_push_requests_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PushedValueRow(Base):
+    """A metric value sent by another system (append-only: the latest per metric and period wins)."""
+
+    __tablename__ = "pushed_values"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(200), index=True)
+    metric: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(40))
+    value: Mapped[float] = mapped_column(Float)
+    push_id: Mapped[int | None] = mapped_column(ForeignKey("push_requests.id"), nullable=True)
+    pushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PushedRowRow(Base):
+    """A row of a table sent by another system (append-only), kept as JSON."""
+
+    __tablename__ = "pushed_rows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(200), index=True)
+    table_name: Mapped[str] = mapped_column(String(200))
+    row: Mapped[dict[str, object]] = mapped_column(JSON)
+    push_id: Mapped[int | None] = mapped_column(ForeignKey("push_requests.id"), nullable=True)
+    pushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,379 @@
+"""`AppStore`: the application database behind the web app and the API (settings overrides, the decision
+log, annotations, pushed values and push idempotency).
+
+SQLite in the workspace's state folder by default, PostgreSQL (or any SQLAlchemy URL) when given one. Opening
+a store brings its schema to the latest Alembic migration, so an upgraded kpilot needs no manual step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from kpilot.model import KpilotError
+from kpilot.model.errors import msg
+from kpilot.store.models import (
+    AnnotationRow,
+    DecisionRow,
+    OverrideRow,
+    PushedRowRow,
+    PushedValueRow,
+    PushRequestRow,
+)
+
+DECISION_STATUSES = ("open", "done", "declined")
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreConflict(KpilotError):
+    """A request that contradicts what the store already holds (HTTP 409)."""
+
+    status = 409
+
+
+class StoreNotFound(KpilotError):
+    """A record that does not exist (HTTP 404)."""
+
+    status = 404
+
+
+class StoreInvalid(KpilotError):
+    """A value the store refuses (HTTP 422)."""
+
+    status = 422
+
+
+def _iso(value: datetime) -> str:
+    return _aware(value).isoformat()
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite keeps no time zone: every time is written in UTC, so a naive one read back is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A decision taken (or declined) about a KPI for a period; `status` is 'open', 'done' or 'declined'."""
+
+    id: int
+    workspace: str
+    metric: str
+    period: str
+    action: str
+    owner: str | None
+    status: str
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+    user: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["created_at"] = _iso(self.created_at)
+        out["updated_at"] = _iso(self.updated_at)
+        return out
+
+    @classmethod
+    def of(cls, row: DecisionRow) -> DecisionRecord:
+        return cls(row.id, row.workspace, row.metric, row.period, row.action, row.owner, row.status, row.note,
+                   _aware(row.created_at), _aware(row.updated_at), row.user)
+
+
+@dataclass(frozen=True)
+class AnnotationRecord:
+    """A note on a metric's history at a period."""
+
+    id: int
+    workspace: str
+    metric: str
+    period: str
+    text: str
+    created_at: datetime
+    user: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["created_at"] = _iso(self.created_at)
+        return out
+
+    @classmethod
+    def of(cls, row: AnnotationRow) -> AnnotationRecord:
+        return cls(row.id, row.workspace, row.metric, row.period, row.text, _aware(row.created_at), row.user)
+
+
+@dataclass(frozen=True)
+class PushedValue:
+    """A metric value another system sent for a period (the latest sent wins)."""
+
+    metric: str
+    period: str
+    value: float
+    pushed_at: datetime
+
+    def to_dict(self) -> dict[str, object]:
+        return {"metric": self.metric, "period": self.period, "value": self.value, "pushed_at": _iso(self.pushed_at)}
+
+
+def database_url(url: str | None, state_dir: Path) -> str:
+    """The SQLAlchemy URL of the app database: SQLite in `state_dir` by default; a `postgresql://` URL uses
+    psycopg 3 (the driver kpilot installs for PostgreSQL)."""
+    if not url:
+        return f"sqlite:///{Path(state_dir) / 'app.db'}"
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _engine(url: str) -> Engine:
+    try:
+        engine = create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise KpilotError(msg("cannot use the application database URL '{url}': {reason}. Fix: give a URL such as "
+                              "sqlite:///path/app.db or postgresql://user@host:5432/db with --db or "
+                              "KPILOT_DATABASE_URL.", url=_safe(url), reason=str(exc))) from exc
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_con: Any, _: Any) -> None:
+            # Wait for a concurrent writer instead of failing at once; let a reader go on while one writes.
+            dbapi_con.execute("PRAGMA busy_timeout = 10000")
+            dbapi_con.execute("PRAGMA journal_mode = WAL")
+            dbapi_con.execute("PRAGMA foreign_keys = ON")
+    return engine
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, sep, tail = url.partition("://")
+    if sep and "@" in tail:
+        creds, _, host = tail.rpartition("@")
+        return f"{head}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database's schema to the latest migration (a no-op when it is there already)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as con:
+        cfg.attributes["connection"] = con
+        command.upgrade(cfg, "head")
+
+
+class AppStore:
+    """The application database of a kpilot server (thread-safe: one short session per call)."""
+
+    def __init__(self, url: str | None = None, *, state_dir: Path):
+        if not url:
+            Path(state_dir).mkdir(parents=True, exist_ok=True)
+        self.url = database_url(url, Path(state_dir))
+        self.engine = _engine(self.url)
+        try:
+            upgrade(self.engine)
+        except OperationalError as exc:
+            self.engine.dispose()
+            raise KpilotError(msg("cannot open the application database {url}: {reason}. Fix: check that the "
+                                  "server runs and the URL is right (--db or KPILOT_DATABASE_URL).",
+                                  url=_safe(self.url), reason=str(exc.orig))) from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> AppStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # --- settings overrides ------------------------------------------------------------------------
+
+    def overrides(self, workspace: str) -> dict[str, dict[str, object]]:
+        """Metric key -> {field: value} of every override of the workspace."""
+        out: dict[str, dict[str, object]] = {}
+        with self._session() as s:
+            for row in s.scalars(select(OverrideRow).where(OverrideRow.workspace == workspace)
+                                 .order_by(OverrideRow.metric, OverrideRow.field)):
+                out.setdefault(row.metric, {})[row.field] = row.value
+        return out
+
+    def set_override(self, workspace: str, metric: str, field: str, value: object, *,
+                     user: str | None = None) -> None:
+        """Replace `field` of `metric` by `value` (JSON-able data); the caller has validated it."""
+        with self._session() as s:
+            row = s.scalars(select(OverrideRow).where(OverrideRow.workspace == workspace, OverrideRow.metric == metric,
+                                                      OverrideRow.field == field)).one_or_none()
+            if row is None:
+                s.add(OverrideRow(workspace=workspace, metric=metric, field=field, value=value, updated_at=_now(),
+                                  user=user))
+            else:
+                row.value = value
+                row.updated_at = _now()
+                row.user = user
+
+    def clear_override(self, workspace: str, metric: str, field: str) -> None:
+        """Go back to kpilot.yaml's value of `field` (nothing happens when it was not overridden)."""
+        with self._session() as s:
+            row = s.scalars(select(OverrideRow).where(OverrideRow.workspace == workspace, OverrideRow.metric == metric,
+                                                      OverrideRow.field == field)).one_or_none()
+            if row is not None:
+                s.delete(row)
+
+    # --- decision log ------------------------------------------------------------------------------
+
+    def decisions(self, workspace: str, metric: str | None = None) -> list[DecisionRecord]:
+        """The decision log, newest first."""
+        query = select(DecisionRow).where(DecisionRow.workspace == workspace)
+        if metric is not None:
+            query = query.where(DecisionRow.metric == metric)
+        with self._session() as s:
+            return [DecisionRecord.of(r) for r in s.scalars(query.order_by(DecisionRow.id.desc()))]
+
+    def add_decision(self, workspace: str, metric: str, *, period: str, action: str, owner: str | None,
+                     status: str = "open", note: str | None = None, user: str | None = None) -> DecisionRecord:
+        _check_status(status)
+        if not action.strip():
+            raise StoreInvalid(msg("a decision needs an action. Fix: say what was decided."))
+        now = _now()
+        row = DecisionRow(workspace=workspace, metric=metric, period=period, action=action, owner=owner,
+                          status=status, note=note, created_at=now, updated_at=now, user=user)
+        with self._session() as s:
+            s.add(row)
+            s.flush()
+            return DecisionRecord.of(row)
+
+    def update_decision(self, workspace: str, decision_id: int, *, status: str,
+                        note: str | None = None) -> DecisionRecord:
+        """Change a decision's status (and its note, when given)."""
+        _check_status(status)
+        with self._session() as s:
+            row = s.get(DecisionRow, decision_id)
+            if row is None or row.workspace != workspace:
+                raise StoreNotFound(msg("no decision {id} in workspace '{workspace}'. Fix: list the decisions to "
+                                        "find its id.", id=decision_id, workspace=workspace))
+            row.status = status
+            if note is not None:
+                row.note = note
+            row.updated_at = _now()
+            s.flush()
+            return DecisionRecord.of(row)
+
+    # --- annotations -------------------------------------------------------------------------------
+
+    def annotations(self, workspace: str, metric: str | None = None) -> list[AnnotationRecord]:
+        """Notes on metrics' history, in period order."""
+        query = select(AnnotationRow).where(AnnotationRow.workspace == workspace)
+        if metric is not None:
+            query = query.where(AnnotationRow.metric == metric)
+        with self._session() as s:
+            return [AnnotationRecord.of(r) for r in s.scalars(query.order_by(AnnotationRow.period,
+                                                                             AnnotationRow.id))]
+
+    def add_annotation(self, workspace: str, metric: str, *, period: str, text: str,
+                       user: str | None = None) -> AnnotationRecord:
+        if not text.strip():
+            raise StoreInvalid(msg("an annotation needs a text. Fix: write what happened."))
+        row = AnnotationRow(workspace=workspace, metric=metric, period=period, text=text, created_at=_now(),
+                            user=user)
+        with self._session() as s:
+            s.add(row)
+            s.flush()
+            return AnnotationRecord.of(row)
+
+    # --- pushes ------------------------------------------------------------------------------------
+
+    def seen_push(self, workspace: str, key: str, fingerprint: str) -> dict[str, object] | None:
+        """The response given to an earlier push with this idempotency key and the same body; None when the key
+        is new. Raises StoreConflict (409) when the key came with another body."""
+        with self._session() as s:
+            row = s.scalars(select(PushRequestRow).where(PushRequestRow.workspace == workspace,
+                                                         PushRequestRow.key == key)).one_or_none()
+            if row is None:
+                return None
+            if row.fingerprint != fingerprint:
+                raise _reused(key)
+            return dict(row.response)
+
+    def remember_push(self, workspace: str, key: str, fingerprint: str,
+                      response: dict[str, object]) -> dict[str, object] | None:
+        """Remember the response to a push: None when the key is new (it is stored), the stored response when
+        the key was seen with the same fingerprint; StoreConflict (409) when seen with another."""
+        return self.record_push(workspace, key=key, fingerprint=fingerprint, response=response)
+
+    def record_push(self, workspace: str, *, key: str | None, fingerprint: str, response: dict[str, object],
+                    values: Sequence[tuple[str, str, float]] = (),
+                    rows: Sequence[tuple[str, dict[str, object]]] = ()) -> dict[str, object] | None:
+        """Store pushed values ((metric, period, value)) and rows ((table, row)) with the push's idempotency key,
+        in one transaction: None when done; when another request with the same key got there first, nothing
+        is stored and its response is returned (same body) or StoreConflict raised (another body)."""
+        now = _now()
+        try:
+            with self._session() as s:
+                push_id = None
+                if key is not None:
+                    request = PushRequestRow(workspace=workspace, key=key, fingerprint=fingerprint,
+                                             response=response, created_at=now)
+                    s.add(request)
+                    s.flush()
+                    push_id = request.id
+                s.add_all(PushedValueRow(workspace=workspace, metric=m, period=p, value=v, push_id=push_id,
+                                         pushed_at=now) for m, p, v in values)
+                s.add_all(PushedRowRow(workspace=workspace, table_name=t, row=r, push_id=push_id, pushed_at=now)
+                          for t, r in rows)
+        except IntegrityError:
+            if key is None:
+                raise
+            found = self.seen_push(workspace, key, fingerprint)
+            if found is None:  # the unique key is the only constraint a push can break
+                raise
+            return found
+        return None
+
+    def pushed_values(self, workspace: str, metric: str | None = None) -> list[PushedValue]:
+        """The latest value pushed per metric and period, in (metric, period) order."""
+        query = select(PushedValueRow).where(PushedValueRow.workspace == workspace)
+        if metric is not None:
+            query = query.where(PushedValueRow.metric == metric)
+        latest: dict[tuple[str, str], PushedValue] = {}
+        with self._session() as s:
+            for r in s.scalars(query.order_by(PushedValueRow.id)):
+                latest[(r.metric, r.period)] = PushedValue(r.metric, r.period, r.value, _aware(r.pushed_at))
+        return [latest[k] for k in sorted(latest)]
+
+    def pushed_rows(self, workspace: str, table: str) -> list[dict[str, object]]:
+        """Every row pushed to `table`, in the order received."""
+        with self._session() as s:
+            return [dict(r) for r in s.scalars(select(PushedRowRow.row).where(
+                PushedRowRow.workspace == workspace, PushedRowRow.table_name == table).order_by(PushedRowRow.id))]
+
+
+def _check_status(status: str) -> None:
+    if status not in DECISION_STATUSES:
+        raise StoreInvalid(msg("'{status}' is not a decision status. Fix: use open, done or declined.",
+                               status=status))
+
+
+def _reused(key: str) -> StoreConflict:
+    return StoreConflict(msg("the idempotency key '{key}' was already used with another body. Fix: send the same "
+                             "body again, or use a new key for a new push.", key=key))

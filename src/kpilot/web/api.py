@@ -1,0 +1,572 @@
+"""The REST API under /api/v1: the workspace, metric definitions, series, status, findings, the decision log,
+and a push endpoint for other systems. Thin: every answer comes from `WorkspaceGate` (the same services and
+cache as the pages) or from `AppStore`.
+
+Errors are JSON `{"error": {"message", "fix", "issues"?}}` with the status that says what went wrong (400 a bad
+parameter, 404 an unknown metric or decision, 409 an idempotency key reused with another body, 422 a body that
+does not validate); an unexpected error is logged and answered as a 500 without its traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Coroutine
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from kpilot.compute import results
+from kpilot.i18n import Translator
+from kpilot.model import KpilotError, WorkspaceInvalid
+from kpilot.model.errors import Message, did_you_mean, msg, render
+from kpilot.model.periods import Grain, parse_period, period_range
+from kpilot.model.workspace import KEY_PATTERN, Workspace
+from kpilot.store import AppStore
+from kpilot.web.locale import COOKIE, choose_language, web_translator
+from kpilot.web.state import WorkspaceGate
+
+PREFIX = "/api/v1"
+VERSION = "1"
+MAX_PUSH = 10_000  # values or rows in one push
+# Dates the engine can compute as of: periods run up to the as-of date, so a date in year 9999 overflows and one
+# centuries ahead would only make long empty series.
+AS_OF_RANGE = (date(1900, 1, 1), date(2199, 12, 31))
+log = logging.getLogger("kpilot.web.api")
+_FIX = re.compile(r"\s*(?:Fix|Correction)\s*:\s*")
+
+
+# --- bodies -------------------------------------------------------------------------------------------
+
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DecisionIn(_Body):
+    """A decision to add to the log."""
+
+    metric: str = Field(min_length=1, max_length=200, description="the metric's key")
+    period: str = Field(min_length=1, max_length=40, description="the period it is about, e.g. 2026-11 or 2026-W46")
+    action: str = Field(min_length=1, max_length=5000, description="what was decided")
+    owner: str | None = Field(default=None, max_length=200, description="who carries it out (a team key)")
+    status: Literal["open", "done", "declined"] = "open"
+    note: str | None = Field(default=None, max_length=5000)
+
+    _text = field_validator("metric", "period", "action", "owner", "note")(_no_nul)
+
+
+class DecisionPatch(_Body):
+    """A decision's new status, and optionally a note."""
+
+    status: Literal["open", "done", "declined"]
+    note: str | None = Field(default=None, max_length=5000)
+
+    _text = field_validator("note")(_no_nul)
+
+
+class AnnotationIn(_Body):
+    """A note on a metric's history at a period (a launch, an outage, a price change)."""
+
+    metric: str = Field(min_length=1, max_length=200, description="the metric's key")
+    period: str = Field(min_length=1, max_length=40, description="the period it is about, e.g. 2026-11")
+    text: str = Field(min_length=1, max_length=5000)
+
+    _text = field_validator("metric", "period", "text")(_no_nul)
+
+
+class PushValue(_Body):
+    """One value of a metric for one period, computed by another system."""
+
+    metric: str = Field(min_length=1, max_length=200, description="the metric's key")
+    period: str = Field(min_length=1, max_length=40, description="a period of the metric's grain: 2026-11, "
+                        "2026-W46, 2026-11-15, 2026-Q4 or 2026")
+    value: float = Field(allow_inf_nan=False)
+
+
+class PushValues(_Body):
+    """Several metric values at once."""
+
+    values: list[PushValue] = Field(min_length=1, max_length=MAX_PUSH)
+
+
+Scalar = str | int | float | bool | None
+
+
+class PushRows(_Body):
+    """Rows of a table, as objects of column -> value."""
+
+    table: str = Field(pattern=KEY_PATTERN, max_length=200, description="the table's name")
+    rows: list[dict[str, Scalar]] = Field(min_length=1, max_length=MAX_PUSH)
+
+
+PushBody = PushValue | PushValues | PushRows
+_PUSH_SCHEMAS = TypeAdapter(PushBody).json_schema(ref_template="#/components/schemas/{model}")
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+class ApiError(Exception):
+    """An answer other than 2xx, with a message (and a fix) for people."""
+
+    def __init__(self, status: int, message: str, issues: list[dict[str, str]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.issues = issues or []
+
+
+def _translator(request: Request) -> Translator:
+    """The caller's language: Accept-Language (fr or en), else the web's cookie, else English."""
+    accept = request.headers.get("accept-language", "").lower()
+    if accept.startswith("fr"):
+        return web_translator("fr")
+    if accept.startswith("en"):
+        return web_translator("en")
+    return web_translator(choose_language(request.cookies.get(COOKIE), "en"))
+
+
+def _error(request: Request, status: int, message: str, issues: list[dict[str, str]] | None = None) -> JSONResponse:
+    text = render(message, _translator(request))
+    parts = _FIX.split(text, maxsplit=1)
+    body: dict[str, object] = {"message": parts[0].rstrip(), "fix": parts[1] if len(parts) > 1 else ""}
+    if issues:
+        body["issues"] = issues
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A pydantic location as people write it: values[2].period."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _invalid(errors: list[Any]) -> ApiError:
+    """A 422 naming every field at fault (pydantic's errors), the first one in the message."""
+    issues = []
+    for e in errors:
+        loc = list(e.get("loc", ()))
+        if loc and loc[0] in ("query", "path", "header", "body"):
+            loc = loc[1:]
+        if e.get("type") == "json_invalid":
+            loc = []  # its location is a character offset, not a field
+        issues.append({"field": _field(loc) or "body", "message": str(e.get("msg", ""))})
+    first = issues[0] if issues else {"field": "body", "message": ""}
+    more = len(issues) - 1
+    message = msg("invalid {field}: {reason}", field=first["field"], reason=first["message"])
+    if more:
+        message = msg("invalid {field}: {reason} (and {count} more problems)", field=first["field"],
+                      reason=first["message"], count=more)
+    return ApiError(422, msg("{problem}. Fix: correct the field(s) named in `issues` and send again.",
+                             problem=message), issues)
+
+
+class _JsonErrors(APIRoute):
+    """Every error of an API route as JSON {error: {message, fix}}, never an HTML page or a traceback."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return _error(request, exc.status, exc.message, exc.issues)
+            except RequestValidationError as exc:
+                api = _invalid(list(exc.errors()))
+                return _error(request, api.status, api.message, api.issues)
+            except HTTPException as exc:
+                return _error(request, exc.status_code, str(exc.detail))
+            except WorkspaceInvalid as exc:
+                issues = [{"field": i.path, "message": i.render(_translator(request))} for i in exc.issues]
+                return _error(request, 503, exc.message, issues)
+            except KpilotError as exc:
+                status = getattr(exc, "status", 500)
+                if status == 500:
+                    log.warning("API %s %s: %s", request.method, request.url.path, exc)
+                return _error(request, status, exc.message)
+            except Exception:
+                log.exception("API %s %s failed", request.method, request.url.path)
+                return _error(request, 500, msg("kpilot could not answer this request; the server's log says why. "
+                                                "Fix: report it with the log's lines."))
+
+        return route
+
+
+# --- the router ---------------------------------------------------------------------------------------
+
+class StoreOf:
+    """The app database of the server: the gate's (whose settings overrides the pages and the API serve) or the
+    app's (app.state.store), else one opened on first use (KPILOT_DATABASE_URL, else SQLite in the state folder)."""
+
+    def __init__(self, gate: WorkspaceGate, url: str | None = None):
+        self.gate = gate
+        self.url = url
+        self._lock = threading.Lock()
+        self._own: AppStore | None = None
+
+    def __call__(self, request: Request) -> AppStore:
+        for holder in (self.gate, request.app.state):
+            found = getattr(holder, "store", None)
+            if isinstance(found, AppStore):
+                return found
+        with self._lock:
+            if self._own is None:
+                url = self.url or os.environ.get("KPILOT_DATABASE_URL") or None
+                self._own = AppStore(url, state_dir=self.gate.state_dir or self.gate.primary.state_dir)
+                request.app.state.store = self._own
+            return self._own
+
+
+def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter:
+    """The /api/v1 routes of one workspace's server, with their OpenAPI description and docs page."""
+    api = APIRouter(prefix=PREFIX, route_class=_JsonErrors, tags=["kpilot"])
+    store_of = StoreOf(gate, database_url)
+    openapi: dict[str, Any] = {}
+
+    def ws() -> Workspace:
+        gate.refresh()
+        return gate.primary.ws
+
+    @api.get("/workspaces", summary="This server's workspace")
+    def workspaces() -> list[dict[str, object]]:
+        """The workspace this server steers (one per server): its key, title, language, North Star and board."""
+        w = ws()
+        return [{"key": w.workspace, "title": w.title, "language": w.language.value, "north_star": w.north_star,
+                 "board": list(w.board)}]
+
+    @api.get("/metrics", summary="Metric definitions")
+    def metrics() -> list[dict[str, object]]:
+        """Every metric as defined in kpilot.yaml, with the settings edited in the web app applied."""
+        return [_definition(m) for m in ws().metrics]
+
+    @api.get("/metrics/{key}", summary="One metric's definition")
+    def metric(key: str) -> dict[str, object]:
+        """A metric as defined in kpilot.yaml, with the settings edited in the web app applied."""
+        w = ws()
+        return _definition(w.metric(_metric_key(w, key)))
+
+    @api.get("/metrics/{key}/series", summary="A metric's series")
+    def series(key: str, grain: Grain | None = None,
+               from_: Annotated[str | None, Query(alias="from", description="first period (e.g. 2026-01)")] = None,
+               to: Annotated[str | None, Query(description="last period (e.g. 2026-11)")] = None,
+               as_of: Annotated[str | None, Query(description="YYYY-MM-DD; default: today")] = None,
+               ) -> list[dict[str, object]]:
+        """Every period of the metric: start, label, value, target, status, complete (and numerator and
+        denominator for a ratio); the current period is paced to the as-of date."""
+        w = ws()
+        _metric_key(w, key)
+        first = _period(from_, "from")[0] if from_ else None
+        last = _period(to, "to")[1] - timedelta(days=1) if to else None  # the last day of `to`
+        day = _as_of(as_of, gate)
+        with gate.service() as svc:
+            return svc.series(key, grain=grain, first=first, last=last, as_of=day)
+
+    @api.get("/metrics/{key}/pushed", summary="Values pushed for a metric")
+    def pushed(request: Request, key: str) -> list[dict[str, object]]:
+        """The latest value pushed per period for this metric (POST /push)."""
+        w = ws()
+        return [v.to_dict() for v in store_of(request).pushed_values(w.workspace, _metric_key(w, key))]
+
+    @api.get("/status", summary="The board's status")
+    def status(as_of: Annotated[str | None, Query(description="YYYY-MM-DD; default: today")] = None
+               ) -> list[dict[str, object]]:
+        """The North Star and the board's KPIs judged at their current period: value, target, status, pacing,
+        projection and the decision rule's verdict."""
+        return [s.to_dict() for s in gate.board(_as_of(as_of, gate))]
+
+    @api.get("/findings", summary="Early warnings and anomalies")
+    def findings(kind: Annotated[Literal["warning", "anomaly"] | None, Query()] = None,
+                 metric: str | None = None,
+                 as_of: Annotated[str | None, Query(description="YYYY-MM-DD; default: today")] = None,
+                 ) -> dict[str, object]:
+        """The findings on record (from `kpilot analyze`) and those of the web's own analysis as of the date,
+        newest period first; `recorded` says which ones are on record. `errors` names the analyses that could
+        not run, and why."""
+        w = ws()
+        if metric is not None:
+            _metric_key(w, metric)
+        day = _as_of(as_of, gate)
+        with gate.service() as svc:
+            recorded = [f.to_dict() for f in results.list_findings(svc.con, kind=kind, metric=metric)]
+        analysis = gate.analysis(day)
+        live = [*(analysis.warnings if kind in (None, "warning") else []),
+                *(analysis.anomalies if kind in (None, "anomaly") else [])]
+        seen = {str(f["id"]) for f in recorded}
+        out = [{**f, "recorded": True} for f in recorded]
+        out += [{**jsonable_encoder(f), "recorded": False} for f in live
+                if (metric is None or f["metric"] == metric) and str(f["id"]) not in seen]
+        out.sort(key=lambda f: (str(f.get("period") or ""), str(f["id"])), reverse=True)
+        return {"as_of": day.isoformat(), "findings": jsonable_encoder(out),
+                "errors": {k: render(v, web_translator("en")) for k, v in analysis.errors.items()}}
+
+    @api.get("/decisions", summary="The decision log")
+    def decisions(request: Request, metric: str | None = None) -> list[dict[str, object]]:
+        """Decisions taken or declined about the KPIs, newest first."""
+        w = ws()
+        if metric is not None:
+            _metric_key(w, metric)
+        return [d.to_dict() for d in store_of(request).decisions(w.workspace, metric)]
+
+    @api.post("/decisions", status_code=201, summary="Log a decision")
+    def add_decision(request: Request, body: DecisionIn) -> dict[str, object]:
+        """Add a decision to the log (status open, done or declined)."""
+        w = ws()
+        _metric_key(w, body.metric, "metric")
+        _period(body.period, "period", 422)
+        return store_of(request).add_decision(w.workspace, body.metric, period=body.period.strip(),
+                                              action=body.action, owner=body.owner, status=body.status,
+                                              note=body.note).to_dict()
+
+    @api.patch("/decisions/{decision_id}", summary="Change a decision's status")
+    def update_decision(request: Request, decision_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+                        body: DecisionPatch) -> dict[str, object]:
+        """Mark a decision done or declined (or open again), with an optional note."""
+        return store_of(request).update_decision(ws().workspace, decision_id, status=body.status,
+                                                 note=body.note).to_dict()
+
+    @api.get("/annotations", summary="Notes on metrics' history")
+    def annotations(request: Request, metric: str | None = None) -> list[dict[str, object]]:
+        """Notes on the metrics' history, in period order."""
+        w = ws()
+        if metric is not None:
+            _metric_key(w, metric)
+        return [a.to_dict() for a in store_of(request).annotations(w.workspace, metric)]
+
+    @api.post("/annotations", status_code=201, summary="Annotate a metric's history")
+    def add_annotation(request: Request, body: AnnotationIn) -> dict[str, object]:
+        """Add a note at a period of a metric's history (e.g. a release sent by a deployment pipeline)."""
+        w = ws()
+        _metric_key(w, body.metric, "metric")
+        _period(body.period, "period", 422)
+        return store_of(request).add_annotation(w.workspace, body.metric, period=body.period.strip(),
+                                                text=body.text).to_dict()
+
+    @api.post("/push", summary="Push metric values or rows", openapi_extra={"requestBody": {
+        "required": True, "content": {"application/json": {"schema": {"oneOf": _PUSH_SCHEMAS["anyOf"]}}}}})
+    async def push(request: Request, idempotency_key: Annotated[str | None, Header(
+            max_length=200, description="the same key and body answer the same response without pushing twice; "
+            "the same key with another body is refused (409)")] = None) -> JSONResponse:
+        """Send metric values (`{metric, period, value}` or `{values: [...]}`) or rows of a table
+        (`{table, rows: [...]}`) from another system. They are kept in the application database
+        (append-only; the latest value per metric and period wins): see docs/api.md."""
+        raw = await request.body()
+        try:
+            data = json.loads(raw) if raw else None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(422, msg("the body is not JSON ({reason}). Fix: send a JSON object with "
+                                    "Content-Type: application/json.", reason=str(exc))) from exc
+        return await run_in_threadpool(_push, request, data, idempotency_key)
+
+    def _push(request: Request, data: object, key: str | None) -> JSONResponse:
+        w = ws()
+        store = store_of(request)
+        fingerprint = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        if key is not None:
+            if "\x00" in key or not key.strip():
+                raise _bad_field(422, "Idempotency-Key", "empty")
+            replay = store.seen_push(w.workspace, key, fingerprint)
+            if replay is not None:
+                return JSONResponse(replay, headers={"Idempotent-Replayed": "true"})
+        body = _push_body(data)
+        values: list[tuple[str, str, float]] = []
+        rows: list[tuple[str, dict[str, object]]] = []
+        if isinstance(body, PushRows):
+            rows = [(body.table, dict(r)) for r in body.rows]
+            response: dict[str, object] = {"accepted": {"rows": len(rows)}, "table": body.table}
+        else:
+            items = body.values if isinstance(body, PushValues) else [body]
+            values = [_pushed_value(w, v, f"values[{i}]" if isinstance(body, PushValues) else "")
+                      for i, v in enumerate(items)]
+            response = {"accepted": {"values": len(values)},
+                        "values": [{"metric": m, "period": p, "value": v} for m, p, v in values]}
+        response["idempotency_key"] = key
+        earlier = store.record_push(w.workspace, key=key, fingerprint=fingerprint, response=response,
+                                    values=values, rows=rows)
+        if earlier is not None:  # a concurrent request with the same key and body won
+            return JSONResponse(earlier, headers={"Idempotent-Replayed": "true"})
+        return JSONResponse(response)
+
+    @api.get("/openapi.json", include_in_schema=False)
+    def openapi_json() -> JSONResponse:
+        if not openapi:
+            openapi.update(_openapi(api))
+        return JSONResponse(openapi)
+
+    @api.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs(request: Request) -> HTMLResponse:
+        if not openapi:
+            openapi.update(_openapi(api))
+        w = gate.primary.ws
+        lang = choose_language(request.cookies.get(COOKIE), w.language.value)
+        page = _docs_env().get_template("api_docs.html").render(
+            _=web_translator(lang), lang=lang, spec=openapi, prefix=PREFIX, operations=_operations(openapi))
+        return HTMLResponse(page, headers={"Content-Security-Policy": "default-src 'self'; style-src 'self'"})
+
+    @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def not_found(request: Request, path: str) -> None:
+        raise ApiError(404, msg("no API endpoint {method} /api/v1/{path}. Fix: see /api/v1/docs for the endpoints.",
+                                method=request.method, path=path))
+
+    return api
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+def _definition(m: Any) -> dict[str, object]:
+    """A metric's definition as JSON, in kpilot.yaml's field names."""
+    out: dict[str, object] = m.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return out
+
+
+def _bad_field(status: int, field: str, reason: str) -> ApiError:
+    """An answer naming the one field at fault and why."""
+    return ApiError(status, msg("invalid {field}: {reason}. Fix: correct the field(s) named in `issues` and send "
+                                "again.", field=field, reason=reason), [{"field": field, "message": str(reason)}])
+
+
+def _metric_key(workspace: Workspace, key: str, field: str | None = None) -> str:
+    """`key` when it is a metric of the workspace; else 404 (a path or query parameter) or 422 naming the
+    body's `field`."""
+    if key not in workspace.metric_keys:
+        issues = [{"field": field, "message": f"unknown metric '{key}'"}] if field else None
+        message = msg("unknown metric '{metric}';{hint} metrics: {metrics}. Fix: use a key from "
+                      "GET /api/v1/metrics.", metric=key, hint=did_you_mean(key, workspace.metric_keys),
+                      metrics=", ".join(workspace.metric_keys))
+        raise ApiError(422 if field else 404, message, issues)
+    return key
+
+
+def _period(value: str, field: str, status: int = 400) -> tuple[date, date]:
+    """[first day, first day after) of a period parameter (400) or body field (422)."""
+    try:
+        return period_range(value)
+    except ValueError as exc:
+        reason = exc.args[0] if exc.args else str(exc)
+        raise _bad_field(status, field, reason) from exc
+
+
+def _as_of(value: str | None, gate: WorkspaceGate) -> date:
+    """?as_of=YYYY-MM-DD; today (in the workspace's timezone) when absent."""
+    if value is None or not value.strip():
+        return gate.today()
+    try:
+        grain, day = parse_period(value)
+    except ValueError:
+        grain, day = None, None
+    if grain is not Grain.day or day is None:
+        raise ApiError(400, msg("'{value}' is not a date; write it as YYYY-MM-DD", value=value),
+                       [{"field": "as_of", "message": "YYYY-MM-DD"}])
+    if not AS_OF_RANGE[0] <= day <= AS_OF_RANGE[1]:
+        raise ApiError(400, msg("as_of {value} is out of range. Fix: give a date from {first} to {last}.",
+                                value=value, first=AS_OF_RANGE[0].isoformat(), last=AS_OF_RANGE[1].isoformat()),
+                       [{"field": "as_of", "message": "out of range"}])
+    return day
+
+
+def _push_body(data: object) -> PushValue | PushValues | PushRows:
+    """The push's body as one of its three forms, or a 422 naming the fields at fault."""
+    if not isinstance(data, dict):
+        raise ApiError(422, msg("the body must be a JSON object. Fix: send {{\"metric\", \"period\", \"value\"}}, "
+                                "{{\"values\": [...]}} or {{\"table\", \"rows\": [...]}}."))
+    model: type[PushValue | PushValues | PushRows]
+    if "table" in data or "rows" in data:
+        model = PushRows
+    elif "values" in data:
+        model = PushValues
+    elif "metric" in data:
+        model = PushValue
+    else:
+        raise ApiError(422, msg("the body must be a JSON object. Fix: send {{\"metric\", \"period\", \"value\"}}, "
+                                "{{\"values\": [...]}} or {{\"table\", \"rows\": [...]}}."),
+                       [{"field": "body", "message": "values, metric or table expected"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(list(exc.errors())) from exc
+
+
+def _pushed_value(w: Workspace, v: PushValue, where: str) -> tuple[str, str, float]:
+    """(metric, period start as YYYY-MM-DD, value), the period checked against the metric's grain."""
+    prefix = f"{where}." if where else ""
+    _metric_key(w, v.metric, f"{prefix}metric")
+    grain = w.metric(v.metric).grain
+    try:
+        named, start = parse_period(v.period)
+    except ValueError as exc:
+        raise _bad_field(422, f"{prefix}period", exc.args[0]) from exc
+    if named is not grain:
+        raise ApiError(422, msg("{field}: '{period}' is a {named}, but metric '{metric}' is counted by {grain}. Fix: "
+                                "send one value per {grain}, e.g. {example}.", field=f"{prefix}period",
+                                period=v.period, named=_grain_word(named), metric=v.metric, grain=_grain_word(grain),
+                                example=_EXAMPLES[grain]),
+                       [{"field": f"{prefix}period", "message": f"a {grain.value} expected"}])
+    return v.metric, start.isoformat(), v.value
+
+
+def _grain_word(grain: Grain) -> Message:
+    """A grain's name, translated with the message it is put in (the catalog has day, week, month...)."""
+    return Message(grain.value)
+
+
+_EXAMPLES = {Grain.day: "2026-11-15", Grain.week: "2026-W46", Grain.month: "2026-11", Grain.quarter: "2026-Q4",
+             Grain.year: "2026"}
+
+
+def _openapi(api: APIRouter) -> dict[str, Any]:
+    spec = get_openapi(title="kpilot API", version=VERSION, routes=api.routes,
+                       description="The REST API of a kpilot server: see docs/api.md.")
+    spec.setdefault("components", {}).setdefault("schemas", {}).update(_PUSH_SCHEMAS.get("$defs", {}))
+    return spec
+
+
+def _operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The operations of an OpenAPI spec, for the docs page."""
+    out = []
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            out.append({"method": method.upper(), "path": path, "summary": op.get("summary", ""),
+                        "description": op.get("description", ""),
+                        "parameters": [{"name": p["name"], "in": p["in"], "required": p.get("required", False),
+                                        "description": p.get("description", "")} for p in op.get("parameters", [])],
+                        "body": "requestBody" in op,
+                        "responses": sorted(op.get("responses", {}))})
+    return out
+
+
+_ENV: list[Environment] = []
+
+
+def _docs_env() -> Environment:
+    if not _ENV:
+        _ENV.append(Environment(loader=PackageLoader("kpilot.web", "templates"),
+                                autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True))
+    return _ENV[0]
+
+
+__all__ = ["PREFIX", "router"]

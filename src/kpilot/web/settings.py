@@ -1,0 +1,377 @@
+"""The settings, alignment and decisions pages.
+
+Settings edit a metric's targets, bands, owners and decision rule. A form is read into the data a
+kpilot.yaml would hold, checked by `kpilot.model.overrides.apply_overrides` (the pydantic model and the
+semantic pass, the same rules as the file), and saved as overrides in the application database; the
+gate then serves the workspace with them. Forms carry a per-browser token (a cookie and a hidden field):
+a page of another site cannot post them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from kpilot.model import KpilotError, Metric, WorkspaceInvalid
+from kpilot.model.errors import Issue, msg, render
+from kpilot.model.export import plain
+from kpilot.model.overrides import EDITABLE, apply_overrides, metric_path
+from kpilot.web import alignment, views
+from kpilot.web.state import WorkspaceGate
+
+CSRF_COOKIE = "kpilot_csrf"
+CSRF_FIELD = "csrf"
+TARGET_ROWS_SPARE = 2  # empty target rows under the existing ones, for new periods
+STATUSES = ("red", "amber", "green", "not_green")
+FORECASTS = ("miss", "hit")
+NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+
+PageOf = Callable[[Request], views.Page]
+Html = Callable[..., HTMLResponse]
+
+
+class BadForm(Exception):
+    """A form that did not come from one of kpilot's pages (no or a wrong token)."""
+
+
+@dataclass
+class FieldErrors:
+    """A form's errors by the field they belong to ('targets[0]', 'bands', 'owners', 'decision', '')."""
+
+    by_field: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, where: str, text: str) -> None:
+        self.by_field.setdefault(where, []).append(text)
+
+    def at(self, prefix: str) -> list[str]:
+        """Errors of a field and of what it holds ('targets[1]' holds 'targets[1].value')."""
+        return [t for k, texts in self.by_field.items() if k == prefix or k.startswith((prefix + ".", prefix + "["))
+                for t in texts]
+
+    def exact(self, where: str) -> list[str]:
+        return self.by_field.get(where, [])
+
+    def __bool__(self) -> bool:
+        return bool(self.by_field)
+
+
+def issue_errors(issues: list[Issue], base: str, tr: Any) -> FieldErrors:
+    """Issues of a metric's validation, keyed by the metric's field (path without `metrics[i].`)."""
+    out = FieldErrors()
+    for issue in issues:
+        if issue.severity != "error":
+            continue
+        text = render(issue.message, tr)
+        if issue.fix:
+            text += " " + tr("Fix: {fix}").format(fix=render(issue.fix, tr))
+        where = issue.path[len(base) + 1:] if issue.path.startswith(base + ".") else ""
+        out.add(where, text if where else f"{issue.path}: {text}" if issue.path else text)
+    return out
+
+
+# --- the form <-> the data a kpilot.yaml holds ---------------------------------------------------------
+
+
+def _number(text: str) -> object:
+    """A number typed in a form ("0,85", "800 000"); the text itself when it is none (the check says why)."""
+    cleaned = text.replace("\u202f", "").replace("\u00a0", "").replace(" ", "")
+    if NUMBER.match(cleaned):
+        value = float(cleaned.replace(",", "."))
+        return int(value) if value.is_integer() and "." not in cleaned and "," not in cleaned else value
+    return text
+
+
+def _period(text: str) -> object:
+    """A target's `from`/`to` as YAML reads it: 2026 is a year (an integer), anything else is text."""
+    text = text.strip()
+    return int(text) if text.isdigit() else text
+
+
+def _shown(value: float) -> str:
+    """A number as typed in a form: 2000000, 0.85 (no exponent, no thousands separator)."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def form_values(metric: Metric) -> dict[str, Any]:
+    """A metric's editable fields as the form shows them."""
+    rule = metric.decision
+    when = rule.when if rule else None
+    return {
+        "targets": [{"from": str(t.from_), "to": "" if t.to is None else str(t.to), "value": _shown(t.value)}
+                    for t in metric.targets],
+        "green": _shown(metric.bands.green), "amber": _shown(metric.bands.amber),
+        "owners": list(metric.owners),
+        "has_rule": rule is not None,
+        "status": (when.status if when else None) or "",
+        "below_target": "" if when is None or when.below_target is None else _shown(when.below_target),
+        "forecast": (when.forecast if when else None) or "",
+        "periods": str(when.periods) if when else "1",
+        "rule_owner": rule.owner if rule else "",
+        "action": rule.action if rule else "",
+    }
+
+
+def parse_form(form: dict[str, list[str]], metric: Metric) -> tuple[dict[str, object], dict[str, Any], list[int]]:
+    """The fields a metric's form sets, as JSON-able override values; the values to show again; and, per
+    target given, the form row it came from (to put its errors beside it)."""
+    def one(name: str) -> str:
+        return _one(form, name)
+
+    froms, tos, values = form.get("target_from", []), form.get("target_to", []), form.get("target_value", [])
+    targets: list[dict[str, object]] = []
+    rows: list[int] = []
+    shown_targets = []
+    for i, (f, t, v) in enumerate(zip(froms, tos, values, strict=False)):
+        shown_targets.append({"from": f.strip(), "to": t.strip(), "value": v.strip()})
+        if not (f.strip() or t.strip() or v.strip()):
+            continue
+        target: dict[str, object] = {"from": _period(f), "value": _number(v.strip())}
+        if t.strip():
+            target["to"] = _period(t)
+        targets.append(target)
+        rows.append(i)
+    out: dict[str, object] = {"targets": targets, "owners": form.get("owners", [])}
+    green, amber = one("green"), one("amber")
+    out["bands"] = {"green": _number(green), "amber": _number(amber)} if green or amber else None
+    if one("has_rule"):
+        # Conditions the form does not show (trend, change_below, ...) are kept as they are.
+        kept = metric.decision.when.model_dump(exclude_none=True, exclude={"status", "below_target", "forecast",
+                                                                             "periods"}) if metric.decision else {}
+        when: dict[str, object] = {**kept, "periods": _number(one("periods") or "1")}
+        if one("status"):
+            when["status"] = one("status")
+        if one("below_target"):
+            when["below_target"] = _number(one("below_target"))
+        if one("forecast"):
+            when["forecast"] = one("forecast")
+        rule: dict[str, object] = {"when": when, "owner": one("rule_owner"), "action": one("action")}
+        if metric.decision is not None and metric.decision.review_after is not None:
+            rule["review_after"] = metric.decision.review_after
+        out["decision"] = rule
+    else:
+        out["decision"] = None
+    shown = {"targets": shown_targets, "green": green, "amber": amber, "owners": form.get("owners", []),
+             "has_rule": bool(one("has_rule")), "status": one("status"), "below_target": one("below_target"),
+             "forecast": one("forecast"), "periods": one("periods"), "rule_owner": one("rule_owner"),
+             "action": one("action")}
+    return out, shown, rows
+
+
+def _json(value: object) -> object:
+    """Override data as JSON (dates as ISO text)."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    return value
+
+
+# --- CSRF --------------------------------------------------------------------------------------------
+
+
+def csrf_token(request: Request) -> str:
+    """This browser's form token (a new one when it has none yet)."""
+    token = request.cookies.get(CSRF_COOKIE)
+    return token if token and len(token) >= 32 else secrets.token_urlsafe(32)
+
+
+def _with_token(response: Response, token: str) -> Response:
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=30 * 24 * 3600)
+    return response
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """A posted form's fields, after checking its token against the browser's cookie."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    form: dict[str, list[str]] = {}
+    for name, value in parse_qsl(body, keep_blank_values=True):
+        form.setdefault(name, []).append(value)
+    cookie = request.cookies.get(CSRF_COOKIE) or ""
+    sent = (form.get(CSRF_FIELD) or [""])[0]
+    if not cookie or not hmac.compare_digest(cookie, sent):
+        raise BadForm
+    return form
+
+
+# --- routes ------------------------------------------------------------------------------------------
+
+
+def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> None:
+    """Mount /settings, /alignment and /decisions on the app."""
+
+    def reply(request: Request, template: str, page: views.Page, status: int = 200, **context: Any) -> Response:
+        token = csrf_token(request)
+        return _with_token(html(request, template, page, status=status, csrf=token, **context), token)
+
+    def refused(request: Request) -> Response:
+        page = page_of(request)
+        return reply(request, "error.html", page, status=403, issues=[], message=page.tr(
+            "This form has expired or did not come from this site. Open the page again and resubmit."))
+
+    def known(page: views.Page, key: str) -> Metric:
+        if key not in page.ws.metric_keys:
+            from kpilot.web.app import PageError
+
+            raise PageError(404, msg("unknown metric '{metric}'", metric=key))
+        return page.ws.metric(key)
+
+    @app.get("/settings", response_class=HTMLResponse)
+    def settings_index(request: Request) -> Response:
+        """Every metric's targets, bands, owners and decision rule, and which of them the settings changed."""
+        page = page_of(request)
+        overrides = gate.overrides()
+        rows = [alignment.settings_row(m, overrides.get(m.key, {}), page) for m in page.ws.metrics]
+        problem = gate.override_error
+        return reply(request, "settings.html", page, rows=rows,
+                     override_issues=[i.render(page.tr) for i in problem.issues] if problem else [])
+
+    @app.get("/settings/metric/{key}", response_class=HTMLResponse)
+    def settings_metric(request: Request, key: str) -> Response:
+        page = page_of(request)
+        metric = known(page, key)
+        return metric_form(request, page, metric, form_values(metric), FieldErrors(), [])
+
+    def metric_form(request: Request, page: views.Page, metric: Metric, values: dict[str, Any],
+                    errors: FieldErrors, rows: list[int], status: int = 200) -> Response:
+        targets = list(values["targets"]) + [{"from": "", "to": "", "value": ""}] * TARGET_ROWS_SPARE
+        overridden = [page.tr(f) for f in sorted(gate.overrides().get(metric.key, {}))]
+        return reply(request, "settings_metric.html", page, status=status, metric=metric, values=values,
+                     targets=targets, errors=errors, teams=page.ws.teams, statuses=STATUSES, forecasts=FORECASTS,
+                     overridden=overridden, saved=request.query_params.get("saved") == "1")
+
+    @app.post("/settings/metric/{key}", response_class=HTMLResponse)
+    async def save_metric(request: Request, key: str) -> Response:
+        """Check the form with kpilot.yaml's rules; save what differs from kpilot.yaml, or show the errors."""
+        got = await posted(request)
+        if got is None:
+            return refused(request)
+        form, page = got
+        metric = known(page, key)
+        if _one(form, "reset"):
+            await run_in_threadpool(_reset, gate, key)
+            return RedirectResponse(_saved(key, page), status_code=303)
+        data, shown, rows = parse_form(form, metric)
+        stored = gate.overrides()
+        edited = {**stored.get(key, {}), **{f: _json(v) for f, v in data.items()}}
+        try:
+            merged = apply_overrides(gate.base, {**stored, key: edited})
+        except WorkspaceInvalid as exc:
+            errors = issue_errors(exc.issues, metric_path(gate.base, key), page.tr)
+            errors = _rows_to_form(errors, rows)
+            return metric_form(request, page, metric, shown, errors, rows, status=422)
+        await run_in_threadpool(_save, gate, key, merged.metric(key))
+        return RedirectResponse(_saved(key, page), status_code=303)
+
+    @app.get("/alignment", response_class=HTMLResponse)
+    async def alignment_page(request: Request) -> Response:
+        """Who owns what, the marketing-sales funnel, and the incentive warnings of the audit."""
+        page = page_of(request)
+        funnel = await run_in_threadpool(alignment.funnel, gate, page)
+        analysis = await run_in_threadpool(gate.analysis, page.as_of)
+        return reply(request, "alignment.html", page, matrix=alignment.matrix(page), funnel=funnel,
+                     risks=alignment.incentive_risks(analysis.audit, page))
+
+    @app.get("/decisions", response_class=HTMLResponse)
+    async def decisions_page(request: Request) -> Response:
+        """The decision log, and the rules that fire now, ready to be recorded."""
+        page = page_of(request)
+        log = gate.store.decisions(page.ws.workspace)
+        statuses = await run_in_threadpool(gate.board, page.as_of)
+        firing = [alignment.firing(s, page) for s in statuses if s.decision and s.decision.get("fires")]
+        return reply(request, "decisions.html", page, log=[alignment.decision_row(d, page) for d in log],
+                     firing=firing, teams=page.ws.teams)
+
+    async def posted(request: Request) -> tuple[dict[str, list[str]], views.Page] | None:
+        """A posted form and its page; None when the form's token is wrong."""
+        try:
+            form = await read_form(request)
+        except BadForm:
+            return None
+        return form, page_of(request)
+
+    async def then_log(request: Request, page: views.Page, change: Callable[[], object]) -> Response:
+        """Change the decision log, then back to it; or the store's refusal, worded for people."""
+        try:
+            await run_in_threadpool(change)
+        except KpilotError as exc:
+            return reply(request, "error.html", page, status=422, message=render(exc.message, page.tr), issues=[])
+        return RedirectResponse("/decisions" + page.query(), status_code=303)
+
+    @app.post("/decisions", response_class=HTMLResponse)
+    async def record_decision(request: Request) -> Response:
+        """Record a decision taken on a KPI (open until closed)."""
+        got = await posted(request)
+        if got is None:
+            return refused(request)
+        form, page = got
+        metric = known(page, _one(form, "metric"))
+        return await then_log(request, page, lambda: gate.store.add_decision(
+            page.ws.workspace, metric.key, period=_one(form, "period") or page.as_of.isoformat(),
+            action=_one(form, "action"), owner=_one(form, "owner") or None, note=_one(form, "note") or None))
+
+    @app.post("/decisions/{decision_id}", response_class=HTMLResponse)
+    async def close_decision(request: Request, decision_id: int) -> Response:
+        """Close a decision: done or declined."""
+        got = await posted(request)
+        if got is None:
+            return refused(request)
+        form, page = got
+        return await then_log(request, page, lambda: gate.store.update_decision(
+            page.ws.workspace, decision_id, status=_one(form, "status") or "done", note=_one(form, "note") or None))
+
+
+def _one(form: dict[str, list[str]], name: str) -> str:
+    """A form's single value for `name`, trimmed ("" when absent)."""
+    return (form.get(name) or [""])[0].strip()
+
+
+def _saved(key: str, page: views.Page) -> str:
+    """The metric's settings page after a save (keeping the chosen date)."""
+    return f"/settings/metric/{key}?saved=1" + (f"&as_of={page.as_of.isoformat()}" if page.pinned else "")
+
+
+def _rows_to_form(errors: FieldErrors, rows: list[int]) -> FieldErrors:
+    """Target errors moved from their index among the targets given to their row in the form."""
+    out = FieldErrors()
+    for where, texts in errors.by_field.items():
+        m = re.match(r"^targets\[(\d+)\](.*)$", where)
+        if m and int(m.group(1)) < len(rows):
+            where = f"targets[{rows[int(m.group(1))]}]{m.group(2)}"
+        for t in texts:
+            out.add(where, t)
+    return out
+
+
+def _save(gate: WorkspaceGate, key: str, edited: Metric) -> None:
+    """Keep as overrides the editable fields that differ from kpilot.yaml; clear the others."""
+    base = gate.base.metric(key)
+    workspace = gate.base.workspace
+    for name in EDITABLE:
+        new, old = getattr(edited, name), getattr(base, name)
+        if new == old:
+            gate.store.clear_override(workspace, key, name)
+        else:  # the field as kpilot.yaml would write it; None: back to the default
+            value = edited.model_dump(by_alias=True, exclude_unset=True, include={name}).get(name)
+            gate.store.set_override(workspace, key, name, _json(plain(value)))
+    gate.settings_changed()
+
+
+def _reset(gate: WorkspaceGate, key: str) -> None:
+    for name in gate.overrides().get(key, {}):
+        gate.store.clear_override(gate.base.workspace, key, name)
+    gate.settings_changed()
+
+
+__all__ = ["FieldErrors", "form_values", "issue_errors", "parse_form", "register"]
