@@ -154,24 +154,31 @@ def init(
     template: Annotated[str, typer.Option(help="saas | esn | smarketing | ecommerce")] = "saas",
     language: Annotated[str, typer.Option(help="en | fr")] = "en",
     force: Annotated[bool, typer.Option(help="Overwrite an existing kpilot.yaml.")] = False,
-    crm: Annotated[str | None, typer.Option(help="hubspot | pipedrive: a workspace fed by that CRM's API, "
-                                                 "with pipeline generated, demos booked and win rate ready.")] = None,
+    crm: Annotated[str | None, typer.Option(help="hubspot | pipedrive | salesforce: a workspace fed by that CRM's "
+                                                 "API, with pipeline generated, demos booked and win rate ready "
+                                                 "(same as --source).")] = None,
+    source: Annotated[str | None, typer.Option(help="hubspot | pipedrive | salesforce | ga4 | brevo: a workspace "
+                                                    "fed by that service's API, its metrics ready.")] = None,
     workspace: WorkspaceOpt = Path("."),
     today: TodayOpt = None,
 ) -> None:
-    """Create a workspace from a template: a commented kpilot.yaml and sample data (or a CRM mapping)."""
+    """Create a workspace from a template: a commented kpilot.yaml and sample data (or a SaaS source's mapping)."""
     from kpilot.templates import init_workspace
 
     target = directory or workspace
     with _errors(language):
-        if crm is not None:
+        ready = source or crm
+        if crm is not None and source is not None and crm != source:
+            raise KpilotError(msg("--crm {crm} and --source {source} name two sources. Fix: pass only one.",
+                                  crm=crm, source=source))
+        if ready is not None:
             from kpilot.templates import crm as crm_templates
 
             if (Path(target) / "kpilot.yaml").exists() and not force:
                 raise KpilotError(msg("{path} already exists. Fix: pass --force to overwrite it, or pick another "
                                       "folder.", path=str(Path(target) / "kpilot.yaml")))
-            path = crm_templates.write(Path(target), crm, today.date() if today else None)
-            template = crm
+            path = crm_templates.write(Path(target), ready, today.date() if today else None, language)
+            template = ready
         else:
             path = init_workspace(target, template, language, force=force, today=today.date() if today else None)
     tr = translator(language)

@@ -369,3 +369,9 @@ def test_the_analysis_runs_once_per_state(acme_dir: Path, tmp_path: Path, monkey
         assert calls == [AS_OF]
         c.get("/?as_of=2026-10-01")
         assert calls == [AS_OF, date(2026, 10, 1)]
+
+
+def test_a_date_out_of_range_is_a_clear_400(client) -> None:
+    r = client.get("/", params={"as_of": "9999-12-31"})
+    assert r.status_code == 400
+    assert "9999-12-31" in r.text and "hors limites" in r.text  # acme speaks French

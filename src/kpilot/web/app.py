@@ -263,6 +263,11 @@ def _as_of(request: Request, today: date) -> date:
         grain, start = None, None
     if grain is not Grain.day or start is None:
         raise PageError(400, msg("'{value}' is not a date; write it as YYYY-MM-DD", value=value))
+    from kpilot.web.api import AS_OF_RANGE
+
+    if not AS_OF_RANGE[0] <= start <= AS_OF_RANGE[1]:
+        raise PageError(400, msg("as_of {value} is out of range. Fix: give a date from {first} to {last}.",
+                                 value=value, first=AS_OF_RANGE[0].isoformat(), last=AS_OF_RANGE[1].isoformat()))
     return start
 
 
