@@ -486,6 +486,7 @@ def demo(
 
 
 import kpilot.cli_export  # noqa: E402  (registers `kpilot export` on `app`)
+import kpilot.cli_secrets  # noqa: E402  (registers `kpilot secrets` on `app`)
 import kpilot.cli_sync  # noqa: E402, F401  (registers `kpilot sync` on `app`)
 from kpilot import cli_analysis  # noqa: E402, F401  (registers the analysis commands on `app`)
 

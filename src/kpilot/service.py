@@ -31,12 +31,16 @@ from kpilot.model.validate import is_numeric, validate
 from kpilot.model.workspace import FILE_SOURCE_TYPES
 from kpilot.model.yamlsrc import read_yaml_file
 from kpilot.sources import files as file_sources
+from kpilot.sources import push
 from kpilot.sources.files_common import quote_ident, scratch
+from kpilot.sources.in_place import InPlace
 from kpilot.sources.registry import syncable
 from kpilot.sources.registry import table_specs as registry_specs
 from kpilot.sources.sync import SyncReport, sync_sources
+from kpilot.store import AppStore
 
 Progress = Callable[[int, int, str], None]
+DATABASE_ENV = "KPILOT_DATABASE_URL"  # the application database's URL (default: app.db in the state folder)
 
 
 def _writable(path: Path) -> bool:
@@ -109,12 +113,17 @@ class MetricStatus:
 class WorkspaceService:
     """A workspace opened from its folder; cheap to create, holds one DuckDB connection."""
 
-    def __init__(self, path: Path, *, state_dir: Path | None = None):
+    def __init__(self, path: Path, *, state_dir: Path | None = None, store: AppStore | None = None):
         self.file = workspace_file(Path(path))
         self.dir = self.file.parent
         self.ws, self.warnings = load_workspace(self.file)
         self.state_dir = state_dir or default_state_dir(self.dir, self.ws.workspace)
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._in_place: InPlace | None = None
+        # The application database, where pushed data waits: the web's when given, else opened on first use
+        # ($KPILOT_DATABASE_URL, or app.db in the state folder) and closed with the service.
+        self.store = store
+        self._own_store = False
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -125,10 +134,24 @@ class WorkspaceService:
             self._con = connect_duckdb(self.state_dir / "warehouse.duckdb")
         return self._con
 
+    @property
+    def in_place(self) -> InPlace:
+        """The tables computed in their own database (`mode: in_place`); connects on first use."""
+        if self._in_place is None:
+            self._in_place = InPlace(self.ws, self.dir, state_dir=self.state_dir)
+        return self._in_place
+
     def close(self) -> None:
+        if self._in_place is not None:
+            self._in_place.close()
+            self._in_place = None
         if self._con is not None:
             self._con.close()
             self._con = None
+        if self._own_store and self.store is not None:
+            self.store.close()
+            self.store = None
+            self._own_store = False
 
     def __enter__(self) -> WorkspaceService:
         return self
@@ -152,6 +175,11 @@ class WorkspaceService:
         engine = DuckDBEngine(self.con)
         return {t: engine.columns(t) for t in engine.tables()}
 
+    def compute_schema(self) -> dict[str, dict[str, str]]:
+        """Columns of every table metrics read: the warehouse's, and those of the in-place tables (from their
+        database's catalog, which wins over a copy left in the warehouse)."""
+        return {**self.loaded_schema(), **self.in_place.schema()}
+
     def source_schema(self, *, prefer_loaded: bool = False) -> dict[str, dict[str, str]]:
         """Columns of every table: sniffed from the source files (what a load would read), or, with
         prefer_loaded, the warehouse's columns for tables loaded before (a file that lost a column is
@@ -162,6 +190,7 @@ class WorkspaceService:
             if prefer_loaded and tf.table in schema:
                 continue
             schema[tf.table] = file_sources.sniff_columns(tf)
+        schema.update(self.in_place.schema())
         return schema
 
     def validate(self, *, with_data: bool = True) -> list[Issue]:
@@ -195,8 +224,12 @@ class WorkspaceService:
         return columns_used(self.ws)
 
     def database_tables(self) -> dict[str, str]:
-        """Warehouse table -> key of the database source that copies it."""
-        return {table: s.key for s in self.ws.sources if syncable(s) for table in registry_specs(s)}
+        """Warehouse table -> key of the database source that copies it (tables computed in place excluded)."""
+        return {table: s.key for s in self.ws.sources if syncable(s)
+                for table, spec in registry_specs(s).items() if spec.mode == "copy"}
+
+    def _database_and_in_place(self) -> dict[str, str]:
+        return {**self.database_tables(), **self.ws.in_place_tables()}
 
     @staticmethod
     def _one_source_per_table(files: list[file_sources.TableFile], synced: dict[str, str]) -> None:
@@ -220,8 +253,33 @@ class WorkspaceService:
         if not sources:
             raise KpilotError(msg("{file} declares no database source (postgres, mysql, sqlite or duckdb) to sync. "
                                   "File sources are read by `kpilot load`.", file=str(self.file)))
-        self._one_source_per_table(self.table_files(), self.database_tables())
-        return sync_sources(self.con, sources, self.dir, full=full, on_batch=on_batch)
+        self._one_source_per_table(self.table_files(), self._database_and_in_place())
+        from kpilot.store.credentials import stored_credentials
+
+        # Credentials missing from the environment and the secrets file are looked up in the app database.
+        with stored_credentials(self.state_dir, self.ws.workspace) as stored:
+            return sync_sources(self.con, sources, self.dir, full=full, on_batch=on_batch, stored=stored)
+
+    def app_store(self) -> AppStore:
+        if self.store is None:
+            self.store = AppStore(os.environ.get(DATABASE_ENV) or None, state_dir=self.state_dir)
+            self._own_store = True
+        return self.store
+
+    def load_pushed(self) -> dict[str, int]:
+        """Materialize what was pushed (`POST /api/v1/push`) into the warehouse: each table of a push source
+        and `pushed_metric_values`; table -> rows. Each table is replaced atomically (a failure keeps the
+        previous one). Nothing to do, and no database opened, when the workspace uses no pushed data."""
+        tables = push.push_tables(self.ws)
+        out: dict[str, int] = {}
+        if not tables and not push.wants_values(self.ws):
+            return out
+        store = self.app_store()
+        for table in tables:
+            out[table] = push.materialize_rows(self.con, self.ws, table, store.pushed_rows(self.ws.workspace, table))
+        values = [(v.metric, v.period, v.value, v.pushed_at) for v in store.pushed_values(self.ws.workspace)]
+        out[push.VALUES_TABLE] = push.materialize_values(self.con, values)
+        return out
 
     def declared_types(self) -> dict[str, dict[str, str]]:
         return {m.table: dict(m.columns) for m in self.ws.models if m.columns}
@@ -232,8 +290,12 @@ class WorkspaceService:
         are skipped)."""
         files = self.table_files()
         used = {m.table for m in self.ws.models}
+        pushed = {*push.push_tables(self.ws), push.VALUES_TABLE}
+        self._one_source_per_table(files, {**self.database_tables(), **push.push_tables(self.ws)})
+        if source is None:
+            self.load_pushed()
         loaded = set(self.loaded_schema())
-        synced = self.database_tables()
+        synced = self._database_and_in_place()
         self._one_source_per_table(files, synced)
         unsynced = self._unsynced(loaded)
         if unsynced:
@@ -241,7 +303,7 @@ class WorkspaceService:
                 "table(s) {tables} come from database source(s) {sources} and have not been copied yet. "
                 "Fix: run `kpilot sync` first.", tables=", ".join(unsynced),
                 sources=", ".join(sorted(set(unsynced.values())))))
-        missing = sorted(used - {tf.table for tf in files} - loaded - set(synced))
+        missing = sorted(used - {tf.table for tf in files} - loaded - set(synced) - pushed)
         if missing and files:
             found = ", ".join(sorted(tf.table for tf in files)) or msg("(none)")
             raise KpilotError(msg(
@@ -301,7 +363,7 @@ class WorkspaceService:
     def _checked_workspace(self) -> Workspace:
         """The workspace, checked against the loaded tables' columns (errors cite file:line)."""
         _, smap = read_yaml_file(self.file)
-        schema = self.loaded_schema()
+        schema = self.compute_schema()
         missing = sorted({m.table for m in self.ws.models} - set(schema))
         if missing:
             raise KpilotError(msg("table(s) {tables} are not loaded yet. Fix: run `kpilot load`.",
@@ -315,8 +377,8 @@ class WorkspaceService:
         """A computer at `as_of` (default today: materialized, incremental) or replaying a past date."""
         ws = self._checked_workspace()
         replay = as_of is not None
-        return MetricComputer(DuckDBEngine(self.con), ws, self.loaded_schema(), as_of=as_of or self.today(),
-                              replay=replay, store=self.con)
+        return MetricComputer(DuckDBEngine(self.con), ws, self.compute_schema(), as_of=as_of or self.today(),
+                              replay=replay, store=self.con, engines=self.in_place.model_engines())
 
     def compute(self, *, progress: Progress | None = None) -> ComputeReport:
         return self.computer().materialize(progress=progress)

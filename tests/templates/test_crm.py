@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from kpilot.compute.metrics import MetricComputer
 from kpilot.service import WorkspaceService
 from kpilot.templates import crm
-from kpilot.compute.metrics import MetricComputer
 from tests.sources.mock_apis import brevo as brevo_mock
 from tests.sources.mock_apis import ga4 as ga4_mock
 from tests.sources.mock_apis import salesforce as salesforce_mock

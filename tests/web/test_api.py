@@ -262,19 +262,21 @@ def test_push_values_land_in_the_app_database(api: Api) -> None:
 
 def test_push_is_idempotent_with_a_key(api: Api) -> None:
     c = api.client
-    body = {"table": "crm_calls", "rows": [{"id": 1, "minutes": 12.5, "done": True}, {"id": 2, "note": None}]}
-    first = c.post("/api/v1/push", json=body, headers={"Idempotency-Key": "calls-2026-11-15"})
-    assert first.status_code == 200 and first.json() == {"accepted": {"rows": 2}, "table": "crm_calls",
-                                                         "idempotency_key": "calls-2026-11-15"}
-    again = c.post("/api/v1/push", json=body, headers={"Idempotency-Key": "calls-2026-11-15"})
+    # Rows of a pushed table: tests/web/test_push.py (acme declares no push source).
+    body = {"values": [{"metric": "mrr", "period": "2026-10", "value": 1_800_000}]}
+    first = c.post("/api/v1/push", json=body, headers={"Idempotency-Key": "mrr-2026-10"})
+    assert first.status_code == 200 and first.json() == {
+        "accepted": {"values": 1}, "values": [{"metric": "mrr", "period": "2026-10-01", "value": 1_800_000}],
+        "idempotency_key": "mrr-2026-10"}
+    again = c.post("/api/v1/push", json=body, headers={"Idempotency-Key": "mrr-2026-10"})
     assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
-    assert api.store.pushed_rows("acme", "crm_calls") == body["rows"]  # stored once
+    assert [(v.period, v.value) for v in api.store.pushed_values("acme", "mrr")] == [("2026-10-01", 1_800_000)]
 
-    other = dict(body, rows=[{"id": 3}])
-    conflict = _error(c.post("/api/v1/push", json=other, headers={"Idempotency-Key": "calls-2026-11-15", **EN}), 409)
-    assert conflict["message"] == "the idempotency key 'calls-2026-11-15' was already used with another body."
+    other = {"values": [{"metric": "mrr", "period": "2026-10", "value": 1}]}
+    conflict = _error(c.post("/api/v1/push", json=other, headers={"Idempotency-Key": "mrr-2026-10", **EN}), 409)
+    assert conflict["message"] == "the idempotency key 'mrr-2026-10' was already used with another body."
     assert conflict["fix"] == "send the same body again, or use a new key for a new push."
-    assert api.store.pushed_rows("acme", "crm_calls") == body["rows"]
+    assert [(v.period, v.value) for v in api.store.pushed_values("acme", "mrr")] == [("2026-10-01", 1_800_000)]
 
 
 @pytest.mark.parametrize(("body", "field", "status"), [
@@ -289,6 +291,7 @@ def test_push_is_idempotent_with_a_key(api: Api) -> None:
     ({"table": "bad-name", "rows": [{"a": 1}]}, "table", 422),
     ({"table": "t", "rows": [{"a": {"nested": 1}}]}, "rows[0].a.str", 422),
     ({"table": "t"}, "rows", 422),
+    ({"table": "crm_calls", "rows": [{"id": 1}]}, "table", 422),  # no push source declares it
     ({"something": 1}, "body", 422),
 ])
 def test_push_errors_name_the_field(api: Api, body: dict[str, object], field: str, status: int) -> None:

@@ -7,6 +7,7 @@ a way to run a query and get Arrow back, and the columns of a table. DuckDB is t
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -82,3 +83,38 @@ class DuckDBEngine:
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
             ).fetchall()
         return [r[0] for r in rows]
+
+
+class MappedEngine:
+    """An engine whose tables are named differently where they live (`orders` -> `sales.orders`).
+
+    The compiler names a model's table as the workspace does; this rewrites those names in each compiled
+    tree, so the same queries run on a database computing the tables in place. `columns` are the tables'
+    columns as the source described them.
+    """
+
+    def __init__(self, inner: Engine, tables: Mapping[str, tuple[str, str]],
+                 columns: Mapping[str, Mapping[str, str]]):
+        self.inner = inner
+        self.dialect = inner.dialect
+        self._tables = dict(tables)
+        self._columns = {t: dict(c) for t, c in columns.items()}
+
+    def _rename(self, node: exp.Expr) -> exp.Expr:
+        if (isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier) and not node.args.get("db")
+                and node.name in self._tables):
+            schema, name = self._tables[node.name]
+            node = node.copy()
+            node.set("this", exp.to_identifier(name, quoted=True))
+            if schema:
+                node.set("db", exp.to_identifier(schema, quoted=True))
+        return node
+
+    def query(self, sql: exp.Expr | str) -> pa.Table:
+        return self.inner.query(sql.transform(self._rename) if isinstance(sql, exp.Expr) else sql)
+
+    def columns(self, table: str) -> dict[str, str]:
+        return dict(self._columns.get(table, {}))
+
+    def tables(self) -> list[str]:
+        return sorted(self._tables)

@@ -41,6 +41,13 @@ class PostgresEngine:
         self.schema = schema
         self._lock = threading.RLock()
 
+    @classmethod
+    def on_connection(cls, conn: Any, schema: str = "public") -> PostgresEngine:
+        """An engine on an open psycopg connection (whoever opened it keeps its URL and its errors)."""
+        engine = cls.__new__(cls)
+        engine.conn, engine.schema, engine._lock = conn, schema, threading.RLock()
+        return engine
+
     def _rows(self, text: str, params: tuple[Any, ...] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
         import psycopg
 

@@ -81,11 +81,20 @@ def _zero_filled(series: Series) -> np.ndarray:
 
 
 class MetricComputer:
+    """Metric series of a workspace, computed by `engine` (the warehouse), or for the models in `engines`
+    (model key -> engine: tables computed in place, in their own database), by theirs.
+
+    An in-place table has no load version: its aggregates are recomputed at every refresh.
+    """
+
     def __init__(self, engine: Engine, ws: Workspace, schema: Mapping[str, Mapping[str, str]], *,
-                 as_of: date, replay: bool = False, store: duckdb.DuckDBPyConnection | None = None):
+                 as_of: date, replay: bool = False, store: duckdb.DuckDBPyConnection | None = None,
+                 engines: Mapping[str, Engine] | None = None):
         self.engine = engine
         self.ws = ws
         self.ctx = CompileContext(ws, schema, engine.dialect)
+        self.engines = dict(engines or {})
+        self._ctxs = {key: CompileContext(ws, schema, e.dialect) for key, e in self.engines.items()}
         self.as_of = as_of
         self.replay = replay
         self.store = None if replay else store
@@ -117,13 +126,25 @@ class MetricComputer:
             if progress:
                 progress(done, len(todo), f"{model_key} by {grain.value}")
 
+    def _engine(self, model_key: str) -> Engine:
+        return self.engines.get(model_key, self.engine)
+
+    def _ctx(self, model_key: str) -> CompileContext:
+        return self._ctxs.get(model_key, self.ctx)
+
     def _check_joins(self, model_key: str) -> None:
         if model_key in self._checked_joins:
             return
         self._checked_joins.add(model_key)
         model = self.ctx.model(model_key)
-        for joined, query in compile_join_check(self.ctx, model_key):
-            table = self.engine.query(query)
+        for join in model.joins:
+            if self._engine(join.model) is not self._engine(model_key):
+                raise ComputeError(msg(
+                    "model {model} joins model {joined}, but their tables are computed in different databases "
+                    "(one of them in place). Fix: copy one of them into the warehouse (`mode: copy`), or compute "
+                    "both in place in the same source.", model=model_key, joined=join.model))
+        for joined, query in compile_join_check(self._ctx(model_key), model_key):
+            table = self._engine(model_key).query(query)
             if table.num_rows:
                 keys = [j for _, j in next(j for j in model.joins if j.model == joined).pairs()]
                 first = table.to_pylist()[0]
@@ -142,12 +163,15 @@ class MetricComputer:
         return [model.table, *[self.ctx.model(j.model).table for j in model.joins]]
 
     def _current_versions(self, model_key: str) -> dict[str, int | None]:
+        if model_key in self.engines:  # computed in place: no version to compare, so always recomputed
+            return {t: None for t in self._tables_of(model_key)}
         return {t: (self.versions[t].version if t in self.versions else None) for t in self._tables_of(model_key)}
 
     def _extent(self, model_key: str, mode: str, time: str) -> tuple[date | None, date | None]:
         key = (model_key, mode, time)
         if key not in self._extents:
-            row = self.engine.query(compile_extent(self.ctx, model_key, mode, time)).to_pylist()[0]  # type: ignore[arg-type]
+            query = compile_extent(self._ctx(model_key), model_key, mode, time)  # type: ignore[arg-type]
+            row = self._engine(model_key).query(query).to_pylist()[0]
             self.report.queries += 1
             first, last = row["first"], row["last"]
             if self.replay and last is not None and last > self.as_of:
@@ -230,11 +254,12 @@ class MetricComputer:
              since: date | None) -> dict[date, list[float | None]]:
         if first is None:
             return {}
+        ctx, engine = self._ctx(aggs[0].model), self._engine(aggs[0].model)
         until = self.as_of + timedelta(days=1) if self.replay else None
         if mode == "flow":
-            query = compile_flow(self.ctx, aggs, grain, since=since, until=until)
+            query = compile_flow(ctx, aggs, grain, since=since, until=until)
         elif mode == "snapshot_time":
-            query = compile_snapshot_time(self.ctx, aggs, grain, since=since, until=until)
+            query = compile_snapshot_time(ctx, aggs, grain, since=since, until=until)
         elif all(is_linear(parse_measure(a.measure)) for a in aggs):
             return self._run_validity_changes(aggs, grain, first, last)
         else:
@@ -242,8 +267,8 @@ class MetricComputer:
             if not periods:
                 return {}
             as_of_end = self.as_of + timedelta(days=1)
-            query = compile_validity(self.ctx, aggs, moments_for(periods, grain, as_of_end))
-        table = self.engine.query(query)
+            query = compile_validity(ctx, aggs, moments_for(periods, grain, as_of_end))
+        table = engine.query(query)
         self.report.queries += 1
         cols = [table.column(f"a{i}").to_pylist() for i in range(len(aggs))]
         out: dict[date, list[float | None]] = {}
@@ -258,7 +283,8 @@ class MetricComputer:
         if not spine:
             return {}
         as_of_end = self.as_of + timedelta(days=1)
-        table = self.engine.query(compile_validity_changes(self.ctx, aggs, grain, as_of_end))
+        model = aggs[0].model
+        table = self._engine(model).query(compile_validity_changes(self._ctx(model), aggs, grain, as_of_end))
         self.report.queries += 1
         periods = table.column("period").to_pylist()
         current = period_start(self.as_of, grain, self.ws.week_start)
@@ -393,14 +419,15 @@ class MetricComputer:
         if not spine:
             return {}
         until = self.as_of + timedelta(days=1) if self.replay else None
+        ctx = self._ctx(agg.model)
         if agg.mode == "flow":
-            query = compile_flow(self.ctx, [agg], grain, until=until, dims=dims)
+            query = compile_flow(ctx, [agg], grain, until=until, dims=dims)
         elif agg.mode == "snapshot_time":
-            query = compile_snapshot_time(self.ctx, [agg], grain, until=until, dims=dims)
+            query = compile_snapshot_time(ctx, [agg], grain, until=until, dims=dims)
         else:
-            query = compile_validity(self.ctx, [agg], moments_for(spine, grain, self.as_of + timedelta(days=1)),
+            query = compile_validity(ctx, [agg], moments_for(spine, grain, self.as_of + timedelta(days=1)),
                                      dims=dims)
-        table = self.engine.query(query)
+        table = self._engine(agg.model).query(query)
         self.report.queries += 1
         periods = table.column("period").to_pylist()
         values = table.column("a0").to_pylist()

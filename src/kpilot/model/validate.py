@@ -167,6 +167,13 @@ def _check_models(ctx: _Ctx) -> None:
                               hint=did_you_mean(join.model, model_keys), models=one_of(model_keys)))
             elif join.model == model.key:
                 ctx.error((*base, "joins", j, "model"), "self_join", msg("a model cannot join itself"))
+            elif ws.engine_of(model.key) != ws.engine_of(join.model):
+                ctx.error((*base, "joins", j, "model"), "join_across_engines", msg(
+                    "model {model} ({here}) joins model {joined} ({there}): a join cannot span two databases",
+                    model=model.key, joined=join.model, here=_engine_label(ws, model.key),
+                    there=_engine_label(ws, join.model)),
+                    msg("compute both tables in the same place: copy the in-place one into the warehouse "
+                        "(`mode: copy`), or declare both `mode: in_place` on the same source"))
         cols = model_columns(ws, model, schema)
         if cols is None:
             continue
@@ -188,6 +195,11 @@ def _check_models(ctx: _Ctx) -> None:
                               msg("joined model {model}", model=join.model))
         if model.primary_key:
             _check_column(ctx, (*base, "primary_key"), cols, model.primary_key, where)
+
+
+def _engine_label(ws: Workspace, model_key: str) -> Message:
+    source = ws.engine_of(model_key)
+    return msg("in place in source '{source}'", source=source) if source else msg("in the warehouse")
 
 
 def _check_expression(ctx: _Ctx, path: PathKey, text: str, role: str, model: Model | None) -> exp.Expr | None:

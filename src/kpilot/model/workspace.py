@@ -10,7 +10,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from kpilot.model.errors import msg
 from kpilot.model.periods import Grain, WeekStart
@@ -82,6 +82,8 @@ class Team(Spec):
 FILE_SOURCE_TYPES = ("csv", "excel", "parquet")
 SQL_SOURCE_TYPES = ("postgres", "mysql", "sqlite", "duckdb")
 SERVER_SOURCE_TYPES = ("postgres", "mysql")
+# Database sources whose tables can stay where they are, the metrics computed by the database (push-down).
+IN_PLACE_SOURCE_TYPES = ("postgres", "duckdb")
 
 
 class SourceTable(Spec):
@@ -93,7 +95,8 @@ class SourceTable(Spec):
                                                          "copy incrementally on it; without it, copy in full")
     primary_key: str | list[str] | None = Field(default=None, description="column(s) identifying a row: changed "
                                                                           "rows replace their previous copy")
-    mode: Literal["copy", "in_place"] = "copy"
+    mode: Literal["copy", "in_place"] = Field(default="copy", description="`copy`: rows are copied into the "
+                                              "warehouse; `in_place`: metrics are computed by the database itself")
 
     @property
     def key_columns(self) -> list[str]:
@@ -102,10 +105,10 @@ class SourceTable(Spec):
         return [self.primary_key] if isinstance(self.primary_key, str) else list(self.primary_key)
 
     @model_validator(mode="after")
-    def _copy_only(self) -> SourceTable:
-        if self.mode == "in_place":
-            raise ValueError(msg("mode in_place (computing inside the database) is not available yet; "
-                                 "use `mode: copy` (the default)"))
+    def _keys(self) -> SourceTable:
+        if self.mode == "in_place" and (self.cursor is not None or self.primary_key is not None):
+            raise ValueError(msg("cursor and primary_key are for `mode: copy`; a table computed in place is "
+                                 "read as it is at every compute. Fix: remove them, or use `mode: copy`"))
         if self.primary_key is not None and not self.key_columns:
             raise ValueError(msg("primary_key needs at least one column"))
         return self
@@ -145,6 +148,14 @@ class Source(Spec):
     options: dict[str, Any] = {}
     schedule: str | None = Field(default=None, description="when `kpilot worker` (or `kpilot serve`) syncs the "
                                                             "source: a cron expression in the workspace's time zone")
+
+    @field_validator("tables", mode="before")
+    @classmethod
+    def _push_list(cls, value: Any, info: ValidationInfo) -> Any:
+        # A push source lists its tables: `tables: [crm_calls]` stands for `tables: {crm_calls: {}}`.
+        if info.data.get("type") == "push" and isinstance(value, list):
+            return {name: {} for name in value}
+        return value
 
     @field_validator("schedule")
     @classmethod
@@ -190,6 +201,18 @@ class Source(Spec):
         if self.type in ("sqlite", "duckdb") and not self.path:
             raise ValueError(msg("a {type} source needs `path:`, the database file (relative to the workspace "
                                  "folder)", type=self.type))
+        in_place = [name for name, spec in self.table_specs().items() if spec.mode == "in_place"]
+        if in_place and self.type not in IN_PLACE_SOURCE_TYPES:
+            raise ValueError(msg("`mode: in_place` (computing inside the database) is not supported yet for {type} "
+                                 "sources (table(s) {tables}); it works with postgres and duckdb sources. Fix: use "
+                                 "`mode: copy` (the default)", type=self.type, tables=", ".join(in_place)))
+        if self.type == "push":
+            if not self.tables:
+                raise ValueError(msg("a push source needs `tables:`, the tables other systems push rows to, e.g. "
+                                     "`tables: [crm_calls]`"))
+            if any(spec != SourceTable() for spec in self.tables.values()):
+                raise ValueError(msg("the tables of a push source take no settings; list their names, e.g. "
+                                     "`tables: [crm_calls]`"))
         if self.type in SQL_SOURCE_TYPES and not self.tables:
             raise ValueError(msg("a {type} source needs `tables:`, the tables to copy, e.g. `tables: {{orders: "
                                  "{{table: public.orders, cursor: updated_at, primary_key: id}}}}`",
@@ -386,6 +409,15 @@ class Workspace(Spec):
             if t.key == key:
                 return t
         raise KeyError(key)
+
+    def in_place_tables(self) -> dict[str, str]:
+        """Table -> key of the database source computing it in place (`mode: in_place`)."""
+        return {name: s.key for s in self.sources if s.type in IN_PLACE_SOURCE_TYPES
+                for name, spec in s.table_specs().items() if spec.mode == "in_place"}
+
+    def engine_of(self, model_key: str) -> str | None:
+        """Where a model's metrics are computed: the key of its in-place source, or None (the warehouse)."""
+        return self.in_place_tables().get(self.model_by_key(model_key).table)
 
     @property
     def metric_keys(self) -> list[str]:

@@ -20,7 +20,7 @@ from kpilot.model.errors import msg
 from kpilot.model.workspace import Source
 from kpilot.sources.base import Column, SourceTableInfo, SyncError
 from kpilot.sources.http import HttpClient
-from kpilot.sources.secrets import Secret, read_secrets
+from kpilot.sources.secrets import Secret, missing, read_secrets
 from kpilot.sources.sql import rows_to_arrow
 
 
@@ -93,14 +93,11 @@ def option(source: Source, name: str, default: Any = None, *, required: bool = F
 
 
 def secret(source: Source, var: str, what: str, environ: Mapping[str, str] | None, secrets: Path | None) -> Secret:
-    """A credential named by an option: the variable `var` in the environment, else in the secrets file."""
+    """A credential named by an option: the variable `var` (environment, secrets file, application database)."""
     env = os.environ if environ is None else environ
     value = env.get(var) or (read_secrets(secrets).get(var) if secrets else None)
     if not value:
-        raise SyncError(msg(
-            "source '{source}': the environment variable {var} is not set, and the secrets file {file} has no line "
-            "for it. Fix: set it to {what}, or add the line `{var}=...` to the secrets file.", source=source.key,
-            var=var, file=str(secrets) if secrets else "-", what=what))
+        raise missing(source.key, var, secrets, what)
     return Secret(value)
 
 

@@ -43,7 +43,11 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f]")
 # and DECIMAL(38,18) every BIGINT and UBIGINT value with 18 decimals, for the columns with bigger values.
 _EXACT_BELOW = 2**53
 _EXACT_TYPE = "DECIMAL(38,18)"
-_LOSSY = "__kpilot_lossy"  # a column of the first read: did casting an integer column lose anything?
+# What the first read writes in an integer column for a value that is not whole or does not fit the type: its
+# smallest (unsigned: largest) value. Finding it there sends the file to the checked read; a file that really
+# holds it only takes that slower read. No extra column: storing one cost about a tenth of the read.
+_LOST = {"TINYINT": -(2**7), "SMALLINT": -(2**15), "INTEGER": -(2**31), "BIGINT": -(2**63), "HUGEINT": -(2**127),
+         "UTINYINT": 2**8 - 1, "USMALLINT": 2**16 - 1, "UINTEGER": 2**32 - 1, "UBIGINT": 2**64 - 1}
 _DELIMITERS = (",", ";", "\t", "|")
 # Bytes 0x80-0x9F are printable in Windows-1252 (€, œ, ’...) but C1 controls in latin-1, which DuckDB refuses.
 _C1 = re.compile(rb"[\x80-\x9f]")
@@ -354,6 +358,38 @@ def _looks_like(con: duckdb.DuckDBPyConnection, plan: CsvPlan, fmt: str, cols: l
     return [c for i, c in enumerate(cols) if counts[2 * i] and counts[2 * i + 1] * 2 >= counts[2 * i]]
 
 
+# Dialects sniffed, by file version (path, size, mtime, inode), encoding and options: `kpilot load` sniffs each
+# file to check the definitions against its columns, then plans the load; the second sniff is this lookup. A
+# file that changed has another size or mtime, as for the load's own unchanged-file test.
+_SNIFFED: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+_SNIFFED_MAX = 64
+
+
+def _sniffed(tf: TableFile, read_path: Path, enc: Encoding,
+             opts: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """DuckDB's sniff of the file (guarded by _sniff_dialect) and the options it settles."""
+    key: tuple[Any, ...] | None = None
+    if read_path == tf.path:  # a transcoded copy is new each time (and may be a sample only)
+        st = read_path.stat()
+        key = (str(read_path), st.st_size, st.st_mtime_ns, st.st_ino, enc, repr(sorted(opts.items())))
+        if key in _SNIFFED:
+            row, settled = _SNIFFED[key]
+            return row, dict(settled)
+    with scratch() as con:
+        row, opts = _sniff_dialect(con, tf, read_path, enc, opts)
+        if "decimal_separator" not in opts and row[0] != ",":
+            # A ';'-separated file from a French or German Excel usually writes 1234,56: try it that way.
+            alt = _sniff(con, read_path, {**opts, "delim": row[0], "decimal_separator": ","})
+            numeric = [sum(is_numeric(c["type"]) for c in r[7]) for r in (row, alt)]
+            if numeric[1] > numeric[0] and len(alt[7]) == len(row[7]):
+                row, opts = alt, {**opts, "decimal_separator": ","}
+    if key is not None:
+        if len(_SNIFFED) >= _SNIFFED_MAX:
+            _SNIFFED.pop(next(iter(_SNIFFED)))
+        _SNIFFED[key] = (row, dict(opts))
+    return row, dict(opts)
+
+
 def plan_csv(
     tf: TableFile,
     workdir: Path,
@@ -371,39 +407,33 @@ def plan_csv(
     if enc.python:
         read_path = workdir / f"{tf.table}.utf8.csv"
         transcode(tf.path, read_path, enc.python, limit=SAMPLE_BYTES if sample_only else None)
-    opts = _base_options(tf, enc)
-    with scratch() as con:
-        row, opts = _sniff_dialect(con, tf, read_path, enc, opts)
-        if "decimal_separator" not in opts and row[0] != ",":
-            # A ';'-separated file from a French or German Excel usually writes 1234,56: try it that way.
-            alt = _sniff(con, read_path, {**opts, "delim": row[0], "decimal_separator": ","})
-            numeric = [sum(is_numeric(c["type"]) for c in r[7]) for r in (row, alt)]
-            if numeric[1] > numeric[0] and len(alt[7]) == len(row[7]):
-                row, opts = alt, {**opts, "decimal_separator": ","}
-        delim, quote, escape, skip, header = row[0], row[1], row[2], int(row[5]), bool(row[6])
-        opts.update(delim=delim, skip=skip, header=header)
-        opts["quote"] = "" if quote == "(empty)" else quote
-        opts["escape"] = opts["quote"] if escape == "(empty)" else escape
-        notes = {}
-        for key, found in (("dateformat", row[8]), ("timestampformat", row[9])):
-            if key in opts:
-                notes[key] = "declared"
-            elif found and found not in ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S"):
-                # ISO dates are left to DuckDB's fast default parser; other formats must be given.
-                opts[key], notes[key] = found, "detected"
-        detected = {c["name"]: c["type"] for c in row[7]}
-        header_line = skip + 1 if header else 0
-        if header:
-            head = _head_lines(read_path, enc, skip + 1)[-1]
-            _check_names(tf, _parse_header(head, delim, opts["quote"]), header_line)
-        plan = CsvPlan(tf, read_path, enc, opts, {}, header_line, notes=notes)
-        plan.columns = plan_types(detected, previous, declared, where(tf))
-        for key, t in (("dateformat", "DATE"), ("timestampformat", "TIMESTAMP")):
-            if notes.get(key) == "declared":
-                text = [c for c, s in plan.columns.items() if s.type == "VARCHAR" and s.origin == "detected"]
-                for c in _looks_like(con, plan, opts[key], text):
-                    plan.columns[c] = ColumnSpec(t, "format")
-        return plan
+    row, opts = _sniffed(tf, read_path, enc, _base_options(tf, enc))
+    delim, quote, escape, skip, header = row[0], row[1], row[2], int(row[5]), bool(row[6])
+    opts.update(delim=delim, skip=skip, header=header)
+    opts["quote"] = "" if quote == "(empty)" else quote
+    opts["escape"] = opts["quote"] if escape == "(empty)" else escape
+    notes = {}
+    for key, found in (("dateformat", row[8]), ("timestampformat", row[9])):
+        if key in opts:
+            notes[key] = "declared"
+        elif found and found not in ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S"):
+            # ISO dates are left to DuckDB's fast default parser; other formats must be given.
+            opts[key], notes[key] = found, "detected"
+    detected = {c["name"]: c["type"] for c in row[7]}
+    header_line = skip + 1 if header else 0
+    if header:
+        head = _head_lines(read_path, enc, skip + 1)[-1]
+        _check_names(tf, _parse_header(head, delim, opts["quote"]), header_line)
+    plan = CsvPlan(tf, read_path, enc, opts, {}, header_line, notes=notes)
+    plan.columns = plan_types(detected, previous, declared, where(tf))
+    for key, t in (("dateformat", "DATE"), ("timestampformat", "TIMESTAMP")):
+        if notes.get(key) == "declared":
+            text = [c for c, s in plan.columns.items() if s.type == "VARCHAR" and s.origin == "detected"]
+            with scratch() as con:
+                looks = _looks_like(con, plan, opts[key], text)
+            for c in looks:
+                plan.columns[c] = ColumnSpec(t, "format")
+    return plan
 
 
 def _check_names(tf: TableFile, names: list[str], line: int) -> None:
@@ -453,10 +483,10 @@ def read_into(con: duckdb.DuckDBPyConnection, table: str, plan: CsvPlan, *, temp
     """Create `table` from the file, with integer columns that never hold a rounded value.
 
     DuckDB rounds 2.5 to 3 when it reads it into an integer column, so integer columns are read as DOUBLE
-    (CsvPlan.read_types) and cast back in the same read, beside a flag telling whether a cast lost
-    anything: a fraction, or a number of 2**53 or more that a DOUBLE may round. When none did, that was
-    the only read. Otherwise see _read_checked, which reads the file again. Returns the integer columns
-    left DOUBLE because they hold decimals.
+    (CsvPlan.read_types) and cast back in the same read, a value that is not whole or does not fit becoming
+    the type's _LOST value. When no column holds that value, nor a number of 2**53 or more (which a DOUBLE
+    may have rounded), that was the only read. Otherwise see _read_checked, which reads the file again.
+    Returns the integer columns left DOUBLE because they hold decimals.
     """
     create = f"CREATE OR REPLACE {'TEMP TABLE' if temp else 'TABLE'} {table} AS SELECT"
     ints = [c for c, spec in plan.columns.items() if spec.type in INTEGER_TYPES]
@@ -464,18 +494,20 @@ def read_into(con: duckdb.DuckDBPyConnection, table: str, plan: CsvPlan, *, temp
     if not ints:
         con.execute(f"{create} * FROM {read}", params)
         return []
-    if _LOSSY not in (c.lower() for c in plan.columns):
-        casts = ", ".join(f"TRY_CAST({quote_ident(c)} AS {plan.columns[c].type}) AS {quote_ident(c)}" for c in ints)
-        lossy = " OR ".join(f"NOT {_fits(c, plan.columns[c].type, below=_EXACT_BELOW)}" for c in ints)
-        con.execute(f"{create} * REPLACE ({casts}), {lossy} AS {_LOSSY} FROM {read}", params)
-        row = con.execute(f"SELECT bool_or({_LOSSY}), {_magnitudes(ints)} FROM {table}").fetchone()
-        assert row is not None
-        if not row[0]:
-            con.execute(f"ALTER TABLE {table} DROP COLUMN {_LOSSY}")
-            return []
-        # Big whole numbers are still big once cast: read those columns exactly straight away.
-        return _read_checked(con, create, table, plan, ints, _big(ints, row[1:]))
-    return _read_checked(con, create, table, plan, ints, set())
+    casts, checks = [], []
+    for c in ints:
+        q, t = quote_ident(c), plan.columns[c].type
+        lost = f"CAST('{_LOST[t]}' AS {t})"  # constants of this module: nothing from the file is pasted
+        casts.append(f"CASE WHEN {_fits(c, t)} THEN TRY_CAST({q} AS {t}) ELSE {lost} END AS {q}")
+        checks.append(f"bool_or({q} = {lost}), max(abs({q}::DOUBLE)) FILTER (WHERE {q} <> {lost})")
+    con.execute(f"{create} * REPLACE ({', '.join(casts)}) FROM {read}", params)
+    row = con.execute(f"SELECT {', '.join(checks)} FROM {table}").fetchone()
+    assert row is not None
+    lost_any, magnitudes = any(row[0::2]), row[1::2]
+    if not lost_any and all(m is None or m < _EXACT_BELOW for m in magnitudes):
+        return []
+    # Big whole numbers are still big once cast: read those columns exactly straight away.
+    return _read_checked(con, create, table, plan, ints, _big(ints, magnitudes))
 
 
 def _read_checked(con: duckdb.DuckDBPyConnection, create: str, table: str, plan: CsvPlan, ints: list[str],
@@ -518,12 +550,11 @@ def _big(columns: list[str], magnitudes: Sequence[Any]) -> set[str]:
     return {c for c, m in zip(columns, magnitudes, strict=True) if m is not None and _EXACT_BELOW <= m < 1e20}
 
 
-def _fits(column: str, integer_type: str, below: int | None = None) -> str:
+def _fits(column: str, integer_type: str) -> str:
     """SQL: the column's value is empty, or whole and within `integer_type` (one of INTEGER_TYPES, not file
-    text) and, with `below`, smaller than that in magnitude."""
+    text)."""
     q = quote_ident(column)
-    bound = f" AND abs({q}) < {below}" if below is not None else ""
-    return f"({q} IS NULL OR ({q} = trunc({q}){bound} AND TRY_CAST({q} AS {integer_type}) IS NOT NULL))"
+    return f"({q} IS NULL OR ({q} = trunc({q}) AND TRY_CAST({q} AS {integer_type}) IS NOT NULL))"
 
 
 def _fraction_message(con: duckdb.DuckDBPyConnection, table: str, plan: CsvPlan, column: str) -> Message:

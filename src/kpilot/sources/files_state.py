@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import stat
-import threading
 from collections.abc import Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -117,16 +115,17 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 def _sha(path: Path, h: Any = None, start: int = 0, stop: int | None = None, cancel: Event | None = None) -> Any:
     """sha256 of the bytes [start, stop) of the file, continuing `h` when given."""
     h = h if h is not None else hashlib.sha256()
-    with path.open("rb") as f:
+    buffer = memoryview(bytearray(CHUNK))  # read into one buffer: no new bytes object per chunk
+    with path.open("rb", buffering=0) as f:
         f.seek(start)
         left = None if stop is None else stop - start
         while (left is None or left > 0) and not (cancel and cancel.is_set()):
-            chunk = f.read(CHUNK if left is None else min(CHUNK, left))
-            if not chunk:
+            got = f.readinto(buffer if left is None or left >= CHUNK else buffer[:left])
+            if not got:
                 break
-            h.update(chunk)
+            h.update(buffer[:got])
             if left is not None:
-                left -= len(chunk)
+                left -= got
     return h
 
 
@@ -135,9 +134,12 @@ def full_sha(path: Path, cancel: Event | None = None) -> str:
 
 
 def background_sha(path: Path, cancel: Event | None = None) -> str:
-    """full_sha at the lowest CPU priority: it runs beside DuckDB's load and must not slow it down."""
-    with contextlib.suppress(AttributeError, OSError):  # per-thread priority is a Linux feature
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    """full_sha, run beside DuckDB's load of the same file.
+
+    At the normal CPU priority: at the lowest one it got no CPU while DuckDB's threads were busy, so the load
+    waited for it afterwards with a core idle. Sharing the cores, it mostly ends with the read (hashlib
+    releases the GIL on large updates).
+    """
     return full_sha(path, cancel)
 
 

@@ -155,18 +155,16 @@ def _error_text(resp: httpx.Response) -> str:
 
 def source_token(source_key: str, options: Mapping[str, Any], environ: Mapping[str, str] | None,
                  secrets_path: Any, *, option: str = "token_env", default_env: str = "") -> str:
-    """The token of a SaaS source: the variable named by `options[option]` (environment, then the secrets file)."""
+    """The token of a SaaS source: the variable named by `options[option]` (environment, secrets file, application
+    database)."""
     import os
 
-    from kpilot.sources.secrets import read_secrets
+    from kpilot.sources.secrets import missing, read_secrets
 
     env = os.environ if environ is None else environ
     var = str(options.get(option) or default_env)
     value = env.get(var) or (read_secrets(secrets_path).get(var) if secrets_path and var else None)
     if not value:
-        raise SyncError(msg("source '{source}': the environment variable {var} is not set, and the secrets file "
-                            "{file} has no line for it. Fix: set it to the service's token, e.g. `export "
-                            "{var}=...`, or add that line (without `export`) to the secrets file; `options: "
-                            "{{{option}: NAME}}` names another variable.", source=source_key, var=var or "-",
-                            file=str(secrets_path) if secrets_path else "-", option=option))
+        raise missing(source_key, var, secrets_path, msg("the service's token (`options: {{{option}: NAME}}` "
+                                                          "names another variable)", option=option))
     return value

@@ -1,7 +1,9 @@
-"""Credentials of database sources: from environment variables or a secrets file, never printed.
+"""Credentials of sources: from environment variables, a secrets file or the application database, never printed.
 
-`url_env: SHOP_URL` names a variable: the environment wins, else a `SHOP_URL=...` line of the secrets
-file (`$KPILOT_SECRETS_FILE`, else `<workspace>/.kpilot/secrets.env`). The value lives in a `Secret`,
+`url_env: SHOP_URL` (or `token_env`, `api_key_env`...) names a variable, looked up in this order: the
+environment, a `SHOP_URL=...` line of the secrets file (`$KPILOT_SECRETS_FILE`, else
+`<workspace>/.kpilot/secrets.env`), then the credentials stored encrypted for that source in the application
+database (`kpilot secrets set SOURCE SHOP_URL`, kpilot.store.credentials). The value lives in a `Secret`,
 which prints as ***, and error texts are scrubbed of it before anyone sees them.
 """
 
@@ -9,11 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from kpilot.model.errors import msg
+from kpilot.model.errors import KpilotError, msg
 from kpilot.model.workspace import Source
 from kpilot.sources.base import SyncError
 
@@ -80,17 +82,75 @@ def read_secrets(path: Path) -> dict[str, str]:
     return out
 
 
+def missing(source_key: str, var: str, secrets: Path | None, what: str) -> SyncError:
+    """The error of a credential found nowhere, saying the three places it may go."""
+    return SyncError(msg(
+        "source '{source}': the environment variable {var} is not set, the secrets file {file} has no line for it, "
+        "and the application database holds no {var} for this source. Fix: set it to {what}: `export {var}=...`, "
+        "the line `{var}=...` in the secrets file, or `kpilot secrets set {source} {var}` (stored encrypted).",
+        source=source_key, var=var or "-", file=str(secrets) if secrets else "-", what=what))
+
+
 def source_url(source: Source, environ: Mapping[str, str] | None = None, secrets: Path | None = None) -> Secret:
-    """The connection URL of a server source: the variable `url_env` (environment, then the secrets file),
-    else `url`."""
+    """The connection URL of a server source: the variable `url_env` (environment, secrets file, application
+    database), else `url`."""
     env = os.environ if environ is None else environ
     if not source.url_env:
         return Secret(source.url or "")
     value = env.get(source.url_env) or (read_secrets(secrets).get(source.url_env) if secrets else None)
     if not value:
-        raise SyncError(msg(
-            "source '{source}': the environment variable {var} is not set, and the secrets file {file} has no "
-            "line for it. Fix: set it to the database URL, e.g. `export {var}=postgresql://user:password@host:5432/"
-            "database`, or add that line (without `export`) to the secrets file.", source=source.key,
-            var=source.url_env, file=str(secrets) if secrets else "-"))
+        raise missing(source.key, source.url_env, secrets,
+                      msg("the database URL, e.g. postgresql://user:password@host:5432/database"))
     return Secret(value)
+
+
+# (source key, variable name) -> the value stored in the application database, or None
+StoredLookup = Callable[[str, str], str | None]
+
+
+class CredentialLayers(Mapping[str, str]):
+    """The variables a source's connector may read, in order: the environment, the secrets file, then the
+    credentials stored for this source in the application database (asked only for a name found nowhere else).
+
+    Connectors take it as their `environ`; iterating lists the first two layers only (stored names are never
+    enumerated here)."""
+
+    def __init__(self, environ: Mapping[str, str], secrets: Path | None, source_key: str,
+                 stored: StoredLookup | None = None):
+        self.environ = environ
+        self.secrets = secrets
+        self.source_key = source_key
+        self.stored = stored
+        self._file: dict[str, str] | None = None
+
+    def _from_file(self) -> dict[str, str]:
+        if self._file is None:
+            self._file = read_secrets(self.secrets) if self.secrets else {}
+        return self._file
+
+    def __getitem__(self, name: str) -> str:
+        # An empty value counts as unset, as it always did for credentials: the next layer is asked.
+        if self.environ.get(name):
+            return self.environ[name]
+        if self._from_file().get(name):
+            return self._from_file()[name]
+        if self.stored is not None:
+            try:
+                value = self.stored(self.source_key, name)
+            except SyncError:
+                raise
+            except KpilotError as exc:  # a wrong key: the source fails with the reason, the others sync
+                raise SyncError(msg("source '{source}': {reason}", source=self.source_key,
+                                    reason=exc.message)) from None
+            if value:
+                return value
+        if name in self.environ:
+            return self.environ[name]
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self.environ, *self._from_file()]))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys([*self.environ, *self._from_file()]))
+

@@ -11,8 +11,9 @@ and none is copied twice.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,10 +35,11 @@ from kpilot.sources.base import (
 )
 from kpilot.sources.files_common import quote_ident
 from kpilot.sources.registry import connector_for, syncable, table_specs
-from kpilot.sources.secrets import secrets_file
+from kpilot.sources.secrets import CredentialLayers, StoredLookup, secrets_file
 
 OnBatch = Callable[[str, int], None]
 _BATCH = "_kpilot_sync_batch"
+_GROUP_BYTES = 64 << 20  # a full copy inserts this much at a time: each INSERT has a fixed cost
 
 
 @dataclass
@@ -64,20 +66,26 @@ class SyncReport:
 
 
 def sync_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[Source], base_dir: Path, *, full: bool = False,
-                 environ: Mapping[str, str] | None = None, on_batch: OnBatch | None = None) -> SyncReport:
+                 environ: Mapping[str, str] | None = None, on_batch: OnBatch | None = None,
+                 stored: StoredLookup | None = None) -> SyncReport:
     """Copy the tables of every database source; a source or table that fails keeps its previous data.
 
-    URLs come from `environ` (default: the process environment), else from the secrets file.
+    Credentials come from `environ` (default: the process environment), else from the secrets file, else from
+    `stored` (the credentials kept encrypted in the application database, by source and name).
     """
-    secrets = secrets_file(base_dir, environ)
+    env = os.environ if environ is None else environ
+    secrets = secrets_file(base_dir, env)
     report = SyncReport()
     ensure_schema(con)
     for source in sources:
         if not syncable(source):
             continue
-        specs = table_specs(source)
+        # Tables computed in place (`mode: in_place`) stay in their database: nothing to copy.
+        specs = {name: spec for name, spec in table_specs(source).items() if spec.mode == "copy"}
+        if not specs:
+            continue
         try:
-            connector = connector_for(source, base_dir, environ, secrets)
+            connector = connector_for(source, base_dir, CredentialLayers(env, secrets, source.key, stored), secrets)
         except SyncError as exc:
             report.tables.extend(_failed(con, source, specs, exc))
             continue
@@ -170,9 +178,9 @@ def sync_table(con: duckdb.DuckDBPyConnection, connector: Connector, source: Sou
         with _transaction(con, source, name):
             _create(con, name, info)
             last = None
-            for batch in reads.batches(spec.cursor, None, inclusive=False):
-                _insert(con, name, batch, key=[])
-                last = batch
+            for group in _grouped(reads.batches(spec.cursor, None, inclusive=False)):
+                _insert(con, name, group, key=[])
+                last = group
             _commit_state(con, state, spec.cursor, last)
         return TableSync(source.key, name, state.source_table, "copied", reads.count, state.rows)
     else:
@@ -227,6 +235,18 @@ def _concat(a: pa.Table, b: pa.Table) -> pa.Table:
                 a = a.set_column(i, fa.name, a.column(i).cast(pa.string()))
                 b = b.set_column(i, fb.name, b.column(i).cast(pa.string()))
     return pa.concat_tables([a, b])
+
+
+def _grouped(batches: Iterable[pa.Table], nbytes: int = _GROUP_BYTES) -> Iterator[pa.Table]:
+    """Batches joined up to about `nbytes`: one INSERT each, where a full copy (one transaction) needs no more."""
+    group: pa.Table | None = None
+    for batch in batches:
+        group = batch if group is None else _concat(group, batch)
+        if group.nbytes >= nbytes:
+            yield group
+            group = None
+    if group is not None:
+        yield group
 
 
 def _hold_last_value(t: pa.Table, cursor: str) -> tuple[pa.Table, pa.Table]:

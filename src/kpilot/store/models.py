@@ -102,3 +102,18 @@ class PushedRowRow(Base):
     row: Mapped[dict[str, object]] = mapped_column(JSON)
     push_id: Mapped[int | None] = mapped_column(ForeignKey("push_requests.id"), nullable=True)
     pushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CredentialRow(Base):
+    """A credential of a source (a token, an API key, a database URL), encrypted: `value` is a Fernet token."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("workspace", "source", "name", name="uq_credentials_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(200), index=True)
+    source: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -1,5 +1,5 @@
 """`AppStore`: the application database behind the web app and the API (settings overrides, the decision
-log, annotations, pushed values and push idempotency).
+log, annotations, pushed values and push idempotency, sources' encrypted credentials).
 
 SQLite in the workspace's state folder by default, PostgreSQL (or any SQLAlchemy URL) when given one. Opening
 a store brings its schema to the latest Alembic migration, so an upgraded kpilot needs no manual step.
@@ -22,6 +22,7 @@ from kpilot.model import KpilotError
 from kpilot.model.errors import msg
 from kpilot.store.models import (
     AnnotationRow,
+    CredentialRow,
     DecisionRow,
     OverrideRow,
     PushedRowRow,
@@ -366,6 +367,48 @@ class AppStore:
         with self._session() as s:
             return [dict(r) for r in s.scalars(select(PushedRowRow.row).where(
                 PushedRowRow.workspace == workspace, PushedRowRow.table_name == table).order_by(PushedRowRow.id))]
+
+    # --- credentials (encrypted by kpilot.store.credentials: this layer only sees ciphertext) --------
+
+    def set_credential(self, workspace: str, source: str, name: str, ciphertext: str, *,
+                       user: str | None = None) -> None:
+        with self._session() as s:
+            row = _credential_row(s, workspace, source, name)
+            if row is None:
+                s.add(CredentialRow(workspace=workspace, source=source, name=name, value=ciphertext,
+                                    updated_at=_now(), user=user))
+            else:
+                row.value = ciphertext
+                row.updated_at = _now()
+                row.user = user
+
+    def credential(self, workspace: str, source: str, name: str) -> str | None:
+        """The stored ciphertext of a source's credential; None when there is none."""
+        with self._session() as s:
+            return s.scalars(select(CredentialRow.value).where(
+                CredentialRow.workspace == workspace, CredentialRow.source == source,
+                CredentialRow.name == name)).one_or_none()
+
+    def credential_names(self, workspace: str) -> list[tuple[str, str, datetime]]:
+        """(source, name, updated_at) of every stored credential, in (source, name) order; never a value."""
+        with self._session() as s:
+            return [(r.source, r.name, _aware(r.updated_at)) for r in s.execute(
+                select(CredentialRow.source, CredentialRow.name, CredentialRow.updated_at)
+                .where(CredentialRow.workspace == workspace).order_by(CredentialRow.source, CredentialRow.name))]
+
+    def delete_credential(self, workspace: str, source: str, name: str) -> bool:
+        """Remove a credential; False when there was none."""
+        with self._session() as s:
+            row = _credential_row(s, workspace, source, name)
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+
+def _credential_row(s: Session, workspace: str, source: str, name: str) -> CredentialRow | None:
+    return s.scalars(select(CredentialRow).where(CredentialRow.workspace == workspace, CredentialRow.source == source,
+                                                 CredentialRow.name == name)).one_or_none()
 
 
 def _check_status(status: str) -> None:

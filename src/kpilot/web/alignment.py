@@ -97,7 +97,8 @@ def funnel(gate: Any, page: Page) -> Funnel:
         extra = [s.counted for s in stages if s.counted is not None]
         scope = ws.model_copy(update={"metrics": [*ws.metrics, *extra]}) if extra else ws
         with gate.service() as svc:
-            mc = MetricComputer(DuckDBEngine(svc.con), scope, svc.loaded_schema(), as_of=page.as_of, replay=True)
+            mc = MetricComputer(DuckDBEngine(svc.con), scope, svc.compute_schema(), as_of=page.as_of, replay=True,
+                                engines=svc.in_place.model_engines())
             out: list[float | None] = []
             for s in stages:
                 series = mc.series(s.counted.key if s.counted else s.metric, Grain.month)

@@ -36,6 +36,7 @@ from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import Message, did_you_mean, msg, render
 from kpilot.model.periods import Grain, parse_period, period_range
 from kpilot.model.workspace import KEY_PATTERN, Workspace
+from kpilot.sources import push
 from kpilot.store import AppStore
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import WorkspaceGate
@@ -373,8 +374,9 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
             max_length=200, description="the same key and body answer the same response without pushing twice; "
             "the same key with another body is refused (409)")] = None) -> JSONResponse:
         """Send metric values (`{metric, period, value}` or `{values: [...]}`) or rows of a table
-        (`{table, rows: [...]}`) from another system. They are kept in the application database
-        (append-only; the latest value per metric and period wins): see docs/api.md."""
+        (`{table, rows: [...]}`, to a table a push source declares) from another system. They are kept in the
+        application database (append-only; the latest value per metric and period wins) and materialized into
+        the warehouse at once, where models read them: see docs/api.md."""
         raw = await request.body()
         try:
             data = json.loads(raw) if raw else None
@@ -397,6 +399,7 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
         values: list[tuple[str, str, float]] = []
         rows: list[tuple[str, dict[str, object]]] = []
         if isinstance(body, PushRows):
+            _push_table(w, body)
             rows = [(body.table, dict(r)) for r in body.rows]
             response: dict[str, object] = {"accepted": {"rows": len(rows)}, "table": body.table}
         else:
@@ -410,6 +413,10 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
                                     values=values, rows=rows)
         if earlier is not None:  # a concurrent request with the same key and body won
             return JSONResponse(earlier, headers={"Idempotent-Replayed": "true"})
+        try:
+            gate.pushed()  # the metrics read the new rows from the next request on
+        except KpilotError as exc:  # the push is kept; the previous table stays until a load succeeds
+            log.warning("pushed data not materialized: %s", render(exc.message, web_translator("en")))
         return JSONResponse(response)
 
     @api.get("/openapi.json", include_in_schema=False)
@@ -509,6 +516,23 @@ def _push_body(data: object) -> PushValue | PushValues | PushRows:
         return model.model_validate(data)
     except ValidationError as exc:
         raise _invalid(list(exc.errors())) from exc
+
+
+def _push_table(w: Workspace, body: PushRows) -> None:
+    """422 unless a push source declares the table and its rows hold what the definitions read from them."""
+    tables = push.push_tables(w)
+    if body.table not in tables:
+        raise ApiError(422, msg("no push source declares table '{table}';{hint} pushed tables: {tables}. Fix: add "
+                                "it to a source of type push in kpilot.yaml, e.g. `- {{key: pushed, type: push, "
+                                "tables: [{table}]}}`.", table=body.table, hint=did_you_mean(body.table, list(tables)),
+                                tables=", ".join(tables) or "—"),
+                       [{"field": "table", "message": f"not declared by a push source: '{body.table}'"}])
+    problems = push.row_problems(w, body.table, body.rows)
+    if problems:
+        first = problems[0]
+        raise ApiError(422, msg("{field}: {reason}. Fix: correct the field(s) named in `issues` and send again.",
+                                field=first.field, reason=first.reason),
+                       [{"field": p.field, "message": render(p.reason, web_translator("en"))} for p in problems])
 
 
 def _pushed_value(w: Workspace, v: PushValue, where: str) -> tuple[str, str, float]:

@@ -24,7 +24,7 @@ from kpilot.i18n import LANGUAGES
 from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import msg, render
 from kpilot.model.periods import Grain, label, parse_period, period_start
-from kpilot.web import api, charts, insight_views, settings, views
+from kpilot.web import alignment, api, charts, insight_views, settings, views
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import Analysis, WorkspaceGate
 
@@ -35,6 +35,7 @@ VENDOR = {"htmx": "htmx-2.0.11.min.js", "vega": "vega-6.4.0.min.js", "vega_lite"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
+CSRF_SLOT = "__kpilot_csrf_token__"  # where a cached page's forms get the browser's token
 log = logging.getLogger("kpilot.web")
 
 
@@ -92,10 +93,11 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         return HTMLResponse(render_page(request, template, page, **context), status_code=status,
                             headers={"Content-Security-Policy": CSP})
 
-    async def cached(request: Request, page: views.Page, render: Callable[[], str]) -> HTMLResponse:
+    async def cached(request: Request, page: views.Page, render: Callable[[], str], version: str = "") -> HTMLResponse:
         """A page from the cache when the workspace's files have not changed, else rendered in a worker thread
-        (computing may take a while; the event loop keeps answering cached pages meanwhile)."""
-        key = ("page", page.lang, page.as_of, request.url.path, request.url.query)
+        (computing may take a while; the event loop keeps answering cached pages meanwhile). `version` names
+        what else the page shows (e.g. the decision log's state)."""
+        key = ("page", page.lang, page.as_of, request.url.path, request.url.query, version)
         text = gate.peek(key)
         if text is None:
             text = await run_in_threadpool(gate.remember, key, render)
@@ -135,14 +137,19 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
                            analysis_errors=_analysis_errors(analysis, page))
 
     @app.get("/metric/{key}", response_class=HTMLResponse)
-    async def metric(request: Request, key: str) -> HTMLResponse:
+    async def metric(request: Request, key: str) -> Response:
         """One metric: its status and decision, its history against target, its breakdown by dimension."""
         page = page_of(request)
         if key not in page.ws.metric_keys:
             raise PageError(404, msg("unknown metric '{metric}'", metric=key))
-        return await cached(request, page, lambda: metric_page(request, page, key))
+        notes = await run_in_threadpool(_notes, gate, page, key)
+        # The page is cached for every browser: its forms carry a slot that gets this browser's token.
+        text = (await cached(request, page, lambda: metric_page(request, page, key, notes), notes.version)).body
+        token = settings.csrf_token(request)
+        body = bytes(text).decode("utf-8").replace(CSRF_SLOT, token)
+        return settings.with_token(HTMLResponse(body, headers={"Content-Security-Policy": CSP}), token)
 
-    def metric_page(request: Request, page: views.Page, key: str) -> str:
+    def metric_page(request: Request, page: views.Page, key: str, notes: views.Notes) -> str:
         ws = page.ws
         m = ws.metric(key)
         status = gate.status(key, page.as_of)
@@ -170,7 +177,10 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         else:
             cause = insight_views.root_cause(None, "", "", m.unit, m.direction.value == "up", page)
         return render_page(request, "metric.html", page, metric=m, tile=tile,
-                           history_spec=views.history_chart(shown, m.unit, page, insight_views.ahead_points(fc)),
+                           history_spec=views.history_chart(shown, m.unit, page, insight_views.ahead_points(fc),
+                                                            notes.annotations),
+                           decisions=[alignment.decision_row(d, page) for d in notes.decisions],
+                           annotations=notes.annotations, csrf=CSRF_SLOT,
                            history_rows=views.history_rows(shown, m.unit, page),
                            breakdowns=breakdowns, previous_label=label(previous, m.grain, ws.week_start),
                            owners=[page.team(o) for o in m.owners], forecast=forecast,
@@ -213,7 +223,8 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         m = page.ws.metric(key)
         current = gate.current_period(key, page.as_of)
         rows = [r for r in gate.series(key, page.as_of) if date.fromisoformat(str(r["period"])) <= current]
-        spec = views.history_chart(rows, m.unit, page, insight_views.ahead_points(gate.forecast(key, page.as_of)))
+        spec = views.history_chart(rows, m.unit, page, insight_views.ahead_points(gate.forecast(key, page.as_of)),
+                                   gate.store.annotations(page.ws.workspace, key))
         svg = charts.to_svg(spec, page.lang, currency=page.ws.currency)
         return Response(svg, media_type="image/svg+xml")
 
@@ -250,6 +261,11 @@ def _start_scheduler(gate: WorkspaceGate) -> Callable[[], None] | None:
         thread.join(timeout=30)
 
     return stop
+
+
+def _notes(gate: WorkspaceGate, page: views.Page, key: str) -> views.Notes:
+    """A KPI's decision log and annotations, read on every request (they change without the files changing)."""
+    return views.Notes(gate.store.decisions(page.ws.workspace, key), gate.store.annotations(page.ws.workspace, key))
 
 
 def _as_of(request: Request, today: date) -> date:

@@ -20,6 +20,7 @@ VL_VERSION = "6.4"  # the vendored vega-lite's minor version, for vl-convert
 STATUS_COLORS: dict[str, str] = {"green": "#2f855a", "amber": "#d69e2e", "red": "#c53030", "none": "#a0aec0"}
 STATUSES = ("green", "amber", "red", "none")
 FORECAST_COLOR = "#3182ce"  # the forecast and its interval (no status: it has not happened yet)
+ANNOTATION_COLOR = "#718096"  # notes on the history: neutral, they judge nothing
 INK = "#2d3748"
 MUTED = "#718096"
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
@@ -183,14 +184,27 @@ def _forecast_layers(rows: Sequence[Mapping[str, object]], forecast: Sequence[Ma
     ]
 
 
+def _annotation_layers(annotations: Sequence[Mapping[str, object]], labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The annotations as vertical rules at their period, the note in the tooltip."""
+    if not annotations:
+        return []
+    tooltip = [{"field": "label", "type": "nominal", "title": labels.get("period", "period")},
+               {"field": "text", "type": "nominal", "title": labels.get("annotation", "note")}]
+    return [{"data": {"values": [dict(a) for a in annotations]},
+             "mark": {"type": "rule", "color": ANNOTATION_COLOR, "strokeDash": [2, 2], "strokeWidth": 2},
+             "encoding": {"tooltip": tooltip}}]
+
+
 def history(rows: Sequence[Mapping[str, object]], *, unit: str | None, labels: Mapping[str, str], lang: str = "en",
             currency: str = "EUR", width: int | str = "container", height: int = 260,
-            forecast: Sequence[Mapping[str, object]] = ()) -> dict[str, Any]:
+            forecast: Sequence[Mapping[str, object]] = (),
+            annotations: Sequence[Mapping[str, object]] = ()) -> dict[str, Any]:
     """Every period: the value as a line with points in their status colour (hollow while in progress),
     the target as a dashed step line; the `forecast` points (period, label, value, lower, upper,
-    probability) as diamonds in a band of their interval, from the last complete value on. `labels` names
+    probability) as diamonds in a band of their interval, from the last complete value on; the
+    `annotations` (period, label, text) as vertical rules with the note in their tooltip. `labels` names
     the legend and tooltips (translated by the caller): keys value, target, status, period, forecast,
-    lower, upper, probability, and one per status."""
+    lower, upper, probability, annotation, and one per status."""
     data = _rows(rows)
     for r in data:
         r["status_label"] = labels.get(str(r["status"]), str(r["status"]))
@@ -221,6 +235,7 @@ def history(rows: Sequence[Mapping[str, object]], *, unit: str | None, labels: M
              "mark": {"type": "point", "filled": False, "size": size * 2, "strokeWidth": 2, "opacity": 1},
              "encoding": {"y": {"field": "value", "type": "quantitative"}, "color": color, "tooltip": tooltip}},
             *_forecast_layers(rows, forecast, fmt, labels),
+            *_annotation_layers(annotations, labels),
         ],
         "resolve": {"scale": {"y": "shared"}},
     })

@@ -26,6 +26,7 @@ from kpilot.model import KpilotError, Metric, WorkspaceInvalid
 from kpilot.model.errors import Issue, msg, render
 from kpilot.model.export import plain
 from kpilot.model.overrides import EDITABLE, apply_overrides, metric_path
+from kpilot.model.periods import PERIOD_FORMS, period_range
 from kpilot.web import alignment, views
 from kpilot.web.state import WorkspaceGate
 
@@ -187,7 +188,8 @@ def csrf_token(request: Request) -> str:
     return token if token and len(token) >= 32 else secrets.token_urlsafe(32)
 
 
-def _with_token(response: Response, token: str) -> Response:
+def with_token(response: Response, token: str) -> Response:
+    """The response with the browser's form token set as its cookie."""
     response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=30 * 24 * 3600)
     return response
 
@@ -213,7 +215,7 @@ def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> 
 
     def reply(request: Request, template: str, page: views.Page, status: int = 200, **context: Any) -> Response:
         token = csrf_token(request)
-        return _with_token(html(request, template, page, status=status, csrf=token, **context), token)
+        return with_token(html(request, template, page, status=status, csrf=token, **context), token)
 
     def refused(request: Request) -> Response:
         page = page_of(request)
@@ -301,13 +303,15 @@ def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> 
             return None
         return form, page_of(request)
 
-    async def then_log(request: Request, page: views.Page, change: Callable[[], object]) -> Response:
-        """Change the decision log, then back to it; or the store's refusal, worded for people."""
+    async def then_log(request: Request, page: views.Page, change: Callable[[], object],
+                       back: str | None = None) -> Response:
+        """Change the decision log (or the annotations), then back to it (or to `back`); or the store's
+        refusal, worded for people."""
         try:
             await run_in_threadpool(change)
         except KpilotError as exc:
             return reply(request, "error.html", page, status=422, message=render(exc.message, page.tr), issues=[])
-        return RedirectResponse("/decisions" + page.query(), status_code=303)
+        return RedirectResponse(back or "/decisions" + page.query(), status_code=303)
 
     @app.post("/decisions", response_class=HTMLResponse)
     async def record_decision(request: Request) -> Response:
@@ -320,6 +324,26 @@ def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> 
         return await then_log(request, page, lambda: gate.store.add_decision(
             page.ws.workspace, metric.key, period=_one(form, "period") or page.as_of.isoformat(),
             action=_one(form, "action"), owner=_one(form, "owner") or None, note=_one(form, "note") or None))
+
+    @app.post("/metric/{key}/annotations", response_class=HTMLResponse)
+    async def annotate(request: Request, key: str) -> Response:
+        """Add a note to a KPI's history (a launch, an outage, a price change), then back to its page."""
+        got = await posted(request)
+        if got is None:
+            return refused(request)
+        form, page = got
+        metric = known(page, key)
+        period = _one(form, "period")
+        try:
+            period_range(period)
+        except ValueError as exc:
+            reason = exc.args[0] if exc.args else str(exc)
+            return reply(request, "error.html", page, status=422, issues=[], message=render(msg(
+                "the annotation's period '{period}' is not a period: {reason}. Fix: write it as {forms}.",
+                period=period, reason=reason, forms=PERIOD_FORMS), page.tr))
+        return await then_log(request, page, lambda: gate.store.add_annotation(
+            page.ws.workspace, metric.key, period=period, text=_one(form, "text")),
+            back=f"/metric/{metric.key}{page.query()}#annotations")
 
     @app.post("/decisions/{decision_id}", response_class=HTMLResponse)
     async def close_decision(request: Request, decision_id: int) -> Response:

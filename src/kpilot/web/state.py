@@ -39,12 +39,11 @@ from kpilot.insights import Insights, KpiForecast
 from kpilot.model import KpilotError, Workspace, WorkspaceInvalid
 from kpilot.model.overrides import apply_overrides
 from kpilot.model.periods import period_start
-from kpilot.service import MetricStatus, WorkspaceService
+from kpilot.service import DATABASE_ENV, MetricStatus, WorkspaceService
 from kpilot.store import AppStore
 
 T = TypeVar("T")
 ANALYSES_KEPT = 8  # as-of dates whose analysis is kept (today and a few dates looked back at)
-DATABASE_ENV = "KPILOT_DATABASE_URL"
 log = logging.getLogger("kpilot.web")
 
 
@@ -121,6 +120,7 @@ class WorkspaceGate:
         self.state_dir = first.state_dir
         # The application database: settings overrides, the decision log (default: SQLite in the state dir).
         self.store = AppStore(db_url or os.environ.get(DATABASE_ENV) or None, state_dir=self.state_dir)
+        first.store = self.store  # pushed data is read from the same database on each load
         self.override_error: WorkspaceInvalid | None = None  # stored settings kpilot.yaml no longer accepts
         self._base: Workspace = first.ws  # kpilot.yaml as read, before the settings overrides
         self._overrides_print = ""
@@ -226,13 +226,13 @@ class WorkspaceGate:
                 if spec != self._spec_fingerprint and self._spec_fingerprint is not None:
                     for svc in services:
                         svc.close()
-                    services = [WorkspaceService(self.workspace_dir, state_dir=self.state_dir)]
+                    services = [WorkspaceService(self.workspace_dir, state_dir=self.state_dir, store=self.store)]
                     self._base = services[0].ws
                 effective = self._effective(overrides)
                 services[0].ws = effective
                 services[0].load()
                 while len(services) < self.pool_size:
-                    services.append(WorkspaceService(self.workspace_dir, state_dir=self.state_dir))
+                    services.append(WorkspaceService(self.workspace_dir, state_dir=self.state_dir, store=self.store))
                 for svc in services:
                     svc.ws = effective
                 with self._cache_lock:
@@ -318,6 +318,12 @@ class WorkspaceGate:
                 self.clear_cache()
                 for svc in services:
                     self._pool.put(svc)
+
+    def pushed(self) -> dict[str, int]:
+        """Materialize the pushed data into the warehouse now (after a push), while no request reads it; the
+        caches are dropped. Table -> rows."""
+        with self.exclusive() as svc:
+            return svc.load_pushed()
 
     def today(self) -> date:
         return self.primary.today()

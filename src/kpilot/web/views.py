@@ -14,8 +14,10 @@ from typing import Any
 from kpilot.analysis.status import describe_when
 from kpilot.i18n import Translator, format_day, format_percent, format_value
 from kpilot.model import Direction, When
+from kpilot.model.periods import parse_period
 from kpilot.model.workspace import Workspace
 from kpilot.service import MetricStatus
+from kpilot.store import AnnotationRecord, DecisionRecord
 from kpilot.web import charts
 
 
@@ -136,16 +138,48 @@ def tile(s: MetricStatus, rows: list[dict[str, object]], page: Page, *, big: boo
 
 
 def history_chart(rows: list[dict[str, object]], unit: str | None, page: Page,
-                  forecast: Sequence[Mapping[str, object]] = ()) -> dict[str, Any]:
-    """The history chart's spec (with the forecast's points ahead, if any), its legend and tooltips in the
-    page's language."""
+                  forecast: Sequence[Mapping[str, object]] = (),
+                  annotations: Sequence[AnnotationRecord] = ()) -> dict[str, Any]:
+    """The history chart's spec (with the forecast's points ahead, if any, and the annotations within the
+    periods shown as rules), its legend and tooltips in the page's language."""
     tr = page.tr
     labels = {"value": tr("Value"), "target": tr("Target"), "status": tr("Status"), "period": tr("Period"),
               "forecast": tr("Forecast"), "lower": tr("Low (80 %)"), "upper": tr("High (80 %)"),
-              "probability": tr("Chance of target")}
+              "probability": tr("Chance of target"), "annotation": tr("Annotation")}
     labels.update({st: tr(st) for st in charts.STATUSES})
     return charts.history(rows, unit=unit, labels=labels, lang=page.lang, currency=page.ws.currency,
-                          forecast=forecast)
+                          forecast=forecast, annotations=annotation_marks(annotations, rows))
+
+
+def annotation_marks(annotations: Sequence[AnnotationRecord],
+                     rows: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
+    """The annotations placed at their period's first day, those within the chart's periods only (one outside
+    would stretch the time axis)."""
+    if not rows:
+        return []
+    first, last = str(rows[0]["period"]), str(rows[-1]["period"])
+    out: list[dict[str, object]] = []
+    for a in annotations:
+        try:
+            _, start = parse_period(a.period)
+        except ValueError:
+            continue
+        if first <= start.isoformat() <= last:
+            out.append({"period": start.isoformat(), "label": a.period, "text": a.text})
+    return out
+
+
+@dataclass(frozen=True)
+class Notes:
+    """A KPI's decision log (newest first) and annotations (in period order), from the application database."""
+
+    decisions: list[DecisionRecord]
+    annotations: list[AnnotationRecord]
+
+    @property
+    def version(self) -> str:
+        """Changes whenever a decision or an annotation is added or changed (part of the page's cache key)."""
+        return repr([(d.id, d.status, d.note, d.updated_at) for d in self.decisions] + [a.id for a in self.annotations])
 
 
 @dataclass

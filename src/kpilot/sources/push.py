@@ -1,0 +1,203 @@
+"""The `push` source: tables other systems send rows to (`POST /api/v1/push`), and pushed metric values.
+
+What was pushed is kept in the application database (`kpilot.store`); on each load it is materialized into
+the warehouse under the table's name, typed from the rows (a model's declared `columns:` win), so a model
+reads a pushed table like a CSV table. Pushed metric values land in `pushed_metric_values(metric, period,
+value, pushed_at)`, the latest value per (metric, period) only. A failed materialization keeps the previous
+table (one transaction per table).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import duckdb
+import pyarrow as pa
+
+from kpilot.model import KpilotError, Workspace
+from kpilot.model.errors import Message, msg
+from kpilot.model.usage import columns_used, summed_columns
+from kpilot.sources.files_common import quote_ident
+
+VALUES_TABLE = "pushed_metric_values"
+VALUES_COLUMNS = {"metric": "VARCHAR", "period": "DATE", "value": "DOUBLE", "pushed_at": "TIMESTAMP"}
+NUMERIC = re.compile(r"^(tinyint|smallint|integer|int|bigint|hugeint|double|float|real|decimal|numeric)\b", re.I)
+TEMPORAL = re.compile(r"^(date|timestamp)", re.I)
+_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?$")  # a declared type, safe in SQL
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+_TIMESTAMP_TZ = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
+
+
+def push_tables(ws: Workspace) -> dict[str, str]:
+    """Table -> key of the push source that declares it."""
+    return {table: s.key for s in ws.sources if s.type == "push" for table in (s.tables or {})}
+
+
+def wants_values(ws: Workspace) -> bool:
+    """Whether pushed metric values are materialized: the workspace has a push source or a model reads them."""
+    return any(s.type == "push" for s in ws.sources) or any(m.table == VALUES_TABLE for m in ws.models)
+
+
+def declared_columns(ws: Workspace, table: str) -> dict[str, str]:
+    """The column types declared by the models over `table` (`columns:`)."""
+    out: dict[str, str] = {}
+    for m in ws.models:
+        if m.table == table and m.columns:
+            out.update(m.columns)
+    return out
+
+
+def _time_columns(ws: Workspace, table: str) -> set[str]:
+    out: set[str] = set()
+    for m in ws.models:
+        if m.table != table:
+            continue
+        if m.time:
+            out.add(m.time)
+        if m.validity:
+            out.update(c for c in (m.validity.from_, m.validity.to) if c)
+    return out
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A value of a pushed row the definitions cannot use: `field` is `rows[i].column`."""
+
+    field: str
+    reason: Message
+
+
+def row_problems(ws: Workspace, table: str, rows: Sequence[Mapping[str, object]]) -> list[RowProblem]:
+    """What is wrong with rows pushed to `table`: a summed or numeric column without a number, a time column
+    without a date. The first 20 problems."""
+    declared = {c.lower(): t for c, t in declared_columns(ws, table).items()}
+    numbers = {c.lower() for c in summed_columns(ws).get(table, set())}
+    numbers |= {c for c, t in declared.items() if NUMERIC.match(t)}
+    times = {c.lower() for c in _time_columns(ws, table)} | {c for c, t in declared.items() if TEMPORAL.match(t)}
+    out: list[RowProblem] = []
+    for i, row in enumerate(rows):
+        for column, value in row.items():
+            name = column.lower()
+            if value is None:
+                continue
+            if name in numbers and (isinstance(value, bool) or not isinstance(value, int | float)):
+                out.append(RowProblem(f"rows[{i}].{column}", msg("a number expected, got {value}",
+                                                                  value=repr(value))))
+            elif name in times and not _is_time(value):
+                out.append(RowProblem(f"rows[{i}].{column}", msg(
+                    "a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM:SS) expected, got {value}", value=repr(value))))
+        for column in times:
+            if not any(c.lower() == column for c in row):
+                out.append(RowProblem(f"rows[{i}].{column}", msg("missing: the time column of the models over "
+                                                                  "table {table}", table=table)))
+        if len(out) >= 20:
+            break
+    return out[:20]
+
+
+def _is_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        (date if _DATE.match(value) else datetime).fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _infer(values: Iterable[object]) -> str:
+    """The DuckDB type of a column from its JSON values (VARCHAR when they disagree or are all null)."""
+    seen = [v for v in values if v is not None]
+    if not seen:
+        return "VARCHAR"
+    if all(isinstance(v, bool) for v in seen):
+        return "BOOLEAN"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in seen):
+        return "BIGINT"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in seen):
+        return "DOUBLE"
+    if all(isinstance(v, str) for v in seen):
+        texts: list[str] = [v for v in seen if isinstance(v, str)]
+        for pattern, typ in ((_DATE, "DATE"), (_TIMESTAMP, "TIMESTAMP"), (_TIMESTAMP_TZ, "TIMESTAMPTZ")):
+            if all(pattern.match(t) for t in texts):
+                return typ
+    return "VARCHAR"
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else repr(value)
+
+
+def materialize_rows(con: duckdb.DuckDBPyConnection, ws: Workspace, table: str,
+                     rows: Sequence[Mapping[str, object]]) -> int:
+    """Replace warehouse table `table` by the rows pushed to it (atomically); the number of rows. With no row
+    yet, an empty table with the columns the definitions use."""
+    declared = {c.lower(): t for c, t in declared_columns(ws, table).items()}
+    columns: dict[str, str] = {}  # name -> type
+    for row in rows:
+        for c in row:
+            columns.setdefault(c, "")
+    if rows:
+        for c in columns:
+            columns[c] = declared.get(c.lower()) or _infer(r.get(c) for r in rows)
+    else:
+        numbers = {c.lower() for c in summed_columns(ws).get(table, set())}
+        times = {c.lower() for c in _time_columns(ws, table)}
+        for c in columns_used(ws).get(table, {}):
+            columns[c] = declared.get(c.lower()) or ("DOUBLE" if c.lower() in numbers else
+                                                     "TIMESTAMP" if c.lower() in times else "VARCHAR")
+    if not columns:
+        return 0  # nothing pushed and nothing read from it: no table to make
+    for c, typ in columns.items():
+        if not _TYPE.match(typ):
+            raise KpilotError(msg("column {column} of table {table} is declared as '{type}', which is not a type. "
+                                  "Fix: use a DuckDB type such as double, bigint, date or timestamp.",
+                                  column=c, table=table, type=typ))
+    data = pa.table({c: pa.array([_text(r.get(c)) for r in rows], pa.string()) for c in columns})
+    select = ", ".join(f"CAST({quote_ident(c)} AS {typ}) AS {quote_ident(c)}" for c, typ in columns.items())
+    _replace(con, table, data, select, len(rows))
+    return len(rows)
+
+
+def materialize_values(con: duckdb.DuckDBPyConnection,
+                       values: Sequence[tuple[str, str, float, datetime]]) -> int:
+    """Replace `pushed_metric_values` by the latest value pushed per (metric, period) (atomically)."""
+    data = pa.table({"metric": pa.array([v[0] for v in values], pa.string()),
+                     "period": pa.array([v[1] for v in values], pa.string()),
+                     "value": pa.array([float(v[2]) for v in values], pa.float64()),
+                     "pushed_at": pa.array([v[3].replace(tzinfo=None).isoformat() for v in values], pa.string())})
+    select = ", ".join(f"CAST({quote_ident(c)} AS {t}) AS {quote_ident(c)}" for c, t in VALUES_COLUMNS.items())
+    _replace(con, VALUES_TABLE, data, select, len(values))
+    return len(values)
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, select: str, count: int) -> None:
+    view = "_kpilot_pushed"
+    con.register(view, data)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT {select} FROM {view}")
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise KpilotError(msg("cannot materialize the {count} row(s) pushed to table {table}: {reason}. The "
+                                  "previous table is kept. Fix: correct the declared `columns:` of its models, or "
+                                  "push rows of the right type.", count=count, table=table,
+                                  reason=str(exc).splitlines()[0])) from None
+    finally:
+        con.unregister(view)
+
+
+__all__ = ["VALUES_TABLE", "RowProblem", "declared_columns", "materialize_rows", "materialize_values",
+           "push_tables", "row_problems", "wants_values"]
