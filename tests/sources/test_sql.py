@@ -81,7 +81,10 @@ def _postgres(tmp_path: Path) -> Iterator[Db]:
     con.execute(f'SET search_path TO "{schema}"')
     con.commit()
     try:
-        yield Db("postgres", con, {"url_env": "KP_TEST_PG_URL"}, {"KP_TEST_PG_URL": PG_URL}, "%s", "timestamp")
+        # The connector's session searches this test's schema first: bare names like `orders` resolve there,
+        # whatever other tests running beside it hold in other schemas.
+        url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+        yield Db("postgres", con, {"url_env": "KP_TEST_PG_URL"}, {"KP_TEST_PG_URL": url}, "%s", "timestamp")
     finally:
         con.rollback()
         con.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -556,3 +559,17 @@ def test_full_resync_and_a_new_column_copy_the_table_afresh(db: Db, tmp_path: Pa
     # The new row, and rows 49 and 50 read again: they share the last committed cursor value.
     assert (report.tables[0].status, report.tables[0].rows_read) == ("synced", 3)
     _same(db, wh, "orders")
+
+
+def test_a_bare_name_in_several_schemas_follows_the_search_path() -> None:
+    from kpilot.model.workspace import SourceTable
+    from kpilot.sources.base import SourceTableInfo
+    from kpilot.sources.base import SyncError as Refused
+    from kpilot.sources.sync import resolve
+
+    source = Source.model_validate({"key": "shop", "type": "postgres", "url_env": "X", "tables": {"orders": "orders"}})
+    found = [SourceTableInfo("a", "orders", ()), SourceTableInfo("b", "orders", ())]
+    assert resolve(source, SourceTable(table="orders"), found, ("b", "public")).schema == "b"
+    assert resolve(source, SourceTable(table="a.orders"), found, ("b",)).schema == "a"
+    with pytest.raises(Refused, match="several schemas have a table 'orders'"):
+        resolve(source, SourceTable(table="orders"), found, ("public",))

@@ -59,7 +59,8 @@ class InPlace:
             found = connector.discover()
             for name, spec in source.table_specs().items():
                 if spec.mode == "in_place":
-                    self._tables[name] = (source.key, resolve(source, spec, found))
+                    self._tables[name] = (source.key, resolve(source, spec, found,
+                                                              getattr(connector, "search_path", ())))
 
     def schema(self) -> dict[str, dict[str, str]]:
         """Table -> column -> type (the warehouse's type names) of every in-place table, from the source's catalog."""

@@ -226,6 +226,7 @@ class PostgresConnector(_ServerConnector):
     def __init__(self, source: Source, url: Secret):
         super().__init__(source, url)
         self._named = 0
+        self.search_path: tuple[str, ...] = ()
 
     def _connect(self) -> Any:
         import psycopg
@@ -244,7 +245,14 @@ class PostgresConnector(_ServerConnector):
 
     def _catalog(self, con: Any) -> list[tuple[str, str, str, str]]:
         rows = super()._catalog(con)
-        con.rollback()  # end the read-only transaction the catalog query opened
+        cur = con.cursor()
+        try:
+            # A bare table name resolves as PostgreSQL itself would: through the connection's search path.
+            cur.execute("SELECT unnest(current_schemas(false))")
+            self.search_path = tuple(str(r[0]) for r in cur.fetchall())
+        finally:
+            cur.close()
+        con.rollback()  # end the read-only transaction the catalog queries opened
         return rows
 
     def read(self, table: SourceTableInfo, cursor: str | None, after: Any, *, inclusive: bool,

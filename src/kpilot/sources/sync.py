@@ -98,7 +98,7 @@ def sync_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[Source], base
             for name, spec in specs.items():
                 started = time.perf_counter()
                 try:
-                    info = resolve(source, spec, found)
+                    info = resolve(source, spec, found, getattr(connector, "search_path", ()))
                     done = sync_table(con, connector, source, name, spec, info, full=full, on_batch=on_batch)
                 except pa.ArrowException as exc:
                     report.tables.extend(_failed(con, source, {name: spec}, SyncError(msg(
@@ -126,13 +126,19 @@ def _failed(con: duckdb.DuckDBPyConnection, source: Source, specs: dict[str, Sou
     return out
 
 
-def resolve(source: Source, spec: SourceTable, found: Sequence[SourceTableInfo]) -> SourceTableInfo:
-    """The source table `spec.table` names: `schema.table`, or a table name that only one schema has."""
+def resolve(source: Source, spec: SourceTable, found: Sequence[SourceTableInfo],
+            search_path: Sequence[str] = ()) -> SourceTableInfo:
+    """The source table `spec.table` names: `schema.table`, or a table name that only one schema has, or
+    that the first schema of the connection's search path has (PostgreSQL's own rule for a bare name)."""
     wanted = spec.table or ""
     exact = [t for t in found if t.qualified == wanted or (not t.schema and t.name == wanted)]
     by_name = exact or [t for t in found if t.name == wanted]
     if len(by_name) == 1:
         return by_name[0]
+    for schema in search_path:
+        in_path = [t for t in by_name if t.schema == schema]
+        if len(in_path) == 1:
+            return in_path[0]
     if by_name:
         raise SyncError(msg("source '{source}': several schemas have a table '{table}': {tables}. Fix: write "
                             "`table: schema.table`.", source=source.key, table=wanted,
