@@ -7,8 +7,10 @@ shows in the next compute.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -238,18 +240,6 @@ def test_a_join_across_engines_is_refused_with_its_line(tmp_path: Path) -> None:
         mc.series("revenue")
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "mysql"])
-def test_in_place_on_sqlite_or_mysql_is_refused(tmp_path: Path, kind: str) -> None:
-    ws = tmp_path / "ws"
-    where = {"path": "shop.sqlite"} if kind == "sqlite" else {"url_env": "KP_TEST_MYSQL_URL"}
-    _write(ws, {"key": "shop", "type": kind, **where, "tables": {"orders": {"mode": "in_place"}}})
-    with pytest.raises(KpilotError) as info:
-        load_workspace(ws / "kpilot.yaml")
-    text = str(info.value)
-    assert f"`mode: in_place` (computing inside the database) is not supported yet for {kind} sources" in text
-    assert "Fix: use `mode: copy`" in text and "kpilot.yaml:" in text
-
-
 def test_cursor_on_an_in_place_table_is_refused(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     _write(ws, {"key": "shop", "type": "duckdb", "path": "shop.duckdb",
@@ -280,3 +270,302 @@ def test_an_in_place_source_finds_its_url_among_the_stored_credentials(pg_schema
         got = _computed(svc)
     table = f'"{schema}".orders'
     assert got == pytest.approx(_expected(con.execute(EXPECTED_SQL.format(table=table)).fetchall()))
+
+
+# --- MySQL/MariaDB and SQLite -----------------------------------------------------------------------
+
+MARIA = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+
+WEEKLY = [{**m, "key": f"{m['key']}_w", "grain": "week"} for m in METRICS]
+
+# The same values by hand in each database, by month and by week (weeks start on Sunday: see _write_dialect).
+HAND_SQL = {
+    ("mysql", "month"): ("SELECT DATE_FORMAT(ordered_at, '%Y-%m-01'), SUM(amount), "
+                         "SUM(status = 'paid'), SUM(status = 'paid') / COUNT(*) FROM orders GROUP BY 1 ORDER BY 1"),
+    ("mysql", "week"): ("SELECT DATE_FORMAT(DATE(ordered_at) - INTERVAL DAYOFWEEK(ordered_at) - 1 DAY, '%Y-%m-%d'), "
+                        "SUM(amount), SUM(status = 'paid'), SUM(status = 'paid') / COUNT(*) FROM orders "
+                        "GROUP BY 1 ORDER BY 1"),
+    ("sqlite", "month"): ("SELECT strftime('%Y-%m-01', ordered_at), SUM(amount), SUM(status = 'paid'), "
+                          "1.0 * SUM(status = 'paid') / COUNT(*) FROM orders GROUP BY 1 ORDER BY 1"),
+    ("sqlite", "week"): ("SELECT date(ordered_at, '-6 days', 'weekday 0'), SUM(amount), SUM(status = 'paid'), "
+                         "1.0 * SUM(status = 'paid') / COUNT(*) FROM orders GROUP BY 1 ORDER BY 1"),
+}
+
+
+def _computed_dialect(svc: WorkspaceService, suffix: str) -> dict[str, tuple[float, float, float]]:
+    mc = svc.computer()
+    series = [mc.series(k + suffix) for k in ("revenue", "paid_orders", "paid_share")]
+    out = {}
+    for i, p in enumerate(series[0].periods):
+        values = tuple(float(s.reindex(series[0].periods).values[i]) for s in series)
+        if not math.isnan(values[2]):
+            out[p.isoformat()] = values
+    return out
+
+
+def _by_hand(cur: Any, kind: str, grain: str) -> dict[str, tuple[float, float, float]]:
+    cur.execute(HAND_SQL[(kind, grain)])
+    return {str(p): (float(r), float(n), float(s)) for p, r, n, s in cur.fetchall()}
+
+
+def _check_dialect(ws: Path, state: Path, cur: Any, kind: str) -> None:
+    with WorkspaceService(ws, state_dir=state) as svc:
+        assert [str(i) for i in svc.validate() if i.severity == "error"] == []
+        assert svc.sync().tables == []
+        svc.load()
+        svc.compute()
+        assert svc.computer().engines["orders"].dialect == kind
+        months, weeks = _computed_dialect(svc, ""), _computed_dialect(svc, "_w")
+        _no_copy(svc)
+    assert len(months) == 3 and months == pytest.approx(_by_hand(cur, kind, "month"))
+    assert len(weeks) > 3 and weeks == pytest.approx(_by_hand(cur, kind, "week"))
+    assert all(date.fromisoformat(w).weekday() == 6 for w in weeks)  # Sundays
+
+
+def _write_dialect(ws: Path, source: dict[str, Any]) -> None:
+    _write(ws, source, metrics=METRICS + WEEKLY)
+    doc = yaml.safe_load((ws / "kpilot.yaml").read_text(encoding="utf-8"))
+    doc["week_start"] = "sunday"
+    (ws / "kpilot.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+
+@pytest.fixture
+def maria_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
+    pymysql = pytest.importorskip("pymysql")
+    name = f"kp_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = pymysql.connect(**MARIA, autocommit=True)
+    except pymysql.Error as exc:
+        pytest.fail(f"MariaDB is not reachable at 127.0.0.1:3306 ({exc}); ./run-tests starts it")
+    admin.cursor().execute(f"CREATE DATABASE `{name}`")
+    con = pymysql.connect(**MARIA, database=name, autocommit=True)
+    cur = con.cursor()
+    cur.execute("CREATE TABLE orders (id INT PRIMARY KEY, ordered_at DATETIME, amount DECIMAL(12,2), "
+                "status VARCHAR(20))")
+    cur.executemany("INSERT INTO orders VALUES (%s, %s, %s, %s)", ROWS)
+    monkeypatch.setenv("KP_TEST_MARIA_URL", f"mysql://root@127.0.0.1:3306/{name}")
+    try:
+        yield con, name
+    finally:
+        con.close()
+        admin.cursor().execute(f"DROP DATABASE `{name}`")
+        admin.close()
+
+
+@pytest.mark.mariadb
+def test_mysql_table_in_place_equals_sql_in_mariadb(maria_db: tuple[Any, str], tmp_path: Path) -> None:
+    con, name = maria_db
+    ws = tmp_path / "ws"
+    _write_dialect(ws, {"key": "shop", "type": "mysql", "url_env": "KP_TEST_MARIA_URL",
+                        "tables": {"orders": {"table": f"{name}.orders", "mode": "in_place"}}})
+    _check_dialect(ws, tmp_path / "state", con.cursor(), "mysql")
+
+    # A row added in MariaDB shows in the next compute, of the same service.
+    with WorkspaceService(ws, state_dir=tmp_path / "state") as svc:
+        _computed(svc)
+        con.cursor().execute("INSERT INTO orders VALUES (1000, '2026-05-04 10:00', 99.5, 'paid')")
+        got = _computed(svc)
+    assert got["2026-05-01"] == pytest.approx((99.5, 1.0, 1.0))
+    assert got == pytest.approx(_by_hand(con.cursor(), "mysql", "month"))
+
+
+@pytest.mark.mariadb
+def test_validate_checks_columns_of_a_mysql_table_in_place(maria_db: tuple[Any, str], tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    _write(ws, {"key": "shop", "type": "mysql", "url_env": "KP_TEST_MARIA_URL",
+                "tables": {"orders": {"table": f"{maria_db[1]}.orders", "mode": "in_place"}}},
+           metrics=[{"key": "revenue", "model": "orders", "measure": "sum(amont)"}])
+    with WorkspaceService(ws, state_dir=tmp_path / "state") as svc:
+        errors = [str(i) for i in svc.validate() if i.severity == "error"]
+    assert len(errors) == 1 and "amont" in errors[0] and "did you mean 'amount'" in errors[0], errors
+
+
+def _sqlite_file(path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, ordered_at DATETIME, amount NUMERIC, status TEXT)")
+        con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?)",
+                        [(i, t.isoformat(sep=" "), a, s) for i, t, a, s in ROWS])
+        con.commit()
+
+
+def test_sqlite_file_in_place_equals_sql_in_sqlite(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    path = ws / "shop.sqlite"
+    _sqlite_file(path)
+    _write_dialect(ws, {"key": "shop", "type": "sqlite", "path": "shop.sqlite",
+                        "tables": {"orders": {"mode": "in_place"}}})
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        _check_dialect(ws, tmp_path / "state", con.cursor(), "sqlite")
+        # A row added to the file shows in the next compute, of the same service.
+        with WorkspaceService(ws, state_dir=tmp_path / "state") as svc:
+            _computed(svc)
+            con.execute("INSERT INTO orders VALUES (1000, '2026-05-04 10:00:00', 99.5, 'paid')")
+            con.commit()
+            got = _computed(svc)
+        assert got["2026-05-01"] == pytest.approx((99.5, 1.0, 1.0))
+        assert got == pytest.approx(_by_hand(con.cursor(), "sqlite", "month"))
+
+
+def test_validate_checks_columns_of_a_sqlite_table_in_place(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    _sqlite_file(ws / "shop.sqlite")
+    _write(ws, {"key": "shop", "type": "sqlite", "path": "shop.sqlite", "tables": {"orders": {"mode": "in_place"}}},
+           metrics=[{"key": "revenue", "model": "orders", "measure": "sum(amont)"}])
+    with WorkspaceService(ws, state_dir=tmp_path / "state") as svc:
+        errors = [str(i) for i in svc.validate() if i.severity == "error"]
+    assert len(errors) == 1 and "amont" in errors[0] and "did you mean 'amount'" in errors[0], errors
+
+
+@pytest.mark.parametrize(("metric", "model_tz", "expected", "where"), [
+    ({"key": "m", "model": "orders", "measure": "median(amount)"}, None,
+     "median() and quantile_cont() are not supported on tables computed in place on SQLite", "metrics[0].measure"),
+    ({"key": "m", "model": "orders", "measure": "sum(amount)"}, "America/New_York",
+     "model orders: time zone conversions are not supported on tables computed in place on SQLite",
+     "models[0].timezone"),
+])
+def test_what_sqlite_cannot_compute_in_place_is_refused_with_its_line(tmp_path: Path, metric: dict[str, Any],
+                                                                      model_tz: str | None, expected: str,
+                                                                      where: str) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    _sqlite_file(ws / "shop.sqlite")
+    model = {"key": "orders", "table": "orders", "source": "shop", "time": "ordered_at",
+             **({"timezone": model_tz} if model_tz else {})}
+    _write(ws, {"key": "shop", "type": "sqlite", "path": "shop.sqlite", "tables": {"orders": {"mode": "in_place"}}},
+           metrics=[metric], models=[model])
+    with pytest.raises(WorkspaceInvalid) as info:
+        WorkspaceService(ws, state_dir=tmp_path / "state")
+    errors = [str(i) for i in info.value.issues if i.severity == "error"]
+    assert len(errors) == 1 and expected in errors[0] and where in errors[0] and "kpilot.yaml:" in errors[0], errors
+    assert "`mode: copy`" in errors[0]
+
+
+def test_the_engines_refuse_what_they_cannot_run(tmp_path: Path) -> None:
+    """Behind validation, the engine itself refuses a construct it has no rewrite for (never a wrong number)."""
+    from sqlglot import exp
+
+    from kpilot.compute.engine import EngineError
+    from kpilot.compute.engine_sqlite import SQLiteEngine
+
+    _sqlite_file(tmp_path / "shop.sqlite")
+    engine = SQLiteEngine(tmp_path / "shop.sqlite")
+    try:
+        assert engine.query(exp.select("COUNT(*) AS n").from_("orders")).to_pylist() == [{"n": 60}]
+        with pytest.raises(EngineError, match=r"median\(\) and quantile_cont\(\) are not supported .* on SQLite"):
+            engine.query(exp.select(exp.Median(this=exp.column("amount"))).from_("orders"))
+        with pytest.raises(EngineError, match="time zone conversions are not supported"):
+            engine.query(exp.select(exp.AtTimeZone(this=exp.column("ordered_at"), zone=exp.Literal.string("UTC")))
+                         .from_("orders"))
+        with pytest.raises(EngineError, match="SQLite rejected a generated query: no such column: amont"):
+            engine.query(exp.select(exp.Sum(this=exp.column("amont"))).from_("orders"))
+    finally:
+        engine.close()
+
+
+# Every construct the compiler uses, computed in place equals computed on a copy of the same rows.
+
+SUBS = [(i, 1 + i % 7, f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}",
+         None if i % 4 == 0 else f"2026-{1 + i % 5:02d}-{1 + (i * 3) % 28:02d}",
+         float(10 * (1 + i % 9)), ("basic", "pro", "team")[i % 3]) for i in range(1, 80)]
+CUSTOMERS = [(c, "enterprise" if c % 2 else "smb") for c in range(1, 8)]
+BALANCES = [(f"2026-{1 + d // 28:02d}-{1 + d % 28:02d} 0{d % 3}:00:00", a, float(d * len(a + "x" * d) % 97))
+            for d in range(0, 110, 3) for a in ("a", "b")]
+
+FULL_MODELS: list[dict[str, Any]] = [
+    {"key": "subs", "table": "subs", "source": "shop", "time": "started_at",
+     "validity": {"from": "started_at", "to": "ended_at"}, "dimensions": ["plan"],
+     "joins": [{"model": "customers", "on": {"customer_id": "id"}}]},
+    {"key": "customers", "table": "customers", "source": "shop"},
+    {"key": "balances", "table": "balances", "source": "shop", "time": "taken_at", "dimensions": ["account"]},
+]
+FULL_METRICS: list[dict[str, Any]] = [
+    {"key": "active_mrr", "type": "snapshot", "model": "subs", "measure": "sum(mrr)", "grain": "month"},
+    {"key": "active_pro", "type": "snapshot", "model": "subs", "measure": "count(*)", "filter": "plan = 'pro'",
+     "grain": "week"},
+    {"key": "avg_mrr", "type": "snapshot", "model": "subs", "measure": "avg(mrr)", "grain": "quarter"},
+    {"key": "new_plans", "model": "subs", "measure": "count(distinct plan)", "filter": "mrr > 20", "grain": "month"},
+    {"key": "big_new", "model": "subs", "measure": "count_if(mrr >= 50)", "grain": "week"},
+    {"key": "enterprise_mrr", "model": "subs", "measure": "sum(mrr)", "filter": "customers.segment = 'enterprise'",
+     "grain": "quarter"},
+    {"key": "balance", "type": "snapshot", "model": "balances", "time": "taken_at", "measure": "sum(balance)",
+     "grain": "week"},
+    {"key": "year_mrr", "model": "subs", "measure": "max(mrr) - min(mrr)", "grain": "year"},
+]
+
+
+def _full_ws(ws: Path, source: dict[str, Any], mode: str) -> None:
+    tables = {t: {**spec, "mode": mode} for t, spec in source["tables"].items()}
+    doc = {"workspace": "inplace", "week_start": "wednesday", "sources": [{**source, "tables": tables}],
+           "models": FULL_MODELS, "metrics": FULL_METRICS}
+    ws.mkdir(exist_ok=True)
+    (ws / "kpilot.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+
+def _series_of(ws: Path, state: Path) -> dict[str, Any]:
+    with WorkspaceService(ws, state_dir=state) as svc:
+        assert [str(i) for i in svc.validate() if i.severity == "error"] == []
+        svc.sync()
+        svc.load()
+        svc.compute()
+        mc = svc.computer()
+        out: dict[str, Any] = {"engines": sorted({e.dialect for e in mc.engines.values()})}
+        for key in [m["key"] for m in FULL_METRICS]:
+            s = mc.series(key)
+            out[key] = (s.periods, [None if math.isnan(v) else v for v in s.values])
+        for key, dim in (("active_mrr", "plan"), ("new_plans", "plan"), ("balance", "account")):
+            parts = mc.breakdown(key, [dim])
+            out[f"{key}/{dim}"] = {k: (s.periods, [None if math.isnan(v) else v for v in s.values])
+                                   for k, s in parts.items()}
+    return out
+
+
+def _same_in_place_and_copied(tmp_path: Path, source: dict[str, Any]) -> None:
+    _full_ws(tmp_path / "copy", source, "copy")
+    _full_ws(tmp_path / "inplace", source, "in_place")
+    copied = _series_of(tmp_path / "copy", tmp_path / "state_copy")
+    in_place = _series_of(tmp_path / "inplace", tmp_path / "state_inplace")
+    assert copied.pop("engines") == [] and in_place.pop("engines") == [source["type"]]
+    assert set(copied) == set(in_place)
+    for key, value in copied.items():
+        parts = value if isinstance(value, dict) else {(): value}
+        got = in_place[key] if isinstance(value, dict) else {(): in_place[key]}
+        assert set(got) == set(parts), key
+        for k, (periods, values) in parts.items():
+            assert got[k][0] == periods, (key, k)
+            assert [v is None for v in got[k][1]] == [v is None for v in values], (key, k)
+            assert [v for v in got[k][1] if v is not None] == pytest.approx([v for v in values if v is not None]), key
+    assert any(v is not None and v > 0 for v in in_place["active_mrr"][1])
+
+
+def test_every_construct_on_sqlite_in_place_equals_a_copy(tmp_path: Path) -> None:
+    for name in ("copy", "inplace"):
+        (tmp_path / name).mkdir()
+        with contextlib.closing(sqlite3.connect(tmp_path / name / "shop.sqlite")) as con:
+            con.execute("CREATE TABLE subs (id INTEGER, customer_id INTEGER, started_at DATE, ended_at DATE, "
+                        "mrr REAL, plan TEXT)")
+            con.execute("CREATE TABLE customers (id INTEGER, segment TEXT)")
+            con.execute("CREATE TABLE balances (taken_at DATETIME, account TEXT, balance REAL)")
+            con.executemany("INSERT INTO subs VALUES (?, ?, ?, ?, ?, ?)", SUBS)
+            con.executemany("INSERT INTO customers VALUES (?, ?)", CUSTOMERS)
+            con.executemany("INSERT INTO balances VALUES (?, ?, ?)", BALANCES)
+            con.commit()
+    _same_in_place_and_copied(tmp_path, {"key": "shop", "type": "sqlite", "path": "shop.sqlite",
+                                         "tables": {"subs": {}, "customers": {}, "balances": {}}})
+
+
+@pytest.mark.mariadb
+def test_every_construct_on_mariadb_in_place_equals_a_copy(maria_db: tuple[Any, str], tmp_path: Path) -> None:
+    con, name = maria_db
+    cur = con.cursor()
+    cur.execute("CREATE TABLE subs (id INT, customer_id INT, started_at DATE, ended_at DATE, mrr DOUBLE, "
+                "plan VARCHAR(10))")
+    cur.execute("CREATE TABLE customers (id INT, segment VARCHAR(20))")
+    cur.execute("CREATE TABLE balances (taken_at DATETIME, account VARCHAR(5), balance DOUBLE)")
+    cur.executemany("INSERT INTO subs VALUES (%s, %s, %s, %s, %s, %s)", SUBS)
+    cur.executemany("INSERT INTO customers VALUES (%s, %s)", CUSTOMERS)
+    cur.executemany("INSERT INTO balances VALUES (%s, %s, %s)", BALANCES)
+    _same_in_place_and_copied(tmp_path, {"key": "shop", "type": "mysql", "url_env": "KP_TEST_MARIA_URL",
+                                         "tables": {t: {"table": f"{name}.{t}"}
+                                                    for t in ("subs", "customers", "balances")}})

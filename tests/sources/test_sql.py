@@ -313,7 +313,8 @@ def test_database_source_fields_are_checked() -> None:
     assert "needs `url_env:`" in error(type="mysql", tables={"a": "a"})
     assert "needs `path:`" in error(type="sqlite", tables={"a": "a"})
     assert "needs `tables:`" in error(type="duckdb", path="x.duckdb")
-    assert "in_place" in error(type="sqlite", path="x.sqlite", tables={"a": {"mode": "in_place"}})
+    assert Source.model_validate({"key": "db", "type": "sqlite", "path": "x.sqlite",  # computed in place
+                                  "tables": {"a": {"mode": "in_place"}}}).table_specs()["a"].mode == "in_place"
     assert "cursor, primary_key and mode are for database sources" in error(
         type="csv", path="data/", tables={"a": {"cursor": "x"}})
     ok = Source.model_validate({"key": "db", "type": "postgres", "url_env": "DB_URL",

@@ -30,9 +30,9 @@ def filter_to_case(node: exp.Expr) -> exp.Expr:
     """`agg(x) FILTER (WHERE c)` -> `agg(CASE WHEN c THEN x END)` (count(*) counts `CASE WHEN c THEN 1 END`)."""
     if not isinstance(node, exp.Filter):
         return node
-    agg, where = node.this, node.expression
+    where = node.expression
     cond = where.this if isinstance(where, exp.Where) else where
-    agg = agg.copy()
+    agg: exp.Expr = node.this.copy()
     if isinstance(agg, exp.CountIf):
         return exp.Sum(this=exp.Case(ifs=[exp.If(this=exp.and_(exp.paren(agg.this.copy()), exp.paren(cond.copy())),
                                                  true=exp.Literal.number(1))], default=exp.Literal.number(0)))
@@ -45,6 +45,24 @@ def filter_to_case(node: exp.Expr) -> exp.Expr:
     else:
         agg.set("this", exp.Case(ifs=[exp.If(this=cond.copy(), true=arg.copy())]))
     return agg
+
+
+def values_to_union(node: exp.Expr) -> exp.Expr:
+    """`(VALUES (a, b), ...) AS p(x, y)` -> `(SELECT a AS x, b AS y UNION ALL ...) AS p` (no column list needed)."""
+    if not isinstance(node, exp.Values):
+        return node
+    alias = node.args.get("alias")
+    names = [c.name for c in alias.columns] if isinstance(alias, exp.TableAlias) else []
+    selects = []
+    for row in node.expressions:
+        values = row.expressions if isinstance(row, exp.Tuple) else [row]
+        selects.append(exp.select(*[exp.alias_(v.copy(), n, quoted=True) if n else v.copy()
+                                    for v, n in zip(values, names or [""] * len(values), strict=True)]))
+    union: exp.Expr = selects[0]
+    for other in selects[1:]:
+        union = exp.union(union, other, distinct=False)
+    table_alias = exp.TableAlias(this=alias.this.copy()) if isinstance(alias, exp.TableAlias) else None
+    return exp.Subquery(this=union, alias=table_alias)
 
 
 def count_if_to_sum(node: exp.Expr) -> exp.Expr:
@@ -69,10 +87,6 @@ def refuse_unsupported(tree: exp.Expr, dialect: str) -> None:
                                   "{database}: the model's time column must be a naive timestamp in the workspace's "
                                   "time zone. Fix: remove the model's `timezone:`, or copy the table (`mode: copy`)",
                                   database=name))
-        if isinstance(node, exp.Values | exp.Window | exp.Union):
-            raise EngineError(msg("snapshot metrics (models with `validity:`, or snapshot metrics over a snapshot "
-                                  "time) are not supported yet on tables computed in place on {database}. Fix: copy "
-                                  "the table into the warehouse (`mode: copy`)", database=name))
 
 
 def to_arrow(names: list[str], rows: list[tuple[Any, ...]]) -> pa.Table:

@@ -1,7 +1,8 @@
 """MySQL/MariaDB as an engine: the compiled trees, rewritten for what MySQL runs, in the mysql dialect.
 
 MySQL has no `FILTER (WHERE ...)` (-> CASE WHEN inside the aggregate), no `EXTRACT(isodow ...)`
-(-> `WEEKDAY(d) + 1`) and no `date - integer` (-> `DATE_SUB(d, INTERVAL n DAY)`). SQLGlot already writes
+(-> `WEEKDAY(d) + 1`), no `date - integer` (-> `DATE_SUB(d, INTERVAL n DAY)`) and no bare `*` after
+other columns (-> `t.*`). SQLGlot already writes
 `DATE_TRUNC` as `STR_TO_DATE(CONCAT(YEAR(d), ...))`. Weeks are bucketed by the compiler's arithmetic on the
 ISO day of the week, so they start on the workspace's week start.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from kpilot.compute.engine_dbapi import DbApiEngine, count_if_to_sum, filter_to_case
+from kpilot.compute.engine_dbapi import DbApiEngine, count_if_to_sum, filter_to_case, values_to_union
 
 
 def is_date_minus_days(node: exp.Expr) -> bool:
@@ -35,12 +36,25 @@ def mysql_dates(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def qualified_star(node: exp.Expr) -> exp.Expr:
+    """`SELECT x, * FROM tbl AS t` -> `SELECT x, t.* FROM tbl AS t` (MySQL allows a bare `*` only first)."""
+    if not isinstance(node, exp.Select) or not any(isinstance(e, exp.Star) for e in node.expressions[1:]):
+        return node
+    source = node.args["from_"].this if node.args.get("from_") else None
+    if not isinstance(source, exp.Table | exp.Subquery) or not source.alias:
+        return node
+    node = node.copy()
+    node.set("expressions", [exp.Column(this=exp.Star(), table=exp.to_identifier(source.alias))
+                             if isinstance(e, exp.Star) else e for e in node.expressions])
+    return node
+
+
 class MySQLEngine(DbApiEngine):
     """Runs compiled metric queries on a MySQL or MariaDB connection (PyMySQL), autocommit and read-only."""
 
     dialect = "mysql"
     label = "MySQL/MariaDB"
-    rewrites = (filter_to_case, count_if_to_sum, mysql_dates)
+    rewrites = (values_to_union, filter_to_case, count_if_to_sum, mysql_dates, qualified_star)
 
     def __init__(self, con: Any):
         import pymysql

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from kpilot.compute.engine_dbapi import DbApiEngine, count_if_to_sum, filter_to_case
+from kpilot.compute.engine_dbapi import DbApiEngine, count_if_to_sum, filter_to_case, values_to_union
 from kpilot.compute.engine_mysql import is_date_minus_days, is_isodow
 
 
@@ -69,7 +69,7 @@ class SQLiteEngine(DbApiEngine):
     dialect = "sqlite"
     label = "SQLite"
     errors = (sqlite3.Error,)
-    rewrites = (filter_to_case, count_if_to_sum, sqlite_dates)
+    rewrites = (values_to_union, filter_to_case, count_if_to_sum, sqlite_dates)
 
     def __init__(self, path: Path):
         # Its own connection, usable from the threads computing metrics (each query holds the lock).

@@ -174,6 +174,13 @@ def _check_models(ctx: _Ctx) -> None:
                     there=_engine_label(ws, join.model)),
                     msg("compute both tables in the same place: copy the in-place one into the warehouse "
                         "(`mode: copy`), or declare both `mode: in_place` on the same source"))
+        rewritten = _rewritten_in_place(ws, model.key)
+        if rewritten and model.timezone and model.timezone != ws.timezone:
+            ctx.error((*base, "timezone"), "not_in_place", msg(
+                "model {model}: time zone conversions are not supported on tables computed in place on {database}",
+                model=model.key, database=rewritten),
+                msg("remove `timezone:` (the model's times must be in the workspace's time zone, {timezone}), or "
+                    "copy the table into the warehouse (`mode: copy`)", timezone=ws.timezone))
         cols = model_columns(ws, model, schema)
         if cols is None:
             continue
@@ -197,6 +204,16 @@ def _check_models(ctx: _Ctx) -> None:
             _check_column(ctx, (*base, "primary_key"), cols, model.primary_key, where)
 
 
+def _rewritten_in_place(ws: Workspace, model_key: str) -> str | None:
+    """The database computing a model in place when it is one whose queries are rewritten (MySQL, SQLite)."""
+    try:
+        key = ws.engine_of(model_key)
+    except KeyError:
+        return None
+    types = {s.key: s.type for s in ws.sources}
+    return {"mysql": "MySQL/MariaDB", "sqlite": "SQLite"}.get(types.get(key or "", ""))
+
+
 def _engine_label(ws: Workspace, model_key: str) -> Message:
     source = ws.engine_of(model_key)
     return msg("in place in source '{source}'", source=source) if source else msg("in the warehouse")
@@ -210,6 +227,12 @@ def _check_expression(ctx: _Ctx, path: PathKey, text: str, role: str, model: Mod
         return None
     if model is None:
         return tree
+    rewritten = _rewritten_in_place(ctx.ws, model.key)
+    if role == "measure" and rewritten and any(tree.find_all(exp.Median, exp.PercentileCont)):
+        ctx.error(path, "not_in_place", msg("median() and quantile_cont() are not supported on tables computed in "
+                                            "place on {database} (model {model})", database=rewritten,
+                                            model=model.key),
+                  msg("copy the table into the warehouse (`mode: copy`), or use another measure"))
     cols = model_columns(ctx.ws, model, ctx.schema)
     if cols is None:
         return tree

@@ -83,7 +83,7 @@ FILE_SOURCE_TYPES = ("csv", "excel", "parquet")
 SQL_SOURCE_TYPES = ("postgres", "mysql", "sqlite", "duckdb")
 SERVER_SOURCE_TYPES = ("postgres", "mysql")
 # Database sources whose tables can stay where they are, the metrics computed by the database (push-down).
-IN_PLACE_SOURCE_TYPES = ("postgres", "duckdb")
+IN_PLACE_SOURCE_TYPES = ("postgres", "mysql", "sqlite", "duckdb")
 
 
 class SourceTable(Spec):
@@ -204,8 +204,9 @@ class Source(Spec):
         in_place = [name for name, spec in self.table_specs().items() if spec.mode == "in_place"]
         if in_place and self.type not in IN_PLACE_SOURCE_TYPES:
             raise ValueError(msg("`mode: in_place` (computing inside the database) is not supported yet for {type} "
-                                 "sources (table(s) {tables}); it works with postgres and duckdb sources. Fix: use "
-                                 "`mode: copy` (the default)", type=self.type, tables=", ".join(in_place)))
+                                 "sources (table(s) {tables}); it works with postgres, mysql, sqlite and duckdb "
+                                 "sources. Fix: use `mode: copy` (the default)", type=self.type,
+                                 tables=", ".join(in_place)))
         if self.type == "push":
             if not self.tables:
                 raise ValueError(msg("a push source needs `tables:`, the tables other systems push rows to, e.g. "

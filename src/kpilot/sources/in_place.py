@@ -1,8 +1,8 @@
 """Tables computed where they live (`mode: in_place`, push-down): their columns, and the engines for their models.
 
-A PostgreSQL table is queried on its server (the compiled queries in the postgres dialect, on a read-only
-session); a DuckDB file is opened read-only and queried by DuckDB. Nothing is copied: only the per-period
-aggregates come back, and the warehouse stores them as it stores every other aggregate.
+A PostgreSQL or MySQL/MariaDB table is queried on its server (the compiled queries in its dialect, on a
+read-only session); a DuckDB or SQLite file is opened read-only and queried by its own engine. Nothing is
+copied: only the per-period aggregates come back, and the warehouse stores them as it stores every other aggregate.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kpilot.compute.engine import DuckDBEngine, Engine, MappedEngine
+from kpilot.compute.engine_mysql import MySQLEngine
 from kpilot.compute.engine_postgres import PostgresEngine
+from kpilot.compute.engine_sqlite import SQLiteEngine
 from kpilot.model.errors import msg
 from kpilot.model.workspace import Source, Workspace
 from kpilot.sources.base import Connector, SourceTableInfo, SyncError
 from kpilot.sources.secrets import CredentialLayers, secrets_file
-from kpilot.sources.sql import DuckDBConnector, PostgresConnector, connector_for
+from kpilot.sources.sql import DuckDBConnector, MySQLConnector, PostgresConnector, SQLiteConnector, connector_for
 from kpilot.sources.sync import resolve
 from kpilot.store.credentials import stored_credentials
 
@@ -35,6 +37,7 @@ class InPlace:
         self._connectors: dict[str, Connector] = {}
         self._tables: dict[str, tuple[str, SourceTableInfo]] = {}  # warehouse name -> (source key, found table)
         self._engines: dict[str, Engine] = {}  # source key -> engine
+        self._closing: list[SQLiteEngine] = []  # engines holding their own connection
 
     @property
     def sources(self) -> list[Source]:
@@ -89,6 +92,17 @@ class InPlace:
                 inner = PostgresEngine.on_connection(con)
             elif isinstance(connector, DuckDBConnector):
                 inner = DuckDBEngine(connector.con)  # opened read-only
+            elif isinstance(connector, MySQLConnector):
+                try:
+                    inner = MySQLEngine(connector.con)  # autocommit, read-only session
+                except Exception as exc:
+                    raise connector.failed(exc, msg("opening a read-only session")) from None
+            elif isinstance(connector, SQLiteConnector):
+                try:
+                    inner = SQLiteEngine(connector.path)  # opened read-only
+                except Exception as exc:
+                    raise connector.failed(exc, msg("opening {path}", path=connector.source.path)) from None
+                self._closing.append(inner)
             else:  # the workspace validator refuses in_place on other source types
                 raise SyncError(msg("source '{source}': `mode: in_place` is not supported for this source type. "
                                     "Fix: use `mode: copy`.", source=source_key))
@@ -99,6 +113,9 @@ class InPlace:
         return self._engines[source_key]
 
     def close(self) -> None:
+        for engine in self._closing:
+            engine.close()
+        self._closing.clear()
         for connector in self._connectors.values():
             connector.close()
         self._connectors.clear()
