@@ -298,7 +298,11 @@ def _audit_metric(ctx: _Context, ws: Workspace, m: Metric, kept: Sequence[str],
         reasons.append(msg("other metrics are computed from it ({metrics}): take it off dashboards, keep its "
                            "definition", metrics=", ".join(used[m.key])))
     if verdict == "fix" and not dup and m.decision is None and predicts:
-        reasons.append(msg("it predicts an outcome: worth turning into a KPI (decision rule, owner, target)"))
+        if m.key in ctx.outcomes:
+            reasons.append(msg("an outcome without a decision: worth turning into a KPI (decision rule, owner, "
+                               "target)"))
+        else:
+            reasons.append(msg("it predicts an outcome: worth turning into a KPI (decision rule, owner, target)"))
     role = "north_star" if ns else "board" if board else "metric"
     return AuditVerdict(key=m.key, title=m.label, verdict=verdict, reasons=tuple(reasons), checks=checks,
                         role=role, duplicate_of=dup_of, metric=m.key)
