@@ -183,7 +183,11 @@ def init(
             path = init_workspace(target, template, language, force=force, today=today.date() if today else None)
     tr = translator(language)
     out.print(tr("Created {path} from the {template} template.").format(path=path, template=template))
-    out.print(tr("Next: kpilot validate -w {dir} && kpilot status -w {dir}").format(dir=target))
+    if crm is not None or source is not None:
+        out.print(tr("Next: set the credentials named in {path} (environment, secrets file or kpilot secrets set), "
+                     "then kpilot sync -w {dir} && kpilot status -w {dir}").format(path=path, dir=target))
+    else:
+        out.print(tr("Next: kpilot validate -w {dir} && kpilot status -w {dir}").format(dir=target))
 
 
 @app.command("validate")
