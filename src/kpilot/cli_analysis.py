@@ -63,8 +63,7 @@ def leads(
     with _errors(lang, workspace):
         ins = _insights(workspace, state_dir, as_of)
         edges = ins.leads()
-        from kpilot.compute import results
-        results.save_run(ins.svc.con, "leads", ins.as_of, [e.to_dict() for e in edges])
+        ins.keep("leads", edges)
     if format is Fmt.json:
         _json([e.to_dict() for e in edges])
         return
@@ -99,12 +98,15 @@ def forecast(
             found = [f for f in [ins.forecast(metric)] if f is not None]
         else:
             found = ins.forecasts()
-            from kpilot.compute import results
-            results.save_run(ins.svc.con, "forecasts", ins.as_of, [f.to_dict() for f in found])
+            ins.keep("forecasts", found)
     if format is Fmt.json:
         _json([f.to_dict() for f in found])
         return
     language, tr = _lang(lang, ins)
+    if not found:
+        out.print(tr("No forecast: no complete period of data as of {date}.").format(
+            date=format_day(ins.as_of, language)))
+        return
     table = Table(title=tr("Forecasts"), box=None, header_style="bold")
     for col in (tr("KPI"), tr("Period"), tr("Forecast"), tr("80 % interval"), tr("Target"), tr("Chance of target"),
                 tr("Method")):
@@ -129,8 +131,7 @@ def warnings_cmd(
     with _errors(lang, workspace):
         ins = _insights(workspace, state_dir, as_of)
         found = ins.warnings()
-        from kpilot.compute import results
-        results.record_findings(ins.svc.con, found, ins.as_of)
+        ins.keep_findings(found)
     if format is Fmt.json:
         _json(found)
         return
@@ -170,8 +171,7 @@ def anomalies(
         if metric:
             ins.metric(metric)
         found = ins.anomalies([metric] if metric else None)
-        from kpilot.compute import results
-        results.record_findings(ins.svc.con, found, ins.as_of)
+        ins.keep_findings(found)
     if format is Fmt.json:
         _json(found)
         return
@@ -257,8 +257,7 @@ def audit(
             verdicts = ins.audit_inventory(text, str(inventory))
         else:
             verdicts = ins.audit()
-            from kpilot.compute import results
-            results.save_run(ins.svc.con, "audit", ins.as_of, [v.to_dict() for v in verdicts])
+            ins.keep("audit", verdicts)
     if format is Fmt.json:
         _json([v.to_dict() for v in verdicts])
         return

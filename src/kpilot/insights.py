@@ -229,8 +229,8 @@ class Insights:
 
     def stored_edges(self) -> list[leadlag.LeadLagEdge] | None:
         """The lead-lag edges of the last `kpilot leads` or `kpilot analyze` run up to the as-of date, if any."""
-        run = results.load_run(self.svc.con, "leads")
-        if run is None or run.as_of > self.as_of:
+        run = results.load_run(self.svc.con, "leads", self.as_of)
+        if run is None:
             return None
         return [leadlag.LeadLagEdge(e["leader"], e["follower"], int(e["lag"]), float(e["correlation"]),
                                     float(e["p_value"]), float(e["effect"]) if e["effect"] is not None else np.nan,
@@ -363,18 +363,25 @@ class Insights:
 
     # --- everything, stored ---------------------------------------------------------------------
 
+    def keep(self, kind: str, found: Sequence[Any]) -> None:
+        """Store an analysis' result (edges, forecasts, verdicts: anything with to_dict) under the as-of date."""
+        results.save_run(self.svc.con, kind, self.as_of, [x.to_dict() for x in found])
+
+    def keep_findings(self, findings: Sequence[dict[str, Any]]) -> int:
+        """Record early warnings and anomalies (never lost, never duplicated); returns how many are new."""
+        return results.record_findings(self.svc.con, findings, self.as_of)
+
     def run_all(self) -> dict[str, Any]:
         """Run every analysis, store the results and findings; returns a summary."""
-        con = self.svc.con
         edges = self.leads()
-        results.save_run(con, "leads", self.as_of, [e.to_dict() for e in edges])
+        self.keep("leads", edges)
         forecasts = self.forecasts()
-        results.save_run(con, "forecasts", self.as_of, [f.to_dict() for f in forecasts])
+        self.keep("forecasts", forecasts)
         warnings = self.warnings(edges)
         anomalies = self.anomalies()
         audit = self.audit()
-        results.save_run(con, "audit", self.as_of, [v.to_dict() for v in audit])
-        new = results.record_findings(con, [*warnings, *anomalies], self.as_of)
+        self.keep("audit", audit)
+        new = self.keep_findings([*warnings, *anomalies])
         return {"edges": len(edges), "forecasts": len(forecasts), "warnings": len(warnings),
                 "anomalies": len(anomalies), "audit": len(audit), "new_findings": new}
 

@@ -6,6 +6,7 @@ Root-cause totals are checked against hand-written DuckDB SQL over the same CSVs
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -37,7 +38,8 @@ def test_leads_finds_demos_and_pipeline_leading_won_revenue(acme_dir: Path, stat
         assert list(e)[:8] == ["leader", "follower", "lag", "correlation", "p_value", "effect", "n", "stable"]
 
 
-def test_forecast_gives_the_current_and_next_period_with_interval_and_chance(acme_dir: Path, state: Path) -> None:
+def test_forecast_gives_the_current_and_next_period_with_interval_and_chance(acme_dir: Path, state: Path,
+                                                                             acme_raw: duckdb.DuckDBPyConnection) -> None:
     found = run_json(acme_dir, state, "forecast")
     assert [f["metric"] for f in found] == ["mrr", "pipeline_generated", "demos_booked", "win_rate", "logo_churn"]
     by_metric = {f["metric"]: f for f in found}
@@ -52,6 +54,14 @@ def test_forecast_gives_the_current_and_next_period_with_interval_and_chance(acm
     demos = by_metric["demos_booked"]["points"][0]
     assert demos["period"] == "2026-11-23" and demos["observed"] is not None
     assert demos["value"] >= demos["observed"]
+    # What is known of the periods in progress, against hand-written SQL over the CSVs.
+    assert demos["observed"] == one(acme_raw, "SELECT count(*) FROM meetings WHERE type = 'demo' "
+                                              "AND booked_at >= '2026-11-23' AND booked_at < '2026-11-27'")
+    assert mrr["points"][0]["observed"] == pytest.approx(one(
+        acme_raw, "SELECT sum(mrr_eur) FROM subscriptions WHERE start_date <= DATE '2026-11-26' "
+                  "AND (end_date IS NULL OR end_date > DATE '2026-11-26')"))
+    # A snapshot's period-end forecast starts from today's value: one month-end step can only move it so far.
+    assert abs(mrr["points"][0]["value"] - mrr["points"][0]["observed"]) < 0.01 * mrr["points"][0]["observed"]
 
 
 def test_forecast_of_an_unknown_metric_says_which_exist(acme_dir: Path, state: Path) -> None:
@@ -170,3 +180,21 @@ def test_analyze_stores_everything_once(acme_dir: Path, state: Path) -> None:
     assert first["edges"] >= 2 and first["forecasts"] == 5 and first["audit"] == 12
     again = run_json(acme_dir, state, "analyze")
     assert again["new_findings"] == 0 and again["anomalies"] == first["anomalies"]
+
+
+def test_a_replayed_leads_run_does_not_replace_a_later_one(acme_with_target: Path, tmp_path: Path) -> None:
+    """Warnings as of a date use the latest leads run up to that date: a replay of August never stands in for
+    a later run, and a run from the future is not used."""
+    from kpilot.compute import results
+    from kpilot.insights import Insights
+    from kpilot.service import WorkspaceService
+
+    for day in ("2026-11-22", "2026-08-02"):  # today's run first, then a replay of August
+        r = kpilot("leads", "-w", str(acme_with_target), "--as-of", day, "--format", "json", env_state=tmp_path)
+        assert r.returncode == 0, r.stderr
+    (state,) = list(tmp_path.iterdir())  # the one workspace's state under KPILOT_STATE_DIR
+    with WorkspaceService(acme_with_target, state_dir=state) as svc:
+        assert results.load_run(svc.con, "leads", date(2026, 11, 26)).as_of == date(2026, 11, 22)
+        assert results.load_run(svc.con, "leads", date(2026, 8, 16)).as_of == date(2026, 8, 2)
+        assert results.load_run(svc.con, "leads", date(2026, 7, 1)) is None
+        assert Insights(svc, as_of=date(2026, 7, 1)).stored_edges() is None

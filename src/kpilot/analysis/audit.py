@@ -28,28 +28,13 @@ import unicodedata
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from kpilot.analysis.leadlag import EdgeLike
 from kpilot.model.errors import KpilotError, Location, Message, did_you_mean, msg, verbatim
 from kpilot.model.workspace import Direction, Kind, Metric, MetricType, Workspace
 
 VOLUME_MEASURE = re.compile(r"^\s*(count|sum)\s*\(", re.IGNORECASE)
 VOLUME_TYPES = (MetricType.simple, MetricType.cumulative, MetricType.snapshot)
-
-
-class EdgeLike(Protocol):
-    """What the audit needs of a lead-lag edge: `leader` moves `lag` periods before `follower`."""
-
-    @property
-    def leader(self) -> str: ...
-    @property
-    def follower(self) -> str: ...
-    @property
-    def lag(self) -> int: ...
-    @property
-    def correlation(self) -> float: ...
-    @property
-    def p_value(self) -> float: ...
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +41,22 @@ MIN_PERIODS = 30  # fewest periods a pair needs on top of max_lag and the AR fil
 STABILITY_TOLERANCE = 2  # a half's best lag may differ from the full span's by this many periods
 FOURIER_HARMONICS = 3  # seasonal terms removed when `season` is given
 EFFECT_CHANGE = 10.0  # the effect is given for a change of the leader by this many percent
+
+
+class EdgeLike(Protocol):
+    """What the audit and the early warnings need of an edge (a LeadLagEdge, or one stored or made by hand):
+    `leader` moves `lag` periods before `follower`."""
+
+    @property
+    def leader(self) -> str: ...
+    @property
+    def follower(self) -> str: ...
+    @property
+    def lag(self) -> int: ...
+    @property
+    def correlation(self) -> float: ...
+    @property
+    def p_value(self) -> float: ...
 
 
 @dataclass(frozen=True)

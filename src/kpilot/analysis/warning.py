@@ -15,28 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from kpilot.analysis.forecast import Leader, forecast, probability_of_target
+from kpilot.analysis.leadlag import EdgeLike
 
 MOVE_Z = 1.5
 CONFIDENCE = 0.6
 BASELINE = 13
-
-
-class EdgeLike(Protocol):
-    """What a warning needs of a lead-lag edge."""
-
-    @property
-    def leader(self) -> str: ...
-    @property
-    def follower(self) -> str: ...
-    @property
-    def lag(self) -> int: ...
-    @property
-    def correlation(self) -> float: ...
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Analysis results and findings kept in the workspace's DuckDB (schema `kpilot`).
 
-`kpilot.analysis_runs` holds the latest result of each analysis (lead-lag edges, forecasts, anomalies,
-audit) as JSON, with the as-of date it was computed for: the web app and the alerts read it instead of
-recomputing. `kpilot.findings` keeps every early warning and anomaly ever raised, keyed by what it is
-about, so that re-running an analysis updates a finding (last_seen) and never loses or duplicates one.
+`kpilot.analyses` holds the result of each analysis (lead-lag edges, forecasts, audit) as JSON, one per
+as-of date it was computed for (a replay with --as-of records its own date and never replaces today's):
+the web app and the alerts read the latest one up to their date instead of recomputing.
+`kpilot.findings` keeps every early warning and anomaly ever raised, keyed by what it is about, so
+that re-running an analysis updates a finding (last_seen) and never loses or duplicates one.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import duckdb
 
 SCHEMA_SQL = [
     "CREATE SCHEMA IF NOT EXISTS kpilot",
-    """CREATE TABLE IF NOT EXISTS kpilot.analysis_runs (
-        kind VARCHAR PRIMARY KEY, as_of DATE, computed_at TIMESTAMP, payload VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS kpilot.analyses (
+        kind VARCHAR, as_of DATE, computed_at TIMESTAMP, payload VARCHAR, PRIMARY KEY (kind, as_of))""",
     """CREATE TABLE IF NOT EXISTS kpilot.findings (
         id VARCHAR PRIMARY KEY, kind VARCHAR, metric VARCHAR, period DATE, severity VARCHAR,
         first_seen TIMESTAMP, last_seen TIMESTAMP, as_of DATE, payload VARCHAR)""",
@@ -64,23 +65,26 @@ def _now() -> datetime:
 
 
 def save_run(con: duckdb.DuckDBPyConnection, kind: str, as_of: date, payload: Any) -> None:
-    """Replace the stored result of one analysis (one transaction: a reader sees the old or the new one)."""
+    """Replace the stored result of one analysis as of one date (one transaction: a reader sees the old or
+    the new one)."""
     ensure_schema(con)
     text = json.dumps(payload, ensure_ascii=False, default=str)
     con.execute("BEGIN")
     try:
-        con.execute("DELETE FROM kpilot.analysis_runs WHERE kind = ?", [kind])
-        con.execute("INSERT INTO kpilot.analysis_runs VALUES (?, ?, ?, ?)", [kind, as_of, _now(), text])
+        con.execute("DELETE FROM kpilot.analyses WHERE kind = ? AND as_of = ?", [kind, as_of])
+        con.execute("INSERT INTO kpilot.analyses VALUES (?, ?, ?, ?)", [kind, as_of, _now(), text])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
 
 
-def load_run(con: duckdb.DuckDBPyConnection, kind: str) -> StoredRun | None:
+def load_run(con: duckdb.DuckDBPyConnection, kind: str, as_of: date | None = None) -> StoredRun | None:
+    """The latest stored result of an analysis computed as of `as_of` or earlier (any date when None)."""
     ensure_schema(con)
-    rows = con.execute("SELECT kind, as_of, computed_at, payload FROM kpilot.analysis_runs WHERE kind = ?",
-                       [kind]).fetchall()
+    rows = con.execute("SELECT kind, as_of, computed_at, payload FROM kpilot.analyses WHERE kind = ? "
+                       "AND (?::DATE IS NULL OR as_of <= ?::DATE) ORDER BY as_of DESC LIMIT 1",
+                       [kind, as_of, as_of]).fetchall()
     if not rows:
         return None
     k, as_of, at, text = rows[0]
