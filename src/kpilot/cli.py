@@ -9,7 +9,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from enum import StrEnum
@@ -25,7 +25,7 @@ from kpilot.analysis.status import describe_when
 from kpilot.i18n import LANGUAGES, Translator, format_day, format_percent, format_value, translator
 from kpilot.model import Direction, Grain, Issue, KpilotError, When, WorkspaceInvalid, workspace_file
 from kpilot.model.errors import did_you_mean, message_of, msg, one_of, render
-from kpilot.model.periods import PERIOD_FORMS, parse_period
+from kpilot.model.periods import PERIOD_FORMS, NotADay, parse_day, parse_period
 
 app = typer.Typer(
     name="kpilot",
@@ -123,12 +123,11 @@ def _as_of(value: str | None) -> date | None:
     if value is None:
         return None
     try:
-        grain, start = parse_period(value)
-    except ValueError:
-        grain, start = None, None
-    if grain is not Grain.day or start is None:
-        raise KpilotError(msg("--as-of '{value}' is not a date; write it as YYYY-MM-DD", value=value))
-    return start
+        return parse_day(value)
+    except NotADay as exc:
+        if exc.out_of_range:
+            raise KpilotError(message_of(exc)) from None
+        raise KpilotError(msg("--as-of '{value}' is not a date; write it as YYYY-MM-DD", value=value)) from None
 
 
 def _period(value: str | None) -> date | None:
@@ -142,6 +141,18 @@ def _period(value: str | None) -> date | None:
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=err, transient=True, disable=not err.is_terminal)
+
+
+@contextmanager
+def _table_progress(label: str) -> Iterator[Callable[..., None]]:
+    """A progress bar for a load or a sync: yields `update(table, done, total=None)` ("Loading orders 3/10")."""
+    with _progress() as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(table: str, done: int, total: int | None = None) -> None:
+            bar.update(task, total=total, completed=done, description=f"{label} {table}")
+
+        yield update
 
 
 TodayOpt = Annotated[datetime | None, typer.Option("--today", hidden=True, formats=["%Y-%m-%d"],
@@ -226,12 +237,7 @@ def load(
         svc = _open(workspace, state_dir)
         language = lang or svc.ws.language.value
         tr = translator(language)
-        with _progress() as bar:
-            task = bar.add_task(tr("Loading"), total=None)
-
-            def on_progress(table: str, done: int, total: int) -> None:
-                bar.update(task, total=total, completed=done, description=f"{tr('Loading')} {table}")
-
+        with _table_progress(tr("Loading")) as on_progress:
             report = svc.load(force=force, progress=on_progress)
     table = Table(title=tr("Loaded tables"), show_lines=False)
     for col in (tr("Table"), tr("File"), tr("Status"), tr("Rows"), tr("Seconds")):

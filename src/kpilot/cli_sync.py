@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from kpilot.cli import LangOpt, StateOpt, WorkspaceOpt, _errors, _escape, _open, _progress, app, err, out
+from kpilot.cli import LangOpt, StateOpt, WorkspaceOpt, _errors, _escape, _open, _table_progress, app, err, out
 from kpilot.i18n import Translator, format_value, translator
 from kpilot.model import KpilotError, Workspace, load_workspace
 from kpilot.model.errors import N_, msg, render
@@ -39,12 +39,7 @@ def sync(
         svc = _open(workspace, state_dir)
         language = lang or svc.ws.language.value
         tr = translator(language)
-        with _progress() as bar:
-            task = bar.add_task(tr("Syncing"), total=None)
-
-            def on_batch(table: str, rows: int) -> None:
-                bar.update(task, completed=rows, description=f"{tr('Syncing')} {table}")
-
+        with _table_progress(tr("Syncing")) as on_batch:
             report = svc.sync(source, full=full, on_batch=on_batch)
     table = Table(title=tr("Synced tables"), show_lines=False)
     for col in (tr("Source"), tr("Table"), tr("Status"), tr("Rows read"), tr("Rows"), tr("Seconds")):

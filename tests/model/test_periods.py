@@ -44,3 +44,20 @@ def test_targets_per_period_and_prorated() -> None:
                                                {"from": "2026-07", "to": "2026-12", "value": 0.4}]})
     assert target_for(ratio, date(2026, 4, 1), Grain.quarter, WeekStart.monday, False) == 0.3
     assert target_for(ratio, date(2026, 7, 1), Grain.quarter, WeekStart.monday, False) == 0.4
+
+
+def test_parse_day_takes_only_a_date_within_range() -> None:
+    from datetime import date
+
+    from kpilot.model.periods import NotADay, parse_day
+
+    assert parse_day(" 2026-11-09 ") == date(2026, 11, 9)
+    assert parse_day("1900-01-01") == date(1900, 1, 1) and parse_day("2199-12-31") == date(2199, 12, 31)
+    for text in ("2026-11", "2026-W46", "2026-02-30", "tomorrow", ""):
+        with pytest.raises(NotADay, match="is not a date; write it as YYYY-MM-DD") as bad:
+            parse_day(text)
+        assert not bad.value.out_of_range
+    for text in ("1899-12-31", "2200-01-01", "9999-12-31"):
+        with pytest.raises(NotADay, match=f"as_of {text} is out of range") as far:
+            parse_day(text)
+        assert far.value.out_of_range

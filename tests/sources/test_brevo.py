@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kpilot.model.workspace import Source
-from kpilot.sources import brevo
 from kpilot.sources.api_rows import snake
-from kpilot.sources.http import HttpClient
 from kpilot.sources.sync import sync_sources
 from tests.sources.helpers import Ws
 from tests.sources.mock_apis.brevo import STATS, BrevoApi, sample
@@ -24,12 +21,6 @@ def api() -> Any:
     with BrevoApi(sample(230)) as server:
         yield server
 
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-    monkeypatch.setattr(brevo, "HttpClient", functools.partial(HttpClient, sleep=recorded.append))
-    return recorded
 
 
 def _source(api: BrevoApi, **options: Any) -> Source:

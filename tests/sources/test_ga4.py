@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import date, timedelta
 from typing import Any
 
@@ -11,7 +10,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpilot.model.workspace import Source
 from kpilot.sources import ga4
-from kpilot.sources.http import HttpClient
 from kpilot.sources.sync import sync_sources
 from tests.sources.helpers import Ws
 from tests.sources.mock_apis.ga4 import PROPERTY, Ga4Api
@@ -24,12 +22,6 @@ def api() -> Any:
     with Ga4Api() as server:
         yield server
 
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-    monkeypatch.setattr(ga4, "HttpClient", functools.partial(HttpClient, sleep=recorded.append))
-    return recorded
 
 
 def _sync(ws: Ws, api: Ga4Api, env: dict[str, str] | None = None, **options: Any) -> Any:

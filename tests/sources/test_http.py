@@ -73,3 +73,13 @@ def test_a_slow_answer_is_a_timeout_retried_then_reported() -> None:
                             sleep=lambda s: None, source="crm")
         with pytest.raises(SyncError, match=r"no answer within 0.1 s"):
             client.get_json("/x")
+
+
+@pytest.mark.parametrize("body", [[1, 2], "text", 3])
+def test_a_json_answer_that_is_not_an_object_is_a_clear_error(body: object) -> None:
+    with Echo() as api:
+        api.fail(200, body=body)
+        client = HttpClient(api.url, headers={"Authorization": "Bearer good-token"}, source="crm", max_retries=0)
+        with pytest.raises(SyncError) as caught:
+            client.get_json("/deals")
+    assert "source 'crm'" in str(caught.value) and "not a JSON object" in str(caught.value)

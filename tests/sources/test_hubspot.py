@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from kpilot.model.workspace import Source
-from kpilot.sources import http, hubspot
+from kpilot.sources import hubspot
 from kpilot.sources.sync import sync_sources
 from tests.sources.mock_apis.hubspot import HubSpotApi, sample
 
@@ -29,12 +29,6 @@ def api() -> Iterator[HubSpotApi]:
     with HubSpotApi() as server:
         yield server
 
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-    monkeypatch.setattr(http, "default_sleep", recorded.append)
-    return recorded
 
 
 def source(api: HubSpotApi, **options: Any) -> Source:

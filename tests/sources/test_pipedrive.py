@@ -11,7 +11,6 @@ import duckdb
 import pytest
 
 from kpilot.model.workspace import Source
-from kpilot.sources import http
 from kpilot.sources.sync import sync_sources
 from tests.sources.mock_apis.pipedrive import PipedriveApi, sample
 
@@ -23,12 +22,6 @@ def api() -> Iterator[PipedriveApi]:
     with PipedriveApi() as server:
         yield server
 
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-    monkeypatch.setattr(http, "default_sleep", recorded.append)
-    return recorded
 
 
 def source(api: PipedriveApi, **options: Any) -> Source:
@@ -116,3 +109,22 @@ def test_a_field_removed_becomes_null_an_added_one_becomes_a_column_when_asked(a
 
 def test_sample_has_each_status() -> None:
     assert {d["status"] for d in sample()["deals"]} == {"won", "lost", "open"}
+
+
+@pytest.mark.parametrize("body", [[1, 2], {"success": True, "data": "x", "additional_data": "x"}])
+def test_an_answer_of_an_unexpected_shape_fails_clearly_and_keeps_data(api: PipedriveApi, tmp_path: Path,
+                                                                        body: object) -> None:
+    con = duckdb.connect()
+    sync(con, source(api), tmp_path)
+    before = deals(con)
+    api.fail(200, body=body)
+    report = sync(con, source(api), tmp_path)
+    assert [t.table for t in report.failed] == ["deals"]  # the other tables are read after the odd answer
+    assert "source 'pd'" in (report.failed[0].error or "")
+    assert deals(con) == before == expected(api)
+
+
+def test_a_bad_numeric_option_fails_the_source_clearly(api: PipedriveApi, tmp_path: Path) -> None:
+    report = sync(duckdb.connect(), source(api, timeout="abc"), tmp_path)
+    assert report.failed and all("`timeout`" in (t.error or "") and "'abc'" in (t.error or "")
+                                 for t in report.failed)

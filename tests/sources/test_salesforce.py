@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,7 @@ import pytest
 import yaml
 
 from kpilot.model.workspace import Source
-from kpilot.sources import salesforce
 from kpilot.sources.api_rows import parse, snake
-from kpilot.sources.http import HttpClient
 from kpilot.sources.sync import sync_sources
 from tests.sources.helpers import Ws
 from tests.sources.mock_apis.salesforce import T0, SalesforceApi, sample
@@ -33,12 +30,6 @@ def api() -> Any:
     with SalesforceApi(page=7) as server:
         yield server
 
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-    monkeypatch.setattr(salesforce, "HttpClient", functools.partial(HttpClient, sleep=recorded.append))
-    return recorded
 
 
 def _source(api: SalesforceApi, **fields: Any) -> Source:
@@ -67,6 +58,15 @@ def test_objects_are_copied_through_soql_following_next_records_url(ws: Ws, api:
         ("salesforce_events", "synced", 12), ("salesforce_leads", "synced", 17),
         ("salesforce_opportunities", "synced", 31)]
     assert _copied(ws, "salesforce_opportunities", OPP) == _expected(api, "Opportunity", OPP)
+    # Independently of `parse`: opportunities 3 and 7 as the mock builds them (7 has the bulk SystemModstamp).
+    spot = ws.con.execute("SELECT id, stage_name, amount, is_won, is_closed, close_date, created_date, "
+                          "system_modstamp FROM salesforce_opportunities "
+                          "WHERE id IN ('006000000000003', '006000000000007') ORDER BY id").fetchall()
+    assert spot == [
+        ("006000000000003", "Negotiation/Review", 1751.5, False, False, date(2026, 2, 25),
+         datetime(2026, 2, 5, 12, 0, tzinfo=UTC), datetime(2026, 2, 7, 12, 0, tzinfo=UTC)),
+        ("006000000000007", "Closed Lost", 2753.5, False, True, date(2026, 3, 1),
+         datetime(2026, 2, 9, 10, 0, tzinfo=UTC), datetime(2026, 3, 14, 9, 0, tzinfo=UTC))]
     lead = ("Id", "Status", "IsConverted", "ConvertedDate", "ConvertedOpportunityId", "SystemModstamp")
     assert _copied(ws, "salesforce_leads", lead) == _expected(api, "Lead", lead)
     types = ws.types("salesforce_opportunities")

@@ -157,3 +157,19 @@ def test_data_survives_reopening(db_url: str | None, tmp_path: Path) -> None:
     with AppStore(db_url, state_dir=tmp_path) as again:
         assert again.decisions("acme") == [d]
         assert again.overrides("acme") == {"mrr": {"owners": ["sales"]}}
+
+
+def test_the_store_refuses_what_it_could_not_read_back(store: AppStore) -> None:
+    with pytest.raises(StoreInvalid, match="'someday' is not a period"):
+        store.add_decision("acme", "mrr", period="someday", action="x", owner=None)
+    with pytest.raises(StoreInvalid, match="'2026-13' is not a period"):
+        store.add_annotation("acme", "mrr", period="2026-13", text="x")
+    with pytest.raises(StoreInvalid, match="the decision's owner is longer than 200 characters"):
+        store.add_decision("acme", "mrr", period="2026-11", action="x", owner="o" * 201)
+    with pytest.raises(StoreInvalid, match="the annotation's text holds a NUL character"):
+        store.add_annotation("acme", "mrr", period="2026-11", text="a\x00b")
+    d = store.add_decision("acme", "mrr", period=" 2026-11 ", action="x", owner=None)
+    assert d.period == "2026-11"  # kept trimmed, as the history's periods are compared as text
+    with pytest.raises(StoreInvalid, match="the decision's note holds a NUL character"):
+        store.update_decision("acme", d.id, status="done", note="\x00")
+    assert store.decisions("acme") == [d] and store.annotations("acme") == []

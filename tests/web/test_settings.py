@@ -332,3 +332,15 @@ def test_edit_a_target_in_the_browser(browser: Any, copy_server: tuple[str, Path
         context.close()
     assert errors == []
     assert {urlparse(u).hostname for u in requests} == {"127.0.0.1"}
+
+
+@pytest.mark.parametrize("fields", [{"period": "someday"}, {"action": "Relancer\x00"}, {"owner": "m" * 201}])
+def test_a_bad_decision_form_is_refused_and_nothing_is_written(site: tuple[TestClient, Path, Path],
+                                                                fields: dict[str, str]) -> None:
+    client, _, state = site
+    token = _token(client, "/settings/metric/pipeline_generated")
+    data = {"csrf": token, "metric": "pipeline_generated", "period": "2026-11-09", "action": "Relancer", **fields}
+    r = client.post("/decisions" + Q, data=data, follow_redirects=False)
+    assert r.status_code == 422, r.text
+    with AppStore(state_dir=state) as store:
+        assert store.decisions("acme") == []

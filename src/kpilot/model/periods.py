@@ -141,6 +141,33 @@ def parse_period(value: object) -> tuple[Grain, date]:
     raise ValueError(msg("'{text}' is not a period; write it as {forms}", text=text, forms=PERIOD_FORMS))
 
 
+#: The dates kpilot computes as of: periods run up to the as-of date, so a date in year 9999 overflows and one
+#: centuries ahead would only make long empty series.
+DAY_RANGE = (date(1900, 1, 1), date(2199, 12, 31))
+
+
+class NotADay(ValueError):
+    """A text that is not a YYYY-MM-DD date in DAY_RANGE; `out_of_range` tells a real date too far off."""
+
+    def __init__(self, message: str, *, out_of_range: bool = False):
+        super().__init__(message)
+        self.out_of_range = out_of_range
+
+
+def parse_day(value: str) -> date:
+    """An as-of day written YYYY-MM-DD, or NotADay saying what is wrong (not a date, or out of DAY_RANGE)."""
+    try:
+        grain, day = parse_period(value)
+    except ValueError:
+        grain, day = None, None
+    if grain is not Grain.day or day is None:
+        raise NotADay(msg("'{value}' is not a date; write it as YYYY-MM-DD", value=value))
+    if not DAY_RANGE[0] <= day <= DAY_RANGE[1]:
+        raise NotADay(msg("as_of {value} is out of range. Fix: give a date from {first} to {last}.", value=value,
+                          first=DAY_RANGE[0].isoformat(), last=DAY_RANGE[1].isoformat()), out_of_range=True)
+    return day
+
+
 def period_range(value: object) -> tuple[date, date]:
     """The days a period reference covers, as [first day, first day after)."""
     grain, start = parse_period(value)

@@ -92,6 +92,19 @@ def option(source: Source, name: str, default: Any = None, *, required: bool = F
     return value
 
 
+def number(source: Source, name: str, default: float, kind: type[int] | type[float] = float) -> Any:
+    """A numeric option (`timeout: 30`), as `kind`; a SyncError naming the option when it is not a number."""
+    value = source.options.get(name, default)
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return kind(value)
+    except (TypeError, ValueError):
+        raise SyncError(msg("source '{source}': the option `{option}` must be a number, not '{value}'. Fix: write "
+                            "e.g. `{option}: {example}`.", source=source.key, option=name, value=value,
+                            example=kind(default))) from None
+
+
 def secret(source: Source, var: str, what: str, environ: Mapping[str, str] | None, secrets: Path | None) -> Secret:
     """A credential named by an option: the variable `var` (environment, secrets file, application database)."""
     env = os.environ if environ is None else environ
@@ -105,6 +118,6 @@ def client(source: Source, base_url: str, headers: Mapping[str, str], *, secrets
            factory: Any = None) -> HttpClient:
     """The source's HTTP client: `base_url`, `timeout`, `retries` and `backoff` options over the defaults."""
     return (factory or HttpClient)(
-        str(option(source, "base_url", base_url)), headers=headers, timeout=float(option(source, "timeout", 30)),
-        max_retries=int(option(source, "max_retries", 5)), backoff=float(option(source, "backoff", 1.0)),
+        str(option(source, "base_url", base_url)), headers=headers, timeout=number(source, "timeout", 30),
+        max_retries=number(source, "max_retries", 5, int), backoff=number(source, "backoff", 1.0),
         source=source.key, secrets=secrets, fix_token=fix)

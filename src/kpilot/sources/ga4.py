@@ -73,9 +73,9 @@ class Ga4Connector:
         self.key = key
         self.path = f"properties/{property_id}:runReport"
         self.conversion = conversion
-        self.settle_days = int(api_rows.option(source, "settle_days", 3))
+        self.settle_days = api_rows.number(source, "settle_days", 3, int)
         self.start_date = str(api_rows.option(source, "start_date", "2020-01-01"))
-        self.page = int(api_rows.option(source, "page_size", PAGE))
+        self.page = api_rows.number(source, "page_size", PAGE, int)
         self.client: HttpClient | None = None
         self._expires = 0.0
 
@@ -89,7 +89,7 @@ class Ga4Connector:
                                 source=self.source.key)) from None
         try:
             resp = httpx.post(str(self.key["token_uri"]), data={"grant_type": GRANT, "assertion": assertion},
-                              timeout=float(api_rows.option(self.source, "timeout", 30)))
+                              timeout=api_rows.number(self.source, "timeout", 30))
         except httpx.HTTPError as exc:
             raise SyncError(msg("source '{source}': the token server {url} could not be reached: {reason}",
                                 source=self.source.key, url=str(self.key["token_uri"]),

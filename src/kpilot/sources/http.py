@@ -102,11 +102,16 @@ class HttpClient:
                 status = resp.status_code
                 if status < 300:
                     try:
-                        return resp.json()
+                        data = resp.json()
                     except ValueError:
                         raise SyncError(msg("source '{source}': {url} answered with something other than JSON. Fix: "
                                             "check the source's `base_url` option.", source=self.source,
                                             url=self.scrub(url))) from None
+                    if not isinstance(data, dict):  # every API kpilot reads answers with an object
+                        raise SyncError(msg("source '{source}': {url} answered with JSON that is not a JSON object. "
+                                            "Fix: check the source's `base_url` option.", source=self.source,
+                                            url=self.scrub(_path(url))))
+                    return data
                 if status in (401, 403):
                     raise SyncError(msg("the token for source '{source}' was refused ({status}): it may have expired "
                                         "or lack a permission. {fix}", source=self.source, status=status,

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from kpilot.model.errors import msg
 from kpilot.model.workspace import Source
+from kpilot.sources.api_rows import number
 from kpilot.sources.base import Column, SourceTableInfo, SyncError
 from kpilot.sources.http import HttpClient, source_token
 from kpilot.sources.sql import rows_to_arrow
@@ -105,8 +106,8 @@ def client_for(source: Source, environ: Mapping[str, str] | None, secrets: Path 
     headers, params = auth(token)
     opts = source.options
     client = HttpClient(str(opts.get("base_url") or base_url), headers=headers,
-                        timeout=float(opts.get("timeout", 30)), max_retries=int(opts.get("max_retries", 5)),
-                        backoff=float(opts.get("backoff", 1.0)), source=source.key, secrets=(token,),
+                        timeout=number(source, "timeout", 30), max_retries=number(source, "max_retries", 5, int),
+                        backoff=number(source, "backoff", 1.0), source=source.key, secrets=(token,),
                         fix_token=fix)
     return client, params
 

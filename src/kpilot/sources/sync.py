@@ -95,6 +95,9 @@ def sync_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[Source], base
             except SyncError as exc:
                 report.tables.extend(_failed(con, source, specs, exc))
                 continue
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:  # an API answer of another shape
+                report.tables.extend(_failed(con, source, specs, _odd_answer(source, "", exc)))
+                continue
             for name, spec in specs.items():
                 started = time.perf_counter()
                 try:
@@ -109,11 +112,26 @@ def sync_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[Source], base
                 except SyncError as exc:
                     report.tables.extend(_failed(con, source, {name: spec}, exc))
                     continue
+                except (KeyError, TypeError, AttributeError, ValueError) as exc:  # an API answer of another shape
+                    report.tables.extend(_failed(con, source, {name: spec}, _odd_answer(source, name, exc)))
+                    continue
                 done.seconds = time.perf_counter() - started
                 report.tables.append(done)
         finally:
             connector.close()
     return report
+
+
+def _odd_answer(source: Source, table: str, exc: Exception) -> SyncError:
+    """A SyncError for an answer that is not shaped as the connector expects (instead of a traceback)."""
+    reason = f"{type(exc).__name__}: {exc}"[:200]
+    if not table:
+        return SyncError(msg("source '{source}': an answer did not have the expected shape ({reason}). Nothing was "
+                             "written; the tables keep their last good data. Fix: check the source's `base_url` "
+                             "option.", source=source.key, reason=reason))
+    return SyncError(msg("source '{source}', table {table}: an answer did not have the expected shape ({reason}). "
+                         "Nothing more was written; the table keeps the rows committed so far. Fix: check the "
+                         "source's `base_url` option.", source=source.key, table=table, reason=reason))
 
 
 def _failed(con: duckdb.DuckDBPyConnection, source: Source, specs: dict[str, SourceTable],

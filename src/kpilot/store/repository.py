@@ -19,7 +19,8 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, Ope
 from sqlalchemy.orm import Session, sessionmaker
 
 from kpilot.model import KpilotError
-from kpilot.model.errors import msg
+from kpilot.model.errors import N_, msg
+from kpilot.model.periods import period_range
 from kpilot.store.models import (
     AnnotationRow,
     CredentialRow,
@@ -31,6 +32,8 @@ from kpilot.store.models import (
 )
 
 DECISION_STATUSES = ("open", "done", "declined")
+#: The longest texts the store keeps (the columns' sizes; the API's bodies have the same limits).
+NAME_MAX, TEXT_MAX = 200, 5000
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -256,6 +259,9 @@ class AppStore:
         _check_status(status)
         if not action.strip():
             raise StoreInvalid(msg("a decision needs an action. Fix: say what was decided."))
+        period = _check_period(period)
+        _check_texts("decision", {"metric": (metric, NAME_MAX), "action": (action, TEXT_MAX),
+                                  "owner": (owner, NAME_MAX), "note": (note, TEXT_MAX)})
         now = _now()
         row = DecisionRow(workspace=workspace, metric=metric, period=period, action=action, owner=owner,
                           status=status, note=note, created_at=now, updated_at=now, user=user)
@@ -268,6 +274,7 @@ class AppStore:
                         note: str | None = None) -> DecisionRecord:
         """Change a decision's status (and its note, when given)."""
         _check_status(status)
+        _check_texts("decision", {"note": (note, TEXT_MAX)})
         with self._session() as s:
             row = s.get(DecisionRow, decision_id)
             if row is None or row.workspace != workspace:
@@ -295,6 +302,8 @@ class AppStore:
                        user: str | None = None) -> AnnotationRecord:
         if not text.strip():
             raise StoreInvalid(msg("an annotation needs a text. Fix: write what happened."))
+        period = _check_period(period)
+        _check_texts("annotation", {"metric": (metric, NAME_MAX), "text": (text, TEXT_MAX)})
         row = AnnotationRow(workspace=workspace, metric=metric, period=period, text=text, created_at=_now(),
                             user=user)
         with self._session() as s:
@@ -415,6 +424,35 @@ def _check_status(status: str) -> None:
     if status not in DECISION_STATUSES:
         raise StoreInvalid(msg("'{status}' is not a decision status. Fix: use open, done or declined.",
                                status=status))
+
+
+def _check_period(period: str) -> str:
+    """The period trimmed, or StoreInvalid when it is not a period (it could not be placed on a history)."""
+    try:
+        period_range(period)
+    except ValueError as exc:
+        raise StoreInvalid(exc.args[0] if exc.args else str(exc)) from None
+    return period.strip()
+
+
+_TEXT_FAULTS = {  # (a NUL, too long), by record: whole templates, so that each translates well
+    "decision": (N_("the decision's {field} holds a NUL character. Fix: remove it."),
+                 N_("the decision's {field} is longer than {n} characters. Fix: shorten it.")),
+    "annotation": (N_("the annotation's {field} holds a NUL character. Fix: remove it."),
+                   N_("the annotation's {field} is longer than {n} characters. Fix: shorten it.")),
+}
+
+
+def _check_texts(record: str, texts: dict[str, tuple[str | None, int]]) -> None:
+    """StoreInvalid for a text a database would refuse (a NUL, in PostgreSQL) or cut (longer than its column)."""
+    nul, long = _TEXT_FAULTS[record]
+    for field, (value, longest) in texts.items():
+        if value is None:
+            continue
+        if "\x00" in value:
+            raise StoreInvalid(msg(nul, field=field))
+        if len(value) > longest:
+            raise StoreInvalid(msg(long, field=field, n=longest))
 
 
 def _reused(key: str) -> StoreConflict:

@@ -33,8 +33,8 @@ from starlette.exceptions import HTTPException
 from kpilot.compute import results
 from kpilot.i18n import Translator
 from kpilot.model import KpilotError, WorkspaceInvalid
-from kpilot.model.errors import Message, did_you_mean, msg, render
-from kpilot.model.periods import Grain, parse_period, period_range
+from kpilot.model.errors import Message, did_you_mean, message_of, msg, render
+from kpilot.model.periods import Grain, NotADay, parse_day, parse_period, period_range
 from kpilot.model.workspace import KEY_PATTERN, Workspace
 from kpilot.sources import push
 from kpilot.store import AppStore
@@ -44,9 +44,6 @@ from kpilot.web.state import WorkspaceGate
 PREFIX = "/api/v1"
 VERSION = "1"
 MAX_PUSH = 10_000  # values or rows in one push
-# Dates the engine can compute as of: periods run up to the as-of date, so a date in year 9999 overflows and one
-# centuries ahead would only make long empty series.
-AS_OF_RANGE = (date(1900, 1, 1), date(2199, 12, 31))
 log = logging.getLogger("kpilot.web.api")
 _FIX = re.compile(r"\s*(?:Fix|Correction)\s*:\s*")
 
@@ -330,17 +327,14 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
     def decisions(request: Request, metric: str | None = None) -> list[dict[str, object]]:
         """Decisions taken or declined about the KPIs, newest first."""
         w = ws()
-        if metric is not None:
-            _metric_key(w, metric)
-        return [d.to_dict() for d in store_of(request).decisions(w.workspace, metric)]
+        return [d.to_dict() for d in store_of(request).decisions(w.workspace, _metric_filter(w, metric))]
 
     @api.post("/decisions", status_code=201, summary="Log a decision")
     def add_decision(request: Request, body: DecisionIn) -> dict[str, object]:
         """Add a decision to the log (status open, done or declined)."""
         w = ws()
-        _metric_key(w, body.metric, "metric")
-        _period(body.period, "period", 422)
-        return store_of(request).add_decision(w.workspace, body.metric, period=body.period.strip(),
+        _check_about(w, body)
+        return store_of(request).add_decision(w.workspace, body.metric, period=body.period,
                                               action=body.action, owner=body.owner, status=body.status,
                                               note=body.note).to_dict()
 
@@ -355,17 +349,14 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
     def annotations(request: Request, metric: str | None = None) -> list[dict[str, object]]:
         """Notes on the metrics' history, in period order."""
         w = ws()
-        if metric is not None:
-            _metric_key(w, metric)
-        return [a.to_dict() for a in store_of(request).annotations(w.workspace, metric)]
+        return [a.to_dict() for a in store_of(request).annotations(w.workspace, _metric_filter(w, metric))]
 
     @api.post("/annotations", status_code=201, summary="Annotate a metric's history")
     def add_annotation(request: Request, body: AnnotationIn) -> dict[str, object]:
         """Add a note at a period of a metric's history (e.g. a release sent by a deployment pipeline)."""
         w = ws()
-        _metric_key(w, body.metric, "metric")
-        _period(body.period, "period", 422)
-        return store_of(request).add_annotation(w.workspace, body.metric, period=body.period.strip(),
+        _check_about(w, body)
+        return store_of(request).add_annotation(w.workspace, body.metric, period=body.period,
                                                 text=body.text).to_dict()
 
     @api.post("/push", summary="Push metric values or rows", openapi_extra={"requestBody": {
@@ -469,6 +460,19 @@ def _metric_key(workspace: Workspace, key: str, field: str | None = None) -> str
     return key
 
 
+def _metric_filter(workspace: Workspace, metric: str | None) -> str | None:
+    """The ?metric= of a list: a known metric's key (404 otherwise), or None for every metric."""
+    if metric is not None:
+        _metric_key(workspace, metric)
+    return metric
+
+
+def _check_about(workspace: Workspace, body: DecisionIn | AnnotationIn) -> None:
+    """The metric and period a decision or an annotation is about, or a 422 naming the field at fault."""
+    _metric_key(workspace, body.metric, "metric")
+    _period(body.period, "period", 422)
+
+
 def _period(value: str, field: str, status: int = 400) -> tuple[date, date]:
     """[first day, first day after) of a period parameter (400) or body field (422)."""
     try:
@@ -483,17 +487,11 @@ def _as_of(value: str | None, gate: WorkspaceGate) -> date:
     if value is None or not value.strip():
         return gate.today()
     try:
-        grain, day = parse_period(value)
-    except ValueError:
-        grain, day = None, None
-    if grain is not Grain.day or day is None:
-        raise ApiError(400, msg("'{value}' is not a date; write it as YYYY-MM-DD", value=value),
-                       [{"field": "as_of", "message": "YYYY-MM-DD"}])
-    if not AS_OF_RANGE[0] <= day <= AS_OF_RANGE[1]:
-        raise ApiError(400, msg("as_of {value} is out of range. Fix: give a date from {first} to {last}.",
-                                value=value, first=AS_OF_RANGE[0].isoformat(), last=AS_OF_RANGE[1].isoformat()),
-                       [{"field": "as_of", "message": "out of range"}])
-    return day
+        return parse_day(value)
+    except NotADay as exc:
+        raise ApiError(400, message_of(exc), [{"field": "as_of",
+                                               "message": "out of range" if exc.out_of_range else "YYYY-MM-DD"}]
+                       ) from None
 
 
 def _push_body(data: object) -> PushValue | PushValues | PushRows:

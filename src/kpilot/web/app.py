@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from kpilot.i18n import LANGUAGES
 from kpilot.model import KpilotError, WorkspaceInvalid
-from kpilot.model.errors import msg, render
-from kpilot.model.periods import Grain, label, parse_period, period_start
+from kpilot.model.errors import message_of, msg, render
+from kpilot.model.periods import NotADay, label, parse_day, period_start
 from kpilot.web import alignment, api, charts, insight_views, settings, views
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import Analysis, WorkspaceGate
@@ -274,17 +274,9 @@ def _as_of(request: Request, today: date) -> date:
     if not value:
         return today
     try:
-        grain, start = parse_period(value)
-    except ValueError:
-        grain, start = None, None
-    if grain is not Grain.day or start is None:
-        raise PageError(400, msg("'{value}' is not a date; write it as YYYY-MM-DD", value=value))
-    from kpilot.web.api import AS_OF_RANGE
-
-    if not AS_OF_RANGE[0] <= start <= AS_OF_RANGE[1]:
-        raise PageError(400, msg("as_of {value} is out of range. Fix: give a date from {first} to {last}.",
-                                 value=value, first=AS_OF_RANGE[0].isoformat(), last=AS_OF_RANGE[1].isoformat()))
-    return start
+        return parse_day(value)
+    except NotADay as exc:
+        raise PageError(400, message_of(exc)) from None
 
 
 def _here(request: Request) -> str:
