@@ -71,6 +71,11 @@ def _computed(svc: WorkspaceService) -> dict[str, tuple[float, float, float]]:
     return out
 
 
+def approx_rows(expected: dict[str, tuple[float, ...]]) -> dict[str, Any]:
+    """Each period's tuple compared approximately (pytest.approx takes no dict of tuples since pytest 9.2)."""
+    return {k: pytest.approx(v) for k, v in expected.items()}
+
+
 def _expected(rows: list[tuple[Any, ...]]) -> dict[str, tuple[float, float, float]]:
     return {m.isoformat(): (float(r), float(n), float(s)) for m, r, n, s in rows}
 
@@ -126,7 +131,7 @@ def test_postgres_table_in_place_equals_sql_in_postgres(pg_schema: tuple[Any, st
         assert [i for i in svc.validate() if i.severity == "error"] == []
         assert svc.sync().tables == []  # nothing to copy
         got = _computed(svc)
-        assert got == pytest.approx(_expected(con.execute(EXPECTED_SQL.format(table=table)).fetchall()))
+        assert got == approx_rows(_expected(con.execute(EXPECTED_SQL.format(table=table)).fetchall()))
         assert len(got) == 3
         mc = svc.computer()
         assert mc.engines["orders"].dialect == "postgres"
@@ -136,7 +141,7 @@ def test_postgres_table_in_place_equals_sql_in_postgres(pg_schema: tuple[Any, st
         con.execute(f"INSERT INTO {table} VALUES (1000, '2026-05-04 10:00', 99.5, 'paid')")
         got = _computed(svc)
         assert got["2026-05-01"] == pytest.approx((99.5, 1.0, 1.0))
-        assert got == pytest.approx(_expected(con.execute(EXPECTED_SQL.format(table=table)).fetchall()))
+        assert got == approx_rows(_expected(con.execute(EXPECTED_SQL.format(table=table)).fetchall()))
 
 
 @pytest.mark.postgres
@@ -191,7 +196,7 @@ def test_duckdb_file_in_place_equals_sql_in_the_file(tmp_path: Path) -> None:
         got = _computed(svc)
         assert svc.computer().engines["orders"].dialect == "duckdb"
         _no_copy(svc)
-    assert got == pytest.approx(_duck_expected(ws / "shop.duckdb")) and len(got) == 3
+    assert got == approx_rows(_duck_expected(ws / "shop.duckdb")) and len(got) == 3
 
     # The file is opened read-only and only while a service uses it: another program may write to it between.
     with duckdb.connect(str(ws / "shop.duckdb")) as con:
@@ -199,7 +204,7 @@ def test_duckdb_file_in_place_equals_sql_in_the_file(tmp_path: Path) -> None:
     with WorkspaceService(ws, state_dir=tmp_path / "state") as svc:
         got = _computed(svc)
     assert got["2026-05-01"] == pytest.approx((99.5, 1.0, 1.0))
-    assert got == pytest.approx(_duck_expected(ws / "shop.duckdb"))
+    assert got == approx_rows(_duck_expected(ws / "shop.duckdb"))
 
 
 # --- refused --------------------------------------------------------------------------------------------
@@ -317,8 +322,8 @@ def _check_dialect(ws: Path, state: Path, cur: Any, kind: str) -> None:
         assert svc.computer().engines["orders"].dialect == kind
         months, weeks = _computed_dialect(svc, ""), _computed_dialect(svc, "_w")
         _no_copy(svc)
-    assert len(months) == 3 and months == pytest.approx(_by_hand(cur, kind, "month"))
-    assert len(weeks) > 3 and weeks == pytest.approx(_by_hand(cur, kind, "week"))
+    assert len(months) == 3 and months == approx_rows(_by_hand(cur, kind, "month"))
+    assert len(weeks) > 3 and weeks == approx_rows(_by_hand(cur, kind, "week"))
     assert all(date.fromisoformat(w).weekday() == 6 for w in weeks)  # Sundays
 
 
@@ -366,7 +371,7 @@ def test_mysql_table_in_place_equals_sql_in_mariadb(maria_db: tuple[Any, str], t
         con.cursor().execute("INSERT INTO orders VALUES (1000, '2026-05-04 10:00', 99.5, 'paid')")
         got = _computed(svc)
     assert got["2026-05-01"] == pytest.approx((99.5, 1.0, 1.0))
-    assert got == pytest.approx(_by_hand(con.cursor(), "mysql", "month"))
+    assert got == approx_rows(_by_hand(con.cursor(), "mysql", "month"))
 
 
 @pytest.mark.mariadb
@@ -404,7 +409,7 @@ def test_sqlite_file_in_place_equals_sql_in_sqlite(tmp_path: Path) -> None:
             con.commit()
             got = _computed(svc)
         assert got["2026-05-01"] == pytest.approx((99.5, 1.0, 1.0))
-        assert got == pytest.approx(_by_hand(con.cursor(), "sqlite", "month"))
+        assert got == approx_rows(_by_hand(con.cursor(), "sqlite", "month"))
 
 
 def test_validate_checks_columns_of_a_sqlite_table_in_place(tmp_path: Path) -> None:
