@@ -13,9 +13,12 @@ from typing import Any
 
 import yaml
 
-from kpilot.model.errors import N_, Issue, KpilotError, Location, WorkspaceInvalid, msg, recognize
+from kpilot.model.errors import N_, Issue, KpilotError, Location, Message, WorkspaceInvalid, msg, recognize
 
 PathKey = tuple[str | int, ...]
+
+MAX_BYTES = 4 << 20  # a workspace file is a few kilobytes; this leaves room for hundreds of metrics
+MAX_NODES = 200_000  # values once every alias is expanded: aliases of aliases grow exponentially
 
 # PyYAML's most frequent problems and contexts, so that they can be translated (others stay English).
 YAML_TEXTS = (
@@ -96,14 +99,21 @@ class SourceMap:
 def _construct(node: yaml.Node, loader: _Loader, path: PathKey, smap: SourceMap, issues: list[Issue]) -> Any:
     smap.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
+        own = {id(k) for k, _ in node.value}
+        loader.flatten_mapping(node)  # merged keys (<<: *base) first, so the mapping's own keys override them
         out: dict[Any, Any] = {}
+        mine: set[Any] = set()
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str | int):
                 key = str(key)
             child = (*path, key)
-            if key in out:
+            if id(key_node) in own:
+                duplicate = key in mine
+                mine.add(key)
+            else:
+                duplicate = False
+            if duplicate:
                 issues.append(
                     Issue(
                         "error",
@@ -123,12 +133,74 @@ def _construct(node: yaml.Node, loader: _Loader, path: PathKey, smap: SourceMap,
     return loader.construct_object(node, deep=True)
 
 
+def _invalid(code: str, text: Message, loc: Location, fix: Message) -> WorkspaceInvalid:
+    return WorkspaceInvalid([Issue("error", code, text, loc, fix=fix)])
+
+
+def _at(file: str, text: str, position: int) -> Location:
+    """The line and column of a character offset of `text`."""
+    before = text[:position]
+    return Location(file, before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1)
+
+
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse a document whose aliases expand to too many values (an "alias bomb") or refer to themselves.
+
+    Sizes are counted once per node (memoized), so the check costs as much as the text, not as the expansion."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            mark = node.start_mark
+            raise _invalid("yaml.recursive_alias", msg("an anchor refers to itself through an alias"),
+                           Location(file, mark.line + 1, mark.column + 1),
+                           msg("an alias (*name) must not appear inside the value its anchor (&name) marks"))
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        open_nodes.discard(key)
+        if total > MAX_NODES:
+            mark = node.start_mark
+            raise _invalid("yaml.too_large",
+                           msg("this value expands to more than {limit} values through its aliases", limit=MAX_NODES),
+                           Location(file, mark.line + 1, mark.column + 1),
+                           msg("use fewer aliases (*name) of aliases; a workspace needs far fewer values"))
+        sizes[key] = total
+        return total
+
+    size(root)
+
+
 def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
-    """Parse YAML text into plain Python values plus a SourceMap; syntax errors cite line and column."""
+    """Parse YAML text into plain Python values plus a SourceMap; syntax errors cite line and column.
+
+    Bounded: the text's size, its aliases' expansion and its nesting are capped, each with a clear error."""
     smap = SourceMap(file)
-    loader = _Loader(text)
+    if len(text) > MAX_BYTES:
+        raise _invalid("yaml.too_large", msg("the file holds {size} characters; kpilot reads at most {limit}",
+                                             size=len(text), limit=MAX_BYTES), Location(file),
+                       msg("a workspace file is a few kilobytes: check that this is the right file"))
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, file)
+    except RecursionError:
+        raise _invalid("yaml.too_deep", msg("the YAML is nested too deeply to read"), Location(file),
+                       msg("a workspace nests a few levels deep: check the brackets and indentation")) from None
+    except yaml.reader.ReaderError as exc:
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise _invalid("yaml.character", msg("the file holds the character {char}, which YAML does not allow",
+                                             char=char), _at(file, text, exc.position),
+                       msg("remove it: YAML files hold printable text only")) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
@@ -148,11 +220,16 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
             ]
         ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         return {}, smap
     issues: list[Issue] = []
-    data = _construct(node, loader, (), smap, issues)
+    try:
+        data = _construct(node, loader, (), smap, issues)
+    except RecursionError:
+        raise _invalid("yaml.too_deep", msg("the YAML is nested too deeply to read"), Location(file),
+                       msg("a workspace nests a few levels deep: check the brackets and indentation")) from None
     if issues:
         raise WorkspaceInvalid(issues)
     return data, smap
@@ -161,6 +238,10 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
 def read_yaml_file(path: Path) -> tuple[Any, SourceMap]:
     """Read and parse a YAML file; a missing or unreadable file is a clear error."""
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise _invalid("yaml.too_large", msg("the file holds {size} bytes; kpilot reads at most {limit}",
+                                                 size=path.stat().st_size, limit=MAX_BYTES), Location(str(path)),
+                           msg("a workspace file is a few kilobytes: check that this is the right file"))
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise KpilotError(msg(
