@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import io
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -58,8 +60,9 @@ class TextFmt(StrEnum):
 
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (holds kpilot.yaml).")]
-StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="Where the warehouse is kept "
-                                                                    "(default: <workspace>/.kpilot).")]
+StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="A folder for workspaces' state, as "
+                                                "$KPILOT_STATE_DIR: the warehouse goes in DIR/<workspace>-<hash> "
+                                                "(default: <workspace>/.kpilot).")]
 LangOpt = Annotated[str | None, typer.Option("--lang", help="Output language: en or fr (default: the workspace's).")]
 
 
@@ -111,12 +114,34 @@ def _errors(lang: str | None = None, workspace: Path | None = None) -> Iterator[
         raise _fail(msg("{n} error(s); nothing was changed.", n=n), tr) from None
     except KpilotError as exc:
         raise _fail(exc.message, translator(lang or _peek_language(workspace))) from None
+    except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("KPILOT_DEBUG"):
+            raise
+        from kpilot.service import explain_failure
+
+        raise _fail(explain_failure(exc, _warehouse_of(workspace)), translator(lang or _peek_language(workspace))
+                    ) from None
+
+
+def _warehouse_of(workspace: Path | None) -> Path | None:
+    """The warehouse file of a workspace folder, for messages (None when the workspace cannot be read)."""
+    if workspace is None:
+        return None
+    try:
+        from kpilot.service import WorkspaceService
+
+        with WorkspaceService(workspace) as svc:
+            return svc.state_dir / "warehouse.duckdb"
+    except Exception:
+        return None
 
 
 def _open(workspace: Path, state_dir: Path | None) -> Any:
     from kpilot.service import WorkspaceService
 
-    return WorkspaceService(workspace, state_dir=state_dir)
+    return WorkspaceService(workspace, state_root=state_dir)
 
 
 def _as_of(value: str | None) -> date | None:
@@ -446,12 +471,17 @@ def serve_cmd(
     db: Annotated[str | None, typer.Option("--db", help="Application database URL (settings, decisions); "
                                                         "default: $KPILOT_DATABASE_URL, else SQLite in the state "
                                                         "folder.")] = None,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        "--allowed-host", help="A host name the server is reached by (behind a proxy: its public name); "
+                               "repeat for several. Loopback names are always allowed.")] = None,
 ) -> None:
     """Serve the workspace's web app: the board and a page per KPI, in French or English."""
     with _errors(None, workspace):
         from kpilot.web import serve as serve_web
 
-        serve_web(workspace, host=host, port=port, state_dir=state_dir, db_url=db)
+        with _open(workspace, state_dir) as svc:  # --state-dir is a root, as KPILOT_STATE_DIR is
+            state = svc.state_dir
+        serve_web(workspace, host=host, port=port, state_dir=state, db_url=db, hosts=allowed_host or [])
 
 
 @app.command()

@@ -7,11 +7,14 @@ folder, loads sources, computes metrics and judges them. No domain logic lives i
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,7 +22,7 @@ import duckdb
 
 from kpilot.analysis.status import PeriodJudgement, assess, describe_when, judge_series, linear_pacing, pace
 from kpilot.compute.compose import Series
-from kpilot.compute.engine import DuckDBEngine, connect_duckdb
+from kpilot.compute.engine import DuckDBEngine, WarehouseDamaged, connect_duckdb, is_damage, storage_problem
 from kpilot.compute.metrics import ComputeReport, MetricComputer
 from kpilot.model import Issue, KpilotError, Workspace, WorkspaceInvalid, load_workspace
 from kpilot.model.errors import Message, did_you_mean, msg, one_of
@@ -38,6 +41,7 @@ from kpilot.sources.registry import syncable
 from kpilot.sources.registry import table_specs as registry_specs
 from kpilot.sources.sync import SyncReport, sync_sources
 from kpilot.store import AppStore
+from kpilot.store.credentials import key_seed
 
 Progress = Callable[[int, int, str], None]
 DATABASE_ENV = "KPILOT_DATABASE_URL"  # the application database's URL (default: app.db in the state folder)
@@ -53,13 +57,48 @@ def _writable(path: Path) -> bool:
     return bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) and os.access(path, os.W_OK)
 
 
-def default_state_dir(ws_dir: Path, key: str) -> Path:
-    """Where a workspace keeps its warehouse: $KPILOT_STATE_DIR, else <workspace>/.kpilot, else the user's
-    data folder when the workspace folder is read-only (e.g. the shipped examples)."""
+def signing_key(state_dir: Path, purpose: str) -> bytes:
+    """A key for signing what the server hands out (form tokens), derived from the encryption key of the stored
+    credentials (`KPILOT_SECRET_KEY`, else the key file, created when missing), one per `purpose`. Where no key
+    can be kept (a read-only home), a key for this process only: its tokens end with it."""
+    try:
+        seed = key_seed(state_dir)
+    except (KpilotError, OSError):
+        seed = os.urandom(32)
+    return hmac.new(seed, f"kpilot:{purpose}".encode(), hashlib.sha256).digest()
+
+
+def explain_failure(exc: BaseException, warehouse: Path | None = None) -> Message:
+    """What any unexpected failure means for people, with a fix; never a traceback. The one place the doors (CLI,
+    pages, API) turn an exception that is not a KpilotError into words."""
+    problem = storage_problem(exc, warehouse)
+    if problem is not None:
+        return problem
+    if isinstance(exc, duckdb.Error) and warehouse is not None:
+        return msg("the warehouse {path} answered with an error ({reason}). Fix: run `kpilot load --force`; if it "
+                   "happens again, report it with this message.", path=str(warehouse),
+                   reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if isinstance(exc, MemoryError):
+        return msg("kpilot ran out of memory. Fix: close other programs, or compute fewer metrics at once.")
+    if isinstance(exc, RecursionError):
+        return msg("the input is nested too deeply to read. Fix: check the file or request for runaway brackets.")
+    if isinstance(exc, OSError):
+        return msg("cannot read or write {path}: {reason}. Fix: check that the path exists and that kpilot may use it.",
+                   path=str(exc.filename or "?"), reason=exc.strerror or type(exc).__name__)
+    return msg("kpilot stopped on an unexpected error ({kind}: {reason}). Fix: report it with this message; set "
+               "KPILOT_DEBUG=1 to see where it happened.", kind=type(exc).__name__,
+               reason=(str(exc).splitlines() or [""])[0][:300])
+
+
+def default_state_dir(ws_dir: Path, key: str, root: Path | None = None) -> Path:
+    """Where a workspace keeps its warehouse: `<root>/<key>-<hash of its folder>` for a state root given by
+    `--state-dir` or $KPILOT_STATE_DIR (the same place either way; one root serves many workspaces), else
+    <workspace>/.kpilot, else the user's data folder when the workspace folder is read-only (e.g. the shipped
+    examples)."""
     digest = hashlib.sha1(str(ws_dir.resolve()).encode()).hexdigest()[:8]
-    env = os.environ.get("KPILOT_STATE_DIR")
-    if env:
-        return Path(env) / f"{key}-{digest}"
+    chosen = root or os.environ.get("KPILOT_STATE_DIR")
+    if chosen:
+        return Path(chosen) / f"{key}-{digest}"
     local = ws_dir / ".kpilot"
     if _writable(local if local.exists() else ws_dir):
         return local
@@ -113,11 +152,13 @@ class MetricStatus:
 class WorkspaceService:
     """A workspace opened from its folder; cheap to create, holds one DuckDB connection."""
 
-    def __init__(self, path: Path, *, state_dir: Path | None = None, store: AppStore | None = None):
+    def __init__(self, path: Path, *, state_dir: Path | None = None, store: AppStore | None = None,
+                 state_root: Path | None = None):
+        """`state_dir`: the state folder itself; `state_root`: a folder of state folders (`--state-dir`)."""
         self.file = workspace_file(Path(path))
         self.dir = self.file.parent
         self.ws, self.warnings = load_workspace(self.file)
-        self.state_dir = state_dir or default_state_dir(self.dir, self.ws.workspace)
+        self.state_dir = state_dir or default_state_dir(self.dir, self.ws.workspace, state_root)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._in_place: InPlace | None = None
         # The application database, where pushed data waits: the web's when given, else opened on first use
@@ -130,7 +171,7 @@ class WorkspaceService:
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._con = connect_duckdb(self.state_dir / "warehouse.duckdb")
         return self._con
 
@@ -145,9 +186,7 @@ class WorkspaceService:
         if self._in_place is not None:
             self._in_place.close()
             self._in_place = None
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+        self.release_warehouse()
         if self._own_store and self.store is not None:
             self.store.close()
             self.store = None
@@ -276,7 +315,8 @@ class WorkspaceService:
             return out
         store = self.app_store()
         for table in tables:
-            out[table] = push.materialize_rows(self.con, self.ws, table, store.pushed_rows(self.ws.workspace, table))
+            out[table] = push.materialize_rows(self.con, self.ws, table, partial(store.pushed_rows_after,
+                                                                                self.ws.workspace, table))
         values = [(v.metric, v.period, v.value, v.pushed_at) for v in store.pushed_values(self.ws.workspace)]
         out[push.VALUES_TABLE] = push.materialize_values(self.con, values)
         return out
@@ -287,7 +327,29 @@ class WorkspaceService:
     def load(self, *, force: bool = False, progress: Callable[[str, int, int], None] | None = None,
              source: str | None = None) -> file_sources.LoadReport:
         """Load every file source (or the one keyed `source`) into the warehouse (atomically; unchanged files
-        are skipped)."""
+        are skipped). With `force`, every file is read again, and a damaged warehouse is set aside (renamed
+        `warehouse.duckdb.damaged-<time>`) and rebuilt from the sources."""
+        try:
+            return self._load(force=force, progress=progress, source=source)
+        except (duckdb.Error, WarehouseDamaged) as exc:
+            if not (force and is_damage(exc)):
+                raise
+        self.set_aside_warehouse()
+        return self._load(force=force, progress=progress, source=source)
+
+    def set_aside_warehouse(self) -> Path:
+        """Rename a damaged warehouse (and its write-ahead log) out of the way; the next use starts a new one."""
+        self.release_warehouse()
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        target = self.state_dir / f"warehouse.duckdb.damaged-{stamp}"
+        for suffix in ("", ".wal"):
+            path = self.state_dir / f"warehouse.duckdb{suffix}"
+            if path.exists():
+                path.rename(target.with_name(target.name + suffix))
+        return target
+
+    def _load(self, *, force: bool, progress: Callable[[str, int, int], None] | None,
+              source: str | None) -> file_sources.LoadReport:
         files = self.table_files()
         used = {m.table for m in self.ws.models}
         pushed = {*push.push_tables(self.ws), push.VALUES_TABLE}
@@ -325,33 +387,61 @@ class WorkspaceService:
                 raise WorkspaceInvalid(issues)
         if source is not None:
             files = [tf for tf in files if tf.source.key == source]
-        return file_sources.load_tables(self.con, files, required=self.required_columns(),
-                                        declared=declared, force=force, on_progress=progress)
+        required = self.required_columns()
+        report = file_sources.nothing_to_load(self.con, files, force=force, declared=declared)
+        if report is not None:
+            return report
+        with self._file_access() as con:
+            return file_sources.load_tables(con, files, required=required, declared=declared, force=force,
+                                            on_progress=progress)
+
+    @contextmanager
+    def _file_access(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The warehouse opened with file access, for the file loader alone (it runs SQL kpilot writes, with the
+        paths as parameters); the sandboxed connection every other query uses is closed meanwhile and reopened
+        on the next use. Every connection of this process to the warehouse must be released first
+        (`release_warehouse`): DuckDB shares one configuration between them."""
+        self.release_warehouse()
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        con = connect_duckdb(self.state_dir / "warehouse.duckdb", files=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def release_warehouse(self) -> None:
+        """Close the warehouse connection (it reopens on the next use)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def _expect_numbers(self, files: list[file_sources.TableFile], expected: dict[str, dict[str, str]],
                         declared: dict[str, dict[str, str]]) -> None:
-        """On a first load, a summed column that the sniffer read as text because of a few bad values is
-        declared numeric, so that the load names the bad value's line instead of blaming the definition."""
+        """On a first load, a summed column or a model's time column that the sniffer read as text because of a
+        few bad values (a typo, a NUL byte) is declared numeric or a timestamp, so that the load names the bad
+        value's line instead of blaming the definition."""
         loaded = set(self.loaded_schema())
         by_table = {tf.table: tf for tf in files}
-        for table, columns in summed_columns(self.ws).items():
+        wanted: list[tuple[str, str, str]] = [(t, c, "DOUBLE") for t, cs in summed_columns(self.ws).items() for c in cs]
+        wanted += [(m.table, m.time, "TIMESTAMP") for m in self.ws.models if m.time]
+        for table, column, kind in wanted:
             if table in loaded or table not in expected or table not in by_table:
                 continue
-            for column in columns:
-                typ = {c.lower(): t for c, t in expected[table].items()}.get(column.lower())
-                if typ is None or is_numeric(typ) or column in declared.get(table, {}):
-                    continue
-                if self._mostly_numbers(by_table[table], column):
-                    declared.setdefault(table, {})[column] = "double"
-                    expected[table][column] = "DOUBLE"
+            typ = {c.lower(): t for c, t in expected[table].items()}.get(column.lower())
+            if typ is None or typ.upper() != "VARCHAR" or column in declared.get(table, {}):
+                continue
+            if self._mostly(by_table[table], column, kind):
+                declared.setdefault(table, {})[column] = kind.lower()
+                expected[table][column] = kind
 
     @staticmethod
-    def _mostly_numbers(tf: file_sources.TableFile, column: str) -> bool:
-        """Whether at least 90 % of a column's values read as numbers (scratch load, same file options)."""
+    def _mostly(tf: file_sources.TableFile, column: str, kind: str) -> bool:
+        """Whether at least 90 % of a column's values read as `kind` (DOUBLE or TIMESTAMP; a scratch load with
+        the same file options)."""
         try:
             with scratch() as con:
                 file_sources.load_tables(con, [tf])
-                rows = con.execute(f"SELECT count(TRY_CAST({quote_ident(column)} AS DOUBLE)), "
+                rows = con.execute(f"SELECT count(TRY_CAST({quote_ident(column)} AS {kind})), "
                                    f"count({quote_ident(column)}) FROM {quote_ident(tf.table)}").fetchall()
         except (file_sources.LoadError, duckdb.Error):
             return False

@@ -14,6 +14,7 @@ from kpilot.model import WorkspaceInvalid, load_workspace, parse_workspace
 from kpilot.model.errors import english
 from kpilot.model.export import export_workspace
 from kpilot.model.overrides import apply_overrides
+from kpilot.service import WorkspaceService
 from kpilot.store import AppStore
 from kpilot.templates import TEMPLATES, init_workspace
 
@@ -140,7 +141,7 @@ def test_templates_round_trip(tmp_path: Path, template: str, language: str) -> N
 
 def test_kpilot_export_writes_the_stored_settings(acme_dir: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    with AppStore(state_dir=state) as store:
+    with WorkspaceService(acme_dir, state_root=state) as svc, AppStore(state_dir=svc.state_dir) as store:
         store.set_override("acme", "pipeline_generated", "targets", [{"from": "2026-01", "value": 900000}])
     runner = CliRunner()
     shown = runner.invoke(app, ["export", "-w", str(acme_dir), "--state-dir", str(state)])

@@ -268,3 +268,23 @@ def test_unusable_options_are_load_errors(loaded: Ws, fields: dict[str, object],
         loaded.load(loaded.source(**fields))
     assert str(e.value).startswith(expected)
     assert loaded.loads() == before
+
+
+def test_a_nul_byte_in_a_time_column_of_a_first_load_is_named_at_its_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A stray NUL byte makes the sniffer read the whole time column as text: the load names the line, it does
+    not blame the definition ("column is VARCHAR, not a date")."""
+    from kpilot.service import WorkspaceService
+
+    ws = tmp_path / "ws"
+    (ws / "data").mkdir(parents=True)
+    (ws / "kpilot.yaml").write_text(
+        "workspace: shop\nsources: [{key: files, type: csv, path: data/}]\n"
+        "models: [{key: orders, table: orders, time: ordered_at}]\n"
+        "metrics: [{key: revenue, model: orders, measure: sum(amount), grain: month}]\n", encoding="utf-8")
+    rows = ["id,ordered_at,amount", *[f"{i},2026-01-{1 + i % 27:02d},{i}" for i in range(30)]]
+    rows[12] = "12,2026-01-1\x003,12"
+    (ws / "data" / "orders.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with WorkspaceService(ws, state_dir=tmp_path / "state") as svc, pytest.raises(LoadError) as e:
+        svc.load()
+    assert str(e.value).startswith("data/orders.csv, line 13, column ordered_at: ")
+    assert "not a date and time" in str(e.value)

@@ -271,10 +271,10 @@ def test_an_in_place_source_finds_its_url_among_the_stored_credentials(pg_schema
     stored = CliRunner().invoke(app, ["secrets", "set", "shop", "KP_TEST_PG_URL", "-w", str(ws), "--state-dir",
                                       str(state)], input=PG_URL + "\n")
     assert stored.exit_code == 0, stored.output
-    with WorkspaceService(ws, state_dir=state) as svc:
+    with WorkspaceService(ws, state_root=state) as svc:  # --state-dir names a root of state folders
         got = _computed(svc)
     table = f'"{schema}".orders'
-    assert got == pytest.approx(_expected(con.execute(EXPECTED_SQL.format(table=table)).fetchall()))
+    assert got == approx_rows(_expected(con.execute(EXPECTED_SQL.format(table=table)).fetchall()))
 
 
 # --- MySQL/MariaDB and SQLite -----------------------------------------------------------------------

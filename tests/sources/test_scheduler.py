@@ -164,7 +164,9 @@ def _scheduler(root: Path, clock: FakeClock, reports: list[TickReport]) -> Sched
 
 
 def _stored(root: Path, metric: str) -> dict[date, float]:
-    with duckdb.connect(str(root / "state" / "warehouse.duckdb"), read_only=True) as con:
+    # The service's own state folder, or the one `--state-dir` (a root of state folders) gave the CLI.
+    [warehouse] = [*(root / "state").glob("warehouse.duckdb"), *(root / "state").glob("*/warehouse.duckdb")]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute("SELECT period, value FROM kpilot.series WHERE metric = ? ORDER BY period",
                            [metric]).fetchall()
     # Months after the data's last one (up to today) are materialized as 0: a count or sum of no rows.
@@ -332,7 +334,7 @@ def test_in_the_web_app_a_run_goes_through_the_gate_and_drops_its_caches(tmp_pat
     with WorkspaceService(root, state_dir=root / "state") as svc:
         svc.sync()
     app = create_app(root, state_dir=root / "state")
-    with TestClient(app):
+    with TestClient(app, base_url="http://127.0.0.1"):
         assert any(t.name == "kpilot-scheduler" for t in threading.enumerate())  # started by the lifespan
         gate = app.state.gate
         as_of = date(2026, 2, 27)

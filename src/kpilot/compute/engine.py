@@ -6,20 +6,26 @@ a way to run a query and get Arrow back, and the columns of a table. DuckDB is t
 
 from __future__ import annotations
 
+import errno
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Protocol
 
 import duckdb
 import pyarrow as pa
+import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
-from kpilot.model.errors import KpilotError, msg
+from kpilot.model.errors import KpilotError, Message, msg
 
 
 class Engine(Protocol):
     dialect: str
+    # The tables a compiled query may read ("schema.name" or "name"); None: the engine's own tables().
+    allowed_tables: frozenset[str] | None
 
     def query(self, sql: exp.Expr | str) -> pa.Table: ...
 
@@ -32,14 +38,99 @@ class EngineError(KpilotError):
     """A query failed in the engine; the message carries the engine's reason and the SQL."""
 
 
-def connect_duckdb(path: Path | str | None) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB database with extension auto-install off (nothing is downloaded here)."""
-    config: dict[str, str | bool | int | float | list[str]] = {
-        "autoinstall_known_extensions": "false", "autoload_known_extensions": "true"}
+class WarehouseDamaged(KpilotError):
+    """The warehouse file cannot be read back: truncated, or corrupt."""
+
+
+_DAMAGE = ("corrupt", "checksum", "could not read enough bytes", "not a valid duckdb", "invalid magic",
+           "failed to deserialize", "no more data")
+_FULL = ("no space left on device", "disk quota exceeded", "file too large")
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether an engine error says the warehouse file is damaged (not full, not busy)."""
+    return isinstance(exc, WarehouseDamaged) or (
+        isinstance(exc, duckdb.Error) and any(w in str(exc).lower() for w in _DAMAGE))
+
+
+def storage_problem(exc: BaseException, path: Path | str | None = None) -> Message | None:
+    """What a storage failure means for people, with the fix (a full disk, a damaged warehouse); None for other
+    errors. `path`: the warehouse, when known."""
+    text = str(exc).lower()
+    if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)) or any(
+            w in text for w in _FULL):
+        named = re.search(r'"(/[^"]+)"', str(exc))
+        where = str(path or getattr(exc, "filename", None) or (named.group(1) if named else "")) or None
+        if where is None:
+            return msg("the disk is full. Fix: free some space on the disk of the workspace's state folder, then "
+                       "run the command again; what was being written was not kept, the previous data was.")
+        return msg("the disk is full (writing {path}). Fix: free some space on that disk, then run the command "
+                   "again; what was being written was not kept, the previous data was.", path=where)
+    if isinstance(exc, duckdb.Error) and any(w in text for w in _DAMAGE):
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return msg("the warehouse {path} is damaged ({reason}). Fix: run `kpilot load --force`: it sets the damaged "
+                   "file aside and rebuilds the warehouse from the sources (then `kpilot sync` for database sources).",
+                   path=str(path or "?"), reason=first)
+    return None
+
+
+def check_emitted(text: str, dialect: str, tables: Collection[str]) -> None:
+    """The SQL about to run, read back in its dialect: one query that reads `tables` (or its own named
+    subqueries) and nothing else: no table function, no file, no other schema's table, no statement.
+
+    A second line of defence behind the expression allow-list: whatever a definition slipped past it, a query
+    reaching outside the declared tables is refused here, before the engine sees it."""
     try:
-        return duckdb.connect(str(path) if path else ":memory:", config=config)
+        statements = sqlglot.parse(text, read=dialect)
+    except (SqlglotError, RecursionError):
+        raise EngineError(msg("kpilot refused to run a generated query it cannot read back; nothing was run.\n"
+                              "SQL: {sql}", sql=text[:2000])) from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise EngineError(msg("kpilot refused to run a generated query that is not one SELECT; nothing was run.\n"
+                              "SQL: {sql}", sql=text[:2000]))
+    tree = statements[0]
+    named = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    allowed = {t.lower() for t in tables}
+    for node in tree.walk():
+        if isinstance(node, exp.Command | exp.DDL | exp.DML | exp.Unnest | exp.Set | exp.Pragma):
+            bad = node.sql(dialect=dialect)[:200]
+        elif isinstance(node, exp.Table):
+            if not isinstance(node.this, exp.Identifier):
+                bad = node.sql(dialect=dialect)[:200]
+            else:
+                name = node.name.lower()
+                full = f"{node.db.lower()}.{name}" if node.db else name
+                if node.args.get("catalog") or (full not in allowed and (node.db or name not in named)):
+                    bad = node.sql(dialect=dialect)[:200]
+                else:
+                    continue
+        else:
+            continue
+        raise EngineError(msg(
+            "kpilot refused to run a generated query that reads {what}, outside the workspace's tables; nothing was "
+            "run. Check the definitions' `measure` and `filter`.", what=bad))
+
+
+def connect_duckdb(path: Path | str | None, *, files: bool = False,
+                   read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB database with extension auto-install off (nothing is downloaded here).
+
+    Sandboxed unless `files`: no access to files, the network or extensions beyond the database itself, and
+    the configuration locked, so that no query can turn that back on. Only the file loader, which runs SQL
+    kpilot writes itself, opens the warehouse with `files=True`, and closes it when done."""
+    config: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": "false"}
+    if files:
+        config["autoload_known_extensions"] = "true"
+    else:
+        config.update({"autoload_known_extensions": "false", "enable_external_access": "false",
+                       "lock_configuration": "true"})
+    try:
+        return duckdb.connect(str(path) if path else ":memory:", read_only=read_only, config=config)
     except duckdb.IOException as exc:
         reason = str(exc).splitlines()[0]
+        problem = storage_problem(exc, path)
+        if problem is not None:
+            raise WarehouseDamaged(problem) from None
         if "lock" in reason.lower():
             raise KpilotError(msg(
                 "the workspace database {path} is in use by another kpilot process ({reason}); "
@@ -47,6 +138,10 @@ def connect_duckdb(path: Path | str | None) -> duckdb.DuckDBPyConnection:
             )) from None
         raise KpilotError(msg("cannot open the workspace database {path}: {reason}", path=str(path),
                               reason=reason)) from None
+    except duckdb.ConnectionException:
+        # Another connection of this process holds the warehouse with the other access (file loader or sandbox).
+        raise KpilotError(msg("the workspace database {path} is busy in this process (a load and a query at the "
+                              "same time); try again in a moment", path=str(path))) from None
 
 
 class DuckDBEngine:
@@ -54,12 +149,18 @@ class DuckDBEngine:
 
     dialect = "duckdb"
 
-    def __init__(self, con: duckdb.DuckDBPyConnection):
+    def __init__(self, con: duckdb.DuckDBPyConnection, allowed_tables: frozenset[str] | None = None):
         self.con = con
+        self.allowed_tables = allowed_tables
         self._lock = threading.RLock()
 
     def query(self, sql: exp.Expr | str) -> pa.Table:
+        """Run a compiled tree (checked by `check_emitted` first) or kpilot's own SQL text."""
         text = sql.sql(dialect=self.dialect) if isinstance(sql, exp.Expr) else sql
+        if isinstance(sql, exp.Expr):
+            if self.allowed_tables is None:
+                self.allowed_tables = frozenset(self.tables())
+            check_emitted(text, self.dialect, self.allowed_tables)
         with self._lock:
             try:
                 return self.con.sql(text).to_arrow_table()
@@ -99,6 +200,10 @@ class MappedEngine:
         self.dialect = inner.dialect
         self._tables = dict(tables)
         self._columns = {t: dict(c) for t, c in columns.items()}
+        # The inner engine may read these tables only, by the names they have where they live.
+        mapped = frozenset(f"{schema}.{name}" if schema else name for schema, name in self._tables.values())
+        self.allowed_tables: frozenset[str] | None = mapped
+        inner.allowed_tables = mapped
 
     def _rename(self, node: exp.Expr) -> exp.Expr:
         if (isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier) and not node.args.get("db")

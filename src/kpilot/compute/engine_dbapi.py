@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from kpilot.compute.engine import EngineError
+from kpilot.compute.engine import EngineError, check_emitted
 from kpilot.model.errors import msg
 
 # Columns the compiler names that hold a date (a database without a DATE type returns them as text).
@@ -113,6 +113,7 @@ class DbApiEngine:
 
     def __init__(self, con: Any):
         self.con = con
+        self.allowed_tables: frozenset[str] | None = None
         self._lock = threading.RLock()
 
     def rewrite(self, tree: exp.Expr) -> exp.Expr:
@@ -127,6 +128,10 @@ class DbApiEngine:
 
     def query(self, sql: exp.Expr | str) -> pa.Table:
         text = self.text(sql)
+        if isinstance(sql, exp.Expr):
+            if self.allowed_tables is None:
+                self.allowed_tables = frozenset(self.tables())
+            check_emitted(text, self.dialect, self.allowed_tables)
         with self._lock:
             cur = self.con.cursor()
             try:
@@ -144,5 +149,16 @@ class DbApiEngine:
     def columns(self, table: str) -> dict[str, str]:  # in place, the columns come from the source's catalog
         return {}
 
+    # The tables of the database the connection is on (what a query may read when no mapping narrows it).
+    catalog_query = ""
+
     def tables(self) -> list[str]:
-        return []
+        if not self.catalog_query:
+            return []
+        with self._lock:
+            cur = self.con.cursor()
+            try:
+                cur.execute(self.catalog_query)
+                return [str(r[0]) for r in cur.fetchall()]
+            finally:
+                cur.close()

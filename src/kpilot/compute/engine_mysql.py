@@ -52,6 +52,8 @@ def qualified_star(node: exp.Expr) -> exp.Expr:
 class MySQLEngine(DbApiEngine):
     """Runs compiled metric queries on a MySQL or MariaDB connection (PyMySQL), autocommit and read-only."""
 
+    catalog_query = "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+
     dialect = "mysql"
     label = "MySQL/MariaDB"
     rewrites = (values_to_union, filter_to_case, count_if_to_sum, mysql_dates, qualified_star)

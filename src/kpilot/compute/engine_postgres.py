@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from kpilot.compute.engine import EngineError
+from kpilot.compute.engine import EngineError, check_emitted
 from kpilot.model.errors import KpilotError, msg
 
 _TYPES = {
@@ -39,6 +39,7 @@ class PostgresEngine:
             raise KpilotError(msg("cannot connect to PostgreSQL at {url}: {reason}", url=url,
                                   reason=str(exc).strip())) from None
         self.schema = schema
+        self.allowed_tables: frozenset[str] | None = None
         self._lock = threading.RLock()
 
     @classmethod
@@ -46,6 +47,7 @@ class PostgresEngine:
         """An engine on an open psycopg connection (whoever opened it keeps its URL and its errors)."""
         engine = cls.__new__(cls)
         engine.conn, engine.schema, engine._lock = conn, schema, threading.RLock()
+        engine.allowed_tables = None
         return engine
 
     def _rows(self, text: str, params: tuple[Any, ...] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -63,6 +65,10 @@ class PostgresEngine:
 
     def query(self, sql: exp.Expr | str) -> pa.Table:
         text = sql.sql(dialect=self.dialect) if isinstance(sql, exp.Expr) else sql
+        if isinstance(sql, exp.Expr):
+            if self.allowed_tables is None:
+                self.allowed_tables = frozenset(self.tables())
+            check_emitted(text, self.dialect, self.allowed_tables)
         names, rows = self._rows(text)
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
         arrays = []

@@ -66,6 +66,8 @@ def sqlite_dates(node: exp.Expr) -> exp.Expr:
 class SQLiteEngine(DbApiEngine):
     """Runs compiled metric queries on a SQLite file, opened read-only."""
 
+    catalog_query = "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+
     dialect = "sqlite"
     label = "SQLite"
     errors = (sqlite3.Error,)

@@ -7,7 +7,7 @@ compiler then rewrites the tree (qualifying columns) before generating SQL for t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -56,11 +56,31 @@ OPERATORS: tuple[type[exp.Expr], ...] = (
     exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.Paren,
     exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
     exp.And, exp.Or, exp.Not, exp.Is, exp.In, exp.Between, exp.Like, exp.ILike,
-    exp.Literal, exp.Boolean, exp.Null, exp.Column, exp.Identifier, exp.DataType, exp.Tuple,
+    exp.Literal, exp.Boolean, exp.Null, exp.Column, exp.Identifier, exp.Tuple,
     exp.DPipe,
 )
 
 FORMULA_FUNCTIONS = ("offset", "coalesce", "abs", "nullif", "greatest", "least", "round")
+
+# The types a cast may name: built-in scalar types only. A type SQLGlot does not know is kept as raw text
+# and written back verbatim, so a "user-defined" type would carry arbitrary SQL into the emitted query.
+CAST_TYPES: dict[exp.DType, str] = {
+    exp.DType.BOOLEAN: "boolean", exp.DType.TINYINT: "tinyint", exp.DType.SMALLINT: "smallint",
+    exp.DType.INT: "integer", exp.DType.BIGINT: "bigint", exp.DType.FLOAT: "real", exp.DType.DOUBLE: "double",
+    exp.DType.DECIMAL: "decimal(p, s)", exp.DType.TEXT: "varchar", exp.DType.VARCHAR: "varchar",
+    exp.DType.CHAR: "char", exp.DType.DATE: "date", exp.DType.TIMESTAMP: "timestamp",
+    exp.DType.TIMESTAMPNTZ: "timestamp", exp.DType.TIMESTAMPTZ: "timestamptz",
+}
+# What an engine's dialect may write a checked expression as (SQLite: date(x) and datetime(x) for casts, MySQL:
+# DATETIME for TIMESTAMP and timestamp(x) for TIMESTAMPTZ, PostgreSQL: percentile_cont(q) WITHIN GROUP (ORDER BY
+# x) for a median); allowed only when reading the emitted SQL back.
+EMITTED_FUNCTIONS: tuple[type[exp.Expr], ...] = (exp.Date, exp.Timestamp, exp.WithinGroup, exp.Order, exp.Ordered)
+EMITTED_ANONYMOUS = frozenset({"datetime"})
+EMITTED_TYPES = frozenset({exp.DType.DATETIME})
+# The engines an expression may be written for: each must read back exactly what was checked.
+DIALECTS = ("duckdb", "postgres", "mysql", "sqlite")
+MAX_LENGTH = 4000  # characters: parsing cost grows faster than length, and no real measure is longer
+MAX_DEPTH = 48  # nesting of parentheses
 
 
 class ExpressionError(ValueError):
@@ -82,11 +102,52 @@ class ColumnRef:
         return f"{self.table}.{self.name}" if self.table else self.name
 
 
+def _nesting(text: str) -> tuple[int, int]:
+    """The deepest nesting of parentheses (outside string literals) and where it is first reached."""
+    depth = deepest = where = 0
+    quote = ""
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+            if depth > deepest:
+                deepest, where = depth, i
+        elif ch == ")":
+            depth -= 1
+    return deepest, where
+
+
+def _check_text(text: str, role: str) -> None:
+    """Refuse what no parser should see: control characters, very long or very deeply nested text."""
+    for i, ch in enumerate(text):
+        if ord(ch) < 32 and ch not in "\t\n\r":
+            raise ExpressionError(msg("a {role} cannot hold the control character U+{code} (at character {at})",
+                                      role=role, code=f"{ord(ch):04X}", at=i + 1), i,
+                                  fix=msg("remove it: copying from a binary file or a terminal can leave one"))
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(msg("a {role} is limited to {limit} characters; this one has {length}", role=role,
+                                  limit=MAX_LENGTH, length=len(text)), MAX_LENGTH,
+                              fix=msg("split it into several metrics and combine them with a formula"))
+    deepest, where = _nesting(text)
+    if deepest > MAX_DEPTH:
+        raise ExpressionError(msg("a {role} may nest parentheses {limit} deep at most; this one nests {depth}",
+                                  role=role, limit=MAX_DEPTH, depth=deepest), where,
+                              fix=msg("remove the extra parentheses"))
+
+
 def _parse(text: str, role: str) -> exp.Expr:
+    _check_text(text, role)
     if ";" in text:
         raise ExpressionError(msg("a {role} is a single expression; ';' is not allowed", role=role), text.index(";"))
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
+    except RecursionError:
+        raise ExpressionError(msg("a {role} is nested too deeply to read", role=role), 0,
+                              fix=msg("remove the extra parentheses")) from None
     except (ParseError, TokenError) as exc:
         pos = None
         errors = getattr(exc, "errors", None) or []
@@ -100,6 +161,8 @@ def _parse(text: str, role: str) -> exp.Expr:
                                   reason=verbatim(desc)), pos) from None
     if tree is None:
         raise ExpressionError(msg("empty {role}", role=role))
+    for node in tree.walk():
+        node.comments = None  # a comment is for the reader of the YAML, never for the engine
     if isinstance(tree, exp.Query | exp.Command | exp.DDL | exp.DML):
         raise ExpressionError(msg("a {role} must be an expression, not a statement: '{text}'", role=role, text=text))
     return tree
@@ -119,9 +182,19 @@ def _function_name(node: exp.Expr) -> str:
     return type(node).__name__.lower()
 
 
-def _check_nodes(text: str, tree: exp.Expr, role: str, allow_aggregates: bool) -> None:
+def _check_nodes(text: str, tree: exp.Expr, role: str, allow_aggregates: bool, emitted: bool = False) -> None:
+    """Every node of `tree` against the allow-list of `role`; `emitted`: the tree is an engine's SQL read back."""
     allowed_names = sorted({*SCALAR_FUNCTIONS.values(), *(AGGREGATES.values() if allow_aggregates else ())})
     for node in tree.walk():
+        if isinstance(node, exp.DataType):
+            if not (emitted and node.this in EMITTED_TYPES and not node.expressions):
+                _check_type(text, node, role)
+            continue
+        if emitted and (type(node) in EMITTED_FUNCTIONS
+                        or (isinstance(node, exp.Anonymous) and str(node.this).lower() in EMITTED_ANONYMOUS)):
+            continue
+        if isinstance(node, exp.DataTypeParam) and isinstance(node.parent, exp.DataType):
+            continue  # checked with its type
         if isinstance(node, OPERATORS) or type(node) in SCALAR_FUNCTIONS:
             continue
         if isinstance(node, exp.Star):
@@ -158,6 +231,42 @@ def _check_nodes(text: str, tree: exp.Expr, role: str, allow_aggregates: bool) -
         )
 
 
+def _check_type(text: str, node: exp.DataType, role: str) -> None:
+    """A cast's type: a built-in scalar type, with whole-number parameters at most (decimal(18, 2))."""
+    params = node.expressions
+    plain = all(isinstance(p, exp.DataTypeParam) and isinstance(p.this, exp.Literal) and not p.this.is_string
+                and str(p.this.this).isdigit() for p in params)
+    if node.this in CAST_TYPES and not node.args.get("kind") and not node.args.get("nested") and plain:
+        return
+    shown = str(node.args.get("kind") or node.sql(dialect="duckdb"))
+    raise ExpressionError(
+        msg("type '{type}' is not allowed in a cast in a {role}; allowed types: {types}", type=shown[:60], role=role,
+            types=", ".join(sorted(set(CAST_TYPES.values())))),
+        _position(text, node) if len(shown) < 60 else None,
+        fix=msg("cast to one of these types, without quotes"),
+    )
+
+
+def _check_emitted(text: str, tree: exp.Expr, role: str, check: Callable[[exp.Expr], None]) -> None:
+    """What is checked is what runs: the expression as each engine's SQL, read back, must pass the same checks
+    and read back to the same SQL (a construct SQLGlot writes back verbatim could otherwise smuggle SQL in)."""
+    for dialect in DIALECTS:
+        try:
+            emitted = tree.sql(dialect=dialect)
+            back = sqlglot.parse_one(emitted, read=dialect)
+            check(back)
+            stable = back.sql(dialect=dialect) == emitted
+        except ExpressionError:
+            stable = False
+        except (ParseError, TokenError, RecursionError, ValueError):
+            stable = False
+        if not stable:
+            raise ExpressionError(
+                msg("{role} '{text}' cannot be written safely as SQL for {engine}", role=role, text=text[:200],
+                    engine=dialect),
+                None, fix=msg("write it with plain columns, literals, operators and the allowed functions"))
+
+
 def columns_of(tree: exp.Expr) -> list[ColumnRef]:
     out: list[ColumnRef] = []
     for col in tree.find_all(exp.Column):
@@ -173,6 +282,7 @@ def parse_measure(text: str) -> exp.Expr:
     """
     tree = _parse(text, "measure")
     _check_nodes(text, tree, "measure", allow_aggregates=True)
+    _check_emitted(text, tree, "measure", lambda t: _check_nodes(text, t, "measure", True, emitted=True))
     if not any(True for _ in tree.find_all(*AGGREGATES.keys())):
         raise ExpressionError(
             msg("measure '{text}' has no aggregate", text=text),
@@ -195,6 +305,7 @@ def parse_filter(text: str) -> exp.Expr:
     """A row condition, e.g. stage = 'won', is_mql, channel in ('seo', 'ads'). Cached and shared, like measures."""
     tree = _parse(text, "filter")
     _check_nodes(text, tree, "filter", allow_aggregates=False)
+    _check_emitted(text, tree, "filter", lambda t: _check_nodes(text, t, "filter", False, emitted=True))
     return tree
 
 
@@ -248,6 +359,29 @@ class FormulaRef:
         return f"{self.metric}__off{'m' if self.offset < 0 else 'p'}{abs(self.offset)}"
 
 
+def _check_formula_nodes(text: str, tree: exp.Expr, emitted: bool = False) -> None:
+    """Every node of a rewritten formula against its allow-list; `emitted`: an engine's SQL read back (where a
+    division may carry a cast to a floating type)."""
+    for node in tree.walk():
+        if emitted and isinstance(node, exp.Cast):
+            continue
+        if emitted and isinstance(node, exp.DataType):
+            _check_type(text, node, "formula")
+            continue
+        if isinstance(node, OPERATORS) and not isinstance(node, exp.In | exp.Like | exp.ILike | exp.Is):
+            continue
+        if type(node) in (exp.Coalesce, exp.Abs, exp.Nullif, exp.Greatest, exp.Least, exp.Round):
+            continue
+        if isinstance(node, exp.Func):
+            name = _function_name(node)
+            raise ExpressionError(
+                msg("function '{function}' is not allowed in a formula;{hint} allowed: {functions}", function=name,
+                    hint=did_you_mean(name, FORMULA_FUNCTIONS), functions=", ".join(FORMULA_FUNCTIONS)),
+                text.lower().find(name.lower()),
+            )
+        raise ExpressionError(msg("'{expression}' is not allowed in a formula", expression=node.sql()), None)
+
+
 def parse_formula(text: str, known: Mapping[str, FormulaRef]) -> tuple[exp.Expr, list[FormulaRef]]:
     """Parse a derived formula over metrics; `known` maps names usable in it to metric refs.
 
@@ -294,19 +428,8 @@ def parse_formula(text: str, known: Mapping[str, FormulaRef]) -> tuple[exp.Expr,
         return node
 
     out = tree.transform(rewrite)
-    for node in out.walk():
-        if isinstance(node, OPERATORS) and not isinstance(node, exp.In | exp.Like | exp.ILike | exp.Is):
-            continue
-        if type(node) in (exp.Coalesce, exp.Abs, exp.Nullif, exp.Greatest, exp.Least, exp.Round):
-            continue
-        if isinstance(node, exp.Func):
-            name = _function_name(node)
-            raise ExpressionError(
-                msg("function '{function}' is not allowed in a formula;{hint} allowed: {functions}", function=name,
-                    hint=did_you_mean(name, FORMULA_FUNCTIONS), functions=", ".join(FORMULA_FUNCTIONS)),
-                text.lower().find(name.lower()),
-            )
-        raise ExpressionError(msg("'{expression}' is not allowed in a formula", expression=node.sql()), None)
+    _check_formula_nodes(text, out)
+    _check_emitted(text, out, "formula", lambda t: _check_formula_nodes(text, t, emitted=True))
     if not refs:
         raise ExpressionError(msg("formula '{text}' reads no metric", text=text), 0)
     return out, list(refs.values())

@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from kpilot.compute.engine import WarehouseDamaged, is_damage, storage_problem
 from kpilot.model.errors import Message, did_you_mean, either, joined, msg, one_of, verbatim
 from kpilot.model.types import INTEGER_TYPES
 from kpilot.model.validate import is_temporal
@@ -51,6 +52,7 @@ from kpilot.sources.files_state import (
     main_tables,
     read_records,
     table_columns,
+    unchanged,
     write_records,
 )
 
@@ -243,6 +245,23 @@ class _Job:
     parquet_casts: dict[str, str] | None = None
 
 
+def nothing_to_load(con: duckdb.DuckDBPyConnection, files: Sequence[TableFile], *, force: bool = False,
+                    declared: Mapping[str, Mapping[str, str]] | None = None) -> LoadReport | None:
+    """The report of a load that would read no file (every file unchanged), or None when there is work: read
+    from the bookkeeping without opening a file in DuckDB, so with the warehouse's sandboxed connection."""
+    if force:
+        return None
+    records, existing = read_records(con), main_tables(con)
+    out = []
+    for tf in files:
+        prev = records.get(tf.table)
+        if prev is None or not unchanged(tf, prev, table_exists=tf.table in existing,
+                                         declared=(declared or {}).get(tf.table)):
+            return None
+        out.append(TableLoad(tf.table, tf.path, "unchanged", prev.rows, 0.0, prev.version))
+    return LoadReport(out)
+
+
 def load_tables(
     con: duckdb.DuckDBPyConnection,
     files: Sequence[TableFile],
@@ -338,6 +357,9 @@ def _load_once(
             con.execute("ROLLBACK")
         if isinstance(e, duckdb.Error) and current is not None:
             raise _explain(current, e) from None
+        problem = storage_problem(e) if isinstance(e, OSError | duckdb.Error) else None
+        if problem is not None:
+            raise (WarehouseDamaged(problem) if is_damage(e) else LoadError(problem)) from None
         if isinstance(e, OSError) and tf is not None:
             raise LoadError(unreadable(tf, e)) from None
         raise
@@ -345,6 +367,9 @@ def _load_once(
 
 def _explain(job: _Job, e: duckdb.Error) -> LoadError | EncodingRetry:
     tf = job.change.tf
+    problem = storage_problem(e)  # a full disk or a damaged warehouse: not the file's fault
+    if problem is not None:
+        raise WarehouseDamaged(problem) if is_damage(e) else LoadError(problem)
     if job.csv is not None:
         return diagnose(job.csv, e)
     if job.parquet_casts:

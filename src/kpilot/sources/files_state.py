@@ -187,6 +187,16 @@ def _declared_changed(prev: LoadRecord, declared: Mapping[str, str] | None, wher
     return any(have.get(col.lower(), "") != duckdb_type(t, where_) for col, t in (declared or {}).items())
 
 
+def unchanged(tf: TableFile, prev: LoadRecord | None, *, table_exists: bool,
+              declared: Mapping[str, str] | None) -> bool:
+    """Whether the file is the one loaded last (same path, size and modification time, same declared types)."""
+    if prev is None or not table_exists or prev.path != str(tf.path) or _declared_changed(prev, declared,
+                                                                                          shown_path(tf)):
+        return False
+    st = stat_file(tf)
+    return st.st_size == prev.size and st.st_mtime_ns == prev.mtime_ns
+
+
 def decide(
     tf: TableFile,
     prev: LoadRecord | None,

@@ -436,7 +436,10 @@ class DuckDBConnector:
             if not self.path.is_file():
                 raise SyncError(missing_file(self.source, self.path))
             try:
-                self._con = duckdb.connect(str(self.path), read_only=True)
+                # Sandboxed as the warehouse is: the file itself and nothing else (no other file, no extension).
+                self._con = duckdb.connect(str(self.path), read_only=True, config={
+                    "enable_external_access": "false", "autoinstall_known_extensions": "false",
+                    "autoload_known_extensions": "false", "lock_configuration": "true"})
             except duckdb.Error as exc:
                 raise SyncError(msg("source '{source}': {path} could not be opened: {reason}. Fix: check that it "
                                     "is a DuckDB database and that no other program holds it open for writing.",

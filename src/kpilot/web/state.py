@@ -151,7 +151,12 @@ class WorkspaceGate:
         self.store.close()
 
     def _take_all(self) -> list[WorkspaceService]:
-        return [self._pool.get() for _ in self._services]
+        """Every service of the pool, their warehouse connections closed: a load opens the warehouse with file
+        access, which DuckDB allows only when no sandboxed connection of this process holds it."""
+        services = [self._pool.get() for _ in self._services]
+        for svc in services:
+            svc.release_warehouse()
+        return services
 
     # --- refresh --------------------------------------------------------------------------------
 
