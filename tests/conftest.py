@@ -41,8 +41,9 @@ def acme_schema(acme_raw: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]
 
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never write warehouses into the shared examples or the user's home."""
+    """Never write warehouses into the shared examples, nor keys into the user's home."""
     monkeypatch.setenv("KPILOT_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.setenv("KPILOT_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
 
 
 def csv_schema(data: Path) -> dict[str, dict[str, str]]:

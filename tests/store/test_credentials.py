@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 from kpilot.cli import app
 from kpilot.store import AppStore
-from kpilot.store.credentials import KEY_FILE, CredentialError, CredentialVault, stored_credentials
+from kpilot.store.credentials import KEY_FILE, CredentialError, CredentialVault, config_dir, stored_credentials
 from kpilot.templates import crm
 from tests.sources.mock_apis.hubspot import HubSpotApi
 
@@ -43,8 +43,22 @@ def test_a_credential_is_stored_encrypted_and_read_back(db_url: str | None, tmp_
         assert [(s, n) for s, n, _ in vault.names("acme")] == [("crm", "HUBSPOT_TOKEN")]
         stored = store.credential("acme", "crm", "HUBSPOT_TOKEN")
     assert stored is not None and TOKEN not in stored
-    key = state / KEY_FILE
+    assert not (state / KEY_FILE).exists()  # never beside the data it protects
+    key = config_dir() / KEY_FILE
     assert stat.S_IMODE(key.stat().st_mode) == 0o600  # created on first use, for kpilot's user only
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+
+
+def test_a_key_left_in_the_state_folder_by_an_earlier_version_is_still_used(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / KEY_FILE).write_bytes(Fernet.generate_key() + b"\n")
+    with AppStore(state_dir=state) as store:
+        CredentialVault(store, state).set("acme", "crm", "HUBSPOT_TOKEN", TOKEN)
+        assert not (config_dir() / KEY_FILE).exists()
+        (state / KEY_FILE).rename(tmp_path / "moved.key")
+        with pytest.raises(CredentialError, match="there is no key to decrypt it"):
+            CredentialVault(store, state).get("acme", "crm", "HUBSPOT_TOKEN")
 
 
 def test_the_database_file_never_holds_the_value_in_clear(tmp_path: Path) -> None:

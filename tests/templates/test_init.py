@@ -223,3 +223,46 @@ def test_sample_data_is_deterministic_and_ends_today(template: str, tmp_path: Pa
                               f"FROM read_csv('{a / 'data' / (table + '.csv')}')").fetchone()  # type: ignore[misc]
     assert sample_start(TODAY) <= first <= date(2025, 11, 3)  # 2025-11-01 is a Saturday and a holiday
     assert last == TODAY
+
+
+def test_a_committed_workspace_carries_no_state_and_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`git add -A` in a fresh workspace, after a load and a stored credential, adds no warehouse, no application
+    database and no key; the key lives in the user's configuration folder, the database is for its owner only."""
+    import stat
+    import subprocess
+
+    from kpilot.service import WorkspaceService
+    from kpilot.store import AppStore
+    from kpilot.store.credentials import KEY_FILE, CredentialVault, config_dir
+
+    ws = tmp_path / "ws"
+    monkeypatch.delenv("KPILOT_STATE_DIR")  # the default: .kpilot/ inside the workspace folder
+    init_workspace(ws, "saas", "en", today=TODAY)
+    assert ".kpilot/" in (ws / ".gitignore").read_text(encoding="utf-8").splitlines()
+    with WorkspaceService(ws) as svc:
+        svc.load()
+        state = svc.state_dir
+        with AppStore(state_dir=state) as store:
+            CredentialVault(store, state).set("saas", "crm", "TOKEN", "t0ken-value")
+    assert state == ws / ".kpilot"
+    assert stat.S_IMODE((state / "app.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert (config_dir() / KEY_FILE).exists() and not (state / KEY_FILE).exists()
+    git = ["git", "-C", str(ws), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    added = subprocess.run([*git, "diff", "--cached", "--name-only"], check=True, capture_output=True,
+                           text=True).stdout.split()
+    assert "kpilot.yaml" in added and ".gitignore" in added
+    assert [f for f in added if f.startswith(".kpilot") or f.endswith((".duckdb", ".db", ".key"))] == []
+
+
+def test_an_existing_gitignore_gets_kpilots_lines_once(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / ".gitignore").write_text("node_modules/", encoding="utf-8")
+    init_workspace(ws, "saas", "en", today=TODAY)
+    init_workspace(ws, "saas", "en", today=TODAY, force=True)
+    lines = (ws / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "node_modules/"
+    assert lines.count(".kpilot/") == 1

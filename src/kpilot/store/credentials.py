@@ -1,7 +1,9 @@
 """Sources' credentials kept in the application database, encrypted at rest (Fernet: AES-128-CBC + HMAC-SHA256).
 
 The key is `KPILOT_SECRET_KEY` (a Fernet key: 32 random bytes in URL-safe base64), else the file
-`secret.key` of the state folder, created with permissions 0600 the first time a credential is stored. What
+`secret.key` of the user's kpilot configuration folder (`$KPILOT_CONFIG_DIR`, else `$XDG_CONFIG_HOME/kpilot`,
+else `~/.config/kpilot`), outside every workspace, created with permissions 0600 the first time a credential is
+stored. A key left in a state folder by an earlier version is still read. What
 is encrypted names the workspace, source and variable with the value, so a row copied onto another
 credential's does not decrypt as that credential. Values never leave this module but through `get` (for a
 connector); listings show names only.
@@ -24,6 +26,7 @@ from kpilot.model.errors import msg
 from kpilot.store.repository import AppStore
 
 SECRET_KEY_ENV = "KPILOT_SECRET_KEY"
+CONFIG_DIR_ENV = "KPILOT_CONFIG_DIR"
 DATABASE_ENV = "KPILOT_DATABASE_URL"
 KEY_FILE = "secret.key"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -46,16 +49,33 @@ def _fernet(key: bytes, where: str) -> Fernet:
             ".decode())\"`.", where=where)) from None
 
 
+def config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The user's kpilot configuration folder: `$KPILOT_CONFIG_DIR`, else `$XDG_CONFIG_HOME/kpilot`, else
+    `~/.config/kpilot`. It holds the encryption key, away from every workspace and its state folder."""
+    env = os.environ if environ is None else environ
+    if env.get(CONFIG_DIR_ENV):
+        return Path(env[CONFIG_DIR_ENV])
+    return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "kpilot"
+
+
+def key_path(state_dir: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the key file is: in the configuration folder, or the state folder's when an earlier version put
+    one there (its credentials were encrypted with it)."""
+    legacy = Path(state_dir) / KEY_FILE
+    return legacy if legacy.exists() else config_dir(environ) / KEY_FILE
+
+
 def load_key(state_dir: Path, environ: Mapping[str, str] | None = None, *, create: bool = False
              ) -> tuple[Fernet, str] | None:
-    """The cipher and where its key comes from (for messages): `KPILOT_SECRET_KEY`, else the state folder's key
-    file, created (0600) when `create`; None when there is no key and `create` is false."""
+    """The cipher and where its key comes from (for messages): `KPILOT_SECRET_KEY`, else the key file
+    (`key_path`), created (0600, in a 0700 folder) when `create`; None when there is no key and `create` is
+    false."""
     env = os.environ if environ is None else environ
     if env.get(SECRET_KEY_ENV):
         return _fernet(env[SECRET_KEY_ENV].strip().encode(), SECRET_KEY_ENV), SECRET_KEY_ENV
-    path = Path(state_dir) / KEY_FILE
+    path = key_path(state_dir, env)
     if not path.exists() and create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             # O_EXCL: two processes storing their first credential at once end up with one key, not two.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -73,6 +93,15 @@ def load_key(state_dir: Path, environ: Mapping[str, str] | None = None, *, creat
                                   "read it, or set {env}.", path=str(path), reason=exc.strerror or
                                   type(exc).__name__, env=SECRET_KEY_ENV)) from None
     return _fernet(key, str(path)), str(path)
+
+
+def key_seed(state_dir: Path, environ: Mapping[str, str] | None = None) -> bytes:
+    """The key's bytes (created when missing), for deriving other keys from it (`kpilot.service.signing_key`)."""
+    env = os.environ if environ is None else environ
+    if env.get(SECRET_KEY_ENV):
+        return env[SECRET_KEY_ENV].strip().encode()
+    load_key(state_dir, env, create=True)
+    return key_path(state_dir, env).read_bytes().strip()
 
 
 def check_name(name: str) -> None:
@@ -112,12 +141,12 @@ class CredentialVault:
         cipher = load_key(self.state_dir, self.environ)
         fix = msg("Fix: set {env} to the key it was stored with (or put back the key file {path}), or store it "
                   "again with `kpilot secrets set {source} {name}`.", env=SECRET_KEY_ENV,
-                  path=str(self.state_dir / KEY_FILE), source=source, name=name)
+                  path=str(key_path(self.state_dir, self.environ)), source=source, name=name)
         if cipher is None:
             raise CredentialError(msg("the credential {name} of source '{source}' is stored encrypted, but there is "
                                       "no key to decrypt it: {env} is not set and {path} does not exist. {fix}",
                                       name=name, source=source, env=SECRET_KEY_ENV,
-                                      path=str(self.state_dir / KEY_FILE), fix=fix))
+                                      path=str(key_path(self.state_dir, self.environ)), fix=fix))
         try:
             sealed = json.loads(cipher[0].decrypt(token.encode("ascii")))
         except (InvalidToken, ValueError):

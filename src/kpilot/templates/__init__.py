@@ -190,6 +190,7 @@ def install(staged: Path, target: Path, files: Sequence[Path]) -> None:
             os.replace(temp, dest)
             if not existed:
                 created.append(dest)
+        ignore_state(target)
     except BaseException:
         for path in (*temporary.values(), *created):
             with suppress(OSError):
@@ -198,6 +199,30 @@ def install(staged: Path, target: Path, files: Sequence[Path]) -> None:
             with suppress(OSError):
                 folder.rmdir()
         raise
+
+
+# What a workspace folder must never commit: its state (warehouse, application database, keys of old versions).
+GITIGNORE = """# kpilot: the warehouse, the application database and anything secret stay out of version control
+.kpilot/
+*.duckdb
+*.duckdb.wal
+app.db*
+secret.key
+"""
+
+
+def ignore_state(target: Path) -> None:
+    """Write the workspace's .gitignore, or add kpilot's lines to the one the folder has."""
+    path = target / ".gitignore"
+    if not path.exists():
+        path.write_text(GITIGNORE, encoding="utf-8")
+        return
+    text = path.read_text(encoding="utf-8", errors="replace")
+    missing = [line for line in GITIGNORE.splitlines()[1:] if line not in text.splitlines()]
+    if missing:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(("" if text.endswith("\n") or not text else "\n") + GITIGNORE.splitlines()[0] + "\n"
+                    + "\n".join(missing) + "\n")
 
 
 def _make_folders(folder: Path, made: list[Path]) -> None:
