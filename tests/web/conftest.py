@@ -37,7 +37,7 @@ def web_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def client(acme_dir: Path, web_state: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(acme_dir, state_dir=web_state)) as c:
+    with TestClient(create_app(acme_dir, state_dir=web_state), base_url="http://127.0.0.1") as c:
         yield c
 
 

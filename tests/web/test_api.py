@@ -45,8 +45,8 @@ def api(request: pytest.FixtureRequest, acme_dir: Path, tmp_path_factory: pytest
     state = tmp_path_factory.mktemp(f"api-{request.param}")
     with ExitStack() as stack:
         url = stack.enter_context(pg_schema()) if request.param == "postgres" else None
-        app = create_app(acme_dir, state_dir=state, db_url=url)
-        client = stack.enter_context(TestClient(app))
+        app = create_app(acme_dir, state_dir=state, db_url=url, hosts=["testserver"])  # schemathesis's host
+        client = stack.enter_context(TestClient(app, base_url="http://127.0.0.1"))
         store = app.state.gate.store
         assert store.url.startswith("postgresql+psycopg://" if url else "sqlite:///")
         yield Api(client, app, store)

@@ -26,7 +26,7 @@ PAGE = f"/metric/mrr?as_of={AS_OF}"
 @pytest.fixture(scope="module")
 def app_client(acme_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """acme with an application database of its own (the notes added here are seen by no other test)."""
-    with TestClient(create_app(acme_dir, state_dir=tmp_path_factory.mktemp("notes"))) as c:
+    with TestClient(create_app(acme_dir, state_dir=tmp_path_factory.mktemp("notes")), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -50,7 +50,7 @@ def _token(client: TestClient) -> str:
     assert page.status_code == 200, page.text
     found = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert found is not None and len(found.group(1)) >= 32
-    assert client.cookies.get("kpilot_csrf") == found.group(1)  # the cached page carries this browser's token
+    assert client.cookies.get("kpilot_session")  # the cached page carries this browser's token, for its session
     return found.group(1)
 
 

@@ -186,7 +186,7 @@ def test_a_changed_workspace_file_is_picked_up(acme_dir: Path, tmp_path: Path) -
     shutil.copytree(acme_dir, ws)
     app = create_app(ws, state_dir=tmp_path / "state")
     app.state.gate.check_every = 0.0
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         before = _role(_tile(c.get(f"/?as_of={AS_OF}").text, "demos_booked"), "target")
         assert before == "100"
         yaml = ws / "kpilot.yaml"
@@ -247,7 +247,7 @@ def test_an_early_warning_is_a_badge_on_its_kpi(acme_dir: Path, tmp_path: Path, 
         return state.Analysis(found.as_of, found.edges, found.forecasts, [warning], found.anomalies, found.audit)
 
     monkeypatch.setattr(state, "analyse", with_a_warning)
-    with TestClient(create_app(acme_dir, state_dir=tmp_path)) as c:
+    with TestClient(create_app(acme_dir, state_dir=tmp_path), base_url="http://127.0.0.1") as c:
         board = c.get(f"/?as_of={AS_OF}").text
         badge = re.search(r'<span class="badge warn st-red" data-role="early-warning" title="([^"]*)">([^<]*)<',
                           _tile(board, "pipeline_generated"))
@@ -363,7 +363,7 @@ def test_the_analysis_runs_once_per_state(acme_dir: Path, tmp_path: Path, monkey
         return real(svc, as_of)
 
     monkeypatch.setattr(state, "analyse", counted)
-    with TestClient(create_app(acme_dir, state_dir=tmp_path, cache_size=0)) as c:  # not even the page cache
+    with TestClient(create_app(acme_dir, state_dir=tmp_path, cache_size=0), base_url="http://127.0.0.1") as c:  # not even the page cache
         for path in ("/", "/metric/mrr", "/audit", "/tree", "/metric/mrr/history.svg", "/"):
             assert c.get(f"{path}?as_of={AS_OF}").status_code == 200, path
         assert calls == [AS_OF]

@@ -64,7 +64,7 @@ def state(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(workspace: Path, state: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(workspace, state_dir=state)) as c:
+    with TestClient(create_app(workspace, state_dir=state), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -134,7 +134,7 @@ def test_a_table_no_push_source_declares_is_refused(client: TestClient) -> None:
 
 
 def test_the_service_on_the_same_state_sees_the_pushed_values(workspace: Path, state: Path) -> None:
-    with TestClient(create_app(workspace, state_dir=state)) as c:
+    with TestClient(create_app(workspace, state_dir=state), base_url="http://127.0.0.1") as c:
         _push(c)
     with WorkspaceService(workspace, state_dir=state) as svc:
         svc.load()
@@ -147,7 +147,7 @@ def test_the_service_on_the_same_state_sees_the_pushed_values(workspace: Path, s
 
 
 def test_a_failed_materialization_keeps_the_previous_table(workspace: Path, state: Path) -> None:
-    with TestClient(create_app(workspace, state_dir=state)) as c:
+    with TestClient(create_app(workspace, state_dir=state), base_url="http://127.0.0.1") as c:
         _push(c)
     # A declared type the pushed rows do not fit: the load fails and the table pushed before stays.
     text = (workspace / "kpilot.yaml").read_text(encoding="utf-8")

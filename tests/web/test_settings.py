@@ -70,7 +70,7 @@ def _engine_status(workspace: Path, overrides: dict[str, dict[str, object]], sta
 def site(acme_dir: Path, tmp_path: Path) -> Iterator[tuple[TestClient, Path, Path]]:
     ws = _copy(acme_dir, tmp_path / "acme")
     state = tmp_path / "state"
-    with TestClient(create_app(ws, state_dir=state)) as client:
+    with TestClient(create_app(ws, state_dir=state), base_url="http://127.0.0.1") as client:
         yield client, ws, state
 
 
@@ -247,7 +247,7 @@ def test_funnel_stages_of_acme(acme_dir: Path) -> None:
 def test_settings_and_decisions_on_postgres(acme_dir: Path, tmp_path: Path) -> None:
     key = f"acme_{uuid.uuid4().hex[:8]}"
     ws = _copy(acme_dir, tmp_path / "acme", key)
-    with TestClient(create_app(ws, state_dir=tmp_path / "state", db_url=PG_URL)) as client:
+    with TestClient(create_app(ws, state_dir=tmp_path / "state", db_url=PG_URL), base_url="http://127.0.0.1") as client:
         token = _token(client, "/settings/metric/pipeline_generated")
         saved = client.post("/settings/metric/pipeline_generated", follow_redirects=False,
                             data=_form(token, target_value=["2000000", ""], green="0,95"))

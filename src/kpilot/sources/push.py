@@ -10,8 +10,9 @@ table (one transaction per table).
 from __future__ import annotations
 
 import contextlib
+import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -28,6 +29,7 @@ VALUES_COLUMNS = {"metric": "VARCHAR", "period": "DATE", "value": "DOUBLE", "pus
 NUMERIC = re.compile(r"^(tinyint|smallint|integer|int|bigint|hugeint|double|float|real|decimal|numeric)\b", re.I)
 TEMPORAL = re.compile(r"^(date|timestamp)", re.I)
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?$")  # a declared type, safe in SQL
+PLAUSIBLE_YEARS = (1900, 2199)  # a pushed date outside them is a mistake (year 0001 from an empty date field)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 _TIMESTAMP_TZ = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
@@ -90,7 +92,8 @@ def row_problems(ws: Workspace, table: str, rows: Sequence[Mapping[str, object]]
                                                                   value=repr(value))))
             elif name in times and not _is_time(value):
                 out.append(RowProblem(f"rows[{i}].{column}", msg(
-                    "a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM:SS) expected, got {value}", value=repr(value))))
+                    "a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM:SS) between {first} and {last} expected, got "
+                    "{value}", first=PLAUSIBLE_YEARS[0], last=PLAUSIBLE_YEARS[1], value=repr(value))))
         for column in times:
             if not any(c.lower() == column for c in row):
                 out.append(RowProblem(f"rows[{i}].{column}", msg("missing: the time column of the models over "
@@ -104,10 +107,10 @@ def _is_time(value: object) -> bool:
     if not isinstance(value, str):
         return False
     try:
-        (date if _DATE.match(value) else datetime).fromisoformat(value.replace("Z", "+00:00"))
+        parsed = (date if _DATE.match(value) else datetime).fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return False
-    return True
+    return PLAUSIBLE_YEARS[0] <= parsed.year <= PLAUSIBLE_YEARS[1]
 
 
 def _infer(values: Iterable[object]) -> str:
@@ -137,10 +140,109 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else repr(value)
 
 
-def materialize_rows(con: duckdb.DuckDBPyConnection, ws: Workspace, table: str,
-                     rows: Sequence[Mapping[str, object]]) -> int:
-    """Replace warehouse table `table` by the rows pushed to it (atomically); the number of rows. With no row
-    yet, an empty table with the columns the definitions use."""
+# What each pushed table holds: the id of the last pushed row in it, and the types it was made with.
+_STATE_DDL = ("CREATE TABLE IF NOT EXISTS kpilot.pushed_state (table_name VARCHAR PRIMARY KEY, last_id BIGINT, "
+              "types VARCHAR)")
+RowsAfter = Callable[[int], Sequence[tuple[int, Mapping[str, object]]]]
+
+
+def materialize_rows(con: duckdb.DuckDBPyConnection, ws: Workspace, table: str, rows_after: RowsAfter) -> int:
+    """Bring warehouse table `table` up to date with the rows pushed to it; the number of rows it holds.
+
+    `rows_after(id)` gives (id, row) of the rows pushed after row `id`. New rows are appended when they fit the
+    table's columns and types as a rebuild from every row would type them; otherwise (a new column, a value of
+    a wider type) the table is rebuilt from every row. Either way atomically: a failure keeps the table. With
+    no row yet, an empty table with the columns the definitions use."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS kpilot")
+    con.execute(_STATE_DDL)
+    found = con.execute("SELECT last_id, types FROM kpilot.pushed_state WHERE table_name = ?", [table]).fetchall()
+    existing = _table_types(con, table)
+    if found and existing and json.loads(found[0][1]) == _shape(ws, table, existing):
+        last_id = int(found[0][0])
+        new = rows_after(last_id)
+        if not new:
+            return _count(con, table)
+        appended = _append(con, ws, table, existing, new)
+        if appended is not None:
+            return appended
+    everything = rows_after(0)
+    last = max((i for i, _ in everything), default=0)
+    return _rebuild(con, ws, table, [dict(r) for _, r in everything], lambda: _save_state(con, ws, table, last))
+
+
+def _table_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    rows = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND "
+                       "table_name = ? AND database_name = current_database() ORDER BY column_index",
+                       [table]).fetchall()
+    return {str(c): str(t) for c, t in rows}
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0])
+
+
+def _shape(ws: Workspace, table: str, types: Mapping[str, str]) -> dict[str, object]:
+    """What a table was made from: its column types and the types the definitions declare (a change of either
+    means a rebuild)."""
+    return {"types": dict(types), "declared": declared_columns(ws, table)}
+
+
+def _save_state(con: duckdb.DuckDBPyConnection, ws: Workspace, table: str, last_id: int) -> None:
+    shape = json.dumps(_shape(ws, table, _table_types(con, table)))
+    con.execute("INSERT OR REPLACE INTO kpilot.pushed_state VALUES (?, ?, ?)", [table, last_id, shape])
+
+
+def _fits(current: str, values: list[object], holds_values: bool) -> bool:
+    """Whether `values` appended to a column typed `current` leave it typed as a rebuild from every row would."""
+    new = _infer(values)
+    if all(v is None for v in values):
+        return True
+    if current == "VARCHAR":
+        return holds_values  # text stays text; a column that held only nulls takes its type from the new values
+    return new == current or (current == "DOUBLE" and new == "BIGINT")
+
+
+def _append(con: duckdb.DuckDBPyConnection, ws: Workspace, table: str, types: Mapping[str, str],
+            new: Sequence[tuple[int, Mapping[str, object]]]) -> int | None:
+    """Append `new` to `table` in one transaction; None when the table must be rebuilt instead."""
+    declared = {c.lower(): t for c, t in declared_columns(ws, table).items()}
+    rows = [r for _, r in new]
+    names = {c for r in rows for c in r}
+    if not names <= set(types):
+        return None
+    for c in names:
+        if c.lower() in declared:
+            continue  # the declared type stands whatever the rows hold; a value it can't hold fails below
+        holds = types[c] != "VARCHAR" or bool(con.execute(
+            f"SELECT count({quote_ident(c)}) > 0 FROM {quote_ident(table)}").fetchall()[0][0])
+        if not _fits(types[c], [r.get(c) for r in rows], holds):
+            return None
+    data = pa.table({c: pa.array([_text(r.get(c)) for r in rows], pa.string()) for c in types})
+    select = ", ".join(f"CAST({quote_ident(c)} AS {t}) AS {quote_ident(c)}" for c, t in types.items())
+    view = "_kpilot_pushed"
+    con.register(view, data)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"INSERT INTO {quote_ident(table)} SELECT {select} FROM {view}")
+            _save_state(con, ws, table, max(i for i, _ in new))
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise KpilotError(msg("cannot materialize the {count} row(s) pushed to table {table}: {reason}. The "
+                                  "previous table is kept. Fix: correct the declared `columns:` of its models, or "
+                                  "push rows of the right type.", count=len(rows), table=table,
+                                  reason=str(exc).splitlines()[0])) from None
+    finally:
+        con.unregister(view)
+    return _count(con, table)
+
+
+def _rebuild(con: duckdb.DuckDBPyConnection, ws: Workspace, table: str, rows: Sequence[Mapping[str, object]],
+             also: Callable[[], None]) -> int:
+    """Replace warehouse table `table` by `rows` (atomically, with `also` in the same transaction), typed from
+    them (declared `columns:` win)."""
     declared = {c.lower(): t for c, t in declared_columns(ws, table).items()}
     columns: dict[str, str] = {}  # name -> type
     for row in rows:
@@ -156,7 +258,7 @@ def materialize_rows(con: duckdb.DuckDBPyConnection, ws: Workspace, table: str,
             columns[c] = declared.get(c.lower()) or ("DOUBLE" if c.lower() in numbers else
                                                      "TIMESTAMP" if c.lower() in times else "VARCHAR")
     if not columns:
-        return 0  # nothing pushed and nothing read from it: no table to make
+        return 0  # nothing pushed and nothing read from it: no table to make (and no state to keep)
     for c, typ in columns.items():
         if not _TYPE.match(typ):
             raise KpilotError(msg("column {column} of table {table} is declared as '{type}', which is not a type. "
@@ -164,7 +266,7 @@ def materialize_rows(con: duckdb.DuckDBPyConnection, ws: Workspace, table: str,
                                   column=c, table=table, type=typ))
     data = pa.table({c: pa.array([_text(r.get(c)) for r in rows], pa.string()) for c in columns})
     select = ", ".join(f"CAST({quote_ident(c)} AS {typ}) AS {quote_ident(c)}" for c, typ in columns.items())
-    _replace(con, table, data, select, len(rows))
+    _replace(con, table, data, select, len(rows), also)
     return len(rows)
 
 
@@ -180,13 +282,16 @@ def materialize_values(con: duckdb.DuckDBPyConnection,
     return len(values)
 
 
-def _replace(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, select: str, count: int) -> None:
+def _replace(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, select: str, count: int,
+             also: Callable[[], None] | None = None) -> None:
     view = "_kpilot_pushed"
     con.register(view, data)
     try:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT {select} FROM {view}")
+            if also is not None:
+                also()
             con.execute("COMMIT")
         except duckdb.Error as exc:
             with contextlib.suppress(duckdb.Error):

@@ -7,6 +7,7 @@ a store brings its schema to the latest Alembic migration, so an upgraded kpilot
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -142,6 +143,17 @@ def database_url(url: str | None, state_dir: Path) -> str:
     return url
 
 
+def private_file(path: Path) -> None:
+    """Make `path` a file only its owner may read (0600), in a folder only its owner may enter (0700, when kpilot
+    creates it); SQLite gives its journal files the database file's permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
+    except OSError:
+        pass  # a read-only state folder: opening the database says why, with the fix
+
+
 def _engine(url: str) -> Engine:
     try:
         engine = create_engine(url, pool_pre_ping=True)
@@ -185,7 +197,7 @@ class AppStore:
 
     def __init__(self, url: str | None = None, *, state_dir: Path):
         if not url:
-            Path(state_dir).mkdir(parents=True, exist_ok=True)
+            private_file(Path(state_dir) / "app.db")
         self.url = database_url(url, Path(state_dir))
         self.engine = _engine(self.url)
         try:
@@ -373,9 +385,15 @@ class AppStore:
 
     def pushed_rows(self, workspace: str, table: str) -> list[dict[str, object]]:
         """Every row pushed to `table`, in the order received."""
+        return [row for _, row in self.pushed_rows_after(workspace, table, 0)]
+
+    def pushed_rows_after(self, workspace: str, table: str, after: int) -> list[tuple[int, dict[str, object]]]:
+        """(id, row) of the rows pushed to `table` after the row whose id is `after`, in the order received."""
         with self._session() as s:
-            return [dict(r) for r in s.scalars(select(PushedRowRow.row).where(
-                PushedRowRow.workspace == workspace, PushedRowRow.table_name == table).order_by(PushedRowRow.id))]
+            found = s.execute(select(PushedRowRow.id, PushedRowRow.row).where(
+                PushedRowRow.workspace == workspace, PushedRowRow.table_name == table, PushedRowRow.id > after
+            ).order_by(PushedRowRow.id))
+            return [(int(i), dict(r)) for i, r in found]
 
     # --- credentials (encrypted by kpilot.store.credentials: this layer only sees ciphertext) --------
 

@@ -38,6 +38,7 @@ from kpilot.model.periods import Grain, NotADay, parse_day, parse_period, period
 from kpilot.model.workspace import KEY_PATTERN, Workspace
 from kpilot.sources import push
 from kpilot.store import AppStore
+from kpilot.web.guard import read_body
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import WorkspaceGate
 
@@ -99,7 +100,7 @@ class PushValue(_Body):
     metric: str = Field(min_length=1, max_length=200, description="the metric's key")
     period: str = Field(min_length=1, max_length=40, description="a period of the metric's grain: 2026-11, "
                         "2026-W46, 2026-11-15, 2026-Q4 or 2026")
-    value: float = Field(allow_inf_nan=False)
+    value: float = Field(allow_inf_nan=False, strict=True, description="a JSON number (not a string, not a boolean)")
 
 
 class PushValues(_Body):
@@ -368,9 +369,17 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
         (`{table, rows: [...]}`, to a table a push source declares) from another system. They are kept in the
         application database (append-only; the latest value per metric and period wins) and materialized into
         the warehouse at once, where models read them: see docs/api.md."""
-        raw = await request.body()
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            # A browser sends text/plain or a form across sites without asking first: only JSON is taken.
+            raise ApiError(415, msg("a push is JSON: the Content-Type was '{type}'. Fix: send the body with "
+                                    "Content-Type: application/json.", type=media or "none"))
+        raw = await read_body(request)
         try:
             data = json.loads(raw) if raw else None
+        except RecursionError:
+            raise ApiError(422, msg("the body is nested too deeply to read. Fix: send a flat JSON object, as "
+                                    "docs/api.md shows.")) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(422, msg("the body is not JSON ({reason}). Fix: send a JSON object with "
                                     "Content-Type: application/json.", reason=str(exc))) from exc
@@ -542,6 +551,11 @@ def _pushed_value(w: Workspace, v: PushValue, where: str) -> tuple[str, str, flo
         named, start = parse_period(v.period)
     except ValueError as exc:
         raise _bad_field(422, f"{prefix}period", exc.args[0]) from exc
+    if not push.PLAUSIBLE_YEARS[0] <= start.year <= push.PLAUSIBLE_YEARS[1]:
+        raise ApiError(422, msg("{field}: '{period}' is outside the years kpilot takes ({first}-{last}). Fix: send "
+                                "the period the value is for.", field=f"{prefix}period", period=v.period,
+                                first=push.PLAUSIBLE_YEARS[0], last=push.PLAUSIBLE_YEARS[1]),
+                       [{"field": f"{prefix}period", "message": "year out of range"}])
     if named is not grain:
         raise ApiError(422, msg("{field}: '{period}' is a {named}, but metric '{metric}' is counted by {grain}. Fix: "
                                 "send one value per {grain}, e.g. {example}.", field=f"{prefix}period",

@@ -7,7 +7,7 @@ and hand them to `views` for wording; every asset is served from the package (no
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,7 +24,9 @@ from kpilot.i18n import LANGUAGES
 from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import message_of, msg, render
 from kpilot.model.periods import NotADay, label, parse_day, period_start
+from kpilot.service import signing_key
 from kpilot.web import alignment, api, charts, insight_views, settings, views
+from kpilot.web.guard import Guard, allowed_hosts
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import Analysis, WorkspaceGate
 
@@ -57,11 +59,12 @@ def _environment() -> Environment:
 
 
 def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size: int = 1,
-               cache_size: int = 256, db_url: str | None = None) -> FastAPI:
+               cache_size: int = 256, db_url: str | None = None, hosts: Iterable[str] = ()) -> FastAPI:
     """The web app of one workspace. The warehouse lives in `state_dir` (default: the workspace's).
 
     `pool_size` services answer requests in parallel (each one DuckDB connection, used by one request at a
-    time); `cache_size` answers are kept per version of the workspace's files (0: no cache)."""
+    time); `cache_size` answers are kept per version of the workspace's files (0: no cache). Requests are
+    answered for loopback host names, `hosts` and `KPILOT_ALLOWED_HOSTS` only (see `kpilot.web.guard`)."""
     gate = WorkspaceGate(Path(workspace_dir), state_dir=state_dir, pool_size=pool_size, cache_size=cache_size,
                          db_url=db_url)  # gate.store: the application database (settings, decisions)
     env = _environment()
@@ -75,6 +78,8 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
 
     app = FastAPI(title="kpilot", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.gate = gate
+    app.state.form_key = signing_key(gate.state_dir or gate.primary.state_dir, "forms")
+    app.add_middleware(Guard, hosts=allowed_hosts(hosts))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router(gate))
 
@@ -147,7 +152,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         text = (await cached(request, page, lambda: metric_page(request, page, key, notes), notes.version)).body
         token = settings.csrf_token(request)
         body = bytes(text).decode("utf-8").replace(CSRF_SLOT, token)
-        return settings.with_token(HTMLResponse(body, headers={"Content-Security-Policy": CSP}), token)
+        return settings.with_token(HTMLResponse(body, headers={"Content-Security-Policy": CSP}), request)
 
     def metric_page(request: Request, page: views.Page, key: str, notes: views.Notes) -> str:
         ws = page.ws
@@ -315,11 +320,14 @@ def _history_rows(s: Any, page: views.Page) -> list[dict[str, object]]:
 
 
 def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000, *, state_dir: Path | None = None,
-          pool_size: int = 1, db_url: str | None = None) -> None:
-    """Serve a workspace's web app until interrupted (Ctrl-C)."""
+          pool_size: int = 1, db_url: str | None = None, hosts: Iterable[str] = ()) -> None:
+    """Serve a workspace's web app until interrupted (Ctrl-C). It answers to loopback names, to `host` when it
+    names one address, and to `hosts`."""
     import uvicorn
 
-    app = create_app(Path(directory), state_dir=state_dir, pool_size=pool_size, db_url=db_url)
+    named = [] if host in ("0.0.0.0", "::", "") else [host]
+    app = create_app(Path(directory), state_dir=state_dir, pool_size=pool_size, db_url=db_url,
+                     hosts=[*named, *hosts])
     app.state.gate.refresh()  # load the data now: a broken file is reported here, not on the first page
     tr = web_translator(app.state.gate.primary.ws.language.value)
     print(tr("Serving {workspace} on {url} (Ctrl-C to stop).").format(

@@ -9,6 +9,8 @@ a page of another site cannot post them.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import re
 import secrets
@@ -28,9 +30,10 @@ from kpilot.model.export import plain
 from kpilot.model.overrides import EDITABLE, apply_overrides, metric_path
 from kpilot.model.periods import PERIOD_FORMS, period_range
 from kpilot.web import alignment, views
+from kpilot.web.guard import read_body
 from kpilot.web.state import WorkspaceGate
 
-CSRF_COOKIE = "kpilot_csrf"
+SESSION_COOKIE = "kpilot_session"
 CSRF_FIELD = "csrf"
 TARGET_ROWS_SPARE = 2  # empty target rows under the existing ones, for new periods
 STATUSES = ("red", "amber", "green", "not_green")
@@ -182,27 +185,47 @@ def _json(value: object) -> object:
 # --- CSRF --------------------------------------------------------------------------------------------
 
 
+def _session(request: Request) -> str:
+    """This browser's session id: its cookie's, else a new one (kept on the request until the answer sets it)."""
+    known = getattr(request.state, "kpilot_session", None)
+    if known:
+        return str(known)
+    sid = request.cookies.get(SESSION_COOKIE) or ""
+    if not (32 <= len(sid) <= 128 and sid.replace("-", "").replace("_", "").isalnum()):
+        sid = secrets.token_urlsafe(32)
+    request.state.kpilot_session = sid
+    return sid
+
+
+def _sign(request: Request, sid: str) -> str:
+    key: bytes = request.app.state.form_key
+    digest = hmac.new(key, b"form:" + sid.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def csrf_token(request: Request) -> str:
-    """This browser's form token (a new one when it has none yet)."""
-    token = request.cookies.get(CSRF_COOKIE)
-    return token if token and len(token) >= 32 else secrets.token_urlsafe(32)
+    """This browser's form token: its session id signed with the server's key. A cookie and field that merely
+    match are not enough; a token made for another session, or by anyone without the key, is refused."""
+    return _sign(request, _session(request))
 
 
-def with_token(response: Response, token: str) -> Response:
-    """The response with the browser's form token set as its cookie."""
-    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=30 * 24 * 3600)
+def with_token(response: Response, request: Request) -> Response:
+    """The response with the browser's session cookie set (HttpOnly, SameSite=Strict; Secure behind HTTPS)."""
+    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "") == "https"
+    response.set_cookie(SESSION_COOKIE, _session(request), httponly=True, samesite="strict", secure=secure,
+                        max_age=30 * 24 * 3600)
     return response
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:
-    """A posted form's fields, after checking its token against the browser's cookie."""
-    body = (await request.body()).decode("utf-8", errors="replace")
+    """A posted form's fields, after checking its token against the browser's session."""
+    body = (await read_body(request)).decode("utf-8", errors="replace")
     form: dict[str, list[str]] = {}
     for name, value in parse_qsl(body, keep_blank_values=True):
         form.setdefault(name, []).append(value)
-    cookie = request.cookies.get(CSRF_COOKIE) or ""
+    sid = request.cookies.get(SESSION_COOKIE) or ""
     sent = (form.get(CSRF_FIELD) or [""])[0]
-    if not cookie or not hmac.compare_digest(cookie, sent):
+    if not sid or not hmac.compare_digest(_sign(request, sid), sent):
         raise BadForm
     return form
 
@@ -215,7 +238,7 @@ def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> 
 
     def reply(request: Request, template: str, page: views.Page, status: int = 200, **context: Any) -> Response:
         token = csrf_token(request)
-        return with_token(html(request, template, page, status=status, csrf=token, **context), token)
+        return with_token(html(request, template, page, status=status, csrf=token, **context), request)
 
     def refused(request: Request) -> Response:
         page = page_of(request)
