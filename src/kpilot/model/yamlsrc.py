@@ -143,6 +143,17 @@ def _at(file: str, text: str, position: int) -> Location:
     return Location(file, before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1)
 
 
+def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> WorkspaceInvalid:
+    mark = exc.problem_mark or exc.context_mark
+    loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+    problem = recognize(exc.problem, YAML_TEXTS) if exc.problem else msg("invalid YAML")
+    text = (msg("YAML syntax error: {problem} ({context})", problem=problem,
+                context=recognize(exc.context, YAML_TEXTS)) if exc.context
+            else msg("YAML syntax error: {problem}", problem=problem))
+    return _invalid("yaml.syntax", text, loc,
+                    msg("check indentation and quoting on this line; quote values containing ': ' or '#'"))
+
+
 def _check_expansion(root: yaml.Node, file: str) -> None:
     """Refuse a document whose aliases expand to too many values (an "alias bomb") or refer to themselves.
 
@@ -202,23 +213,7 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
                                              char=char), _at(file, text, exc.position),
                        msg("remove it: YAML files hold printable text only")) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-        problem = recognize(exc.problem, YAML_TEXTS) if exc.problem else msg("invalid YAML")
-        text = (msg("YAML syntax error: {problem} ({context})", problem=problem,
-                    context=recognize(exc.context, YAML_TEXTS)) if exc.context
-                else msg("YAML syntax error: {problem}", problem=problem))
-        raise WorkspaceInvalid(
-            [
-                Issue(
-                    "error",
-                    "yaml.syntax",
-                    text,
-                    loc,
-                    fix=msg("check indentation and quoting on this line; quote values containing ': ' or '#'"),
-                )
-            ]
-        ) from None
+        raise _syntax_error(exc, file) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -227,6 +222,8 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     issues: list[Issue] = []
     try:
         data = _construct(node, loader, (), smap, issues)
+    except yaml.MarkedYAMLError as exc:  # a tag kpilot does not read (!!python/object), a bad !!binary...
+        raise _syntax_error(exc, file) from None
     except RecursionError:
         raise _invalid("yaml.too_deep", msg("the YAML is nested too deeply to read"), Location(file),
                        msg("a workspace nests a few levels deep: check the brackets and indentation")) from None
