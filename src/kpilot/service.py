@@ -30,7 +30,7 @@ from kpilot.model.loader import workspace_file
 from kpilot.model.periods import Grain, label, next_start, period_start
 from kpilot.model.targets import target_for
 from kpilot.model.usage import columns_used, summed_columns
-from kpilot.model.validate import is_numeric, validate
+from kpilot.model.validate import validate
 from kpilot.model.workspace import FILE_SOURCE_TYPES
 from kpilot.model.yamlsrc import read_yaml_file
 from kpilot.sources import files as file_sources
