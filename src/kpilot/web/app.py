@@ -332,6 +332,9 @@ def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000, *, state_d
     tr = web_translator(app.state.gate.primary.ws.language.value)
     print(tr("Serving {workspace} on {url} (Ctrl-C to stop).").format(
         workspace=Path(directory).resolve(), url=f"http://{host}:{port}/"), flush=True)
+    if not named and not hosts:
+        print(tr("Listening on every address, but answering only to loopback names: give the name people use to "
+                 "reach this server with --allowed-host NAME (see docs/security.md)."), flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
