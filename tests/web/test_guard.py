@@ -12,18 +12,14 @@ from fastapi.testclient import TestClient
 
 from kpilot.service import WorkspaceService
 from kpilot.web import create_app
-from tests.web.test_push import CALLS, LEADS, YAML
+from tests.web.test_push import CALLS, push_workspace
 
 EN = {"Accept-Language": "en"}
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    folder = tmp_path / "pushy"
-    (folder / "data").mkdir(parents=True)
-    (folder / "kpilot.yaml").write_text(YAML, encoding="utf-8")
-    (folder / "data" / "leads.csv").write_text(LEADS, encoding="utf-8")
-    return folder
+    return push_workspace(tmp_path)
 
 
 @pytest.fixture

@@ -47,14 +47,18 @@ CALLS = [{"at": "2026-10-28T09:30:00", "minutes": 20, "rep": "ana"},
 NOV_MINUTES, OCT_MINUTES, NOV_NPS, OCT_NPS = 50.0, 20.0, 38.0, 45.0
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
+def push_workspace(tmp_path: Path) -> Path:
     """A small workspace of its own in tmp (a push source beside a CSV file)."""
     folder = tmp_path / "pushy"
     (folder / "data").mkdir(parents=True)
     (folder / "kpilot.yaml").write_text(YAML, encoding="utf-8")
     (folder / "data" / "leads.csv").write_text(LEADS, encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    return push_workspace(tmp_path)
 
 
 @pytest.fixture

@@ -219,23 +219,8 @@ def _append(con: duckdb.DuckDBPyConnection, ws: Workspace, table: str, types: Ma
             return None
     data = pa.table({c: pa.array([_text(r.get(c)) for r in rows], pa.string()) for c in types})
     select = ", ".join(f"CAST({quote_ident(c)} AS {t}) AS {quote_ident(c)}" for c, t in types.items())
-    view = "_kpilot_pushed"
-    con.register(view, data)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(f"INSERT INTO {quote_ident(table)} SELECT {select} FROM {view}")
-            _save_state(con, ws, table, max(i for i, _ in new))
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            raise KpilotError(msg("cannot materialize the {count} row(s) pushed to table {table}: {reason}. The "
-                                  "previous table is kept. Fix: correct the declared `columns:` of its models, or "
-                                  "push rows of the right type.", count=len(rows), table=table,
-                                  reason=str(exc).splitlines()[0])) from None
-    finally:
-        con.unregister(view)
+    _write(con, f"INSERT INTO {quote_ident(table)} SELECT {select} FROM {{view}}", table, data, len(rows),
+           lambda: _save_state(con, ws, table, max(i for i, _ in new)))
     return _count(con, table)
 
 
@@ -284,12 +269,19 @@ def materialize_values(con: duckdb.DuckDBPyConnection,
 
 def _replace(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, select: str, count: int,
              also: Callable[[], None] | None = None) -> None:
+    _write(con, f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT {select} FROM {{view}}", table, data, count,
+           also)
+
+
+def _write(con: duckdb.DuckDBPyConnection, sql: str, table: str, data: pa.Table, count: int,
+           also: Callable[[], None] | None) -> None:
+    """Run `sql` (reading `data` as `{view}`) and `also` in one transaction; a failure keeps the table as it was."""
     view = "_kpilot_pushed"
     con.register(view, data)
     try:
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT {select} FROM {view}")
+            con.execute(sql.format(view=view))
             if also is not None:
                 also()
             con.execute("COMMIT")
