@@ -121,21 +121,7 @@ def _errors(lang: str | None = None, workspace: Path | None = None) -> Iterator[
             raise
         from kpilot.service import explain_failure
 
-        raise _fail(explain_failure(exc, _warehouse_of(workspace)), translator(lang or _peek_language(workspace))
-                    ) from None
-
-
-def _warehouse_of(workspace: Path | None) -> Path | None:
-    """The warehouse file of a workspace folder, for messages (None when the workspace cannot be read)."""
-    if workspace is None:
-        return None
-    try:
-        from kpilot.service import WorkspaceService
-
-        with WorkspaceService(workspace) as svc:
-            return svc.state_dir / "warehouse.duckdb"
-    except Exception:
-        return None
+        raise _fail(explain_failure(exc), translator(lang or _peek_language(workspace))) from None
 
 
 def _open(workspace: Path, state_dir: Path | None) -> Any:

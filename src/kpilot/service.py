@@ -69,14 +69,14 @@ def signing_key(state_dir: Path, purpose: str) -> bytes:
 
 
 def explain_failure(exc: BaseException, warehouse: Path | None = None) -> Message:
-    """What any unexpected failure means for people, with a fix; never a traceback. The one place the doors (CLI,
-    pages, API) turn an exception that is not a KpilotError into words."""
+    """What any unexpected failure means for people, with a fix; never a traceback. The one place the CLI and the
+    API turn an exception that is not a KpilotError into words."""
     problem = storage_problem(exc, warehouse)
     if problem is not None:
         return problem
-    if isinstance(exc, duckdb.Error) and warehouse is not None:
-        return msg("the warehouse {path} answered with an error ({reason}). Fix: run `kpilot load --force`; if it "
-                   "happens again, report it with this message.", path=str(warehouse),
+    if isinstance(exc, duckdb.Error):
+        return msg("the workspace's warehouse answered with an error ({reason}). Fix: run `kpilot load --force`; if it "
+                   "happens again, report it with this message.",
                    reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     if isinstance(exc, MemoryError):
         return msg("kpilot ran out of memory. Fix: close other programs, or compute fewer metrics at once.")

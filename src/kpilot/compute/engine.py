@@ -68,9 +68,13 @@ def storage_problem(exc: BaseException, path: Path | str | None = None) -> Messa
                    "again; what was being written was not kept, the previous data was.", path=where)
     if isinstance(exc, duckdb.Error) and any(w in text for w in _DAMAGE):
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if path is None:
+            return msg("the workspace's warehouse is damaged ({reason}). Fix: run `kpilot load --force`: it sets the "
+                       "damaged file aside and rebuilds the warehouse from the sources (then `kpilot sync` for "
+                       "database sources).", reason=first)
         return msg("the warehouse {path} is damaged ({reason}). Fix: run `kpilot load --force`: it sets the damaged "
                    "file aside and rebuilds the warehouse from the sources (then `kpilot sync` for database sources).",
-                   path=str(path or "?"), reason=first)
+                   path=str(path), reason=first)
     return None
 
 
@@ -165,6 +169,8 @@ class DuckDBEngine:
             try:
                 return self.con.sql(text).to_arrow_table()
             except duckdb.Error as exc:
+                if is_damage(exc):  # the file, not the query: say so, with the fix
+                    raise WarehouseDamaged(storage_problem(exc) or msg("the warehouse is damaged")) from None
                 first = str(exc).splitlines()[0]
                 raise EngineError(msg("the engine rejected a generated query: {reason}\nSQL: {sql}", reason=first,
                                       sql=text)) from None

@@ -256,9 +256,7 @@ def _check_emitted(text: str, tree: exp.Expr, role: str, check: Callable[[exp.Ex
             back = sqlglot.parse_one(emitted, read=dialect)
             check(back)
             stable = back.sql(dialect=dialect) == emitted
-        except ExpressionError:
-            stable = False
-        except (ParseError, TokenError, RecursionError, ValueError):
+        except (ExpressionError, ParseError, TokenError, RecursionError, ValueError):
             stable = False
         if not stable:
             raise ExpressionError(

@@ -187,11 +187,17 @@ def _declared_changed(prev: LoadRecord, declared: Mapping[str, str] | None, wher
     return any(have.get(col.lower(), "") != duckdb_type(t, where_) for col, t in (declared or {}).items())
 
 
+def _same_table(tf: TableFile, prev: LoadRecord | None, table_exists: bool,
+                declared: Mapping[str, str] | None) -> bool:
+    """Whether the table was loaded from this path with these declared types (its bytes aside)."""
+    return (prev is not None and table_exists and prev.path == str(tf.path)
+            and not _declared_changed(prev, declared, shown_path(tf)))
+
+
 def unchanged(tf: TableFile, prev: LoadRecord | None, *, table_exists: bool,
               declared: Mapping[str, str] | None) -> bool:
     """Whether the file is the one loaded last (same path, size and modification time, same declared types)."""
-    if prev is None or not table_exists or prev.path != str(tf.path) or _declared_changed(prev, declared,
-                                                                                          shown_path(tf)):
+    if prev is None or not _same_table(tf, prev, table_exists, declared):
         return False
     st = stat_file(tf)
     return st.st_size == prev.size and st.st_mtime_ns == prev.mtime_ns
@@ -215,8 +221,7 @@ def decide(
         # Hashing a big file costs about as much as reading it: do it while DuckDB loads the file.
         return Change(tf, "replace", size, mtime, prev, sha or pool.submit(background_sha, tf.path, stop))
 
-    if (prev is None or force or not table_exists or prev.path != str(tf.path)
-            or _declared_changed(prev, declared, shown_path(tf))):
+    if prev is None or force or not _same_table(tf, prev, table_exists, declared):
         return replace()
     if size == prev.size and mtime == prev.mtime_ns:
         return Change(tf, "unchanged", size, mtime, prev, prev.sha256)

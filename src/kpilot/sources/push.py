@@ -110,7 +110,12 @@ def _is_time(value: object) -> bool:
         parsed = (date if _DATE.match(value) else datetime).fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return False
-    return PLAUSIBLE_YEARS[0] <= parsed.year <= PLAUSIBLE_YEARS[1]
+    return plausible_year(parsed.year)
+
+
+def plausible_year(year: int) -> bool:
+    """Whether a pushed date's year is one data can have (year 1 comes from an empty date field, not a sale)."""
+    return PLAUSIBLE_YEARS[0] <= year <= PLAUSIBLE_YEARS[1]
 
 
 def _infer(values: Iterable[object]) -> str:
@@ -296,5 +301,5 @@ def _write(con: duckdb.DuckDBPyConnection, sql: str, table: str, data: pa.Table,
         con.unregister(view)
 
 
-__all__ = ["VALUES_TABLE", "RowProblem", "declared_columns", "materialize_rows", "materialize_values",
-           "push_tables", "row_problems", "wants_values"]
+__all__ = ["PLAUSIBLE_YEARS", "VALUES_TABLE", "RowProblem", "declared_columns", "materialize_rows",
+           "materialize_values", "plausible_year", "push_tables", "row_problems", "wants_values"]

@@ -36,6 +36,7 @@ from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import Message, did_you_mean, message_of, msg, render
 from kpilot.model.periods import Grain, NotADay, parse_day, parse_period, period_range
 from kpilot.model.workspace import KEY_PATTERN, Workspace
+from kpilot.service import explain_failure
 from kpilot.sources import push
 from kpilot.store import AppStore
 from kpilot.web.guard import read_body
@@ -209,10 +210,9 @@ class _JsonErrors(APIRoute):
                 if status == 500:
                     log.warning("API %s %s: %s", request.method, request.url.path, exc)
                 return _error(request, status, exc.message)
-            except Exception:
+            except Exception as exc:
                 log.exception("API %s %s failed", request.method, request.url.path)
-                return _error(request, 500, msg("kpilot could not answer this request; the server's log says why. "
-                                                "Fix: report it with the log's lines."))
+                return _error(request, 500, explain_failure(exc))
 
         return route
 
@@ -551,7 +551,7 @@ def _pushed_value(w: Workspace, v: PushValue, where: str) -> tuple[str, str, flo
         named, start = parse_period(v.period)
     except ValueError as exc:
         raise _bad_field(422, f"{prefix}period", exc.args[0]) from exc
-    if not push.PLAUSIBLE_YEARS[0] <= start.year <= push.PLAUSIBLE_YEARS[1]:
+    if not push.plausible_year(start.year):
         raise ApiError(422, msg("{field}: '{period}' is outside the years kpilot takes ({first}-{last}). Fix: send "
                                 "the period the value is for.", field=f"{prefix}period", period=v.period,
                                 first=push.PLAUSIBLE_YEARS[0], last=push.PLAUSIBLE_YEARS[1]),
