@@ -30,8 +30,10 @@ ALLOWED: dict[str, set[str]] = {
     "templates": {"model", "i18n"},
     "demo": {"model", "i18n", "templates"},
 }
+# The board judged: Insights' series and forecasts fed to the verdict (between insights and the service).
+ALLOWED["board"] = {*ALLOWED["insights"], "insights"}
 ALLOWED["service"] = ALLOWED["worker"] = {
-    "model", "analysis", "compute", "store", "warehouse", "sources", "insights", "alerting", "report", "i18n"}
+    "model", "analysis", "compute", "store", "warehouse", "sources", "insights", "board", "alerting", "report", "i18n"}
 ALLOWED["web"] = {"service", "worker", "insights", "model", "i18n"}
 ALLOWED["cli"] = {"service", "worker", "insights", "model", "i18n", "templates", "demo"}
 
@@ -39,8 +41,6 @@ ALLOWED["cli"] = {"service", "worker", "insights", "model", "i18n", "templates",
 KNOWN: dict[tuple[str, str], str] = {
     # The CLI starts the web server: a `serve` entry point registered by web would remove it.
     ("kpilot.cli", "kpilot.web"): "serve registered by the web package",
-    ("kpilot.cli", "kpilot.analysis.status"): "describe_when through the service's typed verdict",
-    ("kpilot.cli_export", "kpilot.store"): "overrides read through the service (the effective workspace)",
     ("kpilot.cli_secrets", "kpilot.store.credentials"): "credentials through the service",
     ("kpilot.cli_sync", "kpilot.sources.scheduler"): "the scheduler moves to kpilot.worker",
     # The scheduler runs syncs, computes and the analysis: it belongs to the worker, not to sources.
@@ -54,7 +54,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("kpilot.templates.smarketing", "kpilot.demo"): "the demo generator moves beside the templates",
     # Pages that still reach below the service.
     ("kpilot.web.alignment", "kpilot.analysis.audit"): "the audit's verdicts through Insights",
-    ("kpilot.web.alignment", "kpilot.analysis.status"): "verdicts through the service",
     ("kpilot.web.alignment", "kpilot.compute.engine"): "the alignment page's series through the service",
     ("kpilot.web.alignment", "kpilot.compute.metrics"): "the alignment page's series through the service",
     ("kpilot.web.api", "kpilot.compute"): "series through the service",
@@ -68,7 +67,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("kpilot.web.state", "kpilot.analysis.audit"): "typed results from Insights",
     ("kpilot.web.state", "kpilot.analysis.leadlag"): "typed results from Insights",
     ("kpilot.web.state", "kpilot.analysis.rootcause"): "typed results from Insights",
-    ("kpilot.web.views", "kpilot.analysis.status"): "verdicts through the service",
     ("kpilot.web.views", "kpilot.store"): "decisions through the service",
 }
 

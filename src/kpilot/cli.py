@@ -23,9 +23,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kpilot.analysis.status import describe_when
-from kpilot.i18n import LANGUAGES, Translator, format_day, format_percent, format_value, translator
-from kpilot.model import Direction, Grain, Issue, KpilotError, When, WorkspaceInvalid, workspace_file
+from kpilot.i18n import (
+    LANGUAGES,
+    VERDICT_COLOURS,
+    Translator,
+    format_day,
+    format_evidence,
+    format_percent,
+    format_value,
+    format_verdict,
+    translator,
+)
+from kpilot.model import Direction, Grain, Issue, KpilotError, WorkspaceInvalid, workspace_file
 from kpilot.model.errors import did_you_mean, message_of, msg, one_of, render
 from kpilot.model.periods import PERIOD_FORMS, NotADay, parse_day, parse_period
 
@@ -124,10 +133,16 @@ def _errors(lang: str | None = None, workspace: Path | None = None) -> Iterator[
         raise _fail(explain_failure(exc), translator(lang or _peek_language(workspace))) from None
 
 
-def _open(workspace: Path, state_dir: Path | None) -> Any:
+def _open(workspace: Path, state_dir: Path | None, *, database_url: str | None = None) -> Any:
+    """The workspace as every door serves it: kpilot.yaml with the settings saved in the web app."""
     from kpilot.service import WorkspaceService
 
-    return WorkspaceService(workspace, state_root=state_dir)
+    svc = WorkspaceService(workspace, state_root=state_dir, database_url=database_url)
+    if svc.settings_problem is not None:
+        err.print("[yellow]" + translator(svc.ws.language.value)(
+            "The settings saved in the web app no longer fit kpilot.yaml and are ignored:") + "[/]\n"
+            + svc.settings_problem.render(translator(svc.ws.language.value)))
+    return svc
 
 
 def _as_of(value: str | None) -> date | None:
@@ -241,6 +256,8 @@ def validate_cmd(
 def load(
     workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None,
     force: Annotated[bool, typer.Option(help="Reload files even when unchanged.")] = False,
+    allow_shrink: Annotated[bool, typer.Option("--allow-shrink", help="Load a file even when it would empty its "
+                                               "table or remove more than half of its rows.")] = False,
     lang: LangOpt = None,
 ) -> None:
     """Load the workspace's data files into its warehouse (atomic; unchanged files are skipped)."""
@@ -249,7 +266,7 @@ def load(
         language = lang or svc.ws.language.value
         tr = translator(language)
         with _table_progress(tr("Loading")) as on_progress:
-            report = svc.load(force=force, progress=on_progress)
+            report = svc.load(force=force, progress=on_progress, allow_shrink=allow_shrink, strict=True)
     table = Table(title=tr("Loaded tables"), show_lines=False)
     for col in (tr("Table"), tr("File"), tr("Status"), tr("Rows"), tr("Seconds")):
         table.add_column(col)
@@ -257,6 +274,22 @@ def load(
         table.add_row(t.table, str(t.path), tr(t.status), format_value(t.rows, None, language),
                       f"{t.seconds:.2f}")
     out.print(table)
+
+
+def _warn_if_load_failed(svc: Any, lang: str | None) -> None:
+    """On stderr, when the latest load failed: the data shown is the last good one, and why the load failed."""
+    from zoneinfo import ZoneInfo
+
+    failure = svc.last_load_failure()
+    if failure is None:
+        return
+    tr = translator(lang or svc.ws.language.value)
+    at = failure.failed_at.astimezone(ZoneInfo(svc.ws.timezone)).strftime("%Y-%m-%d %H:%M")
+    err.print(f"[yellow]{tr('warning:')}[/] " + _escape(tr(
+        "the latest load failed ({at}); the data shown is from the last load that succeeded.").format(at=at)),
+        markup=True)
+    for line in render(failure.message, tr).splitlines():
+        err.print("    " + _escape(line), markup=True)
 
 
 @app.command()
@@ -273,6 +306,7 @@ def compute(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, lan
                 bar.update(task, total=total, completed=done, description=f"{tr('Computing')} {what}")
 
             report = svc.compute(progress=on_progress)
+        _warn_if_load_failed(svc, lang)
     out.print(tr("Computed {metrics} metrics: {recomputed} aggregates recomputed ({incremental} incrementally), "
                  "{fresh} up to date, {queries} queries.").format(
         metrics=len(report.metrics), recomputed=report.aggregates_recomputed,
@@ -283,15 +317,17 @@ def compute(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, lan
 def _status_table(statuses: list[Any], lang: str, tr: Translator) -> Table:
     table = Table(show_lines=False, pad_edge=False, box=None, header_style="bold")
     for col, justify in (("", "left"), (tr("KPI"), "left"), (tr("Period"), "left"), (tr("Value"), "right"),
-                         (tr("Target"), "right"), (tr("Pace"), "right"), (tr("Status"), "left"),
+                         (tr("Target"), "right"), (tr("Pace"), "right"), (tr("Verdict"), "left"),
                          (tr("Change"), "right"), (tr("Decision"), "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for s in statuses:
-        style = STATUS_STYLE.get(s.status, "")
+        colour = VERDICT_COLOURS[s.verdict.value]
+        style = STATUS_STYLE.get(colour, "")
+        verdict, _ = format_verdict(s.verdict.value, s.verdict_reason, s.data_through, lang)
         mark = "★" if s.role == "north_star" else ""
         if s.decision is None:
             decision = f"[dim]{tr('no rule')}[/]"
-        elif s.decision["fires"]:
+        elif s.decision.fires:
             decision = f"[bold red]⚑ {tr('DECIDE')}[/]"
         else:
             decision = f"[dim]{tr('watching')}[/]"
@@ -299,7 +335,7 @@ def _status_table(statuses: list[Any], lang: str, tr: Translator) -> Table:
             mark, s.name, s.period_label + ("" if s.complete else "*"),
             format_value(s.value, s.unit, lang), format_value(s.target, s.unit, lang),
             format_percent(s.pacing, lang, digits=0) if s.pacing is not None else "—",
-            f"[{style}]{STATUS_DOT.get(s.status, '')} {tr(s.status)}[/]",
+            f"[{style}]{STATUS_DOT.get(colour, '')} {verdict}[/]",
             format_percent(s.change, lang, signed=True) if s.change is not None else "—",
             decision,
         )
@@ -307,7 +343,8 @@ def _status_table(statuses: list[Any], lang: str, tr: Translator) -> Table:
 
 
 def _decisions(statuses: list[Any], svc: Any, lang: str, tr: Translator) -> None:
-    """Below the table: each KPI's decision rule, the fired ones first, in full sentences."""
+    """Below the table: each KPI's decision rule, the fired ones first, in full sentences, with its evidence."""
+    from kpilot.service import describe_when
 
     def team(key: str) -> str:
         try:
@@ -315,7 +352,7 @@ def _decisions(statuses: list[Any], svc: Any, lang: str, tr: Translator) -> None
         except KeyError:
             return key
 
-    ordered = sorted(statuses, key=lambda s: (not (s.decision and s.decision["fires"]), s.decision is None))
+    ordered = sorted(statuses, key=lambda s: (not s.fires, s.decision is None))
     out.print()
     out.print(f"[bold]{tr('Decisions')}[/]")
     for s in ordered:
@@ -324,15 +361,19 @@ def _decisions(statuses: list[Any], svc: Any, lang: str, tr: Translator) -> None
             if s.role != "metric":
                 out.print(f"  [yellow]![/] {name}: " + tr("no decision rule: vanity metric"))
             continue
-        when = When.model_validate(s.decision["when"])
-        condition = describe_when(when, Direction(s.direction), tr, lambda x: format_percent(x, lang, digits=0))
-        action = str(s.decision["action"]).replace("[", "\\[")
-        if s.decision["fires"]:
-            out.print(f"  [bold red]⚑[/] [bold]{name}[/] — {tr('if')} {condition} → "
-                      f"[bold]{team(str(s.decision['owner']))}[/]: {action}")
+        d = s.decision
+        condition = describe_when(d.when, Direction(s.direction), tr, lambda x: format_percent(x, lang, digits=0))
+        action = d.action.replace("[", "\\[")
+        if d.fires:
+            out.print(f"  [bold red]⚑[/] [bold]{name}[/] — {tr('if')} {condition} → [bold]{team(d.owner)}[/]: {action}")
         else:
-            out.print(f"  [dim]·[/] {name} — {tr('if')} {condition} → {team(str(s.decision['owner']))}: "
-                      f"[dim]{action}[/]")
+            out.print(f"  [dim]·[/] {name} — {tr('if')} {condition} → {team(d.owner)}: [dim]{action}[/]")
+        evidence = [format_evidence(e.label, e.value, e.target, e.status, s.unit, lang) for e in d.evidence]
+        if d.projected is not None:
+            projected = format_value(d.projected, s.unit, lang)
+            evidence.append(tr("projected at period end: {value}").format(value=projected))
+        if evidence and d.evaluated:
+            out.print(f"      [dim]{tr('Evidence:')} {' · '.join(evidence)}[/]")
 
 
 @app.command()
@@ -349,6 +390,7 @@ def status(
         day = _as_of(as_of)
         svc = _open(workspace, state_dir)
         statuses = svc.board(as_of=day, all_metrics=all_metrics)
+        _warn_if_load_failed(svc, lang)
     if format is Fmt.json:
         sys.stdout.write(json.dumps([s.to_dict() for s in statuses], indent=2, ensure_ascii=False, default=str) + "\n")
         return
@@ -360,12 +402,16 @@ def status(
     if svc.ws.vision:
         out.print(f"[dim]{svc.ws.vision.statement}[/]")
     out.print(_status_table(statuses, language, tr))
-    stale = sorted({s.data_through for s in statuses if s.data_through and s.data_through < as_of_day})
-    if stale:
+    late = sorted({s.data_through for s in statuses if s.data_through and s.data_through < as_of_day})
+    if late:
         out.print("[dim]* " + tr("period in progress, judged on its pace.") + " "
-                  + tr("Latest data: {date}.").format(date=format_day(stale[0], language)) + "[/]")
+                  + tr("Latest data: {date}.").format(date=format_day(late[0], language)) + "[/]")
+    for s in statuses:
+        if s.verdict_reason:
+            _, why = format_verdict(s.verdict.value, s.verdict_reason, s.data_through, language)
+            out.print(f"[yellow]○[/] {s.name.replace('[', chr(92) + '[')}: {tr('no verdict')}, {why}.")
     _decisions(statuses, svc, language, tr)
-    fired = [s for s in statuses if s.decision and s.decision["fires"]]
+    fired = [s for s in statuses if s.fires]
     out.print(tr("{n} decision(s) to take this period.").format(n=len(fired)))
 
 
@@ -396,6 +442,7 @@ def series(
             rows = svc.breakdown(metric, dims, grain=grain, first=first, last=last, as_of=day)
         else:
             rows = svc.series(metric, grain=grain, first=first, last=last, as_of=day)
+        _warn_if_load_failed(svc, lang)
     if dims:
         _print_breakdown(rows, dims, format, svc, metric, lang)
         return

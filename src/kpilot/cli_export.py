@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -22,15 +21,15 @@ def export(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, outp
            db: DbOpt = None) -> None:
     """Write kpilot.yaml with the settings edited in the web app (comments of the original file are kept)."""
     from kpilot.model.export import export_workspace
-    from kpilot.model.overrides import apply_overrides
-    from kpilot.store import AppStore
 
     with _errors(workspace=workspace):
-        svc = _open(workspace, state_dir)
+        svc = _open(workspace, state_dir, database_url=db)
         original = svc.file.read_text(encoding="utf-8")
-        with AppStore(db or os.environ.get("KPILOT_DATABASE_URL") or None, state_dir=svc.state_dir) as store:
-            overrides = store.overrides(svc.ws.workspace)
-        text = export_workspace(apply_overrides(svc.ws, overrides), original)
+        overrides = svc.settings()
+        if svc.settings_problem is not None:
+            raise svc.settings_problem
+        text = export_workspace(svc.ws, original)
+        svc.close()
         if output is None:
             typer.echo(text, nl=False)
             return

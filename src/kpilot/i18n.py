@@ -16,6 +16,7 @@ from babel.dates import format_date as _babel_date
 from babel.messages.pofile import read_po
 from babel.numbers import format_compact_currency, format_compact_decimal, format_currency, format_decimal
 
+from kpilot.model.errors import N_
 from kpilot.model.workspace import Language
 
 LANGUAGES = tuple(lang.value for lang in Language)  # the workspace's `language:` values, one list
@@ -32,6 +33,13 @@ DYNAMIC_MESSAGES: tuple[str, ...] = (
     "naive", "seasonal_naive", "drift", "ses", "ets_damped", "theta",  # forecast methods
     "distributed_lag", "combination", "naive_short_history",
 )
+# The verdict of a KPI in people's words, and its colour on the board (one verdict, every door).
+VERDICT_LABELS = {"on_track": N_("On track"), "at_risk": N_("At risk"), "off_track": N_("Off track"),
+                  "no_data": N_("No data")}
+VERDICT_COLOURS = {"on_track": "green", "at_risk": "amber", "off_track": "red", "no_data": "none"}
+# Why a KPI has no verdict.
+NO_DATA_REASONS = {"stale": N_("data stopped arriving on {day}"), "no_value": N_("no value yet this period"),
+                   "no_target": N_("no target for this period")}
 # Unit words translated when shown after a number (other units are shown as written).
 UNIT_WORDS = ("days", "hours", "weeks", "months", "people", "customers", "orders", "leads", "sessions", "points")
 
@@ -104,3 +112,22 @@ def format_day(d: date | None, lang: str) -> str:
     if d is None:
         return "—"
     return _babel_date(d, format="medium", locale=LOCALES.get(lang, "en_US"))
+
+
+def format_evidence(period_label: str, value: float | None, target: float | None, status: str, unit: str | None,
+                    lang: str) -> str:
+    """One period a decision rule read, for people: "2026-11: 2.4% (target 2.0%, red)"."""
+    tr = translator(lang)
+    shown = format_value(value, unit, lang)
+    if target is None:
+        return tr("{period}: {value}").format(period=period_label, value=shown)
+    return tr("{period}: {value} (target {target}, {status})").format(
+        period=period_label, value=shown, target=format_value(target, unit, lang), status=tr(status))
+
+
+def format_verdict(verdict: str, reason: str | None, data_through: date | None, lang: str) -> tuple[str, str]:
+    """A verdict's label and, for "no data", why: ("No data", "data stopped arriving on 22 Nov 2026")."""
+    tr = translator(lang)
+    label = tr(VERDICT_LABELS.get(verdict, verdict))
+    why = NO_DATA_REASONS.get(reason or "") if verdict == "no_data" else None
+    return label, tr(why).format(day=format_day(data_through, lang)) if why else ""

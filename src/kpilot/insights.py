@@ -9,25 +9,29 @@ alerts; the CLI shows them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+from sqlglot import exp
 
 from kpilot.analysis import anomaly as anomaly_mod
 from kpilot.analysis import audit as audit_mod
 from kpilot.analysis import forecast as forecast_mod
 from kpilot.analysis import leadlag, rootcause, warning
+from kpilot.analysis import verdict as verdict_mod
+from kpilot.analysis.domain import COUNT, NON_NEGATIVE, SHARE, UNBOUNDED, Domain
+from kpilot.analysis.verdict import Freshness
 from kpilot.compute import results
 from kpilot.compute.compiler import aggregates_of, is_additive
 from kpilot.compute.metrics import MetricComputer
 from kpilot.model import Grain, KpilotError, MetricType
 from kpilot.model.errors import did_you_mean, msg, one_of
-from kpilot.model.expressions import parse_measure
+from kpilot.model.expressions import AGGREGATES, parse_measure
 from kpilot.model.periods import label, next_start, period_start, periods_between, shift
 from kpilot.model.targets import target_for
-from kpilot.model.workspace import Kind, Metric, Workspace
+from kpilot.model.workspace import Kind, Metric, RatioPart, Workspace
 
 SEASON: dict[Grain, int | None] = {Grain.day: 7, Grain.week: 52, Grain.month: 12, Grain.quarter: 4,
                                    Grain.year: None}
@@ -66,15 +70,19 @@ def _num(x: float | None) -> float | None:
 class Insights:
     """The analysis of one workspace as of a date (default: today, after loading and computing)."""
 
-    def __init__(self, svc: Any, *, as_of: date | None = None):
+    def __init__(self, svc: Any, *, as_of: date | None = None, computer: MetricComputer | None = None):
+        """`computer`: a metric computer the caller already holds (loaded, and materialized for today)."""
         self.svc = svc
         self.ws: Workspace = svc.ws
-        svc.load()  # unchanged files are skipped; a replay needs the data too
-        self.mc: MetricComputer = svc.computer(as_of)
-        if as_of is None:
-            self.mc.materialize()
+        if computer is None:
+            svc.load()  # unchanged files are skipped; a replay needs the data too
+            computer = svc.computer(as_of)
+            if as_of is None:
+                computer.materialize()
+        self.mc: MetricComputer = computer
         self.as_of = self.mc.as_of
         self._edges: list[leadlag.LeadLagEdge] | None = None
+        self._fresh: dict[str, Freshness] = {}
 
     # --- data -----------------------------------------------------------------------------------
 
@@ -89,7 +97,7 @@ class Insights:
         """The metrics' complete periods at `grain`, on one spine."""
         keys = list(dict.fromkeys(keys))
         self.mc.prepare([(k, grain) for k in keys])
-        through = min(self.mc.data_through(k, grain) for k in keys)
+        through = min(self.through(k, grain) for k in keys)
         series = {k: self.mc.series(k, grain) for k in keys}
         periods = sorted({p for s in series.values() for p in s.periods
                           if next_start(p, grain) <= through + timedelta(days=1)})
@@ -107,6 +115,31 @@ class Insights:
                     arr[index[p]] = v
             values[k] = arr
         return Aligned(grain, periods, values, through)
+
+    def freshness(self, key: str) -> Freshness:
+        """Whether the metric's data still arrives at its usual rate (see kpilot.analysis.verdict.freshness)."""
+        if key not in self._fresh:
+            self._fresh[key] = verdict_mod.stalest([verdict_mod.freshness(rows, self.as_of)
+                                                    for rows in self.mc.arrivals(key).values()])
+        return self._fresh[key]
+
+    def through(self, key: str, grain: Grain | None = None) -> date:
+        """The last day the metric's data reaches: its latest row (never after the as-of date), or, when its data
+        stopped arriving, the last day it arrived as usual (rows dated ahead do not count then)."""
+        latest = self.mc.data_through(key, grain)
+        fresh = self.freshness(key)
+        if fresh.stale and fresh.data_through is not None:
+            return min(latest, fresh.data_through)
+        return latest
+
+    def edges(self) -> list[leadlag.LeadLagEdge]:
+        """The lead-lag edges forecasts and warnings use: those stored by the last `kpilot leads` or `kpilot
+        analyze` up to the as-of date, else found now. Every door's forecast then uses the same leaders."""
+        stored = self.stored_edges()
+        if stored is None:
+            return self.leads()
+        known = set(self.ws.metric_keys)
+        return [e for e in stored if e.leader in known and e.follower in known]
 
     def candidates(self) -> tuple[list[str], list[str]]:
         """(leaders, followers): the North Star and lagging metrics follow.
@@ -164,7 +197,7 @@ class Insights:
         """
         metric = self.metric(key)
         grain = metric.grain
-        lead_edges = [e for e in (edges if edges is not None else self.leads()) if e.follower == key and e.lag >= 1]
+        lead_edges = [e for e in (edges if edges is not None else self.edges()) if e.follower == key and e.lag >= 1]
         data = self.aligned([key, *[e.leader for e in lead_edges]], grain)
         y = data.values[key]
         valid = np.flatnonzero(np.isfinite(y))
@@ -178,7 +211,8 @@ class Insights:
             forecast_mod.Leader(data.values[e.leader][valid[0]:], e.lag) for e in lead_edges])
         additive = self.mc.is_additive(key)
         now = self.mc.series(key, grain)
-        through = self.mc.data_through(key, grain)
+        domain = domain_of(self.ws, metric).admitting(now.values)
+        through = self.through(key, grain)
         last_value = float(y[-1])
         offset = 0.0  # a snapshot's gap between what today shows and the model: it carries on
         points: list[dict[str, Any]] = []
@@ -215,6 +249,9 @@ class Insights:
                 else:  # known exactly
                     meets = value >= target if metric.direction.value == "up" else value <= target
                     prob = 1.0 if meets else 0.0
+            if value is not None and lower is not None and upper is not None:
+                # Cut after P(target): inside the domain the chance of a target is the same either way.
+                value, lower, upper = domain.interval(value, lower, upper)
             points.append({"period": period.isoformat(), "label": label(period, grain, self.ws.week_start),
                            "value": _num(value), "lower": _num(lower), "upper": _num(upper),
                            "target": target, "probability": _num(prob), "observed": _num(observed),
@@ -222,7 +259,7 @@ class Insights:
         return KpiForecast(key, grain, fc.method, float(fc.error), dict(fc.backtest), points)
 
     def forecasts(self) -> list[KpiForecast]:
-        edges = self.leads()
+        edges = self.edges()
         return [f for k in self.kpis() if (f := self.forecast(k, edges=edges)) is not None]
 
     # --- early warnings -------------------------------------------------------------------------
@@ -244,9 +281,7 @@ class Insights:
         with each week's p-value.
         """
         if edges is None:
-            edges = self.stored_edges()
-        if edges is None:
-            edges = self.leads()
+            edges = self.edges()
         known = set(self.ws.metric_keys)
         edges = [e for e in edges if e.leader in known and e.follower in known]
         out: list[dict[str, Any]] = []
@@ -281,56 +316,73 @@ class Insights:
     # --- anomalies ------------------------------------------------------------------------------
 
     def anomalies(self, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Unusual values of every metric (or of `keys`), each with its normal range, kept in the metric's domain.
+
+        A running total that starts again (a year to date, or a total since the start) is judged on what each
+        period added (`basis`: "increment"), not on its level, which falls at every restart by design.
+        """
         out: list[dict[str, Any]] = []
         for key in keys or self.ws.metric_keys:
             metric = self.metric(key)
             data = self.aligned([key], metric.grain)
             y = data.values[key]
+            basis = "value"
+            if metric.type is MetricType.cumulative and metric.window is None:
+                y = anomaly_mod.increments(y, _restarts(self.ws, metric, data.periods))
+                basis = "increment"
             # A few periods of quiet after an alarm, not NAB's season-long one: a KPI's next bad month
             # is news even if the last one was bad too.
-            for a in anomaly_mod.detect(y, season=SEASON[metric.grain], quiet=QUIET[metric.grain]):
+            for a in anomaly_mod.detect(y, season=SEASON[metric.grain], quiet=QUIET[metric.grain],
+                                        domain=domain_of(self.ws, metric).admitting(y)):
                 period = data.periods[a.index]
                 out.append({"id": results.finding_id("anomaly", key, period), "kind": "anomaly", "metric": key,
                             "period": period, "severity": a.severity,
-                            "label": label(period, metric.grain, self.ws.week_start), **a.to_dict()})
+                            "label": label(period, metric.grain, self.ws.week_start), **a.to_dict(),
+                            "basis": basis})
         out.sort(key=lambda f: (f["period"], f["metric"]), reverse=True)
         return out
 
     # --- root cause -----------------------------------------------------------------------------
 
-    def explain(self, key: str, before: date, after: date, dims: Sequence[str] | None = None,
-                *, pairs: bool = True) -> rootcause.Explanation:
-        """What each dimension value contributed to the change of a metric between two periods."""
+    def explain(self, key: str, before: date | str, after: date | str, dims: Sequence[str] | None = None,
+                *, pairs: bool = True, grain: Grain | None = None) -> rootcause.Explanation:
+        """What each dimension value contributed to the change of a metric between two periods.
+
+        `before`/`after` are period references (2026-10, 2026-W45, 2026-Q3, 2026, a day) or days; both are
+        compared at the grain they name (see rootcause.periods_to_compare), the metric recomputed from its
+        rows at that grain, never read off periods of its own grain. When the later period holds the as-of
+        date, the earlier one is cut after as many days. `Explanation.compared` says what was compared.
+        """
         metric = self.metric(key)
-        grain = metric.grain
-        before, after = period_start(before, grain, self.ws.week_start), period_start(after, grain, self.ws.week_start)
         kind = _decomposable(self.ws, metric)
         dims = list(dims or self.mc.allowed_dimensions(key))
         if not dims:
             raise KpilotError(msg("metric {metric} has no dimension to explain a change by. Fix: list the "
                                   "model's `dimensions` in kpilot.yaml.", metric=key))
+        week_start = self.ws.week_start
+        grain, first, second = rootcause.periods_to_compare(before, after, metric.grain, grain, week_start)
+        if grain.order < metric.grain.order:
+            # A grain finer than the metric's own: only if its rows are dated finely enough.
+            daily = self.mc.series(key, Grain.day)
+            parts = [daily.values] if daily.numerator is None else [daily.numerator, daily.denominator]
+            dated = [p for i, p in enumerate(daily.periods)
+                     if any(x is not None and np.isfinite(x[i]) and x[i] != 0 for x in parts)]
+            rootcause.check_data_grain(metric.label, grain, dated, week_start)
+        compared = rootcause.comparison(metric.label, grain, first, second, as_of=self.as_of,
+                                        through=self.mc.data_through(key, grain), metric_grain=metric.grain,
+                                        week_start=week_start)
         cells = self.mc.breakdown(key, dims, grain)
+        sides = []
+        for start, end in ((compared.before, compared.before_end), (compared.after, compared.after_end)):
+            whole = end == next_start(start, grain) or start <= self.as_of < next_start(start, grain)
+            # An earlier period cut after N days: as it stood then, replayed (snapshots read that day).
+            at = cells if whole else self.svc.computer(end - timedelta(days=1)).breakdown(key, dims, grain)
+            sides.append(_cells_at(at, start, kind, metric.label, label(start, grain, week_start)))
         if kind == "ratio":
-            rb: dict[tuple[str, ...], tuple[float, float]] = {}
-            ra: dict[tuple[str, ...], tuple[float, float]] = {}
-            for values, s in cells.items():
-                cell = tuple(str(v) for v in values)
-                for period, target in ((before, rb), (after, ra)):
-                    if period in s.periods and s.numerator is not None and s.denominator is not None:
-                        i = s.periods.index(period)
-                        num, den = float(np.nan_to_num(s.numerator[i])), float(np.nan_to_num(s.denominator[i]))
-                        if num or den:
-                            target[cell] = (num, den)
-            return rootcause.explain_ratio(rb, ra, dims, pairs=pairs)
-        ab: dict[tuple[str, ...], float] = {}
-        aa: dict[tuple[str, ...], float] = {}
-        for values, s in cells.items():
-            cell = tuple(str(v) for v in values)
-            for period, target_cells in ((before, ab), (after, aa)):
-                v = s.value_at(period)
-                if v is not None:
-                    target_cells[cell] = v
-        return rootcause.explain_additive(ab, aa, dims, pairs=pairs)
+            found = rootcause.explain_ratio(sides[0], sides[1], dims, pairs=pairs)
+        else:
+            found = rootcause.explain_additive(sides[0], sides[1], dims, pairs=pairs)
+        return replace(found, compared=compared)
 
     # --- audit ----------------------------------------------------------------------------------
 
@@ -403,5 +455,75 @@ def _decomposable(ws: Workspace, metric: Metric) -> str:
             and is_additive(parse_measure(metric.measure)):
         return "additive"
     raise KpilotError(msg("a change of {metric} cannot be split by dimension: only sums, counts and ratios of "
-                          "them add up exactly (a distinct count, an average or a formula do not).",
+                          "them add up exactly (a distinct count, an average or a formula do not). Fix: explain the "
+                          "sums or counts it is made of (an average as a ratio of two sums: `type: ratio`).",
                           metric=metric.key))
+
+
+def _cells_at(cells: dict[tuple[object, ...], Any], period: date, kind: str, metric: str, period_label: str
+              ) -> dict[tuple[str, ...], Any]:
+    """Each cell's value in `period` (sum, or (numerator, denominator) for a ratio); cells with none are left out.
+
+    Raises KpilotError when the metric's data does not reach `period` at all (0 would be a made-up value).
+    """
+    spines = [s.periods for s in cells.values()]
+    if not any(period in spine for spine in spines):
+        first = min((spine[0] for spine in spines if spine), default=None)
+        raise KpilotError(msg("{metric} has no data for {period}: its data starts on {first}. Fix: compare "
+                              "later periods.", metric=metric, period=period_label,
+                              first=first.isoformat() if first else "—"))
+    out: dict[tuple[str, ...], Any] = {}
+    for values, s in cells.items():
+        cell = tuple(str(v) for v in values)
+        if kind == "ratio":
+            if period in s.periods and s.numerator is not None and s.denominator is not None:
+                i = s.periods.index(period)
+                num, den = float(np.nan_to_num(s.numerator[i])), float(np.nan_to_num(s.denominator[i]))
+                if num or den:
+                    out[cell] = (num, den)
+        elif (v := s.value_at(period)) is not None:
+            out[cell] = v
+    return out
+
+
+def domain_of(ws: Workspace, metric: Metric) -> Domain:
+    """Where a metric's values can lie, from its definition (the data may still overrule it: Domain.admitting).
+
+    A rate in percent lies in [0, 1]; a count is a whole number >= 0 (also as a running total); one aggregate of
+    a column (a sum, an average...) and a ratio of such metrics are >= 0; anything else (a difference, a
+    formula) is unbounded.
+    """
+    if (metric.unit or "").lower() in ("percent", "%"):
+        return SHARE
+    if metric.type is MetricType.ratio:
+        parts = (metric.numerator, metric.denominator)
+        return NON_NEGATIVE if all(_part_domain(ws, p).lower == 0 for p in parts) else UNBOUNDED
+    if metric.type is not MetricType.derived and metric.measure is not None:
+        return _measure_domain(metric.measure)
+    return UNBOUNDED
+
+
+def _part_domain(ws: Workspace, part: RatioPart | None) -> Domain:
+    if part is None:
+        return UNBOUNDED
+    if part.metric is not None:
+        return domain_of(ws, ws.metric(part.metric)) if part.metric in ws.metric_keys else UNBOUNDED
+    return _measure_domain(part.measure) if part.measure is not None else UNBOUNDED
+
+
+def _measure_domain(measure: str) -> Domain:
+    tree = parse_measure(measure)
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    name = AGGREGATES.get(type(tree))
+    if name in ("count", "count_if", "approx_count_distinct"):
+        return COUNT
+    return UNBOUNDED if name is None else NON_NEGATIVE
+
+
+def _restarts(ws: Workspace, metric: Metric, periods: Sequence[date]) -> list[bool]:
+    """Where a running total starts again: at its first period, and at the first of each `to_date` period."""
+    if metric.to_date is None:
+        return [i == 0 for i in range(len(periods))]
+    starts = [period_start(p, metric.to_date, ws.week_start) for p in periods]
+    return [i == 0 or s != starts[i - 1] for i, s in enumerate(starts)]

@@ -10,23 +10,26 @@ import hashlib
 import hmac
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 
-from kpilot.analysis.status import PeriodJudgement, assess, describe_when, judge_series, linear_pacing, pace
+from kpilot.analysis.status import describe_when, judge_series, linear_pacing, pace
+from kpilot.board import MetricStatus, daily_values, judge
+from kpilot.board import board as judge_board
 from kpilot.compute.compose import Series
 from kpilot.compute.engine import DuckDBEngine, WarehouseDamaged, connect_duckdb, is_damage, storage_problem
 from kpilot.compute.metrics import ComputeReport, MetricComputer
+from kpilot.insights import Insights
 from kpilot.model import Issue, KpilotError, Workspace, WorkspaceInvalid, load_workspace
 from kpilot.model.errors import Message, did_you_mean, msg, one_of
 from kpilot.model.loader import workspace_file
+from kpilot.model.overrides import apply_overrides, as_json, changed_fields
 from kpilot.model.periods import Grain, label, next_start, period_start
 from kpilot.model.targets import target_for
 from kpilot.model.usage import columns_used, summed_columns
@@ -106,65 +109,74 @@ def default_state_dir(ws_dir: Path, key: str, root: Path | None = None) -> Path:
     return base / "kpilot" / "workspaces" / f"{key}-{digest}"
 
 
-@dataclass
-class MetricStatus:
-    """A metric judged at its current period: what the board shows for one tile."""
-
-    key: str
-    name: str
-    grain: Grain
-    period: date
-    period_label: str
-    value: float | None
-    target: float | None
-    expected: float | None
-    status: str
-    pacing: float | None
-    pacing_share: float
-    pacing_method: str
-    projected: float | None
-    change: float | None
-    previous: float | None
-    complete: bool
-    data_through: date | None
-    decision: dict[str, object] | None
-    unit: str | None
-    direction: str
-    kind: str | None
-    owners: list[str]
-    role: str  # north_star | board | metric
-    history: list[PeriodJudgement] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "key": self.key, "name": self.name, "role": self.role, "grain": self.grain.value,
-            "period": self.period.isoformat(), "period_label": self.period_label,
-            "value": self.value, "target": self.target, "expected": self.expected, "status": self.status,
-            "pacing": self.pacing, "pacing_share": self.pacing_share, "pacing_method": self.pacing_method,
-            "projected": self.projected, "change": self.change, "previous": self.previous,
-            "complete": self.complete,
-            "data_through": self.data_through.isoformat() if self.data_through else None,
-            "unit": self.unit, "direction": self.direction, "kind": self.kind, "owners": self.owners,
-            "decision": self.decision,
-        }
-
-
 class WorkspaceService:
     """A workspace opened from its folder; cheap to create, holds one DuckDB connection."""
 
     def __init__(self, path: Path, *, state_dir: Path | None = None, store: AppStore | None = None,
-                 state_root: Path | None = None):
-        """`state_dir`: the state folder itself; `state_root`: a folder of state folders (`--state-dir`)."""
+                 state_root: Path | None = None, database_url: str | None = None):
+        """`state_dir`: the state folder itself; `state_root`: a folder of state folders (`--state-dir`);
+        `database_url`: the application database (default: $KPILOT_DATABASE_URL, else app.db in the state folder)."""
         self.file = workspace_file(Path(path))
         self.dir = self.file.parent
-        self.ws, self.warnings = load_workspace(self.file)
-        self.state_dir = state_dir or default_state_dir(self.dir, self.ws.workspace, state_root)
+        self.base, self.warnings = load_workspace(self.file)  # kpilot.yaml as written
+        self.ws = self.base  # the effective workspace: kpilot.yaml with the settings saved in the web app
+        self.state_dir = state_dir or default_state_dir(self.dir, self.base.workspace, state_root)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._in_place: InPlace | None = None
-        # The application database, where pushed data waits: the web's when given, else opened on first use
-        # ($KPILOT_DATABASE_URL, or app.db in the state folder) and closed with the service.
+        # The application database (settings, pushed data, decisions): the web's when given, else opened on first
+        # use ($KPILOT_DATABASE_URL, or app.db in the state folder) and closed with the service.
         self.store = store
         self._own_store = False
+        self.database_url = database_url or os.environ.get(DATABASE_ENV) or None
+        self.settings_problem: WorkspaceInvalid | None = None  # saved settings kpilot.yaml no longer accepts
+        self.apply_settings()
+
+    # --- the effective workspace ------------------------------------------------------------------
+
+    def has_app_store(self) -> bool:
+        """Whether an application database exists to read settings from (none is created just to read)."""
+        return self.store is not None or bool(self.database_url) or (self.state_dir / "app.db").exists()
+
+    def settings(self) -> dict[str, dict[str, object]]:
+        """The settings saved in the web app or through the API: metric key -> {field: value}."""
+        if not self.has_app_store():
+            return {}
+        return self.app_store().overrides(self.base.workspace)
+
+    def apply_settings(self) -> Workspace:
+        """Serve kpilot.yaml with the saved settings from now on (every door: CLI, pages, API, worker). Settings
+        that kpilot.yaml no longer accepts are set aside (`settings_problem` says why) and kpilot.yaml is served."""
+        try:
+            self.ws = apply_overrides(self.base, self.settings())
+            self.settings_problem = None
+        except WorkspaceInvalid as exc:
+            self.ws, self.settings_problem = self.base, exc
+        return self.ws
+
+    def save_settings(self, key: str, fields: Mapping[str, object]) -> Workspace:
+        """Change a metric's editable settings (targets, bands, owners, decision; None: back to kpilot.yaml's),
+        checked by kpilot.yaml's rules first; raises WorkspaceInvalid (nothing saved) when one breaks them."""
+        if key not in self.base.metric_keys:
+            raise KpilotError(msg("unknown metric '{metric}';{hint} metrics: {metrics}", metric=key,
+                                  hint=did_you_mean(key, self.base.metric_keys),
+                                  metrics=one_of(self.base.metric_keys, 40)))
+        stored = self.settings()
+        edited = {**stored.get(key, {}), **{f: as_json(v) for f, v in fields.items()}}
+        merged = apply_overrides(self.base, {**stored, key: {f: v for f, v in edited.items() if v is not None}})
+        store = self.app_store()
+        for name, value in changed_fields(self.base.metric(key), merged.metric(key)).items():
+            if value is None:
+                store.clear_override(self.base.workspace, key, name)
+            else:
+                store.set_override(self.base.workspace, key, name, value)
+        return self.apply_settings()
+
+    def reset_settings(self, key: str) -> Workspace:
+        """Drop every saved setting of a metric: kpilot.yaml's values again."""
+        store = self.app_store()
+        for name in self.settings().get(key, {}):
+            store.clear_override(self.base.workspace, key, name)
+        return self.apply_settings()
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -301,7 +313,7 @@ class WorkspaceService:
 
     def app_store(self) -> AppStore:
         if self.store is None:
-            self.store = AppStore(os.environ.get(DATABASE_ENV) or None, state_dir=self.state_dir)
+            self.store = AppStore(self.database_url, state_dir=self.state_dir)
             self._own_store = True
         return self.store
 
@@ -325,17 +337,54 @@ class WorkspaceService:
         return {m.table: dict(m.columns) for m in self.ws.models if m.columns}
 
     def load(self, *, force: bool = False, progress: Callable[[str, int, int], None] | None = None,
-             source: str | None = None) -> file_sources.LoadReport:
+             source: str | None = None, allow_shrink: bool = False, strict: bool = False) -> file_sources.LoadReport:
         """Load every file source (or the one keyed `source`) into the warehouse (atomically; unchanged files
         are skipped). With `force`, every file is read again, and a damaged warehouse is set aside (renamed
-        `warehouse.duckdb.damaged-<time>`) and rebuilt from the sources."""
+        `warehouse.duckdb.damaged-<time>`) and rebuilt from the sources. A file that would empty its table or
+        remove more than half of its rows fails the load, unless `allow_shrink`.
+
+        A load whose files fail changes nothing and is recorded (`last_load_failure`). Reads (the board, a
+        series, the analysis) then go on with the last good data: the report carries the failure instead of
+        raising it. The LoadError is raised with `strict` (`kpilot load`, the scheduler), and whenever a table
+        the models read from files was never loaded (there is no last good data)."""
         try:
-            return self._load(force=force, progress=progress, source=source)
+            report = self._load_or_rebuild(force=force, progress=progress, source=source, allow_shrink=allow_shrink)
+        except file_sources.LoadError as exc:
+            failure = self._record_load_failure(source, exc.message)
+            if strict or failure is None or not self._has_last_good_data():
+                raise
+            return file_sources.LoadReport([], failure)
+        file_sources.clear_failures(self.con, source)
+        return report
+
+    def last_load_failure(self) -> file_sources.LoadFailure | None:
+        """The latest load that failed, when no load has succeeded since: what reads show is then the last good
+        data. None when the latest load succeeded or nothing was ever loaded (no warehouse is created)."""
+        if self._con is None and not (self.state_dir / "warehouse.duckdb").exists():
+            return None
+        return file_sources.last_failure(self.con)
+
+    def _record_load_failure(self, source: str | None, message: str) -> file_sources.LoadFailure | None:
+        """Keep the failure for the reads that follow; None when the warehouse cannot keep it (a full disk)."""
+        try:
+            return file_sources.record_failure(self.con, source, message, datetime.now(UTC))
+        except (duckdb.Error, KpilotError):
+            return None
+
+    def _has_last_good_data(self) -> bool:
+        """Whether every table the models read from files is in the warehouse, so that reads can answer."""
+        elsewhere = {*self._database_and_in_place(), *push.push_tables(self.ws), push.VALUES_TABLE}
+        return {m.table for m in self.ws.models} - elsewhere <= set(self.loaded_schema())
+
+    def _load_or_rebuild(self, *, force: bool, progress: Callable[[str, int, int], None] | None,
+                         source: str | None, allow_shrink: bool) -> file_sources.LoadReport:
+        try:
+            return self._load(force=force, progress=progress, source=source, allow_shrink=allow_shrink)
         except (duckdb.Error, WarehouseDamaged) as exc:
             if not (force and is_damage(exc)):
                 raise
         self.set_aside_warehouse()
-        return self._load(force=force, progress=progress, source=source)
+        return self._load(force=force, progress=progress, source=source, allow_shrink=allow_shrink)
 
     def set_aside_warehouse(self) -> Path:
         """Rename a damaged warehouse (and its write-ahead log) out of the way; the next use starts a new one."""
@@ -349,7 +398,7 @@ class WorkspaceService:
         return target
 
     def _load(self, *, force: bool, progress: Callable[[str, int, int], None] | None,
-              source: str | None) -> file_sources.LoadReport:
+              source: str | None, allow_shrink: bool) -> file_sources.LoadReport:
         files = self.table_files()
         used = {m.table for m in self.ws.models}
         pushed = {*push.push_tables(self.ws), push.VALUES_TABLE}
@@ -393,7 +442,7 @@ class WorkspaceService:
             return report
         with self._file_access() as con:
             return file_sources.load_tables(con, files, required=required, declared=declared, force=force,
-                                            on_progress=progress)
+                                            allow_shrink=allow_shrink, on_progress=progress)
 
     @contextmanager
     def _file_access(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -475,48 +524,12 @@ class WorkspaceService:
 
     # --- judge ----------------------------------------------------------------------------------
 
-    def _daily(self, mc: MetricComputer, key: str, through: date) -> list[tuple[date, float]] | None:
-        """Daily values of a sum or count up to `through` (for seasonal pacing); None for levels."""
-        if not mc.is_additive(key):
-            return None
-        daily = mc.series(key, Grain.day)
-        return [(p, float(v)) for p, v in zip(daily.periods, daily.values, strict=True) if p <= through]
-
     def metric_status(self, mc: MetricComputer, key: str, role: str = "metric") -> MetricStatus:
-        metric = self.ws.metric(key)
-        grain = metric.grain
-        series = mc.series(key, grain)
-        # The current period holds the as-of date; it is paced up to the metric's latest data, so a
-        # source that is a few days late is not mistaken for a bad week.
-        through = mc.data_through(key)
-        current = period_start(mc.as_of, grain, self.ws.week_start)
-        a = assess(metric, series.periods, [_number(v) for v in series.values], current=current, through=through,
-                   additive=mc.is_additive(key), week_start=self.ws.week_start,
-                   daily=self._daily(mc, key, through))
-        now = a.current
-        decision: dict[str, object] | None = None
-        if metric.decision is not None and a.rule is not None:
-            rule = metric.decision
-            decision = {
-                "when": rule.when.model_dump(exclude_none=True, exclude_defaults=False),
-                "condition": describe_when(rule.when, metric.direction),
-                "owner": rule.owner, "action": rule.action,
-                "fires": a.rule.fires, "evaluated": a.rule.evaluated, "evidence": a.rule.reasons,
-            }
-        return MetricStatus(
-            key=key, name=metric.label, grain=grain, period=current,
-            period_label=label(current, grain, self.ws.week_start),
-            value=now.value if now else None, target=now.target if now else None,
-            expected=now.expected if now else None, status=now.status if now else "none",
-            pacing=a.pace_ratio, pacing_share=a.share, pacing_method=a.method, projected=a.projected,
-            change=a.change, previous=a.previous, complete=now.complete if now else False, data_through=through,
-            decision=decision, unit=metric.unit, direction=metric.direction.value,
-            kind=metric.kind.value if metric.kind else None, owners=list(metric.owners), role=role,
-            history=a.history,
-        )
+        """One metric judged at the period holding the computer's as-of date (on the board or not)."""
+        return judge(Insights(self, computer=mc), key, role)
 
     def board(self, *, as_of: date | None = None, all_metrics: bool = False) -> list[MetricStatus]:
-        """The North Star, then the board's KPIs (then every other metric when all_metrics)."""
+        """The North Star, then the board's KPIs (then every other metric when all_metrics), judged."""
         keys: list[tuple[str, str]] = []
         if self.ws.north_star:
             keys.append((self.ws.north_star, "north_star"))
@@ -529,10 +542,7 @@ class WorkspaceService:
         mc = self.computer(as_of)
         if as_of is None:
             mc.materialize()
-        requests = [(k, self.ws.metric(k).grain) for k, _ in keys]
-        requests += [(k, Grain.day) for k, _ in keys if mc.is_additive(k)]
-        mc.prepare(requests)
-        return [self.metric_status(mc, k, role) for k, role in keys]
+        return judge_board(Insights(self, computer=mc), keys)
 
     def series(self, key: str, *, grain: Grain | None = None, first: date | None = None, last: date | None = None,
                as_of: date | None = None) -> list[dict[str, object]]:
@@ -549,7 +559,7 @@ class WorkspaceService:
         through = mc.data_through(key, grain)
         current = period_start(mc.as_of, grain, self.ws.week_start)
         if grain is metric.grain:
-            _, share, _ = pace(metric, current, through, additive=additive, daily=self._daily(mc, key, through),
+            _, share, _ = pace(metric, current, through, additive=additive, daily=daily_values(mc, key, through),
                                week_start=self.ws.week_start)
         else:
             share = linear_pacing(current, grain, through).share if additive else 1.0
@@ -607,4 +617,4 @@ def _add_parts(row: dict[str, object], s: Series, i: int) -> None:
         row["denominator"] = _number(s.denominator[i])
 
 
-__all__ = ["MetricStatus", "WorkspaceService", "default_state_dir"]
+__all__ = ["MetricStatus", "WorkspaceService", "default_state_dir", "describe_when"]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from kpilot.analysis.verdict import Freshness, Verdict, period_to_date, verdict_of
 from kpilot.model.periods import Grain, WeekStart, label, next_start, period_start
 from kpilot.model.targets import target_for
 from kpilot.model.workspace import Bands, DecisionRule, Direction, Metric, When
@@ -45,9 +46,14 @@ class PeriodJudgement:
 
 @dataclass(frozen=True)
 class RuleResult:
+    """A decision rule checked now: whether it fires, and the evidence: the periods it looked at (with their
+    values, targets and statuses) and, for a forecast condition, the projection it compared."""
+
     fires: bool
     evaluated: bool
     reasons: list[str] = field(default_factory=list)
+    window: tuple[PeriodJudgement, ...] = ()
+    projected: float | None = None
 
 
 def _finite(x: float | None) -> bool:
@@ -195,6 +201,11 @@ def evaluate_rule(rule: DecisionRule, history: Sequence[PeriodJudgement], paced_
     if len(judged) < n:
         return RuleResult(False, False, [f"needs {n} periods of history, has {len(judged)}"])
     window = judged[-n:]
+    # The evidence: the periods the condition read (one more for a change), the current one for a forecast.
+    shown = judged[-(n + 1):] if when.trend or when.change_below is not None or when.change_above is not None \
+        else window
+    if when.forecast and history and history[-1] not in shown:
+        shown = [*shown, history[-1]]
     reasons: list[str] = []
     ok = True
 
@@ -245,7 +256,7 @@ def evaluate_rule(rule: DecisionRule, history: Sequence[PeriodJudgement], paced_
             if when.change_above is not None:
                 ok &= all(c > when.change_above for c in cs)
             reasons.append("change " + ", ".join(f"{c * 100:+.0f} %" for c in cs))
-    return RuleResult(bool(ok), True, reasons)
+    return RuleResult(bool(ok), True, reasons, tuple(shown), projected if when.forecast else None)
 
 
 def pace(metric: Metric, current: date, through: date, *, additive: bool,
@@ -288,8 +299,12 @@ class Assessment:
     method: str
     projected: float | None
     change: float | None
-    previous: float | None
+    previous: float | None  # what the change compares with: the previous period, cut at the same point if need be
+    previous_to_date: bool  # the previous period was cut at the same point as the one in progress
     rule: RuleResult | None
+    verdict: Verdict
+    verdict_reason: str | None
+    fresh: Freshness
 
     @property
     def current(self) -> PeriodJudgement | None:
@@ -305,12 +320,14 @@ class Assessment:
 
 
 def assess(metric: Metric, periods: Sequence[date], values: Sequence[float | None], *, current: date,
-           through: date, additive: bool, week_start: WeekStart,
+           through: date, additive: bool, week_start: WeekStart, projected: float | None, fresh: Freshness,
            daily: Sequence[tuple[date, float]] | None = None) -> Assessment:
-    """Judge a metric's current period: status at pace, period-end projection, change, decision rule.
+    """Judge a metric's current period: status at pace, change, decision rule, and the one verdict.
 
     `periods`/`values` are the metric's series at its grain; `through` the last day its data reaches;
-    `daily` its daily values (for the seasonal pacing of sums and counts).
+    `projected` the forecast's point for the current period (None where none can be made); `fresh` whether
+    its data still arrives; `daily` its daily values when it is a flow (seasonal pacing, and the previous
+    period cut at the same point for the change).
     """
     pacing, share, method = pace(metric, current, through, additive=additive, daily=daily, week_start=week_start)
     history = judge_series(metric, periods, values, metric.grain, current=current, share=share,
@@ -320,14 +337,25 @@ def assess(metric: Metric, periods: Sequence[date], values: Sequence[float | Non
     for j in history:
         s = share if j.period == current else 1.0
         paced.append(j.value if not additive or j.value is None else (j.value / s if s > 0 else None))
-    value = history[-1].value if history else None
+    now = history[-1] if history else None
+    value = now.value if now else None
     previous = history[-2].value if len(history) >= 2 else None
-    projected = value  # a level (ratio, snapshot) is projected as it stands
-    if additive:
-        projected = value / share if value is not None and share > 0 else None
-    chg = change(value, previous, share if additive else 1.0)
+    to_date = False
+    if additive and now is not None and not now.complete and daily is not None and len(history) >= 2:
+        # A flow's period in progress against the same point of the previous one, never a complete period.
+        elapsed = (through - current).days + 1
+        previous = period_to_date(daily, history[-2].period, elapsed) if elapsed > 0 else None
+        to_date = True
+    chg = change(value, previous, 1.0 if to_date or not additive else share)
     rule = None
-    if metric.decision is not None:
+    if metric.decision is not None and fresh.stale:
+        # Data that stopped arriving reads as a collapse: no decision is taken on it.
+        rule = RuleResult(False, False, ["data stopped arriving"])
+    elif metric.decision is not None:
         rule = evaluate_rule(metric.decision, history, paced, projected, metric, metric.grain, week_start,
                              pacing.elapsed)
-    return Assessment(history, pacing, share, method, projected, chg, previous, rule)
+    verdict, reason = verdict_of(now.status if now else "none", fires=bool(rule and rule.fires), stale=fresh.stale,
+                                 has_value=value is not None and not math.isnan(value),
+                                 has_target=now is not None and now.target is not None)
+    return Assessment(history, pacing, share, method, projected, chg, previous, to_date, rule, verdict, reason,
+                      fresh)

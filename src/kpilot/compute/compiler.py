@@ -20,9 +20,9 @@ from typing import Literal
 
 from sqlglot import exp
 
-from kpilot.model.expressions import AGGREGATES, parse_filter, parse_measure
+from kpilot.model.expressions import AGGREGATES, FormulaRef, parse_filter, parse_formula, parse_measure
 from kpilot.model.periods import Grain, WeekStart, next_start
-from kpilot.model.validate import dependencies
+from kpilot.model.validate import dependencies, formula_names
 from kpilot.model.workspace import Metric, MetricType, Model, RatioPart, Workspace
 
 Mode = Literal["flow", "validity", "snapshot_time"]
@@ -147,6 +147,72 @@ def metric_parts(ws: Workspace, metric: Metric) -> dict[str, Part]:
         return {"numerator": ratio_part(ws, metric, metric.numerator),
                 "denominator": ratio_part(ws, metric, metric.denominator)}
     return {}
+
+
+Nature = Literal["flow", "level"]
+
+
+def nature_of(ws: Workspace, metric: Metric, _seen: frozenset[str] = frozenset()) -> Nature:
+    """Whether a metric is a flow (adds up over a period: judged at pace) or a level (a state or a rate).
+
+    Declared with `nature:`, else inferred: sums and counts are flows; snapshots, ratios, averages and distinct
+    counts are levels; a formula is a flow when it is a sum or difference of flows, the change of a level
+    (`mrr - offset(mrr, -1)`), a flow scaled by a constant, or a flow per level (margin per consultant); a
+    ratio of two flows, or anything else, is a level.
+    """
+    if metric.nature is not None:
+        return metric.nature
+    if metric.type is MetricType.simple:
+        part = metric_parts(ws, metric)["value"]
+        return "flow" if isinstance(part, Aggregate) and part.mode == "flow" and part.additive else "level"
+    if metric.type is not MetricType.derived or not metric.formula or metric.key in _seen:
+        return "level"
+    seen = _seen | {metric.key}
+    tree, found = parse_formula(metric.formula, formula_names(ws, metric))
+    refs = {r.column: r for r in found}
+
+    def of(node: exp.Expr) -> str:  # "flow", "level", "constant" or "other"
+        if isinstance(node, exp.Paren):
+            return of(node.this)
+        if isinstance(node, exp.Literal):
+            return "constant"
+        if isinstance(node, exp.Neg):
+            return of(node.this)
+        if isinstance(node, exp.Column) and node.name in refs:
+            return nature_of(ws, ws.metric(refs[node.name].metric), seen)
+        if isinstance(node, exp.Add | exp.Sub):
+            a, b = of(node.this), of(node.expression)
+            if {a, b} <= {"flow", "constant"} and "flow" in (a, b):
+                return "flow"
+            if isinstance(node, exp.Sub) and a == b == "level" and _change_of_level(node, refs):
+                return "flow"
+            return "constant" if a == b == "constant" else "level" if {a, b} <= {"level", "constant"} else "other"
+        if isinstance(node, exp.Mul):
+            a, b = of(node.this), of(node.expression)
+            if {a, b} == {"flow", "constant"} or {a, b} == {"flow", "level"}:
+                return "flow"
+            return "constant" if a == b == "constant" else "level"
+        if isinstance(node, exp.Div):
+            a, b = of(node.this), of(node.expression)
+            if a == "flow" and b in ("constant", "level"):
+                return "flow"
+            return "constant" if a == b == "constant" else "level"
+        return "other"
+
+    return "flow" if of(tree) == "flow" else "level"
+
+
+def _change_of_level(node: exp.Sub, refs: Mapping[str, FormulaRef]) -> bool:
+    """`x - offset(x, -1)`: a level minus its own earlier value is what flowed in between."""
+    a, b = node.this, node.expression
+    while isinstance(a, exp.Paren):
+        a = a.this
+    while isinstance(b, exp.Paren):
+        b = b.this
+    if not (isinstance(a, exp.Column) and isinstance(b, exp.Column) and a.name in refs and b.name in refs):
+        return False
+    ra, rb = refs[a.name], refs[b.name]
+    return ra.metric == rb.metric and ra.offset - rb.offset == 1
 
 
 def aggregates_of(ws: Workspace, metric: Metric) -> list[Aggregate]:

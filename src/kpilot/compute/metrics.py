@@ -33,6 +33,7 @@ from kpilot.compute.compiler import (
     is_linear,
     metric_parts,
     moments_for,
+    nature_of,
 )
 from kpilot.compute.compose import Series, divide, evaluate, fill, running, shift, union_spine
 from kpilot.compute.engine import Engine
@@ -105,6 +106,7 @@ class MetricComputer:
         self._extents: dict[tuple[str, str, str], tuple[date | None, date | None]] = {}
         self._series: dict[tuple[str, str], Series] = {}
         self._checked_joins: set[str] = set()
+        self._natures: dict[str, str] = {}
         self.report = ComputeReport()
 
     # --- planning -------------------------------------------------------------------------------
@@ -113,7 +115,10 @@ class MetricComputer:
         """Make sure every aggregate the requested series need is computed, batching queries."""
         needed = {(agg, grain) for key, grain in requests if (key, grain.value) not in self._series
                   for agg in aggregates_of(self.ws, self.ws.metric(key))}
-        todo = [(a, g) for a, g in needed if (a.id, g.value) not in self._aggs]
+        self._prepare_aggregates(needed, progress)
+
+    def _prepare_aggregates(self, needed: Iterable[tuple[Aggregate, Grain]], progress: Progress | None = None) -> None:
+        todo = [(a, g) for a, g in set(needed) if (a.id, g.value) not in self._aggs]
         self.report.aggregates_total += len(todo)
         groups: dict[tuple[str, str, str, tuple[str, ...], Grain], list[Aggregate]] = defaultdict(list)
         for agg, grain in sorted(todo, key=lambda x: (x[0].group_key, x[1].value, x[0].id)):
@@ -454,12 +459,36 @@ class MetricComputer:
         return self.report
 
     def is_additive(self, metric_key: str) -> bool:
-        """Whether values of shorter periods add up to the value of a longer one (sums and counts)."""
-        metric = self.ws.metric(metric_key)
-        if metric.type is not MetricType.simple:
-            return False
-        part = metric_parts(self.ws, metric)["value"]
-        return isinstance(part, Aggregate) and part.mode == "flow" and part.additive
+        """Whether the metric is a flow, whose shorter periods add up to a longer one (sums, counts, and formulas
+        over them: see `nature_of`), judged at pace; else a level."""
+        if metric_key not in self._natures:
+            self._natures[metric_key] = nature_of(self.ws, self.ws.metric(metric_key))
+        return self._natures[metric_key] == "flow"
+
+    def arrivals(self, metric_key: str) -> dict[str, list[tuple[date, float]]]:
+        """How the data of the tables a metric reads arrives: rows per day (up to the as-of date) of each of their
+        time columns the workspace uses ("table.column" -> [(day, rows)]), all rows whatever the metric's filter.
+
+        Every time column counts, not only the metric's own: a table whose closing dates stopped on the 22nd
+        stopped arriving then, even if rows dated ahead (meetings booked for next week) keep its creation dates
+        going."""
+        models = {a.model for a in aggregates_of(self.ws, self.ws.metric(metric_key))}
+        columns: dict[tuple[str, str], Aggregate] = {}
+        for m in self.ws.metrics:
+            for a in aggregates_of(self.ws, m):
+                if a.model not in models:
+                    continue
+                model = self.ctx.model(a.model)
+                time = a.time if a.mode == "flow" else (model.validity.from_ if model.validity else a.time)
+                if time and (a.model, time) not in columns:
+                    columns[(a.model, time)] = Aggregate(a.model, "flow", time, "count(*)", None, a.model_def)
+        self._prepare_aggregates((agg, Grain.day) for agg in columns.values())
+        out: dict[str, list[tuple[date, float]]] = {}
+        for (model_key, time), agg in sorted(columns.items()):
+            s = self._aggregate_series(agg, Grain.day)
+            out[f"{self.ctx.model(model_key).table}.{time}"] = [
+                (day, float(v)) for day, v in zip(s.periods, s.values, strict=True) if day <= self.as_of and v == v]
+        return out
 
     def data_through(self, metric_key: str, grain: Grain | None = None, *, cap: bool = True) -> date:
         """The last day the metric's data reaches, at most the as-of date (unless cap is False).

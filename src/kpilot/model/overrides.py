@@ -87,9 +87,35 @@ def apply_overrides(ws: Workspace, overrides: Overrides) -> Workspace:
     return merged
 
 
+def as_json(value: object) -> object:
+    """Override data as JSON (dates as ISO text)."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_json(v) for v in value]
+    return value
+
+
+def changed_fields(base: Metric, edited: Metric) -> dict[str, object | None]:
+    """The editable fields of `edited` that differ from kpilot.yaml's `base`, as override data (the field as
+    kpilot.yaml would write it); None for a field back to kpilot.yaml's value."""
+    from kpilot.model.export import plain
+
+    out: dict[str, object | None] = {}
+    for name in EDITABLE:
+        if getattr(edited, name) == getattr(base, name):
+            out[name] = None
+        else:
+            value = edited.model_dump(by_alias=True, exclude_unset=True, include={name}).get(name)
+            out[name] = as_json(plain(value))
+    return out
+
+
 def metric_path(ws: Workspace, key: str) -> str:
     """The dotted path of a metric in the workspace, as issues name it: `metrics[3]`."""
     return f"metrics[{ws.metric_keys.index(key)}]"
 
 
-__all__ = ["EDITABLE", "Overrides", "apply_overrides", "metric_path", "workspace_data"]
+__all__ = ["EDITABLE", "Overrides", "apply_overrides", "as_json", "changed_fields", "metric_path", "workspace_data"]

@@ -366,6 +366,9 @@ class Metric(Spec):
     decision: DecisionRule | None = None
     dimensions: list[str] | None = None
     pacing: Literal["auto", "linear", "seasonal", "none"] = "auto"
+    nature: Literal["flow", "level"] | None = Field(
+        default=None, description="flow (adds up over a period, judged at pace) or level (a state, judged as it "
+                                  "stands); default: inferred from the definition")
 
     @property
     def label(self) -> str:

@@ -178,9 +178,8 @@ class Firing:
 def firing(s: MetricStatus, page: Page) -> Firing:
     """A KPI whose decision rule fires now, as the decision form prefills it."""
     d = decision_of(s, page)
-    assert d is not None and s.decision is not None
-    return Firing(s.key, s.name, s.period.isoformat(), s.period_label, d.condition, str(s.decision["owner"]),
-                  d.owner, d.action)
+    assert d is not None
+    return Firing(s.key, s.name, s.period.isoformat(), s.period_label, d.condition, d.owner_key, d.owner, d.action)
 
 
 @dataclass
@@ -225,7 +224,7 @@ def settings_row(m: Metric, overridden: dict[str, object], page: Page) -> Settin
                                                           amber=page.percent(m.bands.amber))
     decision = ""
     if m.decision is not None:
-        from kpilot.analysis.status import describe_when
+        from kpilot.service import describe_when
 
         decision = tr("If {condition} →").format(condition=describe_when(m.decision.when, m.direction, tr,
                                                                           lambda x: page.percent(x)))

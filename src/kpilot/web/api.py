@@ -34,6 +34,7 @@ from kpilot.compute import results
 from kpilot.i18n import Translator
 from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import Message, did_you_mean, message_of, msg, render
+from kpilot.model.overrides import metric_path
 from kpilot.model.periods import Grain, NotADay, parse_day, parse_period, period_range
 from kpilot.model.workspace import KEY_PATTERN, Workspace
 from kpilot.service import explain_failure
@@ -93,6 +94,18 @@ class AnnotationIn(_Body):
     text: str = Field(min_length=1, max_length=5000)
 
     _text = field_validator("metric", "period", "text")(_no_nul)
+
+
+class SettingsIn(_Body):
+    """A metric's settings, as the Settings page edits them (each field optional; null: back to kpilot.yaml's).
+
+    Checked with kpilot.yaml's rules: the same shapes as in the file (`targets: [{from, to, value}]`, `bands:
+    {green, amber}`, `owners: [team keys]`, `decision: {when, owner, action}`)."""
+
+    targets: list[dict[str, Any]] | None = Field(default=None, max_length=500)
+    bands: dict[str, Any] | None = None
+    owners: list[str] | None = Field(default=None, max_length=50)
+    decision: dict[str, Any] | None = None
 
 
 class PushValue(_Body):
@@ -269,6 +282,26 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
         """A metric as defined in kpilot.yaml, with the settings edited in the web app applied."""
         w = ws()
         return _definition(w.metric(_metric_key(w, key)))
+
+    @api.put("/metrics/{key}/settings", summary="Change a metric's settings")
+    def put_settings(request: Request, key: str, body: SettingsIn) -> dict[str, object]:
+        """Targets, bands, owners and decision rule, as the Settings page saves them: checked with kpilot.yaml's
+        rules (422 with the field of each problem), then served by every door. Fields left out keep their value;
+        null puts back kpilot.yaml's. Returns the metric's definition as now served."""
+        w = ws()
+        _metric_key(w, key)
+        fields = {name: getattr(body, name) for name in body.model_fields_set}
+        try:
+            with gate.service() as svc:
+                served = svc.save_settings(key, fields)
+        except WorkspaceInvalid as exc:
+            where = metric_path(gate.base, key) + "."
+            issues = [{"field": (i.path or "").replace(where, "", 1), "message": i.render(_translator(request))}
+                      for i in exc.issues if i.severity == "error"]
+            raise ApiError(422, msg("these settings break a rule of kpilot.yaml. Fix: correct the field(s) named in "
+                                    "`issues` and send them again."), issues) from None
+        gate.settings_changed()
+        return _definition(served.metric(key))
 
     @api.get("/metrics/{key}/series", summary="A metric's series")
     def series(key: str, grain: Grain | None = None,

@@ -16,7 +16,6 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,8 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kpilot.model import KpilotError, Metric, WorkspaceInvalid
 from kpilot.model.errors import Issue, msg, render
-from kpilot.model.export import plain
-from kpilot.model.overrides import EDITABLE, apply_overrides, metric_path
+from kpilot.model.overrides import apply_overrides, as_json, changed_fields, metric_path
 from kpilot.model.periods import PERIOD_FORMS, period_range
 from kpilot.web import alignment, views
 from kpilot.web.guard import read_body
@@ -171,17 +169,6 @@ def parse_form(form: dict[str, list[str]], metric: Metric) -> tuple[dict[str, ob
     return out, shown, rows
 
 
-def _json(value: object) -> object:
-    """Override data as JSON (dates as ISO text)."""
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json(v) for v in value]
-    return value
-
-
 # --- CSRF --------------------------------------------------------------------------------------------
 
 
@@ -289,7 +276,7 @@ def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> 
             return RedirectResponse(_saved(key, page), status_code=303)
         data, shown, rows = parse_form(form, metric)
         stored = gate.overrides()
-        edited = {**stored.get(key, {}), **{f: _json(v) for f, v in data.items()}}
+        edited = {**stored.get(key, {}), **{f: as_json(v) for f, v in data.items()}}
         try:
             merged = apply_overrides(gate.base, {**stored, key: edited})
         except WorkspaceInvalid as exc:
@@ -314,7 +301,7 @@ def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> 
         page = page_of(request)
         log = gate.store.decisions(page.ws.workspace)
         statuses = await run_in_threadpool(gate.board, page.as_of)
-        firing = [alignment.firing(s, page) for s in statuses if s.decision and s.decision.get("fires")]
+        firing = [alignment.firing(s, page) for s in statuses if s.fires]
         return reply(request, "decisions.html", page, log=[alignment.decision_row(d, page) for d in log],
                      firing=firing, teams=page.ws.teams)
 
@@ -402,22 +389,17 @@ def _rows_to_form(errors: FieldErrors, rows: list[int]) -> FieldErrors:
 
 
 def _save(gate: WorkspaceGate, key: str, edited: Metric) -> None:
-    """Keep as overrides the editable fields that differ from kpilot.yaml; clear the others."""
-    base = gate.base.metric(key)
-    workspace = gate.base.workspace
-    for name in EDITABLE:
-        new, old = getattr(edited, name), getattr(base, name)
-        if new == old:
-            gate.store.clear_override(workspace, key, name)
-        else:  # the field as kpilot.yaml would write it; None: back to the default
-            value = edited.model_dump(by_alias=True, exclude_unset=True, include={name}).get(name)
-            gate.store.set_override(workspace, key, name, _json(plain(value)))
+    """Keep as overrides the editable fields that differ from kpilot.yaml; clear the others (the service's rules,
+    the same as `PUT /api/v1/metrics/{key}/settings`)."""
+    fields = changed_fields(gate.base.metric(key), edited)
+    with gate.service() as svc:
+        svc.save_settings(key, fields)
     gate.settings_changed()
 
 
 def _reset(gate: WorkspaceGate, key: str) -> None:
-    for name in gate.overrides().get(key, {}):
-        gate.store.clear_override(gate.base.workspace, key, name)
+    with gate.service() as svc:
+        svc.reset_settings(key)
     gate.settings_changed()
 
 

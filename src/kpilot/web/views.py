@@ -11,12 +11,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from kpilot.analysis.status import describe_when
-from kpilot.i18n import Translator, format_day, format_percent, format_value
-from kpilot.model import Direction, When
+from kpilot.i18n import (
+    VERDICT_COLOURS,
+    Translator,
+    format_day,
+    format_evidence,
+    format_percent,
+    format_value,
+    format_verdict,
+)
+from kpilot.model import Direction
 from kpilot.model.periods import parse_period
 from kpilot.model.workspace import Workspace
-from kpilot.service import MetricStatus
+from kpilot.service import MetricStatus, describe_when
 from kpilot.store import AnnotationRecord, DecisionRecord
 from kpilot.web import charts
 
@@ -67,6 +74,7 @@ class Page:
 @dataclass
 class Decision:
     condition: str
+    owner_key: str
     owner: str
     action: str
     fires: bool
@@ -81,8 +89,10 @@ class Tile:
     key: str
     name: str
     role: str
-    status: str
-    status_label: str
+    status: str  # the verdict's colour: green | amber | red | none
+    status_label: str  # the verdict in words
+    verdict: str
+    no_data_reason: str  # why there is no verdict ("" otherwise)
     period_label: str
     complete: bool
     value: str
@@ -103,27 +113,30 @@ class Tile:
 
 
 def decision_of(s: MetricStatus, page: Page) -> Decision | None:
-    if s.decision is None:
-        return None
     d = s.decision
-    when = When.model_validate(d["when"])
-    condition = describe_when(when, Direction(s.direction), page.tr, lambda x: page.percent(x))
-    evidence = [page.tr(str(e)) for e in d.get("evidence") or []]  # type: ignore[attr-defined]
-    return Decision(condition=condition, owner=page.team(str(d["owner"])), action=str(d["action"]),
-                    fires=bool(d["fires"]), evaluated=bool(d.get("evaluated", True)), evidence=evidence)
+    if d is None:
+        return None
+    condition = describe_when(d.when, Direction(s.direction), page.tr, lambda x: page.percent(x))
+    evidence = [format_evidence(e.label, e.value, e.target, e.status, s.unit, page.lang) for e in d.evidence]
+    if d.projected is not None:
+        evidence.append(page.tr("projected at period end: {value}").format(value=page.value(d.projected, s.unit)))
+    return Decision(condition=condition, owner_key=d.owner, owner=page.team(d.owner), action=d.action,
+                    fires=d.fires, evaluated=d.evaluated, evidence=evidence)
 
 
 def tile(s: MetricStatus, rows: list[dict[str, object]], page: Page, *, big: bool = False) -> Tile:
     """A metric's tile: value against target, status, pace, projection, change and decision."""
     tr = page.tr
+    verdict_label, reason = format_verdict(s.verdict.value, s.verdict_reason, s.data_through, page.lang)
     change_good: bool | None = None
     if s.change is not None and s.change != 0:
         change_good = (s.change > 0) == (s.direction == "up")
     projected = None
-    if not s.complete and s.pacing_method != "level" and s.projected is not None:
+    if not s.complete and s.projected is not None:
         projected = page.value(s.projected, s.unit)
     return Tile(
-        key=s.key, name=s.name, role=s.role, status=s.status, status_label=tr(s.status),
+        key=s.key, name=s.name, role=s.role, status=VERDICT_COLOURS[s.verdict.value],
+        status_label=verdict_label, verdict=s.verdict.value, no_data_reason=reason,
         period_label=s.period_label, complete=s.complete,
         value=page.value(s.value, s.unit), target=page.value(s.target, s.unit),
         expected=page.value(s.expected, s.unit),
