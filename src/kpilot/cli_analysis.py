@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,13 +20,12 @@ from kpilot.cli import (
     _as_of,
     _errors,
     _open,
-    _period,
     app,
     err,
     out,
 )
 from kpilot.i18n import Translator, format_day, format_percent, format_value, translator
-from kpilot.model import KpilotError
+from kpilot.model import Grain, KpilotError
 from kpilot.model.errors import msg, render
 
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Analyse as of this date (YYYY-MM-DD), ignoring "
@@ -191,9 +190,12 @@ def anomalies(
 @app.command()
 def explain(
     metric: Annotated[str, typer.Argument(help="Metric key.")],
-    from_: Annotated[str, typer.Option("--from", help="The period before (e.g. 2026-09, 2026-W38).")],
-    to: Annotated[str, typer.Option("--to", help="The period after.")],
+    from_: Annotated[str, typer.Option("--from", help="The period before: 2026, 2026-Q3, 2026-09, 2026-W38, or a "
+                                                      "day (the period of --grain holding it).")],
+    to: Annotated[str, typer.Option("--to", help="The period after, of the same kind.")],
     by: Annotated[str | None, typer.Option("--by", help="Dimensions, comma-separated (default: all).")] = None,
+    grain: Annotated[Grain | None, typer.Option(help="day | week | month | quarter | year: the grain of periods "
+                                                     "given as days (default: the metric's).")] = None,
     pairs: Annotated[bool, typer.Option("--pairs/--no-pairs", help="Also pairs of dimensions.")] = True,
     top: Annotated[int, typer.Option(help="Rows to show per dimension (table format).")] = 5,
     workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
@@ -201,21 +203,36 @@ def explain(
 ) -> None:
     """Root cause: what each dimension value (and pair) contributed to a change between two periods."""
     with _errors(lang, workspace):
-        before, after = _period(from_), _period(to)
-        if before is None or after is None:
-            raise KpilotError(msg("give both --from and --to periods"))
         ins = _insights(workspace, state_dir, as_of)
         dims = [d.strip() for d in by.split(",") if d.strip()] if by else None
-        result = ins.explain(metric, before, after, dims, pairs=pairs)
+        result = ins.explain(metric, from_, to, dims, pairs=pairs, grain=grain)
+    compared = result.compared
     if format is Fmt.json:
-        _json({"metric": metric, "from": before.isoformat(), "to": after.isoformat(), **result.to_dict()})
+        _json({"metric": metric, "from": compared.before.isoformat(), "to": compared.after.isoformat(),
+               "grain": compared.grain.value, **result.to_dict()})
         return
     language, tr = _lang(lang, ins)
     unit = ins.ws.metric(metric).unit
-    out.print(f"[bold]{_name(ins, metric)}[/]: " + tr("{before} → {after} ({change})").format(
+    out.print(f"[bold]{_name(ins, metric)}[/], {compared.before_label} → {compared.after_label}: " + tr(
+        "{before} → {after} ({change})").format(
         before=format_value(result.total_before, unit, language), after=format_value(result.total_after, unit,
                                                                                       language),
         change=format_value(result.total_change, unit, language)))
+    if compared.regrained:
+        out.print(tr("Compared by {grain} (the metric's own grain is {metric_grain}): its value for each {grain} is "
+                     "computed from the rows of that {grain}.").format(grain=tr(compared.grain.value),
+                                                                       metric_grain=tr(compared.metric_grain.value)))
+    if compared.days is not None:
+        earlier, later = sorted([(compared.before_label, compared.before, compared.before_end),
+                                 (compared.after_label, compared.after, compared.after_end)], key=lambda p: p[1])
+
+        def days(first: date, end: date) -> str:
+            return f"{format_day(first, language)} – {format_day(end - timedelta(days=1), language)}"
+
+        out.print(tr("{period} is in progress: it is compared with {other} over the same first {days} day(s) "
+                     "({other_days} against {period_days}), not with the whole of {other}.").format(
+            period=later[0], other=earlier[0], days=compared.days, other_days=days(*earlier[1:]),
+            period_days=days(*later[1:])))
     table = Table(box=None, header_style="bold")
     ratio = result.kind == "ratio"
     cols = [tr("Dimension"), tr("Value"), tr("Before"), tr("After"), tr("Contribution"), tr("Share")]

@@ -6,13 +6,22 @@ import itertools
 import json
 import math
 import random
+from datetime import date
 from pathlib import Path
 
 import pytest
 from vega_datasets import data
 
-from kpilot.analysis.rootcause import explain_additive, explain_ratio
+from kpilot.analysis.rootcause import (
+    check_data_grain,
+    comparison,
+    data_grain,
+    explain_additive,
+    explain_ratio,
+    periods_to_compare,
+)
 from kpilot.model.errors import KpilotError
+from kpilot.model.periods import Grain, WeekStart
 
 # BLS supersectors of US nonfarm payrolls (thousands of jobs), grouped by domain.
 SUPERSECTORS = {
@@ -218,3 +227,89 @@ def test_acme_won_revenue_cells_add_up_to_the_series(acme_months: dict[str, list
         ex = explain_additive(_cells(cells, m0, ("value",)), _cells(cells, m1, ("value",)),  # type: ignore[arg-type]
                               ["segment", "source_channel"], totals=(series[m0], series[m1]))
         assert ex.residual == pytest.approx(0.0, abs=1e-6)
+
+
+# --- which periods are compared --------------------------------------------------------------------
+
+
+def test_named_periods_give_the_grain_and_days_take_it() -> None:
+    # A month asked of a weekly metric is a month; a week of a monthly one a week.
+    assert periods_to_compare("2026-10", "2026-11", Grain.week) == (Grain.month, date(2026, 10, 1), date(2026, 11, 1))
+    assert periods_to_compare("2026-W40", "2026-W41", Grain.month) == (Grain.week, date(2026, 9, 28),
+                                                                       date(2026, 10, 5))
+    assert periods_to_compare("2026-Q2", "2026-Q3", Grain.week) == (Grain.quarter, date(2026, 4, 1), date(2026, 7, 1))
+    assert periods_to_compare("2025", "2026", Grain.month) == (Grain.year, date(2025, 1, 1), date(2026, 1, 1))
+    # A day stands for the period holding it: of --grain, else of the other period's grain, else the metric's.
+    assert periods_to_compare("2026-10-15", "2026-11-03", Grain.week, Grain.month) == (
+        Grain.month, date(2026, 10, 1), date(2026, 11, 1))
+    assert periods_to_compare("2026-10-15", "2026-11", Grain.week) == (Grain.month, date(2026, 10, 1),
+                                                                       date(2026, 11, 1))
+    assert periods_to_compare(date(2026, 10, 15), date(2026, 10, 22), Grain.week) == (
+        Grain.week, date(2026, 10, 12), date(2026, 10, 19))
+    # A week named by its ISO number is the workspace's week holding its Monday.
+    assert periods_to_compare("2026-W41", "2026-W42", Grain.week, week_start=WeekStart.sunday) == (
+        Grain.week, date(2026, 10, 4), date(2026, 10, 11))
+
+
+def test_periods_that_cannot_be_compared_are_explained() -> None:
+    with pytest.raises(KpilotError, match=r"not of the same grain: 2026-10 \(month\) and 2026-W45 \(week\)"):
+        periods_to_compare("2026-10", "2026-W45", Grain.week)
+    with pytest.raises(KpilotError, match=r"'2026-10' is a period of grain month, not week. Fix: write it as a "
+                                          r"week \(like 2026-W40\)"):
+        periods_to_compare("2026-10", "2026-11", Grain.week, Grain.week)
+    with pytest.raises(KpilotError, match=r"the period after: '2026-13' is not a period"):
+        periods_to_compare("2026-10", "2026-13", Grain.month)
+    with pytest.raises(KpilotError, match=r"the two periods are the same \(2026-W42\)"):
+        periods_to_compare("2026-10-12", "2026-10-18", Grain.week)
+
+
+def test_complete_periods_are_compared_whole() -> None:
+    c = comparison("Pipeline", Grain.month, date(2026, 10, 1), date(2026, 11, 1), as_of=date(2026, 11, 30),
+                   through=date(2026, 11, 30), metric_grain=Grain.week)
+    assert (c.before_end, c.after_end, c.days) == (date(2026, 11, 1), date(2026, 12, 1), None)
+    assert c.regrained and (c.before_label, c.after_label) == ("2026-10", "2026-11")
+    assert c.to_dict()["after"] == {"period": "2026-11-01", "label": "2026-11", "first": "2026-11-01",
+                                    "last": "2026-11-30"}
+
+
+def test_a_period_in_progress_is_compared_with_the_same_days_of_the_other() -> None:
+    c = comparison("Pipeline", Grain.month, date(2026, 10, 1), date(2026, 11, 1), as_of=date(2026, 11, 26),
+                   through=date(2026, 11, 26), metric_grain=Grain.month)
+    assert (c.before_end, c.after_end, c.days) == (date(2026, 10, 27), date(2026, 11, 27), 26)
+    assert not c.regrained
+    # Data two days late: the days it reaches, on both sides.
+    c = comparison("Pipeline", Grain.month, date(2026, 10, 1), date(2026, 11, 1), as_of=date(2026, 11, 26),
+                   through=date(2026, 11, 24), metric_grain=Grain.month)
+    assert (c.before_end, c.after_end, c.days) == (date(2026, 10, 25), date(2026, 11, 25), 24)
+    # The earlier period is shorter than the days elapsed: it is compared whole.
+    c = comparison("Pipeline", Grain.month, date(2026, 2, 1), date(2026, 3, 1), as_of=date(2026, 3, 30),
+                   through=date(2026, 3, 30), metric_grain=Grain.month)
+    assert (c.before_end, c.after_end, c.days) == (date(2026, 3, 1), date(2026, 3, 31), 30)
+    # Given in reverse order, the later period is still the one in progress.
+    c = comparison("Pipeline", Grain.week, date(2026, 11, 23), date(2026, 11, 16), as_of=date(2026, 11, 26),
+                   through=date(2026, 11, 26), metric_grain=Grain.week)
+    assert (c.before_end, c.after_end, c.days) == (date(2026, 11, 27), date(2026, 11, 20), 4)
+
+
+def test_a_period_not_started_or_without_data_is_explained() -> None:
+    with pytest.raises(KpilotError, match=r"2026-12 has not started as of 2026-11-26"):
+        comparison("Pipeline", Grain.month, date(2026, 11, 1), date(2026, 12, 1), as_of=date(2026, 11, 26),
+                   through=date(2026, 11, 26), metric_grain=Grain.month)
+    with pytest.raises(KpilotError, match=r"2026-12 holds no data of Pipeline yet: its data runs through "
+                                          r"2026-11-30. Fix: compare complete periods."):
+        comparison("Pipeline", Grain.month, date(2026, 11, 1), date(2026, 12, 1), as_of=date(2026, 12, 6),
+                   through=date(2026, 11, 30), metric_grain=Grain.month)
+
+
+def test_the_grain_rows_are_dated_by() -> None:
+    months = [date(2026, m, 1) for m in range(1, 10)]
+    mondays = [date(2026, 10, 5), date(2026, 10, 12), date(2026, 10, 26)]
+    assert data_grain(months) is Grain.month
+    assert data_grain([date(2026, 1, 1), date(2026, 4, 1), date(2026, 7, 1)]) is Grain.quarter
+    assert data_grain(mondays) is Grain.week
+    assert data_grain([*mondays, date(2026, 10, 7)]) is Grain.day
+    assert data_grain(months[:2]) is Grain.day  # two days prove nothing
+    check_data_grain("Budget", Grain.month, months)
+    with pytest.raises(KpilotError, match=r"Budget cannot be compared by week: its rows are dated by month .* Fix: "
+                                          r"compare periods of grain month or longer."):
+        check_data_grain("Budget", Grain.week, months)

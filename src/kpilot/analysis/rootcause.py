@@ -12,6 +12,10 @@ ratio r, and R the total ratio,
 
 and sum_i (rate_i + mix_i) = R1 - R0, because sum_i w0_i = sum_i w1_i = 1 (the centring term sums to
 zero; it makes a segment growing at the average ratio carry no mix effect).
+
+Which periods are compared is decided here too (`periods_to_compare`, `comparison`): both at the grain of
+the periods asked, whatever the metric's own grain, and a period in progress against the earlier one cut
+after the same number of days.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from itertools import combinations
 
 from kpilot.model.errors import KpilotError, Message, msg
+from kpilot.model.periods import Grain, WeekStart, label, next_start, parse_period, period_start
 
 Key = tuple[str, ...]
 
@@ -62,6 +68,41 @@ class Contribution:
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """The two periods a change is measured between, and the days of each that are compared.
+
+    `grain` is the periods' grain (the metric is recomputed at it from its rows); `metric_grain` the
+    metric's own. `before_end`/`after_end` are the first days after what is compared: the periods' ends,
+    or, when the later period is in progress, the same `days` into each period (the earlier one cut).
+    """
+
+    grain: Grain
+    metric_grain: Grain
+    before: date
+    after: date
+    before_end: date
+    after_end: date
+    before_label: str
+    after_label: str
+    days: int | None = None  # days compared in each period when the later one is in progress
+
+    @property
+    def regrained(self) -> bool:
+        return self.grain is not self.metric_grain
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "grain": self.grain.value,
+            "metric_grain": self.metric_grain.value,
+            "before": {"period": self.before.isoformat(), "label": self.before_label,
+                       "first": self.before.isoformat(), "last": (self.before_end - timedelta(days=1)).isoformat()},
+            "after": {"period": self.after.isoformat(), "label": self.after_label,
+                      "first": self.after.isoformat(), "last": (self.after_end - timedelta(days=1)).isoformat()},
+            "same_days": self.days,
+        }
+
+
+@dataclass(frozen=True)
 class Explanation:
     """A change between two periods, split by dimension value.
 
@@ -77,13 +118,14 @@ class Explanation:
     kind: str  # 'additive' | 'ratio'
     contributions: tuple[Contribution, ...]
     residual: float
+    compared: Comparison | None = None  # the periods compared, when the caller says (Insights.explain does)
 
     def for_dimensions(self, *dimensions: str) -> tuple[Contribution, ...]:
         """The contributions of one dimension, or of one pair (dimensions in the order given to explain)."""
         return tuple(c for c in self.contributions if c.dimensions == tuple(dimensions))
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "kind": self.kind,
             "total_before": _json(self.total_before),
             "total_after": _json(self.total_after),
@@ -91,6 +133,9 @@ class Explanation:
             "residual": _json(self.residual),
             "contributions": [c.to_dict() for c in self.contributions],
         }
+        if self.compared is not None:
+            out["compared"] = self.compared.to_dict()
+        return out
 
 
 def _json(x: float | None) -> float | None:
@@ -237,3 +282,110 @@ def _sum_pairs(cells: Mapping[Key, tuple[float, float]], positions: tuple[int, .
         nums.setdefault(k, []).append(num)
         dens.setdefault(k, []).append(den)
     return {k: (math.fsum(nums[k]), math.fsum(dens[k])) for k in nums}
+
+
+# --- which periods are compared ---------------------------------------------------------------------
+
+#: Days with data needed before concluding that rows are dated by weeks, months... (fewer prove nothing).
+MIN_DATED_DAYS = 3
+
+
+def _grain(grain: Grain) -> Message:
+    return msg(grain.value)
+
+
+def _reference(value: date | str, which: str) -> tuple[Grain, date]:
+    if isinstance(value, date):
+        return Grain.day, value
+    try:
+        return parse_period(value)
+    except ValueError as exc:
+        reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        raise KpilotError(msg("{period}: {reason}", period=_period(which), reason=reason)) from None
+
+
+def periods_to_compare(before: date | str, after: date | str, metric_grain: Grain, grain: Grain | None = None,
+                       week_start: WeekStart = WeekStart.monday) -> tuple[Grain, date, date]:
+    """The grain and first days of the two periods a change is explained between.
+
+    `before`/`after` are period references (2026, 2026-Q3, 2026-10, 2026-W45, 2026-10-15) or days. Named
+    periods give the grain (both must name the same); a day stands for the period holding it, of `grain`,
+    else of the other period's grain, else of the metric's own. `grain` must match the named periods.
+    """
+    refs = [(_reference(before, "before"), before), (_reference(after, "after"), after)]
+    named = {g for (g, _), _ in refs if g is not Grain.day}
+    for (g, start), text in refs:
+        if grain is not None and g is not Grain.day and g is not grain:
+            raise KpilotError(msg(
+                "'{text}' is a period of grain {named}, not {grain}. Fix: write it as a {grain} (like {example}), "
+                "or as a day (YYYY-MM-DD), which stands for the period of grain {grain} holding it.",
+                text=str(text), named=_grain(g), grain=_grain(grain),
+                example=label(period_start(start, grain, week_start), grain, week_start)))
+    if grain is None and len(named) > 1:
+        (g0, _), t0 = refs[0]
+        (g1, _), t1 = refs[1]
+        raise KpilotError(msg(
+            "the periods to compare are not of the same grain: {before} ({before_grain}) and {after} "
+            "({after_grain}). Fix: give two periods of the same kind (like 2026-10 and 2026-11).",
+            before=str(t0), before_grain=_grain(g0), after=str(t1), after_grain=_grain(g1)))
+    chosen = grain or (named.pop() if named else metric_grain)
+    starts = [period_start(start, chosen, week_start) for (_, start), _ in refs]
+    if starts[0] == starts[1]:
+        raise KpilotError(msg("the two periods are the same ({period}): there is no change to explain. Fix: give "
+                              "two different periods.", period=label(starts[0], chosen, week_start)))
+    return chosen, starts[0], starts[1]
+
+
+def comparison(metric: str, grain: Grain, before: date, after: date, *, as_of: date, through: date,
+               metric_grain: Grain, week_start: WeekStart = WeekStart.monday) -> Comparison:
+    """What of the two periods (first days, of `grain`) is compared, as of `as_of` with data through `through`.
+
+    Complete periods are compared whole. When the later one holds the as-of date, both are compared over
+    their first N days, N the days of it the data reaches (a month in progress against a whole month
+    would read as a fall). Raises KpilotError for a period not started, or one holding no data yet.
+    """
+    labels = {p: label(p, grain, week_start) for p in (before, after)}
+    for p in (before, after):
+        if p > as_of:
+            raise KpilotError(msg("{period} has not started as of {as_of}: there is nothing to compare yet. Fix: "
+                                  "give periods up to the one holding {as_of}.", period=labels[p],
+                                  as_of=as_of.isoformat()))
+    ends = {p: next_start(p, grain) for p in (before, after)}
+    later, earlier = max(before, after), min(before, after)
+    days: int | None = None
+    if as_of + timedelta(days=1) < ends[later]:  # the later period holds the as-of date: it is in progress
+        days = (min(through, as_of) - later).days + 1
+        if days <= 0:
+            raise KpilotError(msg(
+                "{period} holds no data of {metric} yet: its data runs through {through}. Fix: compare complete "
+                "periods.", period=labels[later], metric=metric, through=through.isoformat()))
+        ends[later] = later + timedelta(days=days)
+        ends[earlier] = min(earlier + timedelta(days=days), ends[earlier])
+    return Comparison(grain=grain, metric_grain=metric_grain, before=before, after=after, before_end=ends[before],
+                      after_end=ends[after], before_label=labels[before], after_label=labels[after], days=days)
+
+
+def data_grain(days: Iterable[date], week_start: WeekStart = WeekStart.monday) -> Grain:
+    """The grain rows are dated by: the longest period whose first days hold every day with data.
+
+    Monthly rows (each on the 1st) give month, rows on the first day of every week give week; rows on
+    other days, or fewer than MIN_DATED_DAYS days with data, give day (nothing to conclude from).
+    """
+    found = set(days)
+    if len(found) < MIN_DATED_DAYS:
+        return Grain.day
+    for grain in (Grain.year, Grain.quarter, Grain.month, Grain.week):
+        if all(period_start(d, grain, week_start) == d for d in found):
+            return grain
+    return Grain.day
+
+
+def check_data_grain(metric: str, grain: Grain, days: Iterable[date], week_start: WeekStart = WeekStart.monday
+                     ) -> None:
+    """Raise KpilotError when `grain` is finer than the grain the metric's rows are dated by."""
+    dated = data_grain(days, week_start)
+    if grain.order < dated.order:
+        raise KpilotError(msg(
+            "{metric} cannot be compared by {grain}: its rows are dated by {dated} (each on the first day of a "
+            "period of that grain), so a period of grain {grain} would hold a whole {dated} of data or none. Fix: "
+            "compare periods of grain {dated} or longer.", metric=metric, grain=_grain(grain), dated=_grain(dated)))
