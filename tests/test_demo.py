@@ -2,7 +2,7 @@
 
 Values are checked with hand-written DuckDB SQL over the generated CSV files and NumPy, never
 through kpilot's own compute engine, so these tests are an independent witness of the data. The one
-exception checks the other way round: the SQL the generator sets targets with (`kpilot.demo.SERIES`)
+exception checks the other way round: the SQL the generator sets targets with (`kpilot.templates.demo.SERIES`)
 must agree with the metrics' YAML definitions as kpilot computes them.
 """
 
@@ -21,10 +21,19 @@ import pytest
 from kpilot.analysis.status import achievement, rag
 from kpilot.compute.engine import DuckDBEngine
 from kpilot.compute.metrics import MetricComputer
-from kpilot.demo import DEMO_TARGETS, MARKER, SERIES, DemoCalendar, TargetRule, create_demo, generate_demo, series
 from kpilot.model import Grain, KpilotError, Workspace, load_workspace
 from kpilot.model.targets import native_target
 from kpilot.templates import saas, smarketing
+from kpilot.templates.demo import (
+    DEMO_TARGETS,
+    MARKER,
+    SERIES,
+    DemoCalendar,
+    TargetRule,
+    create_demo,
+    generate_demo,
+    series,
+)
 from tests.conftest import csv_schema, fail_copy, files_under, one
 
 TODAY = date(2026, 11, 26)          # a Thursday; the last complete week starts 2026-11-16

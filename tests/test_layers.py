@@ -14,8 +14,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-# STYLE.md's table. i18n (words and number formats), templates and demo (the workspaces kpilot writes) are not
-# in it: i18n sits beside model; templates and demo are set-up code that the CLI calls.
+# STYLE.md's table. i18n (words and number formats) and templates (the workspaces kpilot writes, the demo among
+# them) are not in it: i18n sits beside model; templates are set-up code that the CLI calls.
 ALLOWED: dict[str, set[str]] = {
     "model": set(),
     "analysis": {"model"},
@@ -28,14 +28,13 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"model", "analysis", "compute", "store", "warehouse"},
     "i18n": {"model"},
     "templates": {"model", "i18n"},
-    "demo": {"model", "i18n", "templates"},
 }
 # The board judged: Insights' series and forecasts fed to the verdict (between insights and the service).
 ALLOWED["board"] = {*ALLOWED["insights"], "insights"}
 ALLOWED["service"] = ALLOWED["worker"] = {
     "model", "analysis", "compute", "store", "warehouse", "sources", "insights", "board", "alerting", "report", "i18n"}
 ALLOWED["web"] = {"service", "worker", "insights", "model", "i18n"}
-ALLOWED["cli"] = {"service", "worker", "insights", "model", "i18n", "templates", "demo"}
+ALLOWED["cli"] = {"service", "worker", "insights", "model", "i18n", "templates"}
 
 # (importing module, imported module) -> what removes it. The list may only shrink.
 KNOWN: dict[tuple[str, str], str] = {
@@ -50,8 +49,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("kpilot.sources.in_place", "kpilot.compute.engine_mysql"): "in-place execution moves to compute",
     ("kpilot.sources.in_place", "kpilot.compute.engine_postgres"): "in-place execution moves to compute",
     ("kpilot.sources.in_place", "kpilot.compute.engine_sqlite"): "in-place execution moves to compute",
-    ("kpilot.templates.saas", "kpilot.demo"): "the demo generator moves beside the templates",
-    ("kpilot.templates.smarketing", "kpilot.demo"): "the demo generator moves beside the templates",
     # Pages that still reach below the service.
     ("kpilot.web.alignment", "kpilot.analysis.audit"): "the audit's verdicts through Insights",
     ("kpilot.web.alignment", "kpilot.compute.engine"): "the alignment page's series through the service",
@@ -165,7 +162,6 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 # Package-level cycles that KNOWN's moves remove (each named by its members). The list may only shrink.
 KNOWN_CYCLES = [
-    ["demo", "templates"],  # the demo generator moves beside the templates
     ["service", "sources"],  # the scheduler moves to kpilot.worker
 ]
 

@@ -527,7 +527,7 @@ def demo(
     today: TodayOpt = None,
 ) -> None:
     """Generate a demo company (three years of marketing, sales and subscriptions), compute it, show the board."""
-    from kpilot.demo import create_demo
+    from kpilot.templates.demo import create_demo
 
     tr = translator(language)
     day = today.date() if today else None

@@ -556,7 +556,7 @@ class WorkspaceService:
             mc.materialize()
         s: Series = mc.series(key, grain)
         additive = mc.is_additive(key)
-        through = mc.data_through(key, grain)
+        through = Insights(self, computer=mc).through(key, grain)
         current = period_start(mc.as_of, grain, self.ws.week_start)
         if grain is metric.grain:
             _, share, _ = pace(metric, current, through, additive=additive, daily=daily_values(mc, key, through),

@@ -89,7 +89,7 @@ def test_a_rule_that_fired_on_the_last_complete_period_shows_in_the_verdict() ->
     periods = [date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)]
     a = assess(_churn(), periods, [0.018, 0.027, 0.0], current=date(2026, 12, 1), through=date(2026, 12, 6),
                additive=False, week_start=WeekStart.monday, projected=0.022, fresh=FRESH)
-    assert 6 / 31 < MIN_ELAPSED_FOR_RULES
+    assert MIN_ELAPSED_FOR_RULES > 6 / 31
     assert a.current is not None and a.current.status == "green"
     assert a.rule is not None and a.rule.fires is True
     assert a.verdict is Verdict.at_risk

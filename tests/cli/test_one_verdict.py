@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from kpilot.demo import generate_demo
 from kpilot.service import WorkspaceService
+from kpilot.templates.demo import generate_demo
 
 
 def kpilot(*args: str, state: Path) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,7 @@
 
 Each template is a module `kpilot.templates.<name>` with `write(target, language, today)`; its YAML
 lives in `files/<name>.<language>.yaml`. The helpers below are shared by the template modules and by
-the demo (`kpilot.demo`): one renderer for the YAML, one number format for targets, and one way to put
+the demo (`kpilot.templates.demo_company`): one renderer for the YAML, one number format for targets, and one way to put
 the files in place (all or nothing).
 """
 

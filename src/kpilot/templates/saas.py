@@ -1,6 +1,6 @@
 """SaaS template: MRR as North Star, net new MRR, churn, demo-to-win and pipeline on the board.
 
-The sample data is a year of the demo company's funnel (`kpilot.demo`): leads, demos, deals,
+The sample data is a year of the demo company's funnel (`kpilot.templates.demo_company`): leads, demos, deals,
 subscriptions and monthly product usage, ending at `today`, with targets set from its own trend.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from kpilot.demo import TargetRule, write_template
+from kpilot.templates.demo import TargetRule, write_template
 
 TABLES = ("leads", "meetings", "deals", "subscriptions", "product_usage")
 TARGETS = (

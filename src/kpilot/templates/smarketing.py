@@ -1,6 +1,6 @@
 """Smarketing template: the B2B funnel shared by marketing and sales, with pipeline generated as the key shared KPI.
 
-The sample data is a year of the demo company's funnel (`kpilot.demo`): web sessions, ad spend,
+The sample data is a year of the demo company's funnel (`kpilot.templates.demo_company`): web sessions, ad spend,
 leads, meetings and deals, ending at `today`, with targets set from its own history.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from kpilot.demo import TargetRule, write_template
+from kpilot.templates.demo import TargetRule, write_template
 
 TABLES = ("web_sessions", "ad_spend", "leads", "meetings", "deals")
 TARGETS = (

@@ -22,36 +22,24 @@ so the board's last complete periods are mostly green, with churn amber or red.
 
 The generator is vectorized with NumPy (~150k rows in about half a second) and deterministic for a
 seed. Timestamps are naive local times of the workspace's time zone (Europe/Paris); money is EUR.
-The templates (`kpilot.templates.saas`, `.smarketing`) reuse it with one year for their sample data.
+The templates (`kpilot.templates.saas`, `.smarketing`) reuse it with one year for their sample data;
+`kpilot.templates.demo` sets the targets and writes the workspaces.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from kpilot.i18n import format_value
-from kpilot.model.errors import KpilotError, msg
-from kpilot.model.periods import Grain, add_months, label, next_start, period_start, periods_between, shift
-from kpilot.templates import (
-    check_destinations,
-    check_folder,
-    check_language,
-    install,
-    render_workspace,
-    staged_files,
-    staging,
-    writing,
-)
+from kpilot.model.periods import Grain, add_months, period_start
 
 EPOCH = date(1970, 1, 1)
 SEED = 7                              # the default company; `kpilot demo --seed` draws another one
@@ -144,7 +132,7 @@ class DemoCalendar:
         )
 
 
-def _day(d: date) -> int:
+def day_no(d: date) -> int:
     return (d - EPOCH).days
 
 
@@ -227,10 +215,10 @@ class _Generator:
     def __init__(self, cal: DemoCalendar, seed: int):
         self.cal = cal
         self.rng = np.random.default_rng(seed)
-        self.now = _day(cal.today) * DAY          # data stops at midnight this morning
-        self.days = np.arange(_day(cal.warm_up), _day(cal.today))
+        self.now = day_no(cal.today) * DAY          # data stops at midnight this morning
+        self.days = np.arange(day_no(cal.warm_up), day_no(cal.today))
         self.dow = _weekday(self.days)
-        self.level = GROWTH_PER_YEAR ** ((self.days - _day(cal.today)) / 365.25)
+        self.level = GROWTH_PER_YEAR ** ((self.days - day_no(cal.today)) / 365.25)
         self.season = _season(self.days)
         weeks = (self.days - self.days[0] + self.dow[0]) // 7
         # Campaign quality varies week to week; it flows down the funnel, which is what lets
@@ -238,7 +226,7 @@ class _Generator:
         shock = _ar1(self.rng, int(weeks[-1]) + 1, SHOCK_PHI, SHOCK_SD)[weeks]
         # Calm weeks from ten weeks before the pause to today, so the story's events stand out from
         # the usual swings and the board's last periods tell that story rather than noise.
-        calm = self.days >= _day(cal.pause_start) - 70
+        calm = self.days >= day_no(cal.pause_start) - 70
         self.shock = np.exp(np.where(calm, 0.25 * shock, shock))
         self.tables: Tables = {}
 
@@ -267,7 +255,7 @@ class _Generator:
 
     def _marketing(self) -> dict[str, np.ndarray]:
         rng, n = self.rng, self.days.size
-        paused = (self.days >= _day(self.cal.pause_start)) & (self.days < _day(self.cal.pause_end))
+        paused = (self.days >= day_no(self.cal.pause_start)) & (self.days < day_no(self.cal.pause_end))
         sessions: dict[str, np.ndarray] = {}
         spend_rows: list[tuple[int, np.ndarray]] = []
         for ch, base in ORGANIC_SESSIONS.items():
@@ -277,7 +265,7 @@ class _Generator:
             spend = (DAILY_BUDGET[ch] * self.level**0.9 * self.season * SPEND_WEEKDAY[self.dow]
                      * rng.lognormal(0, 0.08, n))
             if ch == "linkedin_ads":
-                catch_up = (self.days >= _day(self.cal.pause_end)) & (self.days < _day(self.cal.catch_up_end))
+                catch_up = (self.days >= day_no(self.cal.pause_end)) & (self.days < day_no(self.cal.catch_up_end))
                 spend = np.where(paused, 0.0, np.where(catch_up, CATCH_UP * spend, spend))
             spend = np.round(spend, 2)
             spend_rows.append((PAID_CHANNELS.index(ch), spend))
@@ -309,7 +297,7 @@ class _Generator:
                                                    * OUTBOUND_WEEKDAY[self.dow] * np.sqrt(self.shock))
         for year in range(self.cal.warm_up.year, self.cal.today.year + 1):
             for month, dom in EVENT_DAYS:
-                first = int(_next_weekday(np.array([_day(date(year, month, dom))]))[0])
+                first = int(_next_weekday(np.array([day_no(date(year, month, dom))]))[0])
                 hit = (days == first) | (days == first + 1)
                 lam[hit, LEAD_CHANNELS.index("events")] = EVENT_LEADS * self.level[hit]
         counts = rng.poisson(lam).ravel()
@@ -412,23 +400,23 @@ class _Generator:
     def _owners(self, seg: np.ndarray, created: np.ndarray) -> np.ndarray:
         """Deals go to a rep of their segment, among those hired by then (new reps win less)."""
         this_month = period_start(self.cal.today, Grain.month)
-        hired = np.array([_day(add_months(this_month, -r[2])) * DAY for r in SALES_REPS])
+        hired = np.array([day_no(add_months(this_month, -r[2])) * DAY for r in SALES_REPS])
         rep_seg = np.array([r[1] for r in SALES_REPS])
         eligible = (rep_seg[None, :] == seg[:, None]) & (hired[None, :] <= created[:, None])
         return _pick(self.rng, eligible / eligible.sum(axis=1, keepdims=True))
 
     def _customers(self) -> None:
         rng, cal, deal = self.rng, self.cal, self.deal
-        today = _day(cal.today)
+        today = day_no(cal.today)
         won = np.flatnonzero(deal["won"])
         start_won = deal["closed"][won] // DAY + rng.integers(1, 11, won.size)
         won, start_won = won[start_won < today], start_won[start_won < today]
         # Customers signed before the warm-up, at the pace of the growth curve.
         first = add_months(cal.start, -36)
         months = [add_months(first, k) for k in range(36 - WARM_UP_MONTHS)]
-        per_month = rng.poisson([WINS_PER_MONTH * GROWTH_PER_YEAR ** ((_day(m) - today) / 365.25) for m in months])
+        per_month = rng.poisson([WINS_PER_MONTH * GROWTH_PER_YEAR ** ((day_no(m) - today) / 365.25) for m in months])
         legacy_start = np.concatenate([
-            _day(m) + rng.integers(0, (add_months(m, 1) - m).days, k) for m, k in zip(months, per_month, strict=True)
+            day_no(m) + rng.integers(0, (add_months(m, 1) - m).days, k) for m, k in zip(months, per_month, strict=True)
         ]).astype(np.int64)
         legacy_seg = _pick(rng, np.tile(LEGACY_MIX, (legacy_start.size, 1)))
         legacy_mrr = _acv(rng, legacy_seg) / 12
@@ -466,14 +454,14 @@ class _Generator:
                first: date) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         """Monthly churn driven by usage; returns end days (0 = still active) and the usage rows."""
         rng, cal = self.rng, self.cal
-        today = _day(cal.today)
+        today = day_no(cal.today)
         months = [first]
-        while _day(add_months(months[-1], 1)) < today:
+        while day_no(add_months(months[-1], 1)) < today:
             months.append(add_months(months[-1], 1))
-        m0 = np.array([_day(x) for x in months])
-        m1 = np.array([_day(add_months(x, 1)) for x in months])
+        m0 = np.array([day_no(x) for x in months])
+        m1 = np.array([day_no(add_months(x, 1)) for x in months])
         n, k = start.size, m0.size
-        inc0, inc1 = _day(cal.incident_start), _day(cal.incident_end)
+        inc0, inc1 = day_no(cal.incident_start), day_no(cal.incident_end)
         incident = np.clip(np.minimum(m1, inc1) - np.maximum(m0, inc0), 0, None) / (m1 - m0)
         august = np.array([x.month == 8 for x in months])
         start_month = np.searchsorted(m0, start, side="right") - 1
@@ -497,7 +485,7 @@ class _Generator:
             end[churn] = day[churn]
             alive &= ~churn
         # Usage is exported once a month is over: one row per customer active during that month.
-        done = (m1 <= today) & (m0 >= _day(cal.start))
+        done = (m1 <= today) & (m0 >= day_no(cal.start))
         active = ((start[:, None] < m1[None, :]) & ((end[:, None] == 0) | (end[:, None] > m0[None, :]))
                   & done[None, :])
         sub, col = np.nonzero(active)
@@ -519,184 +507,3 @@ def write_tables(tables: Mapping[str, pa.Table], data_dir: Path, names: Iterable
             pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="none"))
         out.append(path)
     return out
-
-
-# --- Targets: set from the generated history, the way a leader sets a plan from last year's run rate.
-
-_MONTHS = "WITH months AS (SELECT unnest(generate_series($start::DATE, $today::DATE, INTERVAL 1 MONTH))::DATE AS m)"
-_ACTIVE_AT = "start_date <= last_day(m) AND (end_date IS NULL OR end_date > last_day(m))"
-# Reference computations in plain DuckDB SQL over the generated tables: (period start, value) rows.
-# Each key is the metric whose targets the series sets, at that metric's grain (the grain its targets
-# are written for); tests/test_demo.py checks every entry against the metric's YAML definition
-# computed by kpilot.
-SERIES: dict[str, tuple[Grain, str]] = {
-    "pipeline_generated": (Grain.week, "SELECT date_trunc('week', created_at)::DATE, sum(amount) FROM deals "
-                                       "GROUP BY 1"),
-    "demos_booked": (Grain.week, "SELECT date_trunc('week', booked_at)::DATE, count(*) FROM meetings "
-                                 "WHERE type = 'demo' GROUP BY 1"),
-    "mrr": (Grain.month, f"{_MONTHS} SELECT m, (SELECT sum(mrr) FROM subscriptions WHERE {_ACTIVE_AT}) FROM months"),
-    "net_new_mrr": (Grain.month, f"{_MONTHS}, s AS (SELECT m, (SELECT sum(mrr) FROM subscriptions "
-                                 f"WHERE {_ACTIVE_AT}) AS v FROM months) "
-                                 "SELECT m, v - lag(v) OVER (ORDER BY m) FROM s"),
-    "logo_churn": (Grain.month, f"{_MONTHS}, s AS (SELECT m, (SELECT count(*) FROM subscriptions WHERE {_ACTIVE_AT}) "
-                                "AS a, (SELECT count(*) FROM subscriptions WHERE date_trunc('month', end_date) = m) "
-                                "AS c FROM months) SELECT m, c / lag(a) OVER (ORDER BY m) FROM s"),
-    # Won revenue per month: smarketing's new_bookings. (The demo's won_revenue is the same sum per week.)
-    "new_bookings": (Grain.month, "SELECT date_trunc('month', closed_at)::DATE, sum(amount) FROM deals "
-                                  "WHERE stage = 'won' GROUP BY 1"),
-    "win_rate": (Grain.month, "SELECT date_trunc('month', closed_at)::DATE, avg((stage = 'won')::INT) FROM deals "
-                              "WHERE stage IN ('won', 'lost') GROUP BY 1"),
-    "sales_cycle": (Grain.month, "SELECT date_trunc('month', closed_at)::DATE, avg(cycle_days) FROM deals "
-                                 "WHERE stage = 'won' GROUP BY 1"),
-    "mql_to_sql": (Grain.month, "SELECT m, s / q FROM (SELECT date_trunc('month', sql_at)::DATE AS m, count(*) AS s "
-                                "FROM leads WHERE is_sql GROUP BY 1) JOIN (SELECT date_trunc('month', mql_at)::DATE "
-                                "AS m, count(*) AS q FROM leads WHERE is_mql GROUP BY 1) USING (m)"),
-    "demo_to_win": (Grain.month, "SELECT m, w / d FROM (SELECT date_trunc('month', closed_at)::DATE AS m, count(*) "
-                                 "AS w FROM deals WHERE stage = 'won' GROUP BY 1) JOIN (SELECT date_trunc('month', "
-                                 "scheduled_at)::DATE AS m, count(*) AS d FROM meetings WHERE type = 'demo' AND held "
-                                 "GROUP BY 1) USING (m)"),
-}
-
-
-@dataclass(frozen=True)
-class TargetRule:
-    """How a generated workspace sets one KPI's targets from its own history (its entry in SERIES)."""
-
-    metric: str
-    trend: bool = True          # grows with the business: a trend, one target per quarter
-    factor: float = 1.0         # the plan's ambition against the trend (or against last year, for rates)
-    degree: int = 1             # 2 lets the trend bend: a base that grows slower as it gets bigger
-
-
-def series(tables: Mapping[str, pa.Table], cal: DemoCalendar, key: str) -> list[tuple[date, float]]:
-    """A reference series over the complete periods of the data, oldest first."""
-    grain, sql = SERIES[key]
-    con = duckdb.connect()
-    try:
-        for name, table in tables.items():
-            con.register(name, table)
-        params = {"start": cal.start, "today": cal.today}
-        rows = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall()
-    finally:
-        con.close()
-    return sorted((p, float(v)) for p, v in rows
-                  if v is not None and p >= cal.start and next_start(p, grain) <= cal.today)
-
-
-def _is_holiday(period: date) -> bool:
-    """Periods in the seasonal dips (August, Christmas week), left out of a plan's trend."""
-    return period.month == 8 or (period.month, period.day) >= (12, 18) or (period.month, period.day) <= (1, 3)
-
-
-def _trend(points: list[tuple[date, float]], degree: int) -> Callable[[date], float]:
-    """The growth trend of a series, fitted in log space outside the seasonal dips (they would lower the plan)."""
-    ref = [(p, v) for p, v in points if v > 0 and not _is_holiday(p)]
-    t = np.array([_day(p) for p, _ in ref], dtype=float)
-    t0 = float(t.mean())
-    y = np.log([v for _, v in ref])
-    fit = np.polyfit(t - t0, y, degree)
-    if degree == 1:
-        # A year of weekly data swings with campaigns: keep the plan's growth between flat and +50 %.
-        fit[0] = np.clip(fit[0], 0.0, math.log(1.5) / 365.25)
-        fit[1] = float(np.mean(y))
-    return lambda d: float(np.exp(np.polyval(fit, _day(d) - t0)))
-
-
-def compute_targets(tables: Mapping[str, pa.Table], cal: DemoCalendar,
-                    rules: Iterable[TargetRule]) -> dict[str, list[tuple[str, float]]]:
-    """Targets per metric as (period, value): per quarter for growth metrics, per year for rates.
-
-    The last 13 weeks are left out of the reference, so the story's events do not lower the plan.
-    Values are not rounded: `kpilot.templates.target_number` writes them as a planner would.
-    """
-    out: dict[str, list[tuple[str, float]]] = {}
-    cutoff = cal.today - timedelta(weeks=13)
-    for rule in rules:
-        points = [(p, v) for p, v in series(tables, cal, rule.metric) if p < cutoff]
-        targets = []
-        if rule.trend:
-            trend = _trend(points, rule.degree)
-            last = add_months(period_start(cal.today, Grain.month), 3)  # a plan for the next quarter too
-            for quarter in periods_between(cal.start, last, Grain.quarter):
-                targets.append((label(quarter, Grain.quarter), trend(quarter + timedelta(days=45)) * rule.factor))
-        else:
-            for year in periods_between(cal.start, cal.today, Grain.year):
-                before = [v for p, v in points if shift(year, Grain.year, -1) <= p < year]
-                during = [v for p, v in points if year <= p < next_start(year, Grain.year)]
-                ref = before if len(before) >= 6 else during or before
-                if ref:  # a first year with no complete period needs no target
-                    targets.append((label(year, Grain.year), float(np.mean(ref)) * rule.factor))
-        out[rule.metric] = targets
-    return out
-
-
-def story_values(cal: DemoCalendar) -> dict[str, object]:
-    """Dates of the story, for the comments of the demo's kpilot.yaml (last days are inclusive)."""
-    return {
-        "today": cal.today.isoformat(), "start": cal.start.isoformat(),
-        "pause_start": cal.pause_start.isoformat(), "pause_end": (cal.pause_end - timedelta(days=1)).isoformat(),
-        "catch_up_end": (cal.catch_up_end - timedelta(days=1)).isoformat(),
-        "incident_start": cal.incident_start.isoformat(),
-        "incident_end": (cal.incident_end - timedelta(days=1)).isoformat(),
-    }
-
-
-DEMO_TARGETS = (
-    TargetRule("mrr", factor=0.97, degree=2),
-    TargetRule("pipeline_generated", factor=0.9),
-    TargetRule("demos_booked", factor=0.95),
-    TargetRule("net_new_mrr", factor=0.8),
-    TargetRule("logo_churn", trend=False, factor=1.0),
-)
-
-
-# --- Workspaces: the demo, and the sample data of the saas and smarketing templates.
-
-def generate_demo(target: Path, *, today: date | None = None, seed: int = SEED, language: str = "en",
-                  years: int = 3) -> Path:
-    """Write a complete demo workspace (kpilot.yaml + data/*.csv) into `target` and return the kpilot.yaml path.
-
-    Writes straight into `target`, whatever it holds; `create_demo` is the safe door for people.
-    """
-    check_language(language)
-    if seed < 0:
-        raise KpilotError(msg("the seed must be 0 or more, not {seed}. Fix: pass a whole number such as "
-                              "`--seed 7`.", seed=seed))
-    cal = DemoCalendar.around(today or date.today(), years)
-    tables = _Generator(cal, seed).run()
-    write_tables(tables, target / "data")
-    mrr_goal = math.ceil(series(tables, cal, "mrr")[-1][1] * 1.6 / 5e5) * 5e5
-    story = {**story_values(cal), "mrr_goal": format_value(mrr_goal, "EUR", language, compact=True)}
-    return render_workspace(target, "demo", language, cal.today, targets=compute_targets(tables, cal, DEMO_TARGETS),
-                            start=cal.start, values=story)
-
-
-def create_demo(target: Path, *, language: str = "en", seed: int = SEED, today: date | None = None) -> Path:
-    """Generate the demo company into `target` for `kpilot demo`; returns its kpilot.yaml path.
-
-    `target` must be missing, empty, or a folder an earlier run generated (it holds MARKER), which is
-    regenerated. The files are put in place all or nothing, as by `kpilot init`.
-    """
-    check_folder(target)
-    with writing():
-        if target.is_dir() and any(target.iterdir()) and not (target / MARKER).exists():
-            raise KpilotError(msg("{path} exists and is not a kpilot demo folder; pass --dir to choose another "
-                                  "folder", path=str(target)))
-        with staging(target) as staged:
-            manifest = generate_demo(staged, today=today, seed=seed, language=language)
-            (staged / MARKER).write_text("generated by `kpilot demo`; regenerated at each run\n", encoding="utf-8")
-            files = staged_files(staged)
-            check_destinations(target, files, "demo")
-            install(staged, target, files)
-    return target / manifest.name
-
-
-def write_template(target: Path, name: str, language: str, today: date, tables: Iterable[str],
-                   rules: Iterable[TargetRule]) -> Path:
-    """Write a template workspace from a year of the demo company: `templates/files/<name>.<language>.yaml`
-    with targets set from the sample by `rules`, and the listed tables in data/; returns the kpilot.yaml path."""
-    cal = DemoCalendar.around(today, 1)
-    data = _Generator(cal, SEED).run()
-    write_tables(data, target / "data", tables)
-    return render_workspace(target, name, language, today, targets=compute_targets(data, cal, rules),
-                            start=cal.start)
