@@ -20,6 +20,7 @@ from kpilot.cli import (
     _as_of,
     _errors,
     _open,
+    _warn_if_load_failed,
     app,
     err,
     out,
@@ -33,11 +34,13 @@ AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Analyse as of this
 FmtOpt = Annotated[Fmt, typer.Option("--format", help="table | json")]
 
 
-def _insights(workspace: Path, state_dir: Path | None, as_of: str | None) -> Any:
+def _insights(workspace: Path, state_dir: Path | None, as_of: str | None, lang: str | None) -> Any:
     from kpilot.insights import Insights
 
     svc = _open(workspace, state_dir)
-    return Insights(svc, as_of=_as_of(as_of))
+    ins = Insights(svc, as_of=_as_of(as_of))
+    _warn_if_load_failed(svc, lang)
+    return ins
 
 
 def _json(payload: Any) -> None:
@@ -60,7 +63,7 @@ def leads(
 ) -> None:
     """Leading indicators found in the data: which metric moves first, by how many periods, how strongly."""
     with _errors(lang, workspace):
-        ins = _insights(workspace, state_dir, as_of)
+        ins = _insights(workspace, state_dir, as_of, lang)
         edges = ins.leads()
         ins.keep("leads", edges)
     if format is Fmt.json:
@@ -91,7 +94,7 @@ def forecast(
 ) -> None:
     """Each KPI at the end of the current and next periods, with an 80 % interval and the chance of target."""
     with _errors(lang, workspace):
-        ins = _insights(workspace, state_dir, as_of)
+        ins = _insights(workspace, state_dir, as_of, lang)
         if metric:
             ins.metric(metric)
             found = [f for f in [ins.forecast(metric)] if f is not None]
@@ -128,7 +131,7 @@ def warnings_cmd(
 ) -> None:
     """Early warnings: a leading indicator moved and the KPI it leads is projected to miss its target."""
     with _errors(lang, workspace):
-        ins = _insights(workspace, state_dir, as_of)
+        ins = _insights(workspace, state_dir, as_of, lang)
         found = ins.warnings()
         ins.keep_findings(found)
     if format is Fmt.json:
@@ -166,7 +169,7 @@ def anomalies(
 ) -> None:
     """Unusual values, each scored against the metric's own past (seasonality and robust spread)."""
     with _errors(lang, workspace):
-        ins = _insights(workspace, state_dir, as_of)
+        ins = _insights(workspace, state_dir, as_of, lang)
         if metric:
             ins.metric(metric)
         found = ins.anomalies([metric] if metric else None)
@@ -203,7 +206,7 @@ def explain(
 ) -> None:
     """Root cause: what each dimension value (and pair) contributed to a change between two periods."""
     with _errors(lang, workspace):
-        ins = _insights(workspace, state_dir, as_of)
+        ins = _insights(workspace, state_dir, as_of, lang)
         dims = [d.strip() for d in by.split(",") if d.strip()] if by else None
         result = ins.explain(metric, from_, to, dims, pairs=pairs, grain=grain)
     compared = result.compared
@@ -263,7 +266,7 @@ def audit(
 ) -> None:
     """The Christmas-tree test: for every metric (or chart), keep, fix or delete, and why."""
     with _errors(lang, workspace):
-        ins = _insights(workspace, state_dir, as_of)
+        ins = _insights(workspace, state_dir, as_of, lang)
         if inventory is not None:
             try:
                 text = inventory.read_text(encoding="utf-8-sig")
@@ -298,7 +301,7 @@ def analyze(
 ) -> None:
     """Run every analysis (leading indicators, forecasts, warnings, anomalies, audit) and store the results."""
     with _errors(lang, workspace):
-        ins = _insights(workspace, state_dir, as_of)
+        ins = _insights(workspace, state_dir, as_of, lang)
         with err.status(translator(lang or ins.ws.language.value)("Analysing...")):
             summary = ins.run_all()
     if format is Fmt.json:

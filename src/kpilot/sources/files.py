@@ -2,6 +2,8 @@
 
 Data tables land in DuckDB's `main` schema; what was loaded from which file is kept in
 `kpilot.loads`, so that unchanged files are skipped and grown CSV files only have their new lines read.
+A file that would empty its table, or leave it less than half its rows, is refused unless allowed: an
+export cut short must not blank the board.
 """
 
 from __future__ import annotations
@@ -45,19 +47,24 @@ from kpilot.sources.files_csv import CsvPlan, EncodingRetry, diagnose, plan_appe
 from kpilot.sources.files_excel import data_sheet_names, read_sheet, sheet_names, sniff_sheet
 from kpilot.sources.files_state import (
     Change,
+    LoadFailure,
     LoadRecord,
     check_unchanged,
+    clear_failures,
     decide,
     ensure_schema,
+    last_failure,
     main_tables,
     read_records,
+    record_failure,
     table_columns,
     unchanged,
     write_records,
 )
 
 __all__ = [
-    "LoadError", "LoadReport", "TableFile", "TableLoad", "discover", "load_tables", "sniff_columns", "table_name",
+    "LoadError", "LoadFailure", "LoadReport", "TableFile", "TableLoad", "clear_failures", "discover", "last_failure",
+    "load_tables", "record_failure", "sniff_columns", "table_name",
 ]
 
 SUFFIXES = {"csv": (".csv", ".tsv"), "excel": (".xlsx", ".xlsm"), "parquet": (".parquet", ".pq")}
@@ -77,7 +84,10 @@ class TableLoad:
 
 @dataclass
 class LoadReport:
+    """The tables of a load; `failure` when it failed and changed nothing, the last good data answering."""
+
     tables: list[TableLoad]
+    failure: LoadFailure | None = None
 
 
 # --- discovery ----------------------------------------------------------------------------------
@@ -269,13 +279,16 @@ def load_tables(
     required: Mapping[str, Mapping[str, str]] | None = None,
     declared: Mapping[str, Mapping[str, str]] | None = None,
     force: bool = False,
+    allow_shrink: bool = False,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> LoadReport:
     """Load the files into `main`, in one transaction: every table is updated, or none is.
 
     `required` (table -> column -> why it is needed) and `declared` (table -> column -> type) are
     checked before anything is written. Unchanged files are skipped; a CSV file that only grew has its
-    new lines appended. `con` must not be inside a transaction. Raises LoadError, whose text is for people.
+    new lines appended. A file that would empty a loaded table or leave it less than half its rows fails the
+    load, unless `allow_shrink`. `con` must not be inside a transaction. Raises LoadError, whose text is for
+    people.
     """
     _one_file_per_table(files)
     codecs: dict[str, str] = {}
@@ -285,8 +298,8 @@ def load_tables(
             # A file whose encoding was guessed wrong is read again, transcoded: at most twice per file.
             for _ in range(2 * len(files) + 1):
                 try:
-                    return _load_once(con, files, required or {}, declared or {}, force, on_progress, codecs,
-                                      Path(tmp), pool, stop)
+                    return _load_once(con, files, required or {}, declared or {}, force, allow_shrink, on_progress,
+                                      codecs, Path(tmp), pool, stop)
                 except EncodingRetry as retry:
                     if codecs.get(retry.tf.table) == retry.codec:
                         raise LoadError(msg("{where}: could not be read as {codec} text either. Fix: declare its "
@@ -308,6 +321,7 @@ def _load_once(
     required: Mapping[str, Mapping[str, str]],
     declared: Mapping[str, Mapping[str, str]],
     force: bool,
+    allow_shrink: bool,
     on_progress: Callable[[str, int, int], None] | None,
     codecs: Mapping[str, str],
     workdir: Path,
@@ -341,6 +355,11 @@ def _load_once(
             if on_progress:
                 on_progress(job.change.tf.table, i, len(jobs))
         current = None
+        if not allow_shrink:
+            refused = [m for job, done in zip(jobs, loads, strict=True)
+                       if (m := _shrink(job.change, done.rows, job.change.tf.table in existing)) is not None]
+            if refused:
+                raise LoadError(joined("\n", refused))
         by_table = {j.change.tf.table: j.change for j in jobs}
         for rec in new_records:
             change = by_table[rec.table_name]
@@ -363,6 +382,24 @@ def _load_once(
         if isinstance(e, OSError) and tf is not None:
             raise LoadError(unreadable(tf, e)) from None
         raise
+
+
+def _shrink(change: Change, rows: int, table_exists: bool) -> Message | None:
+    """Why a load leaving `rows` rows may not replace the table, or None: it would empty the table or remove
+    more than half of its rows (an export cut short or wrongly filtered). A first load is never refused."""
+    before = change.prev.rows if change.prev is not None and table_exists else 0
+    if 2 * rows >= before:
+        return None
+    tf = change.tf
+    if rows == 0:
+        return msg("{where} holds no rows now; loading it would empty table '{table}', which holds {before} row(s). "
+                   "Fix: check the export that wrote the file (was it cut short, or filtered?); if the table is "
+                   "meant to be empty, run `kpilot load --allow-shrink`.", where=where(tf), table=tf.table,
+                   before=before)
+    return msg("{where} holds {rows} row(s) where table '{table}' holds {before}: loading it would remove more "
+               "than half of the table. Fix: check the export that wrote the file (was it cut short, or filtered?); "
+               "if the shrink is intended, run `kpilot load --allow-shrink`.", where=where(tf), rows=rows,
+               table=tf.table, before=before)
 
 
 def _explain(job: _Job, e: duckdb.Error) -> LoadError | EncodingRetry:

@@ -1,4 +1,5 @@
-"""What was loaded from which file: the `kpilot.loads` table, file hashes and the change decision."""
+"""What was loaded from which file: the `kpilot.loads` table, file hashes and the change decision; and the
+latest load that failed (`kpilot.load_failures`), so that reads can say their data is the last good one."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import stat
 from collections.abc import Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from threading import Event
 from typing import Any
 
 import duckdb
 
-from kpilot.model.errors import msg
+from kpilot.model.errors import Message, msg, verbatim
 from kpilot.sources.files_common import LoadError, TableFile, duckdb_type, shown_path, unreadable
 
 CHUNK = 1 << 20
@@ -66,17 +67,17 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_DDL)
 
 
-def _has_loads(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'kpilot' AND table_name = 'loads' "
-        "AND database_name = current_database()"
-    ).fetchone()
-    return bool(row and row[0])
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'kpilot' AND table_name = ? "
+        "AND database_name = current_database()", [name]
+    ).fetchall()
+    return bool(rows and rows[0][0])
 
 
 def read_records(con: duckdb.DuckDBPyConnection) -> dict[str, LoadRecord]:
     """Every row of kpilot.loads by table name (empty when nothing was ever loaded)."""
-    if not _has_loads(con):
+    if not _has_table(con, "loads"):
         return {}
     rows = con.execute(f"SELECT {', '.join(_FIELDS)} FROM kpilot.loads").fetchall()
     out = {}
@@ -91,6 +92,73 @@ def write_records(con: duckdb.DuckDBPyConnection, records: list[LoadRecord]) -> 
     if records:
         marks = ", ".join("?" for _ in _FIELDS)
         con.executemany(f"INSERT OR REPLACE INTO kpilot.loads VALUES ({marks})", [r.values() for r in records])
+
+
+# --- the latest failed load ----------------------------------------------------------------------
+
+_FAILURES_DDL = """
+CREATE TABLE IF NOT EXISTS kpilot.load_failures (
+    scope VARCHAR PRIMARY KEY,
+    failed_at TIMESTAMP NOT NULL,
+    message VARCHAR NOT NULL
+)
+"""
+_ALL_SOURCES = ""  # the scope of a load of every source
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A load that failed and changed nothing: when (UTC), why (for people), and of which source (None: all)."""
+
+    failed_at: datetime
+    message: Message
+    source: str | None
+
+
+def record_failure(con: duckdb.DuckDBPyConnection, source: str | None, message: str, at: datetime) -> LoadFailure:
+    """Remember that the load of `source` (None: of every source) failed at `at` (aware), replacing the
+    previous failure of that load. Outside the load's transaction, which was rolled back."""
+    failure = LoadFailure(at.astimezone(UTC), message if isinstance(message, Message) else verbatim(message), source)
+    ensure_schema(con)
+    con.execute(_FAILURES_DDL)
+    con.execute("INSERT OR REPLACE INTO kpilot.load_failures VALUES (?, ?, ?)",
+                [source or _ALL_SOURCES, failure.failed_at.replace(tzinfo=None),
+                 json.dumps(_message_json(failure.message))])
+    return failure
+
+
+def clear_failures(con: duckdb.DuckDBPyConnection, source: str | None) -> None:
+    """Forget the failure of the load of `source` after it succeeded; a load of every source forgets them all."""
+    if not _has_table(con, "load_failures"):
+        return
+    if source is None:
+        con.execute("DELETE FROM kpilot.load_failures")
+    else:
+        con.execute("DELETE FROM kpilot.load_failures WHERE scope = ?", [source])
+
+
+def last_failure(con: duckdb.DuckDBPyConnection) -> LoadFailure | None:
+    """The latest failed load that no load has made good since, or None."""
+    if not _has_table(con, "load_failures"):
+        return None
+    rows = con.execute("SELECT scope, failed_at, message FROM kpilot.load_failures "
+                       "ORDER BY failed_at DESC, scope LIMIT 1").fetchall()
+    if not rows:
+        return None
+    scope, at, text = rows[0]
+    return LoadFailure(at.replace(tzinfo=UTC), _message(json.loads(text)), scope or None)
+
+
+def _message_json(m: Message) -> dict[str, Any]:
+    """A message as JSON: its English template and its parameters, nested messages included."""
+    params = {k: _message_json(v) if isinstance(v, Message) else v if isinstance(v, int | float | None) else str(v)
+              for k, v in m.params.items()}
+    return {"template": m.template, "params": params}
+
+
+def _message(data: dict[str, Any]) -> Message:
+    params = {k: _message(v) if isinstance(v, dict) else v for k, v in data["params"].items()}
+    return Message(data["template"], **params)
 
 
 def main_tables(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -201,7 +201,7 @@ class Scheduler:
         run = SourceRun(source.key, started, 0.0)
         try:
             if source.type in FILE_SOURCE_TYPES:
-                loaded = svc.load(source=source.key)
+                loaded = svc.load(source=source.key, strict=True)
                 run.changed = [t.table for t in loaded.tables if t.status != "unchanged"]
             else:
                 synced = (svc.sync(source.key) if source.type in SQL_SOURCE_TYPES
