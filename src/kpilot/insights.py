@@ -318,8 +318,8 @@ class Insights:
     def anomalies(self, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Unusual values of every metric (or of `keys`), each with its normal range, kept in the metric's domain.
 
-        A running total that starts again (a year to date, or a total since the start) is judged on what each
-        period added (`basis`: "increment"), not on its level, which falls at every restart by design.
+        A running total (a year to date, a total since the start) is judged on what each period added (`basis`:
+        "increment"), not on its level, which falls at every restart by design; a rolling total is judged as it is.
         """
         out: list[dict[str, Any]] = []
         for key in keys or self.ws.metric_keys:

@@ -13,12 +13,14 @@ from kpilot.analysis.anomaly import (
     Anomaly,
     anomaly_scores,
     detect,
+    increments,
     score_of_z,
     season_from_timestamps,
     severity_of,
     z_of_score,
 )
 from kpilot.analysis.anomaly import _refractory as refractory
+from kpilot.analysis.domain import COUNT, SHARE
 
 
 def weekly(n: int = 210, seed: int = 7, noise: float = 2.0) -> np.ndarray:
@@ -147,3 +149,132 @@ def test_anomaly_to_dict_is_json_ready() -> None:
                 direction="up")
     assert a.to_dict() == {"index": 3, "value": 10.0, "expected": 5.0, "lower": 4.0, "upper": 6.0,
                            "score": 0.8, "severity": "medium", "direction": "up"}
+
+
+# -- short histories, running totals, the band shown, the metric's domain ----------------------------------
+
+
+def monthly_kpi(n: int = 40, seed: int = 5) -> np.ndarray:
+    """A monthly KPI around 200: a slow random walk plus noise."""
+    rng = np.random.default_rng(seed)
+    return 200.0 + np.cumsum(rng.normal(0.0, 5.0, n)) + rng.normal(0.0, 8.0, n)
+
+
+@pytest.mark.parametrize("season", [None, 12])
+def test_every_short_history_scores_as_the_start_of_a_longer_one(season: int | None) -> None:
+    # A young metric (11 months, or a year with a month lost to an offset) once crashed the views that
+    # need 12 points; online scoring means each prefix scores exactly as the start of the full series.
+    x = monthly_kpi()
+    x[30] += 150.0
+    full = anomaly_scores(x, season=season)
+    for n in range(len(x) + 1):
+        np.testing.assert_array_equal(anomaly_scores(x[:n], season=season), full[:n], err_msg=f"{n} points")
+    assert int(np.argmax(full)) == 30 and full[30] >= DEFAULT_THRESHOLD
+
+
+def test_too_short_a_history_flags_nothing() -> None:
+    x = monthly_kpi()
+    x[10] += 500.0  # huge, but the 11th value of a metric has no year of past to be judged against
+    assert detect(x[:11], season=12, quiet=2) == []
+    y = monthly_kpi()
+    y[12] += 500.0  # the 13th has: it is reported
+    assert [a.index for a in detect(y[:13], season=12, quiet=2)] == [12]
+
+
+def test_increments_of_a_running_total_restart_at_each_reset() -> None:
+    ytd = np.array([5.0, 8.0, 12.0, 3.0, 7.0, 10.0, np.nan, 4.0])
+    resets = [True, False, False, True, False, False, False, True]
+    np.testing.assert_array_equal(increments(ytd, resets), [5.0, 3.0, 4.0, 3.0, 4.0, 3.0, np.nan, 4.0])
+    assert increments([2.0, 5.0, 9.0], [False, False, False]).tolist() == [2.0, 3.0, 4.0]  # all-time total
+
+
+def test_a_year_to_date_is_judged_on_its_increments_not_its_resets() -> None:
+    rng = np.random.default_rng(8)
+    flow = rng.poisson(40, 48).astype(float)  # four years of monthly amounts
+    flow[29] = 160.0  # one real anomaly: June of the third year
+    ytd = np.concatenate([np.cumsum(flow[y * 12:(y + 1) * 12]) for y in range(4)])
+    januaries = np.arange(48) % 12 == 0
+    # On the level, a January reset is a collapse:
+    assert any(januaries[a.index] for a in detect(ytd, season=12, quiet=2))
+    found = detect(increments(ytd, januaries), season=12, quiet=2)
+    assert [(a.index, a.value, a.direction) for a in found] == [(29, 160.0, "up")]
+
+
+def test_every_anomaly_lies_outside_the_band_shown_for_it() -> None:
+    # Counts, a random walk, small rates, counts with a spike: the points reported are exactly those
+    # the score flags, and each one's value lies outside the range shown for it.
+    reported = 0
+    for seed in range(80):
+        rng = np.random.default_rng(seed)
+        kind = seed % 4
+        if kind == 0:
+            x = rng.poisson(5.0, 36).astype(float)
+        elif kind == 1:
+            x = 1000.0 + np.cumsum(rng.normal(0.0, 30.0, 36))
+        elif kind == 2:
+            x = rng.beta(2.0, 20.0, 36)
+        else:
+            x = rng.poisson(50.0, 36).astype(float)
+            x[rng.integers(12, 36)] *= 3.0
+        found = detect(x, season=12, quiet=2)
+        scores = anomaly_scores(x, season=12)
+        assert [a.index for a in found] == [i for i in np.flatnonzero(scores >= DEFAULT_THRESHOLD) if i >= 12]
+        for a in found:
+            assert not a.lower <= a.value <= a.upper, (seed, a)
+            assert a.lower <= a.expected <= a.upper
+            assert a.direction == ("up" if a.value > a.upper else "down")
+        reported += len(found)
+    assert reported == 21  # not vacuous: the sweep does report anomalies
+
+
+def spiked(kind: str) -> tuple[np.ndarray, int | None]:
+    if kind == "weekly":
+        x = weekly()
+        x[152] += 30.0
+        return x, 7
+    if kind == "monthly":
+        x = monthly_kpi()
+        x[30] += 150.0
+        return x, None
+    rng = np.random.default_rng(179)  # a count whose last month triples: 123 after 49
+    x = rng.poisson(50.0, 36).astype(float)
+    x[rng.integers(12, 36)] *= 3.0
+    return x, 12
+
+
+@pytest.mark.parametrize("kind", ["weekly", "monthly", "count"])
+def test_the_range_shown_is_what_the_detector_finds_normal(kind: str) -> None:
+    # The range is the set of values the point could have taken without being surprising: a value just
+    # inside either edge scores below the threshold, one just outside above it.
+    x, season = spiked(kind)
+    found = detect(x, season=season)
+    assert found
+    for a in found:
+        width = a.upper - a.lower
+        for value, flagged in ((a.lower + 1e-6 * width, False), (a.upper - 1e-6 * width, False),
+                               (a.lower - 1e-6 * width, True), (a.upper + 1e-6 * width, True)):
+            moved = x.copy()
+            moved[a.index] = value
+            assert bool(anomaly_scores(moved, season=season)[a.index] >= DEFAULT_THRESHOLD) is flagged, (kind, a, value)
+
+
+def test_a_count_band_is_whole_and_never_negative() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.poisson(4.0, 48).astype(float)
+    x[40] = 30.0
+    (raw,) = detect(x, season=12, quiet=2)
+    assert raw.index == 40 and raw.lower < 0  # the unbounded band goes below zero
+    (a,) = detect(x, season=12, quiet=2, domain=COUNT)
+    assert (a.index, a.value, a.score, a.severity) == (raw.index, raw.value, raw.score, raw.severity)
+    assert (a.lower, a.upper) == (0.0, float(np.floor(raw.upper)))
+    assert a.expected == float(round(raw.expected))
+
+
+def test_a_share_band_stays_within_0_and_100_percent() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.beta(2.0, 60.0, 48)  # a churn rate around 3 %
+    x[44] = 0.4
+    (raw,) = detect(x, season=12, quiet=2)
+    assert raw.index == 44 and raw.lower < 0
+    (a,) = detect(x, season=12, quiet=2, domain=SHARE)
+    assert (a.lower, a.upper, a.expected) == (0.0, raw.upper, raw.expected)

@@ -19,16 +19,25 @@ score), so the same function serves the weekly review and a live feed. Per point
 
 The constants were chosen on the NAB corpus (see docs/analysis.md): in-sample, said plainly.
 NaN values score 0 and are skipped by the model (it sees the series without them).
+
+`detect` shows each anomaly with its normal range: the values none of the views would have found
+surprising, cut to the metric's domain (`kpilot.analysis.domain`: a count's range never goes below 0).
+A surprising point lies outside the range of the view that found it, hence outside their intersection:
+what is reported and the range shown agree. A series too short to have a past to judge by (fewer than
+`min_history` points) reports nothing. A running total that restarts (a year to date) is judged on its
+`increments`, not on its level.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
+
+from kpilot.analysis.domain import UNBOUNDED, Domain
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -71,8 +80,24 @@ class Anomaly:
 @dataclass(frozen=True)
 class _Fit:
     expected: FloatArray  # baseline forecast from the past (seasonal when known, else the recent median)
-    noise: FloatArray  # past standard deviation of one point around the baseline
     score: FloatArray
+    lower: FloatArray  # the values no view would find surprising at the band's z (-inf: no bound yet)
+    upper: FloatArray
+
+
+@dataclass(frozen=True)
+class _View:
+    """One view of a series judged for surprise: its values, the index where it begins to exist, and how a
+    point's own value enters it: view = (series - a part fixed by the past) / scale."""
+
+    values: FloatArray
+    start: int
+    scale: float = 1.0
+
+
+# A view as judged: the series it is taken of, the inverse of that series' transform, the view, and the
+# mean and standard deviation of each point's past in it.
+_Judged = tuple[FloatArray, Callable[[FloatArray], FloatArray], _View, FloatArray, FloatArray]
 
 
 def score_of_z(z: FloatArray | float) -> FloatArray:
@@ -141,6 +166,8 @@ def _past(x: FloatArray) -> FloatArray:
 def _past_moments(x: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Mean and standard deviation of the points before each one: the last HISTORY, or all while fewer."""
     n = len(x)
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
     # Centre on the first value: sums of squares of large values lose precision otherwise.
     c = x - x[0]
     count = np.arange(1, n + 1, dtype=np.float64)
@@ -154,16 +181,37 @@ def _past_moments(x: FloatArray) -> tuple[FloatArray, FloatArray]:
     return mean + x[0], sd
 
 
-def _surprise(view: FloatArray, start: int = 0) -> FloatArray:
-    """|view - mean of its past| in standard deviations of its past; 0 until MIN_POINTS are seen
-    (from index `start`, where the view begins to exist)."""
-    if start > 0:
-        return np.concatenate((np.zeros(min(start, len(view))), _surprise(view[start:])))
-    mean, sd = _past_moments(view)
-    floor = 1e-9 * (np.abs(mean) + 1.0)  # a flat past: any change is a (finite) surprise
-    z = np.abs(view - mean) / np.maximum(sd, floor)
-    z[:MIN_POINTS] = 0.0
+def _judge(view: _View) -> tuple[FloatArray, FloatArray]:
+    """Mean and standard deviation of the past of each point of a view, the yardstick of its surprise;
+    NaN until MIN_POINTS are seen from `view.start` (where it begins to exist: a short series may end first)."""
+    n = len(view.values)
+    mean, sd = np.full(n, np.nan), np.full(n, np.nan)
+    if view.start < n:
+        m, s = _past_moments(view.values[view.start:])
+        floor = 1e-9 * (np.abs(m) + 1.0)  # a flat past: any change is a (finite) surprise
+        mean[view.start:], sd[view.start:] = m, np.maximum(s, floor)
+    mean[:view.start + MIN_POINTS] = np.nan
+    return mean, sd
+
+
+def _surprise(view: _View, mean: FloatArray, sd: FloatArray) -> FloatArray:
+    """|view - mean of its past| in standard deviations of its past; 0 where it is not judged yet."""
+    z = np.abs(view.values - mean) / sd
     return np.where(np.isfinite(z), z, 0.0)
+
+
+def _signed_log(x: FloatArray) -> FloatArray:
+    return np.asarray(np.sign(x) * np.log1p(np.abs(x)), dtype=np.float64)
+
+
+def _signed_exp(v: FloatArray) -> FloatArray:
+    """The inverse of `_signed_log`."""
+    with np.errstate(over="ignore"):
+        return np.asarray(np.sign(v) * np.expm1(np.abs(v)), dtype=np.float64)
+
+
+def _identity(x: FloatArray) -> FloatArray:
+    return x
 
 
 def _seasonal_baseline(x: FloatArray, season: int) -> FloatArray:
@@ -182,13 +230,14 @@ def _seasonal_baseline(x: FloatArray, season: int) -> FloatArray:
     return expected
 
 
-def _views(x: FloatArray, season: int | None) -> list[tuple[FloatArray, int]]:
-    """The views of a series judged for surprise, each with the index where it begins to exist: the value,
-    its step change, its trailing means and, with a season, the error of the seasonal baseline."""
+def _views(x: FloatArray, season: int | None) -> list[_View]:
+    """The views of a series judged for surprise: the value, its step change, its trailing means and,
+    with a season, the error of the seasonal baseline."""
     step = np.r_[0.0, np.diff(x)]
-    views = [(x, 0), (step, 1)] + [(_causal("mean", x, span), span - 1) for span in MEAN_SPANS]
+    views = [_View(x, 0), _View(step, 1)] + [_View(_causal("mean", x, span), span - 1, float(span))
+                                             for span in MEAN_SPANS]
     if season is not None:
-        views.append((x - _seasonal_baseline(x, season), season + LEVEL_WINDOW))
+        views.append(_View(x - _seasonal_baseline(x, season), season + LEVEL_WINDOW))
     return views
 
 
@@ -209,11 +258,12 @@ def _refractory(z: FloatArray, span: int) -> FloatArray:
 
 
 def _fit(values: Sequence[float] | npt.ArrayLike, season: int | None, timestamps: npt.ArrayLike | None,
-         quiet: int | None = None) -> _Fit:
+         quiet: int | None = None, band_z: float | None = None) -> _Fit:
+    """Scores, baseline and, with `band_z`, the band of values no view would find `band_z` sigmas off."""
     x_all = np.asarray(values, dtype=np.float64).ravel()
     finite = np.isfinite(x_all)
-    out = _Fit(expected=np.full(len(x_all), np.nan), noise=np.full(len(x_all), np.nan),
-               score=np.zeros(len(x_all)))
+    out = _Fit(expected=np.full(len(x_all), np.nan), score=np.zeros(len(x_all)),
+               lower=np.full(len(x_all), -np.inf), upper=np.full(len(x_all), np.inf))
     x = x_all[finite]
     n = len(x)
     if n <= MIN_POINTS:
@@ -227,9 +277,11 @@ def _fit(values: Sequence[float] | npt.ArrayLike, season: int | None, timestamps
         seasonal = _seasonal_baseline(x, season)
         expected = np.where(np.isnan(seasonal), expected, seasonal)
     # The same views of the series and of its signed log (multiplicative changes of a heavy-tailed count).
-    log_x = np.sign(x) * np.log1p(np.abs(x))
-    z = np.max([_surprise(v, start) for series in (x, log_x)
-                for v, start in _views(series, season if has_season else None)], axis=0)
+    judged: list[_Judged] = [(series, inverse, view, *_judge(view))
+              for series, inverse in ((x, _identity), (_signed_log(x), _signed_exp))
+              for view in _views(series, season if has_season else None)]
+    surprises = np.array([_surprise(view, mean, sd) for _, _, view, mean, sd in judged])
+    z = surprises.max(axis=0)
     # Not news: a surprise no larger than the largest of the previous REPEAT_SPAN points.
     repeated = np.nan_to_num(_past(_causal("max", z, REPEAT_SPAN)), nan=-1.0) >= z
     z = np.where(repeated, REPEAT_DAMPING * z, z)
@@ -237,15 +289,35 @@ def _fit(values: Sequence[float] | npt.ArrayLike, season: int | None, timestamps
         quiet = min(REFRACTORY_SPAN, season) if season is not None and season >= 2 else REFRACTORY_SPAN
     z = _refractory(z, quiet)
 
-    # One point's noise around the baseline: the past deviation of its errors.
-    noise = np.full(n, np.nan)
-    known = np.flatnonzero(np.isfinite(expected))
-    if len(known) > 1:
-        noise[known[0]:] = _past_moments(x[known[0]:] - expected[known[0]:])[1]
+    if band_z is not None:
+        out.lower[finite], out.upper[finite] = _band(judged, surprises, band_z)
     out.expected[finite] = expected
-    out.noise[finite] = noise
     out.score[finite] = score_of_z(z)
     return out
+
+
+def _band(judged: Sequence[_Judged], surprises: FloatArray, band_z: float) -> tuple[FloatArray, FloatArray]:
+    """The normal range of each point: the values none of its views would find `band_z` sigmas off.
+
+    A point is surprising when one of its views is, that is when its value lies outside that view's band
+    (mapped back to the value through the part of the view the past fixes, and the log's inverse for the
+    views of the log): the normal range is the intersection of these bands. When the views disagree so
+    much that no value suits them all (the step change expects a count to go on falling by one, its log
+    expects no collapse to zero), the range is that of the most surprised view.
+    """
+    lows, highs = [], []
+    for series, inverse, view, mean, sd in judged:
+        fixed = series - view.scale * view.values
+        here = np.isfinite(mean) & np.isfinite(fixed)
+        with np.errstate(invalid="ignore"):
+            lows.append(np.where(here, inverse(fixed + view.scale * (mean - band_z * sd)), -np.inf))
+            highs.append(np.where(here, inverse(fixed + view.scale * (mean + band_z * sd)), np.inf))
+    low, high = np.array(lows), np.array(highs)
+    lower, upper = np.fmax.reduce(low), np.fmin.reduce(high)
+    top = np.argmax(surprises, axis=0)[None]
+    empty = lower > upper
+    return (np.where(empty, np.take_along_axis(low, top, 0)[0], lower),
+            np.where(empty, np.take_along_axis(high, top, 0)[0], upper))
 
 
 def anomaly_scores(values: Sequence[float] | npt.ArrayLike, *, season: int | None = None,
@@ -258,29 +330,46 @@ def anomaly_scores(values: Sequence[float] | npt.ArrayLike, *, season: int | Non
     return _fit(values, season, timestamps).score
 
 
-def detect(values: Sequence[float] | npt.ArrayLike, *, season: int | None = None,
-           threshold: float = DEFAULT_THRESHOLD, min_history: int = DEFAULT_MIN_HISTORY,
-           timestamps: npt.ArrayLike | None = None, quiet: int | None = None) -> list[Anomaly]:
-    """The points whose score is >= `threshold`, from index `min_history` on, with the baseline's
-    expected value and a band of `z_of_score(threshold)` noise deviations around it (indicative:
-    the score also weighs step changes and sustained shifts, not only the distance to the band).
+def increments(values: Sequence[float] | npt.ArrayLike, resets: Sequence[bool] | npt.ArrayLike) -> FloatArray:
+    """What a running total added in each period: the change from the period before, or, where the total
+    restarts (`resets[i]` true, e.g. each January for a year to date; the first point always), its value.
 
-    `quiet`: periods of silence after an alarm (default: one season, at most REFRACTORY_SPAN points,
-    as tuned on NAB's minute data); KPI series want a few periods, not a year.
+    A year-to-date level falls every January by design, and its size grows through the year: judged as a
+    level, each reset looks like a collapse. Its increments are the period's own amounts, comparable
+    from one period to the next.
     """
     x = np.asarray(values, dtype=np.float64).ravel()
-    fit = _fit(x, season, timestamps, quiet)
-    half_width = z_of_score(threshold)
+    change = np.r_[x[:1], np.diff(x)]
+    return np.where(np.asarray(resets, dtype=bool).ravel(), x, change)
+
+
+def detect(values: Sequence[float] | npt.ArrayLike, *, season: int | None = None,
+           threshold: float = DEFAULT_THRESHOLD, min_history: int = DEFAULT_MIN_HISTORY,
+           timestamps: npt.ArrayLike | None = None, quiet: int | None = None,
+           domain: Domain = UNBOUNDED) -> list[Anomaly]:
+    """The points whose score is >= `threshold`, from index `min_history` on, each with the baseline's
+    expected value and its normal range: the values none of the views would have found `z_of_score(threshold)`
+    standard deviations off, kept inside `domain` (whole numbers for counts). A reported value always lies
+    outside its range.
+
+    `quiet`: periods of silence after an alarm (default: one season, at most REFRACTORY_SPAN points,
+    as tuned on NAB's minute data); KPI series want a few periods, not a year. With fewer than
+    `min_history` points nothing is reported: there is not enough history to judge by.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    fit = _fit(x, season, timestamps, quiet, band_z=z_of_score(threshold))
     found: list[Anomaly] = []
     for i in np.flatnonzero(fit.score >= threshold):
         if i < min_history or not np.isfinite(fit.expected[i]):
             continue
-        expected = float(fit.expected[i])
-        noise = float(fit.noise[i]) if np.isfinite(fit.noise[i]) else 0.0
+        value, low, high = float(x[i]), float(fit.lower[i]), float(fit.upper[i])
+        expected = min(max(float(fit.expected[i]), low), high)  # the baseline, within the range
+        expected, lower, upper = domain.interval(expected, low, high)
+        if lower <= value <= upper:  # a surprise the domain rules out: a count that did not go below 0
+            continue
         score = float(fit.score[i])
         found.append(Anomaly(
-            index=int(i), value=float(x[i]), expected=expected,
-            lower=expected - half_width * noise, upper=expected + half_width * noise,
-            score=score, severity=severity_of(score), direction="up" if x[i] >= expected else "down",
+            index=int(i), value=value, expected=expected, lower=lower, upper=upper,
+            score=score, severity=severity_of(score), direction="up" if value > upper else "down",
         ))
     return found
