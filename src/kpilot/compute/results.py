@@ -18,14 +18,7 @@ from typing import Any
 
 import duckdb
 
-SCHEMA_SQL = [
-    "CREATE SCHEMA IF NOT EXISTS kpilot",
-    """CREATE TABLE IF NOT EXISTS kpilot.analyses (
-        kind VARCHAR, as_of DATE, computed_at TIMESTAMP, payload VARCHAR, PRIMARY KEY (kind, as_of))""",
-    """CREATE TABLE IF NOT EXISTS kpilot.findings (
-        id VARCHAR PRIMARY KEY, kind VARCHAR, metric VARCHAR, period DATE, severity VARCHAR,
-        first_seen TIMESTAMP, last_seen TIMESTAMP, as_of DATE, payload VARCHAR)""",
-]
+from kpilot import warehouse as schema
 
 
 @dataclass(frozen=True)
@@ -56,8 +49,7 @@ class FindingRecord:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    for stmt in SCHEMA_SQL:
-        con.execute(stmt)
+    schema.ensure_schema(con)
 
 
 def _now() -> datetime:

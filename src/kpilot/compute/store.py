@@ -16,20 +16,7 @@ from datetime import date, datetime
 import duckdb
 import numpy as np
 
-SCHEMA_SQL = [
-    "CREATE SCHEMA IF NOT EXISTS kpilot",
-    """CREATE TABLE IF NOT EXISTS kpilot.aggregates (
-        agg_id VARCHAR, grain VARCHAR, period DATE, value DOUBLE, PRIMARY KEY (agg_id, grain, period))""",
-    """CREATE TABLE IF NOT EXISTS kpilot.agg_state (
-        agg_id VARCHAR, grain VARCHAR, versions VARCHAR, as_of DATE, first DATE, last DATE,
-        computed_at TIMESTAMP, PRIMARY KEY (agg_id, grain))""",
-    """CREATE TABLE IF NOT EXISTS kpilot.series (
-        metric VARCHAR, grain VARCHAR, period DATE, value DOUBLE, numerator DOUBLE, denominator DOUBLE,
-        PRIMARY KEY (metric, grain, period))""",
-    """CREATE TABLE IF NOT EXISTS kpilot.series_state (
-        metric VARCHAR, grain VARCHAR, definition VARCHAR, as_of DATE, computed_at TIMESTAMP,
-        PRIMARY KEY (metric, grain))""",
-]
+from kpilot import warehouse as schema
 
 
 @dataclass(frozen=True)
@@ -48,8 +35,7 @@ class AggState:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    for stmt in SCHEMA_SQL:
-        con.execute(stmt)
+    schema.ensure_schema(con)
 
 
 def table_versions(con: duckdb.DuckDBPyConnection) -> dict[str, TableVersion]:

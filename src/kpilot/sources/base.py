@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
+from kpilot import warehouse
 from kpilot.model.errors import KpilotError
 
 
@@ -99,22 +100,6 @@ def load_cursor(text: str | None) -> Any:
 
 # --- sync state ---------------------------------------------------------------------------------
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS kpilot.syncs (
-    table_name VARCHAR PRIMARY KEY,
-    source VARCHAR NOT NULL,
-    source_table VARCHAR NOT NULL,
-    cursor_column VARCHAR,
-    cursor_value VARCHAR,
-    primary_key VARCHAR NOT NULL,
-    columns VARCHAR NOT NULL,
-    rows BIGINT NOT NULL,
-    version INTEGER NOT NULL,
-    synced_at TIMESTAMP NOT NULL,
-    status VARCHAR NOT NULL,
-    error VARCHAR
-)
-"""
 _FIELDS = ("table_name", "source", "source_table", "cursor_column", "cursor_value", "primary_key", "columns",
            "rows", "version", "synced_at", "status", "error")
 
@@ -149,8 +134,7 @@ class SyncState:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS kpilot")
-    con.execute(_DDL)
+    warehouse.ensure_schema(con)
 
 
 def read_states(con: duckdb.DuckDBPyConnection) -> dict[str, SyncState]:

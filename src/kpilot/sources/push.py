@@ -19,6 +19,7 @@ from datetime import date, datetime
 import duckdb
 import pyarrow as pa
 
+from kpilot import warehouse
 from kpilot.model import KpilotError, Workspace
 from kpilot.model.errors import Message, msg
 from kpilot.model.usage import columns_used, summed_columns
@@ -145,9 +146,6 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else repr(value)
 
 
-# What each pushed table holds: the id of the last pushed row in it, and the types it was made with.
-_STATE_DDL = ("CREATE TABLE IF NOT EXISTS kpilot.pushed_state (table_name VARCHAR PRIMARY KEY, last_id BIGINT, "
-              "types VARCHAR)")
 RowsAfter = Callable[[int], Sequence[tuple[int, Mapping[str, object]]]]
 
 
@@ -158,8 +156,7 @@ def materialize_rows(con: duckdb.DuckDBPyConnection, ws: Workspace, table: str, 
     table's columns and types as a rebuild from every row would type them; otherwise (a new column, a value of
     a wider type) the table is rebuilt from every row. Either way atomically: a failure keeps the table. With
     no row yet, an empty table with the columns the definitions use."""
-    con.execute("CREATE SCHEMA IF NOT EXISTS kpilot")
-    con.execute(_STATE_DDL)
+    warehouse.ensure_schema(con)  # kpilot.pushed_state: the last pushed row each table holds, and its types
     found = con.execute("SELECT last_id, types FROM kpilot.pushed_state WHERE table_name = ?", [table]).fetchall()
     existing = _table_types(con, table)
     if found and existing and json.loads(found[0][1]) == _shape(ws, table, existing):
