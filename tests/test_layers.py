@@ -54,7 +54,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("kpilot.web.alignment", "kpilot.compute.engine"): "the alignment page's series through the service",
     ("kpilot.web.alignment", "kpilot.compute.metrics"): "the alignment page's series through the service",
     ("kpilot.web.api", "kpilot.compute"): "series through the service",
-    ("kpilot.web.api", "kpilot.sources"): "push validation through the service",
     ("kpilot.web.api", "kpilot.store"): "the app database through the service",
     ("kpilot.web.app", "kpilot.sources.scheduler"): "the scheduler moves to kpilot.worker",
     ("kpilot.web.insight_views", "kpilot.analysis.audit"): "typed results from Insights",

@@ -369,7 +369,7 @@ class Insights:
                      if any(x is not None and np.isfinite(x[i]) and x[i] != 0 for x in parts)]
             rootcause.check_data_grain(metric.label, grain, dated, week_start)
         compared = rootcause.comparison(metric.label, grain, first, second, as_of=self.as_of,
-                                        through=self.mc.data_through(key, grain), metric_grain=metric.grain,
+                                        through=self.through(key, grain), metric_grain=metric.grain,
                                         week_start=week_start)
         cells = self.mc.breakdown(key, dims, grain)
         sides = []

@@ -244,26 +244,28 @@ class WorkspaceService:
         schema.update(self.in_place.schema())
         return schema
 
-    def validate(self, *, with_data: bool = True) -> list[Issue]:
-        """All issues (errors and warnings); with_data checks columns against the source files."""
+    def validate(self, *, with_data: bool = True, today: date | None = None) -> list[Issue]:
+        """All issues (errors and warnings); with_data checks columns against the source files. The current
+        period's checks (a KPI without a target for it) use `today`, by default the workspace's today."""
         _, smap = read_yaml_file(self.file)
+        checks = partial(validate, today=today or self.today())
         schema = None
         if with_data:
             try:
                 schema = self.source_schema()
             except KpilotError as exc:
-                return [*validate(self.ws, smap, None),
+                return [*checks(self.ws, smap, None),
                         Issue("error", "source", exc.message, None, "sources",
                               msg("fix the source, then validate again"))]
             unsynced = self._unsynced(set(schema))
             if unsynced:
-                return [*validate(self.ws, smap, None),
+                return [*checks(self.ws, smap, None),
                         Issue("warning", "not_synced", msg(
                             "table(s) {tables} of database source(s) {sources} are not copied yet, so no column "
                             "was checked against the data", tables=", ".join(unsynced),
                             sources=", ".join(sorted(set(unsynced.values())))), None, "sources",
                               msg("run `kpilot sync`, then validate again"))]
-        return validate(self.ws, smap, schema)
+        return checks(self.ws, smap, schema)
 
     def _unsynced(self, loaded: set[str]) -> dict[str, str]:
         """Tables used by models that a database source copies but that are not in the warehouse yet."""
@@ -617,4 +619,4 @@ def _add_parts(row: dict[str, object], s: Series, i: int) -> None:
         row["denominator"] = _number(s.denominator[i])
 
 
-__all__ = ["MetricStatus", "WorkspaceService", "default_state_dir", "describe_when"]
+__all__ = ["MetricStatus", "WorkspaceService", "default_state_dir", "describe_when", "push"]

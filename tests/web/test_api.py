@@ -326,7 +326,8 @@ def test_openapi_and_docs_are_served_for_the_api_only(api: Api) -> None:
     spec = api.client.get("/api/v1/openapi.json").json()
     assert spec["info"]["title"] == "kpilot API"
     assert set(spec["paths"]) == {"/api/v1/workspaces", "/api/v1/metrics", "/api/v1/metrics/{key}",
-                                  "/api/v1/metrics/{key}/series", "/api/v1/metrics/{key}/pushed", "/api/v1/status",
+                                  "/api/v1/metrics/{key}/settings", "/api/v1/metrics/{key}/series",
+                                  "/api/v1/metrics/{key}/pushed", "/api/v1/status",
                                   "/api/v1/findings", "/api/v1/decisions", "/api/v1/decisions/{decision_id}",
                                   "/api/v1/annotations", "/api/v1/push"}
     push_body = spec["paths"]["/api/v1/push"]["post"]["requestBody"]["content"]["application/json"]["schema"]

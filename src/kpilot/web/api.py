@@ -13,58 +13,47 @@ import hashlib
 import json
 import logging
 import os
-import re
 import threading
-from collections.abc import Callable, Coroutine
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import Field, field_validator
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 
 from kpilot.compute import results
-from kpilot.i18n import Translator
 from kpilot.model import KpilotError, WorkspaceInvalid
-from kpilot.model.errors import Message, did_you_mean, message_of, msg, render
+from kpilot.model.errors import message_of, msg, render
 from kpilot.model.overrides import metric_path
-from kpilot.model.periods import Grain, NotADay, parse_day, parse_period, period_range
-from kpilot.model.workspace import KEY_PATTERN, Workspace
-from kpilot.service import explain_failure
-from kpilot.sources import push
+from kpilot.model.periods import Grain, NotADay, parse_day, period_range
+from kpilot.model.workspace import Workspace
 from kpilot.store import AppStore
+from kpilot.web.api_common import (
+    ApiError,
+    Body,
+    JsonErrors,
+    bad_field,
+    caller_translator,
+    metric_key,
+    no_nul,
+)
+from kpilot.web.api_push import PUSH_SCHEMAS, PushRows, PushValues, push_body, push_table, pushed_value
 from kpilot.web.guard import read_body
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import WorkspaceGate
 
 PREFIX = "/api/v1"
 VERSION = "1"
-MAX_PUSH = 10_000  # values or rows in one push
 log = logging.getLogger("kpilot.web.api")
-_FIX = re.compile(r"\s*(?:Fix|Correction)\s*:\s*")
 
 
 # --- bodies -------------------------------------------------------------------------------------------
 
-def _no_nul(value: str | None) -> str | None:
-    # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
-    if value is not None and "\x00" in value:
-        raise ValueError("must not contain the NUL character")
-    return value
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DecisionIn(_Body):
+class DecisionIn(Body):
     """A decision to add to the log."""
 
     metric: str = Field(min_length=1, max_length=200, description="the metric's key")
@@ -74,29 +63,29 @@ class DecisionIn(_Body):
     status: Literal["open", "done", "declined"] = "open"
     note: str | None = Field(default=None, max_length=5000)
 
-    _text = field_validator("metric", "period", "action", "owner", "note")(_no_nul)
+    _text = field_validator("metric", "period", "action", "owner", "note")(no_nul)
 
 
-class DecisionPatch(_Body):
+class DecisionPatch(Body):
     """A decision's new status, and optionally a note."""
 
     status: Literal["open", "done", "declined"]
     note: str | None = Field(default=None, max_length=5000)
 
-    _text = field_validator("note")(_no_nul)
+    _text = field_validator("note")(no_nul)
 
 
-class AnnotationIn(_Body):
+class AnnotationIn(Body):
     """A note on a metric's history at a period (a launch, an outage, a price change)."""
 
     metric: str = Field(min_length=1, max_length=200, description="the metric's key")
     period: str = Field(min_length=1, max_length=40, description="the period it is about, e.g. 2026-11")
     text: str = Field(min_length=1, max_length=5000)
 
-    _text = field_validator("metric", "period", "text")(_no_nul)
+    _text = field_validator("metric", "period", "text")(no_nul)
 
 
-class SettingsIn(_Body):
+class SettingsIn(Body):
     """A metric's settings, as the Settings page edits them (each field optional; null: back to kpilot.yaml's).
 
     Checked with kpilot.yaml's rules: the same shapes as in the file (`targets: [{from, to, value}]`, `bands:
@@ -108,127 +97,7 @@ class SettingsIn(_Body):
     decision: dict[str, Any] | None = None
 
 
-class PushValue(_Body):
-    """One value of a metric for one period, computed by another system."""
-
-    metric: str = Field(min_length=1, max_length=200, description="the metric's key")
-    period: str = Field(min_length=1, max_length=40, description="a period of the metric's grain: 2026-11, "
-                        "2026-W46, 2026-11-15, 2026-Q4 or 2026")
-    value: float = Field(allow_inf_nan=False, strict=True, description="a JSON number (not a string, not a boolean)")
-
-
-class PushValues(_Body):
-    """Several metric values at once."""
-
-    values: list[PushValue] = Field(min_length=1, max_length=MAX_PUSH)
-
-
-Scalar = str | int | float | bool | None
-
-
-class PushRows(_Body):
-    """Rows of a table, as objects of column -> value."""
-
-    table: str = Field(pattern=KEY_PATTERN, max_length=200, description="the table's name")
-    rows: list[dict[str, Scalar]] = Field(min_length=1, max_length=MAX_PUSH)
-
-
-PushBody = PushValue | PushValues | PushRows
-_PUSH_SCHEMAS = TypeAdapter(PushBody).json_schema(ref_template="#/components/schemas/{model}")
-
-
 # --- errors -------------------------------------------------------------------------------------------
-
-class ApiError(Exception):
-    """An answer other than 2xx, with a message (and a fix) for people."""
-
-    def __init__(self, status: int, message: str, issues: list[dict[str, str]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.issues = issues or []
-
-
-def _translator(request: Request) -> Translator:
-    """The caller's language: Accept-Language (fr or en), else the web's cookie, else English."""
-    accept = request.headers.get("accept-language", "").lower()
-    if accept.startswith("fr"):
-        return web_translator("fr")
-    if accept.startswith("en"):
-        return web_translator("en")
-    return web_translator(choose_language(request.cookies.get(COOKIE), "en"))
-
-
-def _error(request: Request, status: int, message: str, issues: list[dict[str, str]] | None = None) -> JSONResponse:
-    text = render(message, _translator(request))
-    parts = _FIX.split(text, maxsplit=1)
-    body: dict[str, object] = {"message": parts[0].rstrip(), "fix": parts[1] if len(parts) > 1 else ""}
-    if issues:
-        body["issues"] = issues
-    return JSONResponse({"error": body}, status_code=status)
-
-
-def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    """A pydantic location as people write it: values[2].period."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _invalid(errors: list[Any]) -> ApiError:
-    """A 422 naming every field at fault (pydantic's errors), the first one in the message."""
-    issues = []
-    for e in errors:
-        loc = list(e.get("loc", ()))
-        if loc and loc[0] in ("query", "path", "header", "body"):
-            loc = loc[1:]
-        if e.get("type") == "json_invalid":
-            loc = []  # its location is a character offset, not a field
-        issues.append({"field": _field(loc) or "body", "message": str(e.get("msg", ""))})
-    first = issues[0] if issues else {"field": "body", "message": ""}
-    more = len(issues) - 1
-    message = msg("invalid {field}: {reason}", field=first["field"], reason=first["message"])
-    if more:
-        message = msg("invalid {field}: {reason} (and {count} more problems)", field=first["field"],
-                      reason=first["message"], count=more)
-    return ApiError(422, msg("{problem}. Fix: correct the field(s) named in `issues` and send again.",
-                             problem=message), issues)
-
-
-class _JsonErrors(APIRoute):
-    """Every error of an API route as JSON {error: {message, fix}}, never an HTML page or a traceback."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ApiError as exc:
-                return _error(request, exc.status, exc.message, exc.issues)
-            except RequestValidationError as exc:
-                api = _invalid(list(exc.errors()))
-                return _error(request, api.status, api.message, api.issues)
-            except HTTPException as exc:
-                return _error(request, exc.status_code, str(exc.detail))
-            except WorkspaceInvalid as exc:
-                issues = [{"field": i.path, "message": i.render(_translator(request))} for i in exc.issues]
-                return _error(request, 503, exc.message, issues)
-            except KpilotError as exc:
-                status = getattr(exc, "status", 500)
-                if status == 500:
-                    log.warning("API %s %s: %s", request.method, request.url.path, exc)
-                return _error(request, status, exc.message)
-            except Exception as exc:
-                log.exception("API %s %s failed", request.method, request.url.path)
-                return _error(request, 500, explain_failure(exc))
-
-        return route
-
 
 # --- the router ---------------------------------------------------------------------------------------
 
@@ -257,7 +126,7 @@ class StoreOf:
 
 def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter:
     """The /api/v1 routes of one workspace's server, with their OpenAPI description and docs page."""
-    api = APIRouter(prefix=PREFIX, route_class=_JsonErrors, tags=["kpilot"])
+    api = APIRouter(prefix=PREFIX, route_class=JsonErrors, tags=["kpilot"])
     store_of = StoreOf(gate, database_url)
     openapi: dict[str, Any] = {}
 
@@ -281,7 +150,7 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
     def metric(key: str) -> dict[str, object]:
         """A metric as defined in kpilot.yaml, with the settings edited in the web app applied."""
         w = ws()
-        return _definition(w.metric(_metric_key(w, key)))
+        return _definition(w.metric(metric_key(w, key)))
 
     @api.put("/metrics/{key}/settings", summary="Change a metric's settings")
     def put_settings(request: Request, key: str, body: SettingsIn) -> dict[str, object]:
@@ -289,14 +158,14 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
         rules (422 with the field of each problem), then served by every door. Fields left out keep their value;
         null puts back kpilot.yaml's. Returns the metric's definition as now served."""
         w = ws()
-        _metric_key(w, key)
+        metric_key(w, key)
         fields = {name: getattr(body, name) for name in body.model_fields_set}
         try:
             with gate.service() as svc:
                 served = svc.save_settings(key, fields)
         except WorkspaceInvalid as exc:
             where = metric_path(gate.base, key) + "."
-            issues = [{"field": (i.path or "").replace(where, "", 1), "message": i.render(_translator(request))}
+            issues = [{"field": (i.path or "").replace(where, "", 1), "message": i.render(caller_translator(request))}
                       for i in exc.issues if i.severity == "error"]
             raise ApiError(422, msg("these settings break a rule of kpilot.yaml. Fix: correct the field(s) named in "
                                     "`issues` and send them again."), issues) from None
@@ -312,7 +181,7 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
         """Every period of the metric: start, label, value, target, status, complete (and numerator and
         denominator for a ratio); the current period is paced to the as-of date."""
         w = ws()
-        _metric_key(w, key)
+        metric_key(w, key)
         first = _period(from_, "from")[0] if from_ else None
         last = _period(to, "to")[1] - timedelta(days=1) if to else None  # the last day of `to`
         day = _as_of(as_of, gate)
@@ -323,7 +192,7 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
     def pushed(request: Request, key: str) -> list[dict[str, object]]:
         """The latest value pushed per period for this metric (POST /push)."""
         w = ws()
-        return [v.to_dict() for v in store_of(request).pushed_values(w.workspace, _metric_key(w, key))]
+        return [v.to_dict() for v in store_of(request).pushed_values(w.workspace, metric_key(w, key))]
 
     @api.get("/status", summary="The board's status")
     def status(as_of: Annotated[str | None, Query(description="YYYY-MM-DD; default: today")] = None
@@ -342,7 +211,7 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
         not run, and why."""
         w = ws()
         if metric is not None:
-            _metric_key(w, metric)
+            metric_key(w, metric)
         day = _as_of(as_of, gate)
         with gate.service() as svc:
             recorded = [f.to_dict() for f in results.list_findings(svc.con, kind=kind, metric=metric)]
@@ -394,7 +263,7 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
                                                 text=body.text).to_dict()
 
     @api.post("/push", summary="Push metric values or rows", openapi_extra={"requestBody": {
-        "required": True, "content": {"application/json": {"schema": {"oneOf": _PUSH_SCHEMAS["anyOf"]}}}}})
+        "required": True, "content": {"application/json": {"schema": {"oneOf": PUSH_SCHEMAS["anyOf"]}}}}})
     async def push(request: Request, idempotency_key: Annotated[str | None, Header(
             max_length=200, description="the same key and body answer the same response without pushing twice; "
             "the same key with another body is refused (409)")] = None) -> JSONResponse:
@@ -424,20 +293,20 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
         fingerprint = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
         if key is not None:
             if "\x00" in key or not key.strip():
-                raise _bad_field(422, "Idempotency-Key", "empty")
+                raise bad_field(422, "Idempotency-Key", "empty")
             replay = store.seen_push(w.workspace, key, fingerprint)
             if replay is not None:
                 return JSONResponse(replay, headers={"Idempotent-Replayed": "true"})
-        body = _push_body(data)
+        body = push_body(data)
         values: list[tuple[str, str, float]] = []
         rows: list[tuple[str, dict[str, object]]] = []
         if isinstance(body, PushRows):
-            _push_table(w, body)
+            push_table(w, body)
             rows = [(body.table, dict(r)) for r in body.rows]
             response: dict[str, object] = {"accepted": {"rows": len(rows)}, "table": body.table}
         else:
             items = body.values if isinstance(body, PushValues) else [body]
-            values = [_pushed_value(w, v, f"values[{i}]" if isinstance(body, PushValues) else "")
+            values = [pushed_value(w, v, f"values[{i}]" if isinstance(body, PushValues) else "")
                       for i, v in enumerate(items)]
             response = {"accepted": {"values": len(values)},
                         "values": [{"metric": m, "period": p, "value": v} for m, p, v in values]}
@@ -484,34 +353,16 @@ def _definition(m: Any) -> dict[str, object]:
     return out
 
 
-def _bad_field(status: int, field: str, reason: str) -> ApiError:
-    """An answer naming the one field at fault and why."""
-    return ApiError(status, msg("invalid {field}: {reason}. Fix: correct the field(s) named in `issues` and send "
-                                "again.", field=field, reason=reason), [{"field": field, "message": str(reason)}])
-
-
-def _metric_key(workspace: Workspace, key: str, field: str | None = None) -> str:
-    """`key` when it is a metric of the workspace; else 404 (a path or query parameter) or 422 naming the
-    body's `field`."""
-    if key not in workspace.metric_keys:
-        issues = [{"field": field, "message": f"unknown metric '{key}'"}] if field else None
-        message = msg("unknown metric '{metric}';{hint} metrics: {metrics}. Fix: use a key from "
-                      "GET /api/v1/metrics.", metric=key, hint=did_you_mean(key, workspace.metric_keys),
-                      metrics=", ".join(workspace.metric_keys))
-        raise ApiError(422 if field else 404, message, issues)
-    return key
-
-
 def _metric_filter(workspace: Workspace, metric: str | None) -> str | None:
     """The ?metric= of a list: a known metric's key (404 otherwise), or None for every metric."""
     if metric is not None:
-        _metric_key(workspace, metric)
+        metric_key(workspace, metric)
     return metric
 
 
 def _check_about(workspace: Workspace, body: DecisionIn | AnnotationIn) -> None:
     """The metric and period a decision or an annotation is about, or a 422 naming the field at fault."""
-    _metric_key(workspace, body.metric, "metric")
+    metric_key(workspace, body.metric, "metric")
     _period(body.period, "period", 422)
 
 
@@ -521,7 +372,7 @@ def _period(value: str, field: str, status: int = 400) -> tuple[date, date]:
         return period_range(value)
     except ValueError as exc:
         reason = exc.args[0] if exc.args else str(exc)
-        raise _bad_field(status, field, reason) from exc
+        raise bad_field(status, field, reason) from exc
 
 
 def _as_of(value: str | None, gate: WorkspaceGate) -> date:
@@ -536,81 +387,10 @@ def _as_of(value: str | None, gate: WorkspaceGate) -> date:
                        ) from None
 
 
-def _push_body(data: object) -> PushValue | PushValues | PushRows:
-    """The push's body as one of its three forms, or a 422 naming the fields at fault."""
-    if not isinstance(data, dict):
-        raise ApiError(422, msg("the body must be a JSON object. Fix: send {{\"metric\", \"period\", \"value\"}}, "
-                                "{{\"values\": [...]}} or {{\"table\", \"rows\": [...]}}."))
-    model: type[PushValue | PushValues | PushRows]
-    if "table" in data or "rows" in data:
-        model = PushRows
-    elif "values" in data:
-        model = PushValues
-    elif "metric" in data:
-        model = PushValue
-    else:
-        raise ApiError(422, msg("the body must be a JSON object. Fix: send {{\"metric\", \"period\", \"value\"}}, "
-                                "{{\"values\": [...]}} or {{\"table\", \"rows\": [...]}}."),
-                       [{"field": "body", "message": "values, metric or table expected"}])
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise _invalid(list(exc.errors())) from exc
-
-
-def _push_table(w: Workspace, body: PushRows) -> None:
-    """422 unless a push source declares the table and its rows hold what the definitions read from them."""
-    tables = push.push_tables(w)
-    if body.table not in tables:
-        raise ApiError(422, msg("no push source declares table '{table}';{hint} pushed tables: {tables}. Fix: add "
-                                "it to a source of type push in kpilot.yaml, e.g. `- {{key: pushed, type: push, "
-                                "tables: [{table}]}}`.", table=body.table, hint=did_you_mean(body.table, list(tables)),
-                                tables=", ".join(tables) or "—"),
-                       [{"field": "table", "message": f"not declared by a push source: '{body.table}'"}])
-    problems = push.row_problems(w, body.table, body.rows)
-    if problems:
-        first = problems[0]
-        raise ApiError(422, msg("{field}: {reason}. Fix: correct the field(s) named in `issues` and send again.",
-                                field=first.field, reason=first.reason),
-                       [{"field": p.field, "message": render(p.reason, web_translator("en"))} for p in problems])
-
-
-def _pushed_value(w: Workspace, v: PushValue, where: str) -> tuple[str, str, float]:
-    """(metric, period start as YYYY-MM-DD, value), the period checked against the metric's grain."""
-    prefix = f"{where}." if where else ""
-    _metric_key(w, v.metric, f"{prefix}metric")
-    grain = w.metric(v.metric).grain
-    try:
-        named, start = parse_period(v.period)
-    except ValueError as exc:
-        raise _bad_field(422, f"{prefix}period", exc.args[0]) from exc
-    if not push.plausible_year(start.year):
-        raise ApiError(422, msg("{field}: '{period}' is outside the years kpilot takes ({first}-{last}). Fix: send "
-                                "the period the value is for.", field=f"{prefix}period", period=v.period,
-                                first=push.PLAUSIBLE_YEARS[0], last=push.PLAUSIBLE_YEARS[1]),
-                       [{"field": f"{prefix}period", "message": "year out of range"}])
-    if named is not grain:
-        raise ApiError(422, msg("{field}: '{period}' is a {named}, but metric '{metric}' is counted by {grain}. Fix: "
-                                "send one value per {grain}, e.g. {example}.", field=f"{prefix}period",
-                                period=v.period, named=_grain_word(named), metric=v.metric, grain=_grain_word(grain),
-                                example=_EXAMPLES[grain]),
-                       [{"field": f"{prefix}period", "message": f"a {grain.value} expected"}])
-    return v.metric, start.isoformat(), v.value
-
-
-def _grain_word(grain: Grain) -> Message:
-    """A grain's name, translated with the message it is put in (the catalog has day, week, month...)."""
-    return Message(grain.value)
-
-
-_EXAMPLES = {Grain.day: "2026-11-15", Grain.week: "2026-W46", Grain.month: "2026-11", Grain.quarter: "2026-Q4",
-             Grain.year: "2026"}
-
-
 def _openapi(api: APIRouter) -> dict[str, Any]:
     spec = get_openapi(title="kpilot API", version=VERSION, routes=api.routes,
                        description="The REST API of a kpilot server: see docs/api.md.")
-    spec.setdefault("components", {}).setdefault("schemas", {}).update(_PUSH_SCHEMAS.get("$defs", {}))
+    spec.setdefault("components", {}).setdefault("schemas", {}).update(PUSH_SCHEMAS.get("$defs", {}))
     return spec
 
 
