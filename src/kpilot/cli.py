@@ -233,11 +233,12 @@ def validate_cmd(
     format: Annotated[TextFmt, typer.Option("--format", help="text | json")] = TextFmt.text,
     no_data: Annotated[bool, typer.Option("--no-data", help="Skip checks against the data files' columns.")] = False,
     lang: LangOpt = None,
+    today: TodayOpt = None,
 ) -> None:
     """Check kpilot.yaml: structure, references, columns, expressions, and the method's rules."""
     with _errors(lang, workspace):
         svc = _open(workspace, state_dir)
-        issues = svc.validate(with_data=not no_data)
+        issues = svc.validate(with_data=not no_data, today=today.date() if today else None)
     errors = [i for i in issues if i.severity == "error"]
     if format is TextFmt.json:
         out.print_json(json.dumps({"valid": not errors, "issues": [i.to_dict() for i in issues]}, default=str))

@@ -52,11 +52,26 @@ def same(ours: dict[date, float | None], ref: dict[date, float]) -> None:
 
 
 def test_validate(acme_dir: Path, state: Path) -> None:
-    r = kpilot("validate", "-w", str(acme_dir), env_state=state)
+    # acme's targets run through 2026: a date is given, or the test would start warning in 2027.
+    r = kpilot("validate", "-w", str(acme_dir), "--today", AS_OF, env_state=state)
     assert r.returncode == 0, r.stderr
     assert "est valide : 12 indicateurs, 6 modèles, 0 avertissement(s)" in r.stdout  # acme is in French
-    r = kpilot("validate", "-w", str(acme_dir), "--format", "json", env_state=state)
+    r = kpilot("validate", "-w", str(acme_dir), "--format", "json", "--today", AS_OF, env_state=state)
     assert json.loads(r.stdout) == {"valid": True, "issues": []}
+
+
+def test_validate_warns_about_kpis_without_a_target_for_the_current_period(acme_dir: Path, state: Path) -> None:
+    r = kpilot("validate", "-w", str(acme_dir), "--format", "json", "--today", "2027-02-01", env_state=state)
+    assert r.returncode == 0, r.stderr
+    found = [(i["code"], i["severity"], i["path"], i["message"]) for i in json.loads(r.stdout)["issues"]]
+    assert [f[:3] for f in found] == [("no_current_target", "warning", f"metrics[{i}].targets") for i in range(5)]
+    assert found[0][3] == ("the North Star 'mrr' has no target for its current period 2027-02: its status cannot "
+                           "be judged")
+    assert found[1][3] == ("board KPI 'pipeline_generated' has no target for its current period 2027-W05: its "
+                           "status cannot be judged")
+    r = kpilot("validate", "-w", str(acme_dir), "--today", "2027-02-01", env_state=state)
+    assert "la North Star 'mrr' n'a pas d'objectif pour sa période en cours 2027-02" in r.stderr, r.stderr
+    assert "ajoutez un objectif qui couvre 2027-02" in r.stderr
 
 
 def test_load_then_unchanged(acme_dir: Path, loaded: Path) -> None:

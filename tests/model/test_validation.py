@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,72 @@ metrics:
 def test_yaml_12_booleans() -> None:
     data, _ = load_yaml("a: on\nb: yes\nc: true\nd: NO\n", "x.yaml")
     assert data == {"a": "on", "b": "yes", "c": True, "d": "NO"}
+
+
+# --- targets: periods, open ends, and the current period ------------------------------------------------
+
+RULE = "owners: [sales], decision: {when: {status: red}, owner: sales, action: act}"
+
+
+def _kpis(targets_a: str, targets_b: str, grain_b: str = "month") -> str:
+    return BASE + f"""
+board: [b]
+metrics:
+  - {{key: a, model: leads, measure: count(*), {RULE}, targets: {targets_a}}}
+  - {{key: b, model: leads, measure: count(*), grain: {grain_b}, {RULE}, targets: {targets_b}}}
+"""
+
+
+def _current(text: str, today: date | None) -> list[tuple[str, str, str, str]]:
+    ws, smap = parse_workspace(text, "w.yaml")
+    return [(i.severity, str(i.location), i.message, i.fix) for i in validate(ws, smap, None, today=today)
+            if i.code == "no_current_target"]
+
+
+def test_a_target_from_alone_runs_into_the_next_without_overlapping_it() -> None:
+    text = _kpis("[{from: 2026-01, value: 1}, {from: 2026-07, value: 2}]", "[{from: 2026-Q1, value: 1}]")
+    assert [i for i in _issues(text) if i.severity == "error"] == []
+    same_start = _kpis("[{from: 2026-01, value: 1}, {from: 2026-01, to: 2026-03, value: 2}]", "[{from: 2026, value: 1}]")
+    assert [i.code for i in _issues(same_start) if i.severity == "error"] == ["overlapping_targets"]
+    inside = _kpis("[{from: 2026-01, to: 2026-12, value: 1}, {from: 2026-06, value: 2}]", "[{from: 2026, value: 1}]")
+    assert [i.code for i in _issues(inside) if i.severity == "error"] == ["overlapping_targets"]
+
+
+def test_a_kpi_without_a_target_for_the_period_holding_today_is_warned() -> None:
+    text = _kpis("[{from: 2026-01, to: 2026-06, value: 1}]", "[{from: 2025-01, to: 2026-10, value: 1}]",
+                 grain_b="week")
+    found = _current(text, date(2026, 11, 26))
+    line_a = next(i for i, t in enumerate(text.splitlines(), 1) if "key: a," in t)
+    assert [(sev, loc.split(":")[1]) for sev, loc, _, _ in found] == [("warning", str(line_a)), ("warning",
+                                                                                                 str(line_a + 1))]
+    assert found[0][2] == ("the North Star 'a' has no target for its current period 2026-11: its status cannot be "
+                           "judged")
+    assert found[0][3] == ("add a target covering 2026-11, e.g. `{from: 2026-11, value: ...}` (without `to:`, a "
+                           "target lasts until the next one starts)")
+    assert found[1][2] == "board KPI 'b' has no target for its current period 2026-W48: its status cannot be judged"
+
+
+def test_no_warning_when_a_target_covers_today_or_without_a_date() -> None:
+    text = _kpis("[{from: 2026-01, value: 1}]", "[{from: 2026-01, to: 2026-12, value: 1}]")
+    assert _current(text, date(2026, 11, 26)) == []
+    assert _current(text, date(2031, 1, 1))[0][2].startswith("board KPI 'b' has no target")
+    assert len(_current(text, date(2031, 1, 1))) == 1  # a's target has no end
+    assert _current(text, None) == []
+    # Without any target, the vanity warning already asks for one: no second warning.
+    no_targets = BASE + """
+board: [b]
+metrics:
+  - {key: a, model: leads, measure: count(*), owners: [sales]}
+  - {key: b, model: leads, measure: count(*), owners: [sales]}
+"""
+    assert _current(no_targets, date(2026, 11, 26)) == []
+
+
+def test_metrics_off_the_board_need_no_current_target() -> None:
+    text = BASE + f"""
+board: [a]
+metrics:
+  - {{key: a, model: leads, measure: count(*), {RULE}, targets: [{{from: 2026-01, value: 1}}]}}
+  - {{key: c, model: leads, measure: count(*), targets: [{{from: 2020-01, to: 2020-12, value: 1}}]}}
+"""
+    assert _current(text, date(2026, 11, 26)) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlglot import exp
@@ -22,7 +23,8 @@ from kpilot.model.expressions import (
     parse_measure,
     unknown_column,
 )
-from kpilot.model.periods import period_range
+from kpilot.model.periods import label, period_range, period_start
+from kpilot.model.targets import native_target, target_spans
 from kpilot.model.types import FILE_OPTIONS, TYPE_NAMES, column_type, delimiter_char, format_problem
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Metric, MetricType, Model, RatioPart, Source, Workspace
 from kpilot.model.yamlsrc import PathKey, SourceMap
@@ -446,22 +448,25 @@ def _check_metric(ctx: _Ctx, i: int, metric: Metric) -> None:
 
 
 def _check_targets(ctx: _Ctx, base: PathKey, metric: Metric) -> None:
-    ranges: list[tuple[int, object, object]] = []
-    for j, target in enumerate(metric.targets):
+    ranges: list[tuple[int, date, date | None]] = []
+    for j, (target, span) in enumerate(zip(metric.targets, target_spans(metric.targets), strict=True)):
         tpath: PathKey = (*base, "targets", j)
-        try:
-            first, _ = period_range(target.from_)
-            _, after = period_range(target.to if target.to is not None else target.from_)
-        except ValueError as err:
-            ctx.error(tpath, "invalid_period", message_of(err))
+        if span is None:
+            try:
+                for bound in (target.from_, target.to):
+                    if bound is not None:
+                        period_range(bound)
+            except ValueError as err:
+                ctx.error(tpath, "invalid_period", message_of(err))
             continue
-        if after <= first:
+        first, after = span  # without `to`, the target runs until the next one starts: it cannot overlap it
+        if after is not None and after <= first:
             ctx.error((*tpath, "to"), "invalid_period", msg("target ends ({end}) before it starts ({start})",
                                                             end=target.to, start=target.from_),
                       msg("swap `from` and `to`"))
             continue
         for k, a, b in ranges:
-            if first < b and a < after:  # type: ignore[operator]
+            if (b is None or first < b) and (after is None or a < after):
                 ctx.error(tpath, "overlapping_targets", msg("target overlaps targets[{index}] of the same metric",
                                                             index=k),
                           msg("make target periods disjoint; each period has one target"))
@@ -470,6 +475,30 @@ def _check_targets(ctx: _Ctx, base: PathKey, metric: Metric) -> None:
             ctx.warn((*tpath, "value"), "percent_scale", msg("target {value} on a percent metric looks like a "
                                                              "percentage; kpilot stores shares", value=target.value),
                      msg("write {share:g} for {value:g} %", share=target.value / 100, value=target.value))
+
+
+def _check_current_targets(ctx: _Ctx, today: date) -> None:
+    """Warn about the North Star and board KPIs that have targets, but none for the period holding `today`
+    (the workspace's today: the caller reads the clock). Without any target, the vanity warning asks for one."""
+    ws = ctx.ws
+    roles = [(ws.north_star, True)] if ws.north_star else []
+    roles += [(key, False) for key in ws.board if key != ws.north_star]
+    index = {m.key: i for i, m in enumerate(ws.metrics)}
+    for key, north_star in roles:
+        if key not in index:
+            continue  # reported as an unknown metric
+        metric = ws.metrics[index[key]]
+        current = period_start(today, metric.grain, ws.week_start)
+        if not metric.targets or native_target(metric, current) is not None:
+            continue
+        period = label(current, metric.grain, ws.week_start)
+        what = (msg("the North Star '{metric}' has no target for its current period {period}: its status cannot "
+                    "be judged", metric=key, period=period) if north_star else
+                msg("board KPI '{metric}' has no target for its current period {period}: its status cannot be "
+                    "judged", metric=key, period=period))
+        ctx.warn(("metrics", index[key], "targets"), "no_current_target", what,
+                 msg("add a target covering {period}, e.g. `{{from: {period}, value: ...}}` (without `to:`, a target "
+                     "lasts until the next one starts)", period=period), key=True)
 
 
 def _check_board(ctx: _Ctx) -> None:
@@ -659,8 +688,11 @@ def _check_sources(ctx: _Ctx) -> None:
                           msg("use one of these in the model's `columns:`"))
 
 
-def validate(ws: Workspace, smap: SourceMap, schema: Schema | None = None) -> list[Issue]:
-    """Check a parsed workspace; `schema` (table -> columns -> type), when given, enables column checks."""
+def validate(ws: Workspace, smap: SourceMap, schema: Schema | None = None, *, today: date | None = None) -> list[Issue]:
+    """Check a parsed workspace; `schema` (table -> columns -> type), when given, enables column checks.
+
+    `today` (the workspace's date, in its time zone), when given, enables the checks of the current period:
+    a board KPI or the North Star without a target for it is warned."""
     ctx = _Ctx(ws, smap, schema, IssueList())
     _check_unique(ctx, "teams", [t.key for t in ws.teams])
     _check_unique(ctx, "sources", [s.key for s in ws.sources])
@@ -673,5 +705,7 @@ def validate(ws: Workspace, smap: SourceMap, schema: Schema | None = None) -> li
         _check_metric(ctx, i, metric)
     _check_cycles(ctx)
     _check_board(ctx)
+    if today is not None:
+        _check_current_targets(ctx, today)
     _check_incentives(ctx)
     return ctx.issues.items
