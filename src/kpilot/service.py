@@ -34,7 +34,7 @@ from kpilot.model.periods import Grain, label, next_start, period_start
 from kpilot.model.targets import target_for
 from kpilot.model.usage import columns_used, summed_columns
 from kpilot.model.validate import validate
-from kpilot.model.workspace import FILE_SOURCE_TYPES
+from kpilot.model.workspace import FILE_SOURCE_TYPES, Metric
 from kpilot.model.yamlsrc import read_yaml_file
 from kpilot.sources import files as file_sources
 from kpilot.sources import push
@@ -162,13 +162,19 @@ class WorkspaceService:
                                   metrics=one_of(self.base.metric_keys, 40)))
         stored = self.settings()
         edited = {**stored.get(key, {}), **{f: as_json(v) for f, v in fields.items()}}
-        merged = apply_overrides(self.base, {**stored, key: {f: v for f, v in edited.items() if v is not None}})
+        back = [f for f, v in fields.items() if v is None]
+        merged = apply_overrides(self.base, {**stored, key: {f: v for f, v in edited.items() if f not in back}})
+        return self.keep_settings(key, merged.metric(key))
+
+    def keep_settings(self, key: str, edited: Metric) -> Workspace:
+        """Keep as settings the editable fields of `edited` (a metric already checked) that differ from kpilot.yaml;
+        the others go back to kpilot.yaml's."""
         store = self.app_store()
-        for name, value in changed_fields(self.base.metric(key), merged.metric(key)).items():
-            if value is None:
-                store.clear_override(self.base.workspace, key, name)
-            else:
-                store.set_override(self.base.workspace, key, name, value)
+        changed, same = changed_fields(self.base.metric(key), edited)
+        for name in same:
+            store.clear_override(self.base.workspace, key, name)
+        for name, value in changed.items():
+            store.set_override(self.base.workspace, key, name, value)
         return self.apply_settings()
 
     def reset_settings(self, key: str) -> Workspace:

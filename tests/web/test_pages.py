@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from kpilot.i18n import format_percent, format_value, translator
+from kpilot.i18n import VERDICT_COLOURS, format_percent, format_value, translator
 from kpilot.model.errors import render
 from kpilot.service import MetricStatus, WorkspaceService
 from kpilot.web import create_app, state
@@ -26,7 +26,7 @@ EN = {"cookie": f"{COOKIE}=en"}  # the language cookie, sent with one request
 
 
 def _tile(html: str, key: str) -> str:
-    m = re.search(rf'<article class="tile[^"]*" data-key="{key}" data-status="(\w+)">(.*?)</article>', html, re.S)
+    m = re.search(rf'<article class="tile[^"]*" data-key="{key}" data-status="(\w+)"[^>]*>(.*?)</article>', html, re.S)
     assert m, f"no tile for {key}"
     return m.group(0)
 
@@ -50,12 +50,14 @@ def test_board_in_french_matches_the_engine(client: TestClient, engine_board: li
     assert "tableau de bord au 15 nov. 2026" in html
     for s in engine_board:
         tile = _tile(html, s.key)
-        assert f'data-status="{s.status}"' in tile
+        # The tile shows the one verdict, in its colour (the same as `kpilot status` and the API).
+        assert f'data-verdict="{s.verdict.value}"' in tile
+        assert f'data-status="{VERDICT_COLOURS[s.verdict.value]}"' in tile
         assert _role(tile, "value") == format_value(s.value, s.unit, "fr", currency="EUR")
         assert _role(tile, "target") == format_value(s.target, s.unit, "fr", currency="EUR")
     mrr = _tile(html, "mrr")
     assert _role(mrr, "value") == "1\u202f822\u202f148\u00a0€"  # 1 822 148,46 € in acme's subscriptions
-    assert "orange" in _text(mrr)  # amber, in French
+    assert "À risque" in _text(mrr)  # amber: at risk, in French
     pipeline = _text(_tile(html, "pipeline_generated"))
     assert "Si valeur sous 85\u202f% de l'objectif pendant 2 périodes →" in pipeline
     assert "Marketing\u00a0:" in pipeline and "Relancer la campagne LinkedIn Ads PME" in pipeline
@@ -80,13 +82,15 @@ def test_fired_rules_say_to_decide(client: TestClient, acme_dir: Path, tmp_path:
     with WorkspaceService(acme_dir, state_dir=tmp_path) as svc:
         svc.load()
         board = svc.board(as_of=FIRING)
-    fired = {s.key for s in board if s.decision and s.decision["fires"]}
+    fired = {s.key for s in board if s.fires}
     assert fired == {"mrr", "pipeline_generated", "demos_booked", "logo_churn"}
     html = client.get(f"/?as_of={FIRING}").text
     for s in board:
         tile = _tile(html, s.key)
         assert ("À décider" in tile) == (s.key in fired), s.key
-        assert f'data-status="{s.status}"' in tile
+        # The tile shows the one verdict, in its colour (the same as `kpilot status` and the API).
+        assert f'data-verdict="{s.verdict.value}"' in tile
+        assert f'data-status="{VERDICT_COLOURS[s.verdict.value]}"' in tile
     assert "4 décision(s) à prendre sur cette période." in _text(html) or "4 décision" in _text(html)
 
 

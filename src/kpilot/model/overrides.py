@@ -98,19 +98,21 @@ def as_json(value: object) -> object:
     return value
 
 
-def changed_fields(base: Metric, edited: Metric) -> dict[str, object | None]:
-    """The editable fields of `edited` that differ from kpilot.yaml's `base`, as override data (the field as
-    kpilot.yaml would write it); None for a field back to kpilot.yaml's value."""
+def changed_fields(base: Metric, edited: Metric) -> tuple[dict[str, object], list[str]]:
+    """(fields to keep as overrides, fields back to kpilot.yaml's): the editable fields of `edited` that differ
+    from kpilot.yaml's `base`, as override data (the field as kpilot.yaml would write it; None: removed, such
+    as a decision rule taken away), and those equal to it."""
     from kpilot.model.export import plain
 
-    out: dict[str, object | None] = {}
+    changed: dict[str, object] = {}
+    same: list[str] = []
     for name in EDITABLE:
         if getattr(edited, name) == getattr(base, name):
-            out[name] = None
+            same.append(name)
         else:
             value = edited.model_dump(by_alias=True, exclude_unset=True, include={name}).get(name)
-            out[name] = as_json(plain(value))
-    return out
+            changed[name] = as_json(plain(value))
+    return changed, same
 
 
 def metric_path(ws: Workspace, key: str) -> str:

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kpilot.model import KpilotError, Metric, WorkspaceInvalid
 from kpilot.model.errors import Issue, msg, render
-from kpilot.model.overrides import apply_overrides, as_json, changed_fields, metric_path
+from kpilot.model.overrides import apply_overrides, as_json, metric_path
 from kpilot.model.periods import PERIOD_FORMS, period_range
 from kpilot.web import alignment, views
 from kpilot.web.guard import read_body
@@ -391,9 +391,8 @@ def _rows_to_form(errors: FieldErrors, rows: list[int]) -> FieldErrors:
 def _save(gate: WorkspaceGate, key: str, edited: Metric) -> None:
     """Keep as overrides the editable fields that differ from kpilot.yaml; clear the others (the service's rules,
     the same as `PUT /api/v1/metrics/{key}/settings`)."""
-    fields = changed_fields(gate.base.metric(key), edited)
     with gate.service() as svc:
-        svc.save_settings(key, fields)
+        svc.keep_settings(key, edited)
     gate.settings_changed()
 
 
