@@ -379,3 +379,15 @@ def test_a_date_out_of_range_is_a_clear_400(client) -> None:
     r = client.get("/", params={"as_of": "9999-12-31"})
     assert r.status_code == 400
     assert "9999-12-31" in r.text and "hors limites" in r.text  # acme speaks French
+
+
+def test_a_stopped_source_shows_no_data_and_no_cliff(client: TestClient) -> None:
+    # Acme's sources stop on 2026-11-22: on 2026-12-06 the pipeline is not judged, says why, and its sparkline
+    # ends where the data does instead of falling to the few rows dated ahead.
+    html = client.get("/?as_of=2026-12-06").text
+    tile = _tile(html, "pipeline_generated")
+    assert 'data-verdict="no_data"' in tile
+    assert _role(tile, "no-data") == "les données n'arrivent plus depuis le 22 nov. 2026"
+    spec = json.loads(unescape(re.search(r"data-spec='([^']*)'", tile).group(1)))  # type: ignore[union-attr]
+    periods = sorted(str(v["period"]) for v in spec["data"]["values"])
+    assert periods[-1] == "2026-11-16"  # the week of 16-22 November, the last with data

@@ -128,6 +128,9 @@ def tile(s: MetricStatus, rows: list[dict[str, object]], page: Page, *, big: boo
     """A metric's tile: value against target, status, pace, projection, change and decision."""
     tr = page.tr
     verdict_label, reason = format_verdict(s.verdict.value, s.verdict_reason, s.data_through, page.lang)
+    if s.stale and s.data_through is not None:
+        # The periods after the data stopped would draw a cliff that never happened.
+        rows = [r for r in rows if str(r["period"]) <= s.data_through.isoformat()]
     change_good: bool | None = None
     if s.change is not None and s.change != 0:
         change_good = (s.change > 0) == (s.direction == "up")
