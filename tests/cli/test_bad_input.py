@@ -11,18 +11,6 @@ import pytest
 from tests.cli.test_acme_cli import kpilot
 
 
-@pytest.fixture()
-def acme_copy(acme_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
-    ws = tmp_path / "acme"
-    shutil.copytree(acme_dir, ws)
-    for p in ws.rglob("*"):
-        p.chmod(0o644 if p.is_file() else 0o755)
-    state = tmp_path / "state"
-    r = kpilot("load", "-w", str(ws), env_state=state)
-    assert r.returncode == 0, r.stderr
-    return ws, state
-
-
 def _series(ws: Path, state: Path, metric: str) -> list[dict[str, object]]:
     r = kpilot("series", metric, "-w", str(ws), "--format", "json", "--as-of", "2026-11-26", env_state=state)
     assert r.returncode == 0, r.stderr
