@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kpilot.model import Kind
-from kpilot.model.validate import is_volume_metric
+from kpilot.model.steering import is_volume_metric
 from kpilot.templates import smarketing
 from tests.templates.test_saas import (
     TODAY,

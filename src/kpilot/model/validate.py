@@ -1,4 +1,4 @@
-"""The semantic validation pass: references, columns, expressions, and the steering method's rules.
+"""The semantic validation pass: references, columns, expressions, and (kpilot.model.steering) the method's rules.
 
 Runs after the YAML has been parsed into typed objects. Collects every issue (errors and warnings)
 with its file:line:column and a fix, instead of stopping at the first.
@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlglot import exp
 
-from kpilot.model.errors import Issue, IssueList, Message, did_you_mean, joined, message_of, msg, one_of
+from kpilot.model.errors import Issue, IssueList, Message, did_you_mean, message_of, msg, one_of
 from kpilot.model.expressions import (
     ExpressionError,
     FormulaRef,
@@ -23,10 +23,11 @@ from kpilot.model.expressions import (
     parse_measure,
     unknown_column,
 )
-from kpilot.model.periods import label, period_range, period_start
-from kpilot.model.targets import native_target, target_spans
-from kpilot.model.types import FILE_OPTIONS, TYPE_NAMES, column_type, delimiter_char, format_problem
-from kpilot.model.workspace import FILE_SOURCE_TYPES, Metric, MetricType, Model, RatioPart, Source, Workspace
+from kpilot.model.periods import period_range
+from kpilot.model.source_checks import check_sources
+from kpilot.model.steering import check_board, check_current_targets, check_incentives
+from kpilot.model.targets import target_spans
+from kpilot.model.workspace import Metric, MetricType, Model, RatioPart, Workspace
 from kpilot.model.yamlsrc import PathKey, SourceMap
 
 # table name -> column name -> engine type name (DuckDB spelling: BIGINT, DOUBLE, VARCHAR, DATE...)
@@ -35,8 +36,6 @@ Schema = Mapping[str, Mapping[str, str]]
 NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                     "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL", "BOOLEAN")
 TEMPORAL_PREFIXES = ("DATE", "TIMESTAMP", "TIME WITH TIME ZONE", "TIMESTAMPTZ")
-VOLUME_WORDS = ("lead", "session", "visit", "view", "click", "impression", "call", "email", "signup",
-                "download", "follower", "contact", "post", "demo", "meeting", "activity", "activities")
 
 
 def is_numeric(type_name: str) -> bool:
@@ -477,102 +476,6 @@ def _check_targets(ctx: _Ctx, base: PathKey, metric: Metric) -> None:
                      msg("write {share:g} for {value:g} %", share=target.value / 100, value=target.value))
 
 
-def _check_current_targets(ctx: _Ctx, today: date) -> None:
-    """Warn about the North Star and board KPIs that have targets, but none for the period holding `today`
-    (the workspace's today: the caller reads the clock). Without any target, the vanity warning asks for one."""
-    ws = ctx.ws
-    roles = [(ws.north_star, True)] if ws.north_star else []
-    roles += [(key, False) for key in ws.board if key != ws.north_star]
-    index = {m.key: i for i, m in enumerate(ws.metrics)}
-    for key, north_star in roles:
-        if key not in index:
-            continue  # reported as an unknown metric
-        metric = ws.metrics[index[key]]
-        current = period_start(today, metric.grain, ws.week_start)
-        if not metric.targets or native_target(metric, current) is not None:
-            continue
-        period = label(current, metric.grain, ws.week_start)
-        what = (msg("the North Star '{metric}' has no target for its current period {period}: its status cannot "
-                    "be judged", metric=key, period=period) if north_star else
-                msg("board KPI '{metric}' has no target for its current period {period}: its status cannot be "
-                    "judged", metric=key, period=period))
-        ctx.warn(("metrics", index[key], "targets"), "no_current_target", what,
-                 msg("add a target covering {period}, e.g. `{{from: {period}, value: ...}}` (without `to:`, a target "
-                     "lasts until the next one starts)", period=period), key=True)
-
-
-def _check_board(ctx: _Ctx) -> None:
-    ws = ctx.ws
-    keys = ws.metric_keys
-    if ws.north_star is not None and ws.north_star not in keys:
-        ctx.error(("north_star",), "unknown_metric", msg("north_star '{metric}' is not a metric;{hint} metrics: "
-                                                         "{metrics}", metric=ws.north_star,
-                                                         hint=did_you_mean(ws.north_star, keys), metrics=one_of(keys)))
-    elif ws.north_star is None and ws.metrics:
-        ctx.warn(("workspace",), "no_north_star", msg("no North Star metric: every strategy needs exactly one"),
-                 msg("add `north_star: <metric key>` (MRR for a SaaS, occupancy rate for an ESN)"), key=True)
-    seen: set[str] = set()
-    for j, key in enumerate(ws.board):
-        if key not in keys:
-            ctx.error(("board", j), "unknown_metric", msg("board metric '{metric}' is not defined;{hint} metrics: "
-                                                          "{metrics}", metric=key, hint=did_you_mean(key, keys),
-                                                          metrics=one_of(keys)))
-        if key in seen:
-            ctx.error(("board", j), "duplicate_tile", msg("'{metric}' is on the board twice", metric=key))
-        seen.add(key)
-        if key == ws.north_star:
-            ctx.warn(("board", j), "north_star_on_board", msg("the North Star is shown above the board already"),
-                     msg("remove it from `board:` and pick another KPI"))
-    n = len(ws.board)
-    if ws.metrics and not 3 <= n <= 5:
-        ctx.warn(("board",), "board_size", msg("the board has {n} KPI(s); the method asks for 3 to 5 beside the "
-                                               "North Star", n=n),
-                 msg("keep only the KPIs that, if they turn green, make the vision happen") if n > 5
-                 else msg("add the 3 to 5 KPIs that predict or deliver the North Star"), key=True)
-    for j, key in enumerate([*ws.board, *([ws.north_star] if ws.north_star else [])]):
-        if key not in keys:
-            continue
-        metric = ws.metric(key)
-        missing = [w for w, ok in ((msg("target"), metric.targets), (msg("owner"), metric.owners),
-                                   (msg("decision rule"), metric.decision)) if not ok]
-        if missing:
-            path: PathKey = ("board", j) if j < len(ws.board) else ("north_star",)
-            ctx.warn(path, "vanity_metric", msg("'{metric}' is on the board without {missing}: a number that "
-                                                "triggers no decision is a vanity metric", metric=key,
-                                                missing=joined(", ", missing)),
-                     msg("give it a target, an owner and a `decision: {{when, owner, action}}`, or take it off the "
-                         "board"))
-
-
-def is_volume_metric(metric: Metric) -> bool:
-    """A pure volume count (leads, sessions...): more is not necessarily better, and easy to game."""
-    if metric.type is not MetricType.simple or not metric.measure:
-        return False
-    text = metric.measure.replace(" ", "").lower()
-    if text.startswith("count(") or text.startswith("count_if("):
-        return (metric.unit or "").upper() not in {"EUR", "USD", "GBP", "CHF"}
-    if text.startswith("sum(") and (metric.unit is None or metric.unit.lower() == "count"):
-        return any(w in text for w in VOLUME_WORDS)
-    return False
-
-
-def _check_incentives(ctx: _Ctx) -> None:
-    ws = ctx.ws
-    shared_quality: dict[str, list[str]] = {}
-    for m in ws.metrics:
-        if len(m.owners) >= 2 and not is_volume_metric(m):
-            for o in m.owners:
-                shared_quality.setdefault(o, []).append(m.key)
-    for i, m in enumerate(ws.metrics):
-        if is_volume_metric(m) and len(m.owners) == 1 and not shared_quality.get(m.owners[0]):
-            ctx.warn(("metrics", i, "owners"), "incentive_risk",
-                     msg("'{metric}' is a pure volume metric owned by {team} alone, with no shared quality KPI "
-                         "beside it: a team measured on volume alone will push volume, whatever its quality",
-                         metric=m.key, team=m.owners[0]),
-                     msg("share a quality KPI with the next team (e.g. pipeline generated or a conversion rate, "
-                         "owned by {team} and sales), or add a co-owner", team=m.owners[0]))
-
-
 def _check_settings(ctx: _Ctx) -> None:
     ws = ctx.ws
     try:
@@ -600,94 +503,6 @@ def _check_settings(ctx: _Ctx) -> None:
         _check_unique(ctx, "objectives", [o.key for o in ws.vision.objectives])
 
 
-@dataclass(frozen=True)
-class SourceProblem:
-    """A wrong option of a file source: the field within the source, what is wrong, and the fix."""
-
-    field: PathKey
-    message: Message
-    fix: Message
-    key: bool = False  # the field's name is wrong, not its value
-
-
-_OPTION_EXAMPLES = {"quote": "'", "escape": "\\\\", "comment": "#"}
-
-
-def _one_character(value: object, *, ascii_only: bool) -> bool:
-    return isinstance(value, str) and len(value) == 1 and (value.isascii() or not ascii_only)
-
-
-def _line_count(value: object) -> bool:
-    if isinstance(value, str):
-        return value.strip().isdigit()
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def source_problems(source: Source) -> list[SourceProblem]:
-    """The options of a file source that a load cannot use (the load refuses them too)."""
-    if source.type not in FILE_SOURCE_TYPES:
-        return []
-    out: list[SourceProblem] = []
-    allowed = FILE_OPTIONS[source.type]
-    for key, value in source.options.items():
-        if key not in allowed:
-            out.append(SourceProblem(
-                ("options", key),
-                msg("unknown option '{option}' for a CSV file;{hint} options: {options}", option=key,
-                    hint=did_you_mean(key, allowed), options=one_of(allowed)) if allowed else
-                msg("a source of type {type} reads no `options:`, so '{option}' would be ignored",
-                    type=source.type, option=key),
-                msg("remove it or correct its name") if allowed else msg("remove it"), key=True))
-        elif key == "skip":
-            if not _line_count(value):
-                out.append(SourceProblem(("options", key), msg("`skip: {value}` is not a number of lines",
-                                                               value=value),
-                                         msg("give the number of lines above the header, e.g. `skip: 2`")))
-        elif not _one_character(value, ascii_only=True):
-            out.append(SourceProblem(("options", key),
-                                     msg("`{option}` must be one ASCII character, not \"{value}\"", option=key,
-                                         value=value),
-                                     msg("write one character, e.g. `{option}: \"{example}\"`", option=key,
-                                         example=_OPTION_EXAMPLES.get(key, "'"))))
-    delimiter = delimiter_char(source.delimiter) if source.delimiter is not None else None
-    if delimiter is not None and not _one_character(delimiter, ascii_only=False):
-        out.append(SourceProblem(("delimiter",), msg("`delimiter` must be one character, not \"{value}\"",
-                                                     value=source.delimiter),
-                                 msg("write one character, e.g. `delimiter: \";\"`, or `tab`")))
-    if source.decimal and source.decimal == delimiter:
-        out.append(SourceProblem(("decimal",), msg("`decimal: \"{decimal}\"` is also the `delimiter:`, so a value "
-                                                   "like 1{decimal}5 could not be told from two fields",
-                                                   decimal=source.decimal),
-                                 msg("change one of them (a file with decimal commas usually has "
-                                     "`delimiter: \";\"`)")))
-    return out
-
-
-def _check_sources(ctx: _Ctx) -> None:
-    """Options of file sources, their date formats, and the column types models declare."""
-    for i, source in enumerate(ctx.ws.sources):
-        for p in source_problems(source):
-            ctx.error(("sources", i, *p.field), "source_option", p.message, p.fix, key=p.key)
-        if source.type not in FILE_SOURCE_TYPES:
-            continue
-        for name, fmt in (("date_format", source.date_format), ("timestamp_format", source.timestamp_format)):
-            problem = format_problem(fmt) if fmt is not None else None
-            if problem is not None:
-                ctx.error(("sources", i, name), "invalid_format",
-                          msg("`{name}: \"{format}\"` is not a valid format: {problem}", name=name, format=fmt,
-                              problem=problem),
-                          msg("use strftime codes, e.g. \"%d/%m/%Y\" for 31/12/2026 or \"%d/%m/%Y %H:%M\" for "
-                              "31/12/2026 17:30"))
-    for i, model in enumerate(ctx.ws.models):
-        for column, declared in (model.columns or {}).items():
-            if column_type(declared) is None:
-                ctx.error(("models", i, "columns", column), "unknown_type",
-                          msg("unknown column type '{type}' for column {column};{hint} types: {types}, decimal(p,s)",
-                              type=declared, column=column, hint=did_you_mean(declared, TYPE_NAMES),
-                              types=one_of(TYPE_NAMES, limit=30)),
-                          msg("use one of these in the model's `columns:`"))
-
-
 def validate(ws: Workspace, smap: SourceMap, schema: Schema | None = None, *, today: date | None = None) -> list[Issue]:
     """Check a parsed workspace; `schema` (table -> columns -> type), when given, enables column checks.
 
@@ -699,13 +514,13 @@ def validate(ws: Workspace, smap: SourceMap, schema: Schema | None = None, *, to
     _check_unique(ctx, "models", [m.key for m in ws.models])
     _check_unique(ctx, "metrics", ws.metric_keys)
     _check_settings(ctx)
-    _check_sources(ctx)
+    check_sources(ctx)
     _check_models(ctx)
     for i, metric in enumerate(ws.metrics):
         _check_metric(ctx, i, metric)
     _check_cycles(ctx)
-    _check_board(ctx)
+    check_board(ctx)
     if today is not None:
-        _check_current_targets(ctx, today)
-    _check_incentives(ctx)
+        check_current_targets(ctx, today)
+    check_incentives(ctx)
     return ctx.issues.items

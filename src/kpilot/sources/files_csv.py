@@ -15,8 +15,9 @@ from typing import Any, TextIO
 import duckdb
 
 from kpilot.model.errors import Message, joined, msg
+from kpilot.model.source_checks import source_problems
 from kpilot.model.types import INTEGER_TYPES, delimiter_char, format_problem
-from kpilot.model.validate import is_numeric, source_problems
+from kpilot.model.validate import is_numeric
 from kpilot.sources.files_common import (
     ColumnSpec,
     LoadError,
