@@ -29,10 +29,8 @@ ALLOWED: dict[str, set[str]] = {
     "i18n": {"model"},
     "templates": {"model", "i18n"},
 }
-# The board judged: Insights' series and forecasts fed to the verdict (between insights and the service).
-ALLOWED["board"] = {*ALLOWED["insights"], "insights"}
 ALLOWED["service"] = ALLOWED["worker"] = {
-    "model", "analysis", "compute", "store", "warehouse", "sources", "insights", "board", "alerting", "report", "i18n"}
+    "model", "analysis", "compute", "store", "warehouse", "sources", "insights", "alerting", "report", "i18n"}
 ALLOWED["web"] = {"service", "worker", "insights", "model", "i18n"}
 ALLOWED["cli"] = {"service", "worker", "insights", "model", "i18n", "templates"}
 
@@ -51,8 +49,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("kpilot.sources.in_place", "kpilot.compute.engine_sqlite"): "in-place execution moves to compute",
     # Pages that still reach below the service.
     ("kpilot.web.alignment", "kpilot.analysis.audit"): "the audit's verdicts through Insights",
-    ("kpilot.web.alignment", "kpilot.compute.engine"): "the alignment page's series through the service",
-    ("kpilot.web.alignment", "kpilot.compute.metrics"): "the alignment page's series through the service",
     ("kpilot.web.api", "kpilot.compute"): "series through the service",
     ("kpilot.web.api", "kpilot.store"): "the app database through the service",
     ("kpilot.web.app", "kpilot.sources.scheduler"): "the scheduler moves to kpilot.worker",

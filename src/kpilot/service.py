@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from kpilot.analysis.status import describe_when, judge_series, linear_pacing, pace
-from kpilot.board import MetricStatus, daily_values, judge
-from kpilot.board import board as judge_board
+from kpilot.insights.board import MetricStatus, daily_values, judge
+from kpilot.insights.board import board as judge_board
 from kpilot.compute.compose import Series
 from kpilot.compute.engine import DuckDBEngine, WarehouseDamaged, connect_duckdb, is_damage, storage_problem
 from kpilot.compute.metrics import ComputeReport, MetricComputer

@@ -17,11 +17,11 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
+from kpilot.insights.funnel import funnel_stages
 from kpilot.model.overrides import apply_overrides
 from kpilot.service import MetricStatus, WorkspaceService
 from kpilot.store import AppStore
 from kpilot.web import create_app
-from kpilot.web.alignment import funnel_stages
 from kpilot.web.charts import STATUS_COLORS
 from tests.web.conftest import AS_OF, Expected, serving
 

@@ -93,6 +93,7 @@ class MetricComputer:
                  engines: Mapping[str, Engine] | None = None):
         self.engine = engine
         self.ws = ws
+        self.schema = schema
         self.ctx = CompileContext(ws, schema, engine.dialect)
         self.engines = dict(engines or {})
         self._ctxs = {key: CompileContext(ws, schema, e.dialect) for key, e in self.engines.items()}

@@ -1,74 +1,21 @@
 """What the alignment, decisions and settings pages show, worded for people.
-
-The marketing-sales funnel is found in the workspace's metrics by their keys (documented in docs/web.md):
-leads = a count metric keyed `leads` (else a count whose key holds "lead"); MQL = a metric whose key holds
-"mql" (a ratio counts its numerator, e.g. acme's mql_rate x leads); demos = a count whose key holds "demo";
-deals = a count whose key holds "deal" or "opportunit", else the rows counted under the metric whose key
-holds "pipeline" (its model, time and filter); won = the numerator of a ratio whose key holds "win", else a
-count whose key holds "won". A stage with no such metric is left out. Every stage is counted over the
-last complete month before the as-of date.
+The marketing-sales funnel's stages and values come from `kpilot.insights.funnel`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from kpilot.analysis.audit import AuditVerdict
-from kpilot.compute.engine import DuckDBEngine
-from kpilot.compute.metrics import MetricComputer
-from kpilot.model import Grain, Metric, MetricType
+from kpilot.insights import Insights
+from kpilot.insights.funnel import funnel_stages, funnel_values
+from kpilot.model import Grain, Metric
 from kpilot.model.errors import render
 from kpilot.model.periods import label, period_start
 from kpilot.service import MetricStatus
 from kpilot.web.views import N_, Page, decision_of
-
-STAGES = (N_("Leads"), N_("MQL"), N_("Demos"), N_("Deals"), N_("Won"))
-FUNNEL_DEALS = "funnel_deals_count"
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str  # one of STAGES
-    metric: str  # the metric counted
-    part: str  # 'value' | 'numerator'
-    counted: Metric | None = None  # an ad-hoc count (deals under a pipeline metric)
-
-
-def _is_count(m: Metric) -> bool:
-    return m.type is MetricType.simple and (m.measure or "").replace(" ", "").lower().startswith("count(")
-
-
-def funnel_stages(metrics: list[Metric]) -> list[Stage]:
-    """The funnel's stages found among the metrics (see the module's docstring for the rule)."""
-    def first(test: Any) -> Metric | None:
-        return next((m for m in metrics if test(m)), None)
-
-    stages: list[Stage] = []
-    leads = first(lambda m: m.key == "leads" and _is_count(m)) or first(lambda m: "lead" in m.key and _is_count(m))
-    if leads:
-        stages.append(Stage("Leads", leads.key, "value"))
-    mql = first(lambda m: "mql" in m.key.lower())
-    if mql:
-        stages.append(Stage("MQL", mql.key, "numerator" if mql.type is MetricType.ratio else "value"))
-    demos = first(lambda m: "demo" in m.key and _is_count(m))
-    if demos:
-        stages.append(Stage("Demos", demos.key, "value"))
-    deals = first(lambda m: ("deal" in m.key or "opportunit" in m.key) and _is_count(m))
-    pipeline = first(lambda m: "pipeline" in m.key and m.type is MetricType.simple and m.model)
-    if deals:
-        stages.append(Stage("Deals", deals.key, "value"))
-    elif pipeline:
-        counted = Metric(key=FUNNEL_DEALS, model=pipeline.model, time=pipeline.time, measure="count(*)",
-                         filter=pipeline.filter, grain=Grain.month)
-        stages.append(Stage("Deals", pipeline.key, "value", counted))
-    won = first(lambda m: "win" in m.key and m.type is MetricType.ratio) or \
-        first(lambda m: "won" in m.key and _is_count(m))
-    if won:
-        stages.append(Stage("Won", won.key, "numerator" if won.type is MetricType.ratio else "value"))
-    return stages
 
 
 @dataclass
@@ -94,19 +41,8 @@ def funnel(gate: Any, page: Page) -> Funnel:
     stages = funnel_stages(list(ws.metrics))
 
     def compute() -> list[float | None]:
-        extra = [s.counted for s in stages if s.counted is not None]
-        scope = ws.model_copy(update={"metrics": [*ws.metrics, *extra]}) if extra else ws
         with gate.service() as svc:
-            mc = MetricComputer(DuckDBEngine(svc.con), scope, svc.compute_schema(), as_of=page.as_of, replay=True,
-                                engines=svc.in_place.model_engines())
-            out: list[float | None] = []
-            for s in stages:
-                series = mc.series(s.counted.key if s.counted else s.metric, Grain.month)
-                values = series.numerator if s.part == "numerator" else series.values
-                found = [float(v) for p, v in zip(series.periods, values if values is not None else [], strict=False)
-                         if p == month]
-                out.append(found[0] if found and not math.isnan(found[0]) else None)
-            return out
+            return funnel_values(Insights(svc, as_of=page.as_of), stages, month)
 
     period = label(month, Grain.month, ws.week_start)
     try:
