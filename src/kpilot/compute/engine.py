@@ -7,8 +7,11 @@ a way to run a query and get Arrow back, and the columns of a table. DuckDB is t
 from __future__ import annotations
 
 import errno
+import os
+import random
 import re
 import threading
+import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Protocol
@@ -115,37 +118,112 @@ def check_emitted(text: str, dialect: str, tables: Collection[str]) -> None:
             "run. Check the definitions' `measure` and `filter`.", what=bad))
 
 
-def connect_duckdb(path: Path | str | None, *, files: bool = False,
-                   read_only: bool = False) -> duckdb.DuckDBPyConnection:
+WAIT_ENV = "KPILOT_WAREHOUSE_WAIT"  # seconds to wait for a warehouse another process holds
+DEFAULT_WAIT = 30.0
+
+
+def lock_wait() -> float:
+    """How long opening the warehouse waits while another process holds it: $KPILOT_WAREHOUSE_WAIT seconds,
+    else 30 (read on each call; 0: do not wait)."""
+    raw = os.environ.get(WAIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_WAIT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise KpilotError(msg("{env}={value} is not a number of seconds. Fix: set it to how long kpilot may wait for "
+                              "the warehouse another process holds (e.g. 30; 0 not to wait), or unset it.",
+                              env=WAIT_ENV, value=raw))
+    return seconds
+
+
+def lock_holder(reason: str) -> tuple[str | None, str | None]:
+    """Who holds the warehouse, from DuckDB's lock error: (the kpilot command, e.g. 'serve', else None; the
+    process for people: "`kpilot serve` (PID 123)", else the program DuckDB names, else None)."""
+    found = re.search(r"held in (.*?) \(PID (\d+)\)", reason)
+    if found is None:
+        return None, None
+    program, pid = found.group(1), found.group(2)
+    try:
+        argv = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+    except OSError:  # not Linux, or the process is gone
+        argv = []
+    for i, arg in enumerate(argv):
+        if arg == "kpilot.cli" or Path(arg).name == "kpilot":
+            command = next((a for a in argv[i + 1:] if not a.startswith("-")), None)
+            if command is not None:
+                return command, f"`kpilot {command}` (PID {pid})"
+    return None, f"{program} (PID {pid})"
+
+
+def _busy(path: Path | str | None, reason: str, waited: float) -> KpilotError:
+    """The warehouse still held by another process after waiting: who holds it, and what to do."""
+    command, holder = lock_holder(reason)
+    seconds = f"{waited:g}"
+    if command == "serve":
+        return KpilotError(msg(
+            "the workspace's warehouse {path} is in use by the web server {holder}, which was still working after "
+            "{seconds} s of waiting (it holds the warehouse only while it answers requests and loads changed files). "
+            "Fix: run the command again in a moment; to wait longer, set {env} to a number of seconds.",
+            path=str(path), holder=holder, seconds=seconds, env=WAIT_ENV))
+    if holder is None:
+        return KpilotError(msg(
+            "the workspace's warehouse {path} is in use by another process, still after {seconds} s of waiting "
+            "({reason}). Fix: let that process finish (or stop it), then run the command again; to wait longer, "
+            "set {env} to a number of seconds.", path=str(path), seconds=seconds, reason=reason, env=WAIT_ENV))
+    return KpilotError(msg(
+        "the workspace's warehouse {path} is in use by {holder}, still after {seconds} s of waiting. Fix: let it "
+        "finish (or stop it), then run the command again; to wait longer, set {env} to a number of seconds.",
+        path=str(path), holder=holder, seconds=seconds, env=WAIT_ENV))
+
+
+def connect_duckdb(path: Path | str | None, *, files: bool = False, read_only: bool = False,
+                   wait: float | None = None) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB database with extension auto-install off (nothing is downloaded here).
 
     Sandboxed unless `files`: no access to files, the network or extensions beyond the database itself, and
     the configuration locked, so that no query can turn that back on. Only the file loader, which runs SQL
-    kpilot writes itself, opens the warehouse with `files=True`, and closes it when done."""
+    kpilot writes itself, opens the warehouse with `files=True`, and closes it when done.
+
+    A database file is held by one process at a time (DuckDB's file lock): while another process holds it,
+    this waits, trying again with a growing pause, for `wait` seconds (default `lock_wait()`: 30 s, or
+    $KPILOT_WAREHOUSE_WAIT), then says who holds it."""
     config: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": "false"}
     if files:
         config["autoload_known_extensions"] = "true"
     else:
         config.update({"autoload_known_extensions": "false", "enable_external_access": "false",
                        "lock_configuration": "true"})
-    try:
-        return duckdb.connect(str(path) if path else ":memory:", read_only=read_only, config=config)
-    except duckdb.IOException as exc:
-        reason = str(exc).splitlines()[0]
-        problem = storage_problem(exc, path)
-        if problem is not None:
-            raise WarehouseDamaged(problem) from None
-        if "lock" in reason.lower():
-            raise KpilotError(msg(
-                "the workspace database {path} is in use by another kpilot process ({reason}); "
-                "stop that process (e.g. `kpilot serve`) or wait for it to finish", path=str(path), reason=reason
-            )) from None
-        raise KpilotError(msg("cannot open the workspace database {path}: {reason}", path=str(path),
-                              reason=reason)) from None
-    except duckdb.ConnectionException:
-        # Another connection of this process holds the warehouse with the other access (file loader or sandbox).
-        raise KpilotError(msg("the workspace database {path} is busy in this process (a load and a query at the "
-                              "same time); try again in a moment", path=str(path))) from None
+    started = time.monotonic()
+    patience: float | None = wait  # read from the environment at the first refusal only
+    pause = 0.005
+    while True:
+        try:
+            return duckdb.connect(str(path) if path else ":memory:", read_only=read_only, config=config)
+        except duckdb.IOException as exc:
+            reason = str(exc).splitlines()[0]
+            problem = storage_problem(exc, path)
+            if problem is not None:
+                raise WarehouseDamaged(problem) from None
+            if "lock" not in reason.lower():
+                raise KpilotError(msg("cannot open the workspace database {path}: {reason}", path=str(path),
+                                      reason=reason)) from None
+            if patience is None:
+                patience = lock_wait()
+            waited = time.monotonic() - started
+            if waited >= patience:
+                raise _busy(path, reason, patience) from None
+            # Short pauses first (the web server holds the warehouse for one request at a time), up to a
+            # quarter of a second, with some jitter so that two waiting processes do not try in step.
+            time.sleep(min(pause * random.uniform(0.75, 1.25), patience - waited))
+            pause = min(pause * 2, 0.25)
+        except duckdb.ConnectionException:
+            # Another connection of this process holds the warehouse with the other access (file loader or
+            # sandbox).
+            raise KpilotError(msg("the workspace database {path} is busy in this process (a load and a query at "
+                                  "the same time); try again in a moment", path=str(path))) from None
 
 
 class DuckDBEngine:
