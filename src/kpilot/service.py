@@ -38,7 +38,8 @@ from kpilot.model.workspace import FILE_SOURCE_TYPES, Metric
 from kpilot.model.yamlsrc import read_yaml_file
 from kpilot.sources import files as file_sources
 from kpilot.sources import push
-from kpilot.sources.files_common import quote_ident, scratch
+from kpilot.sources.base import quote_ident
+from kpilot.sources.files_common import scratch
 from kpilot.sources.in_place import InPlace
 from kpilot.sources.registry import syncable
 from kpilot.sources.registry import table_specs as registry_specs

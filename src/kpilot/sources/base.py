@@ -1,14 +1,15 @@
-"""The connector interface, and the sync state every copied table keeps in the warehouse.
+"""The connector interface, the batches it returns, and the sync state every copied table keeps in the warehouse.
 
-A connector discovers its tables and their column types, and reads a table in batches (pyarrow tables),
-in cursor order when a cursor column is given. What was copied lives in `kpilot.syncs`, one row per
-warehouse table, written in the same DuckDB transaction as the rows it covers: a sync killed at any
-point resumes from the last committed cursor.
+A connector discovers its tables and their column types, and reads a table in batches (pyarrow tables typed
+like the warehouse columns: rows_to_arrow), in cursor order when a cursor column is given. What was copied
+lives in `kpilot.syncs`, one row per warehouse table, written in the same DuckDB transaction as the rows it
+covers: a sync killed at any point resumes from the last committed cursor.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -66,6 +67,56 @@ class Connector(Protocol):
 
     def close(self) -> None:
         ...
+
+
+# --- batches and identifiers ---------------------------------------------------------------------
+
+_ARROW: dict[str, pa.DataType] = {
+    "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(), "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"), "TIME": pa.time64("us"),
+    "BLOB": pa.binary(), "VARCHAR": pa.string(),
+}
+
+
+def arrow_type(duck: str) -> pa.DataType:
+    """The pyarrow type of a warehouse (DuckDB) type; text for a type without one."""
+    m = re.match(r"^DECIMAL\((\d+),(\d+)\)$", duck)
+    return pa.decimal128(int(m.group(1)), int(m.group(2))) if m else _ARROW.get(duck, pa.string())
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)
+
+
+def rows_to_arrow(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> pa.Table:
+    """Rows (of a DB-API cursor, or an API's records) as a pyarrow table typed like the warehouse columns.
+
+    A value the typed array refuses (SQLite keeps any value in any column) makes the column text; the
+    warehouse then casts it on insert, and a value that really does not fit is reported there.
+    """
+    arrays = []
+    for i, col in enumerate(columns):
+        values = [r[i] for r in rows]
+        typ = arrow_type(col.type)
+        if typ == pa.string():
+            arrays.append(pa.array([_text(v) for v in values], type=pa.string()))
+            continue
+        try:
+            arrays.append(pa.array(values, type=typ))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            arrays.append(pa.array([_text(v) for v in values], type=pa.string()))
+    return pa.table(arrays, names=[c.name for c in columns])
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier, quoted so that any table or column name is safe in SQL."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 # --- cursor values ------------------------------------------------------------------------------

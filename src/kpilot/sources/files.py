@@ -29,6 +29,7 @@ from kpilot.model.errors import Message, did_you_mean, either, joined, msg, one_
 from kpilot.model.types import INTEGER_TYPES
 from kpilot.model.validate import is_temporal
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Source
+from kpilot.sources.base import quote_ident
 from kpilot.sources.files_common import (
     NOTHING_LOADED,
     LoadError,
@@ -36,7 +37,6 @@ from kpilot.sources.files_common import (
     duckdb_type,
     missing_columns,
     no_sheet,
-    quote_ident,
     scratch,
     shown_path,
     table_name,

@@ -88,11 +88,6 @@ def text_column_hint(column: str) -> Message:
                column=column)
 
 
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier, quoted so that any table or column name is safe in SQL."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 @contextmanager
 def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB connection for reading a file outside the load's transaction, closed after use."""

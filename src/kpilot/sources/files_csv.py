@@ -18,6 +18,7 @@ from kpilot.model.errors import Message, joined, msg
 from kpilot.model.source_checks import source_problems
 from kpilot.model.types import INTEGER_TYPES, delimiter_char, format_problem
 from kpilot.model.validate import is_numeric
+from kpilot.sources.base import quote_ident
 from kpilot.sources.files_common import (
     ColumnSpec,
     LoadError,
@@ -27,7 +28,6 @@ from kpilot.sources.files_common import (
     holds,
     null_value_hint,
     plan_types,
-    quote_ident,
     scratch,
     shorten,
     shown_path,

@@ -23,7 +23,7 @@ from kpilot import warehouse
 from kpilot.model import KpilotError, Workspace
 from kpilot.model.errors import Message, msg
 from kpilot.model.usage import columns_used, summed_columns
-from kpilot.sources.files_common import quote_ident
+from kpilot.sources.base import quote_ident
 
 VALUES_TABLE = "pushed_metric_values"
 VALUES_COLUMNS = {"metric": "VARCHAR", "period": "DATE", "value": "DOUBLE", "pushed_at": "TIMESTAMP"}

@@ -18,9 +18,8 @@ import pyarrow as pa
 from kpilot.model.errors import msg
 from kpilot.model.workspace import Source
 from kpilot.sources.api_rows import number
-from kpilot.sources.base import Column, SourceTableInfo, SyncError
+from kpilot.sources.base import Column, SourceTableInfo, SyncError, rows_to_arrow
 from kpilot.sources.http import HttpClient, source_token
-from kpilot.sources.sql import rows_to_arrow
 
 Row = dict[str, Any]
 Auth = Callable[[str], tuple[dict[str, str], dict[str, str]]]  # token -> (headers, query parameters)

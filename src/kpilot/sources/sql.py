@@ -7,10 +7,9 @@ Connection URLs hold passwords: they live in `Secret`s, and errors never quote t
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -21,8 +20,7 @@ import pyarrow.csv as pa_csv
 
 from kpilot.model.errors import Message, msg
 from kpilot.model.workspace import Source
-from kpilot.sources.base import Column, Connector, SourceTableInfo, SyncError
-from kpilot.sources.files_common import quote_ident
+from kpilot.sources.base import Column, Connector, SourceTableInfo, SyncError, arrow_type, quote_ident, rows_to_arrow
 from kpilot.sources.secrets import Secret, source_url
 
 # --- column types -------------------------------------------------------------------------------
@@ -51,48 +49,6 @@ def warehouse_type(source_type: str) -> str:
     if t in ("bytea", "blob", "binary", "varbinary", "longblob", "mediumblob", "tinyblob"):
         return "BLOB"
     return "VARCHAR"
-
-
-_ARROW: dict[str, pa.DataType] = {
-    "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(), "DATE": pa.date32(),
-    "TIMESTAMP": pa.timestamp("us"), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"), "TIME": pa.time64("us"),
-    "BLOB": pa.binary(), "VARCHAR": pa.string(),
-}
-
-
-def _arrow_type(duck: str) -> pa.DataType:
-    m = re.match(r"^DECIMAL\((\d+),(\d+)\)$", duck)
-    return pa.decimal128(int(m.group(1)), int(m.group(2))) if m else _ARROW.get(duck, pa.string())
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode("utf-8", "replace")
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str, ensure_ascii=False)
-    return str(value)
-
-
-def rows_to_arrow(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> pa.Table:
-    """Rows of a DB-API cursor as a pyarrow table typed like the warehouse columns.
-
-    A value the typed array refuses (SQLite keeps any value in any column) makes the column text; the
-    warehouse then casts it on insert, and a value that really does not fit is reported there.
-    """
-    arrays = []
-    for i, col in enumerate(columns):
-        values = [r[i] for r in rows]
-        typ = _arrow_type(col.type)
-        if typ == pa.string():
-            arrays.append(pa.array([_text(v) for v in values], type=pa.string()))
-            continue
-        try:
-            arrays.append(pa.array(values, type=typ))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-            arrays.append(pa.array([_text(v) for v in values], type=pa.string()))
-    return pa.table(arrays, names=[c.name for c in columns])
 
 
 # --- DB-API connectors --------------------------------------------------------------------------
@@ -269,7 +225,7 @@ class PostgresConnector(_ServerConnector):
         (see _COPY_TYPES): far fewer Python objects per row. The parameter is bound by psycopg, client-side.
         """
         select, params = select_sql(table, cursor, after, inclusive, self.quote, self.placeholder)
-        schema = pa.schema([(c.name, _arrow_type(c.type)) for c in table.columns])
+        schema = pa.schema([(c.name, arrow_type(c.type)) for c in table.columns])
         names = [f"c{i}" for i in range(len(table.columns))]  # pyarrow's names; any column name is safe
         read_options = pa_csv.ReadOptions(column_names=names)
         # PostgreSQL writes NULL as nothing and an empty text as "": keep the two apart. One line per row,

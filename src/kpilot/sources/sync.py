@@ -30,10 +30,10 @@ from kpilot.sources.base import (
     SyncError,
     SyncState,
     ensure_schema,
+    quote_ident,
     read_states,
     write_state,
 )
-from kpilot.sources.files_common import quote_ident
 from kpilot.sources.registry import connector_for, syncable, table_specs
 from kpilot.sources.secrets import CredentialLayers, StoredLookup, secrets_file
 
