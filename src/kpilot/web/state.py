@@ -2,9 +2,17 @@
 
 DuckDB connections are not thread-safe, so each `WorkspaceService` is used by one request at a time
 (a pool of `pool_size`, default 1: a lock). Pages always ask for an explicit as-of date (default: today
-in the workspace's timezone), which makes every answer a pure function of (workspace files, as-of):
-answers are cached under a fingerprint of the files (kpilot.yaml and the data files' sizes and times),
-so a changed file is loaded on the next request and nothing stale is served.
+in the workspace's timezone), which makes every answer a pure function of (workspace files, warehouse,
+as-of): answers are cached under a fingerprint of the files (kpilot.yaml and the data files' sizes and
+times) and of the changes other processes made to the warehouse, so a changed file is loaded on the next
+request and nothing stale is served.
+
+The warehouse is a DuckDB file that one process at a time may open. The server opens it when a request
+needs it and closes it as soon as no request is using or waiting for it (a burst of requests shares one
+opening), so that the CLI can run beside the server: opening waits while a CLI command holds the file
+(`kpilot.compute.engine.connect_duckdb`). What the CLI writes (a load, a compute, a sync, an analysis) is
+noticed from the file's size and time: while the server holds nothing, at the same look as the data files;
+and on each opening, under the file's lock, against the print the server took when it last opened it.
 
 The analysis (kpilot.insights: leading indicators, forecasts, early warnings, anomalies, audit) takes a few
 hundred milliseconds to seconds: it runs once per (files, as-of) behind the services' lock, and is kept
@@ -116,6 +124,16 @@ class WorkspaceGate:
         self._analysis_lock = threading.Lock()  # one analysis at a time, even with a pool of services
         self._fingerprint: str | None = None
         self._spec_fingerprint: str | None = None
+        self._files_loaded: str | None = None  # the files' part of the fingerprint at the last load
+        # The warehouse between requests (see the module's docstring). `_use_lock` counts the users (the last
+        # out closes the warehouse, with `_open_lock` too); `_open_lock` guards the rest, and is held while an
+        # opening waits for another process (taken after `_use_lock` when both are).
+        self._use_lock = threading.Lock()
+        self._open_lock = threading.Lock()
+        self._users = 0  # requests, page renders and refreshes using the warehouse or waiting for it
+        self._open = False  # whether this server holds the warehouse open (from a first use to the last user out)
+        self._left: str | None = None  # the warehouse file's print as this server last opened or changed it
+        self._outside_changes = 0  # changes to the warehouse by other processes, noticed so far
         first = WorkspaceService(self.workspace_dir, state_dir=state_dir)
         self.state_dir = first.state_dir
         # The application database: settings overrides, the decision log (default: SQLite in the state dir).
@@ -137,31 +155,140 @@ class WorkspaceGate:
 
     @contextmanager
     def service(self) -> Iterator[WorkspaceService]:
-        """A service of the pool for this thread alone, on data that matches the files on disk."""
+        """A service of the pool for this thread alone, its warehouse open, on data that matches the files on
+        disk."""
         self.refresh()
-        svc = self._pool.get()
+        svc = self._acquire()
         try:
             yield svc
         finally:
-            self._pool.put(svc)
+            self._give_back([svc])
 
     def close(self) -> None:
         for svc in self._services:
             svc.close()
         self.store.close()
 
+    def _acquire(self) -> WorkspaceService:
+        """A service of the pool with the warehouse open. The first opening after the server let the warehouse
+        go waits while another process holds it, then looks whether that process changed it."""
+        with self._use_lock:
+            self._users += 1
+        try:
+            svc = self._pool.get()
+        except BaseException:
+            self._give_back([])
+            raise
+        try:
+            with self._open_lock:
+                fresh = not self._open
+                svc.con  # noqa: B018 -- opens the warehouse (waiting politely), or finds it open
+                self._open = True
+                if fresh:
+                    self._notice(self._warehouse_print(), lock_held=True)
+        except BaseException:
+            self._give_back([svc])
+            raise
+        return svc
+
+    def _give_back(self, services: list[WorkspaceService]) -> None:
+        """Services back into the pool; the last user out closes the warehouse, for other processes to use."""
+        for svc in services:
+            self._pool.put(svc)
+        with self._use_lock:
+            self._users -= 1
+            if self._users == 0:  # nobody opens meanwhile: an opening is done by a user
+                with self._open_lock:
+                    for svc in self._services:
+                        svc.release_warehouse()
+                    self._open = False
+
     def _take_all(self) -> list[WorkspaceService]:
         """Every service of the pool, their warehouse connections closed: a load opens the warehouse with file
         access, which DuckDB allows only when no sandboxed connection of this process holds it."""
+        with self._use_lock:
+            self._users += 1
         services = [self._pool.get() for _ in self._services]
-        for svc in services:
-            svc.release_warehouse()
+        with self._open_lock:
+            for svc in services:
+                svc.release_warehouse()
+            self._open = False
         return services
+
+    def _settle(self, services: list[WorkspaceService]) -> None:
+        """After this server changed the warehouse itself (a load, a sync, pushed data): the print of the
+        warehouse as it is now, taken with the file's lock held, is this server's own; the caller then drops the
+        caches (anything another process wrote before this point is in what the next answers read)."""
+        with self._open_lock:
+            for svc in services:
+                svc.release_warehouse()  # the last close writes what was pending into the file
+            services[0].con  # noqa: B018 -- waits while another process holds the warehouse
+            self._open = True
+            self._left = self._warehouse_print()
+
+    # --- the warehouse's changes by other processes ----------------------------------------------
+
+    def _warehouse_print(self) -> str:
+        """Sizes, times and inodes of the warehouse file and of its write-ahead log (two stat calls)."""
+        base = Path(self.state_dir or self.primary.state_dir) / "warehouse.duckdb"
+        parts = []
+        for path in (base, base.with_name(base.name + ".wal")):
+            try:
+                st = path.stat()
+                parts.append(f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}")
+            except OSError:
+                parts.append("-")
+        return "/".join(parts)
+
+    def _notice(self, found: str, *, lock_held: bool) -> None:
+        """Compare the warehouse's print with the one this server left (`_open_lock` held): a difference is
+        a change by another process (a CLI load, compute, sync or analysis), which moves the fingerprint on.
+        Found with the file's lock held (on opening), the caches are dropped at once: the request about to read
+        must not combine its new answer with older ones."""
+        if self._left is None:
+            self._left = found  # the first look: nothing is cached yet
+            return
+        if found == self._left:
+            return
+        self._left = found
+        self._outside_changes += 1
+        if lock_held:
+            self._checked = 0.0  # `peek` serves nothing until the next refresh takes the new fingerprint
+            self.clear_cache()
+
+    def _look_at_warehouse(self) -> None:
+        """While the server holds nothing of the warehouse, another process may change it: look (cheap). Not
+        while an opening waits for another process: that opening will notice what it wrote."""
+        if not self._open_lock.acquire(blocking=False):
+            return
+        try:
+            if not self._open:
+                self._notice(self._warehouse_print(), lock_held=False)
+        finally:
+            self._open_lock.release()
+
+    @contextmanager
+    def _burst(self) -> Iterator[None]:
+        """Answers computed together (a page's): the warehouse, once opened, stays open until they are all done,
+        instead of being opened again for each."""
+        with self._use_lock:
+            self._users += 1
+        try:
+            yield
+        finally:
+            self._give_back([])
 
     # --- refresh --------------------------------------------------------------------------------
 
     def fingerprint(self) -> str:
-        """Sizes and modification times of kpilot.yaml and of every data file (cheap: stat calls only)."""
+        """The version of what answers are computed from: the files' (below), and the count of the warehouse's
+        changes by other processes (cheap: stat calls only)."""
+        self._look_at_warehouse()
+        return f"{self._files_fingerprint()}:{self._outside_changes}"
+
+    def _files_fingerprint(self) -> str:
+        """Sizes and modification times of kpilot.yaml and of every data file, the settings overrides, and the
+        runs of `exclusive`."""
         h = hashlib.sha1()
         files = [self.primary.file, *(tf.path for tf in self.primary.table_files())]
         for f in files:
@@ -225,6 +352,13 @@ class WorkspaceGate:
             current = self.fingerprint()
             if current == self._fingerprint:
                 return
+            files = self._files_fingerprint()
+            if self._fingerprint is not None and files == self._files_loaded:
+                # Only the warehouse changed, by another process (it loaded, computed, synced or analysed):
+                # nothing to load, every answer to compute again.
+                self.clear_cache()
+                self._fingerprint = current
+                return
             services = self._take_all()  # no request reads while the warehouse changes
             try:
                 spec = self._spec_print()
@@ -232,6 +366,7 @@ class WorkspaceGate:
                     for svc in services:
                         svc.close()
                     services = [WorkspaceService(self.workspace_dir, state_dir=self.state_dir, store=self.store)]
+                    self._services = services  # the pool's services from now on, whatever happens below
                     self._base = services[0].ws
                 effective = self._effective(overrides)
                 services[0].ws = effective
@@ -240,15 +375,16 @@ class WorkspaceGate:
                     services.append(WorkspaceService(self.workspace_dir, state_dir=self.state_dir, store=self.store))
                 for svc in services:
                     svc.ws = effective
+                self._services = services
+                self._settle(services)
                 with self._cache_lock:
                     self._cache.clear()
                     self._analyses.clear()
-                self._services = services
                 self._spec_fingerprint = spec
-                self._fingerprint = current
+                self._files_loaded = files
+                self._fingerprint = f"{files}:{self._outside_changes}"
             finally:
-                for svc in services:
-                    self._pool.put(svc)
+                self._give_back(services)
 
     # --- cached answers -------------------------------------------------------------------------
 
@@ -258,13 +394,13 @@ class WorkspaceGate:
         found, value = self._lookup(full)
         if found:
             return value  # type: ignore[no-any-return]
-        svc = self._pool.get()
+        svc = self._acquire()
         try:
             found, value = self._lookup(full)  # another request may have computed it while this one waited
             if not found:
                 value = compute(svc)
         finally:
-            self._pool.put(svc)
+            self._give_back([svc])
         self._store(full, value)
         return value  # type: ignore[no-any-return]
 
@@ -286,13 +422,15 @@ class WorkspaceGate:
         return value if found else None
 
     def remember(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        """An answer computed from other answers (e.g. a rendered page), cached like them; holds no service."""
+        """An answer computed from other answers (e.g. a rendered page), cached like them; holds no service, and
+        keeps the warehouse open from the first answer it needs to the last."""
         self.refresh()
         full = (self._fingerprint, *key)
         found, value = self._lookup(full)
         if found:
             return value  # type: ignore[no-any-return]
-        value = compute()
+        with self._burst():
+            value = compute()
         self._store(full, value)
         return value
 
@@ -320,9 +458,11 @@ class WorkspaceGate:
             finally:
                 self._scheduled_runs += 1
                 self._checked = 0.0  # `peek` serves nothing until the next refresh takes the new fingerprint
-                self.clear_cache()
-                for svc in services:
-                    self._pool.put(svc)
+                try:
+                    self._settle(services)
+                finally:
+                    self.clear_cache()
+                    self._give_back(services)
 
     def pushed(self) -> dict[str, int]:
         """Materialize the pushed data into the warehouse now (after a push), while no request reads it; the
