@@ -1,6 +1,6 @@
 """`kpilot sync` (copy the tables of database sources into the warehouse) and `kpilot worker` (sync on schedules).
 
-Thin, over WorkspaceService.sync and kpilot.sources.scheduler."""
+Thin, over WorkspaceService.sync and kpilot.worker."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from kpilot.model.errors import N_, msg, render
 
 if TYPE_CHECKING:
     from kpilot.service import WorkspaceService
-    from kpilot.sources.scheduler import TickReport
+    from kpilot.worker import TickReport
 
 STATUS = {"copied": N_("copied"), "synced": N_("synced"), "failed": N_("failed")}
 
@@ -67,7 +67,7 @@ def worker(
     """Sync each source on its `schedule:` (cron), then recompute the metrics that read it and run the analysis."""
     from contextlib import contextmanager
 
-    from kpilot.sources.scheduler import Scheduler, schedules
+    from kpilot.worker import Scheduler, schedules
 
     with _errors(lang, workspace):
         first = _open(workspace, state_dir)

@@ -254,7 +254,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
 def _start_scheduler(gate: WorkspaceGate) -> Callable[[], None] | None:
     """Sync the sources on their `schedule:` in a background thread, through the gate's lock; returns how to
     stop it (None when no source has a schedule)."""
-    from kpilot.sources.scheduler import Scheduler, background
+    from kpilot.worker import Scheduler, background
 
     if not any(s.schedule for s in gate.primary.ws.sources):
         return None

@@ -15,14 +15,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from kpilot import worker
 from kpilot.model import WorkspaceInvalid, load_workspace
 from kpilot.model.schedule import CronError, parse_cron
 from kpilot.service import WorkspaceService
-from kpilot.sources import scheduler as sched_mod
-from kpilot.sources.scheduler import Scheduler, TickReport, metrics_reading
+from kpilot.worker import Scheduler, TickReport, metrics_reading
 
 PARIS = "Europe/Paris"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def utc(*args: int) -> datetime:
@@ -277,11 +277,11 @@ def test_a_source_already_syncing_is_not_synced_twice(tmp_path: Path) -> None:
     clock = FakeClock(utc(2026, 2, 27, 10, 0))
     scheduler = _scheduler(root, clock, [])
     claim = (str((root / "state").resolve()), "shop")
-    sched_mod._running.add(claim)  # another thread of this process is syncing the shop
+    worker._running.add(claim)  # another thread of this process is syncing the shop
     try:
         report = scheduler.tick(["shop", "crm"])
     finally:
-        sched_mod._running.discard(claim)
+        worker._running.discard(claim)
     assert report.busy == ["shop"]
     assert [r.source for r in report.runs] == ["crm"]
     assert report.metrics == ["lead_count", "big_leads"] or report.error is not None

@@ -1,4 +1,5 @@
-"""Sync each source on its `schedule:` (cron), then recompute the metrics that read it and run the analysis.
+"""The worker: sync each source on its `schedule:` (cron), then recompute the metrics that read it and run the
+analysis.
 
 One `Scheduler` drives `kpilot worker` and the background thread of `kpilot serve`. A tick runs the sources
 that are due, one at a time, through a `session`: a context manager lending a `WorkspaceService` (the
@@ -18,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kpilot.model import Workspace
+from kpilot.compute.compiler import aggregates_of
+from kpilot.insights import Insights
+from kpilot.model import KpilotError, Workspace
 from kpilot.model.errors import msg
 from kpilot.model.schedule import Cron, parse_cron
 from kpilot.model.workspace import FILE_SOURCE_TYPES, SQL_SOURCE_TYPES, Source
@@ -77,8 +80,6 @@ def schedules(ws: Workspace) -> dict[str, Cron]:
 
 def tables_of_metric(ws: Workspace, key: str) -> set[str]:
     """The warehouse tables a metric reads: its models' (through ratio parts and formulas) and their joins'."""
-    from kpilot.compute.compiler import aggregates_of
-
     models = {agg.model for agg in aggregates_of(ws, ws.metric(key))}
     tables: set[str] = set()
     seen: set[str] = set()
@@ -220,8 +221,6 @@ class Scheduler:
     @staticmethod
     def _recompute(svc: WorkspaceService, changed: set[str], report: TickReport) -> None:
         """Materialize the metrics that read the changed tables, then run the analysis as of today."""
-        from kpilot.insights import Insights
-
         try:
             affected = metrics_reading(svc.ws, changed)
             if affected:
@@ -263,8 +262,6 @@ class Scheduler:
 
 def _reason(exc: BaseException) -> str:
     """The text of an error for people (a KpilotError's message keeps its translations)."""
-    from kpilot.model import KpilotError
-
     if isinstance(exc, KpilotError):
         return exc.message
     return str(exc).strip() or type(exc).__name__
