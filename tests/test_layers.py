@@ -41,9 +41,6 @@ KNOWN: dict[tuple[str, str], str] = {
     # The CLI starts the web server: a `serve` entry point registered by web would remove it.
     ("kpilot.cli", "kpilot.web"): "serve registered by the web package",
     ("kpilot.cli_secrets", "kpilot.store.credentials"): "credentials through the service",
-    ("kpilot.sources.in_place", "kpilot.compute.engine_mysql"): "in-place execution moves to compute",
-    ("kpilot.sources.in_place", "kpilot.compute.engine_postgres"): "in-place execution moves to compute",
-    ("kpilot.sources.in_place", "kpilot.compute.engine_sqlite"): "in-place execution moves to compute",
     # Pages that still reach below the service.
     ("kpilot.web.alignment", "kpilot.analysis.audit"): "the audit's verdicts through Insights",
     ("kpilot.web.api", "kpilot.compute"): "series through the service",

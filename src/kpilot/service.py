@@ -24,6 +24,7 @@ from kpilot.insights.board import MetricStatus, daily_values, judge
 from kpilot.insights.board import board as judge_board
 from kpilot.compute.compose import Series
 from kpilot.compute.engine import DuckDBEngine, WarehouseDamaged, connect_duckdb, is_damage, storage_problem
+from kpilot.compute.in_place import InPlace
 from kpilot.compute.metrics import ComputeReport, MetricComputer
 from kpilot.insights import Insights
 from kpilot.model import Issue, KpilotError, Workspace, WorkspaceInvalid, load_workspace
@@ -40,7 +41,7 @@ from kpilot.sources import files as file_sources
 from kpilot.sources import push
 from kpilot.sources.base import quote_ident
 from kpilot.sources.files_common import scratch
-from kpilot.sources.in_place import InPlace
+from kpilot.sources.in_place import InPlaceTables
 from kpilot.sources.registry import syncable
 from kpilot.sources.registry import table_specs as registry_specs
 from kpilot.sources.sync import SyncReport, sync_sources
@@ -198,7 +199,7 @@ class WorkspaceService:
     def in_place(self) -> InPlace:
         """The tables computed in their own database (`mode: in_place`); connects on first use."""
         if self._in_place is None:
-            self._in_place = InPlace(self.ws, self.dir, state_dir=self.state_dir)
+            self._in_place = InPlace(self.ws, InPlaceTables(self.ws, self.dir, state_dir=self.state_dir))
         return self._in_place
 
     def close(self) -> None:
