@@ -45,7 +45,6 @@ from kpilot.analysis.leadlag import LeadLagEdge
 from kpilot.analysis.rootcause import Explanation
 from kpilot.insights import Insights, KpiForecast
 from kpilot.model import KpilotError, Workspace, WorkspaceInvalid
-from kpilot.model.overrides import apply_overrides
 from kpilot.model.periods import period_start
 from kpilot.service import DATABASE_ENV, MetricStatus, WorkspaceService
 from kpilot.store import AppStore
@@ -140,10 +139,11 @@ class WorkspaceGate:
         self.store = AppStore(db_url or os.environ.get(DATABASE_ENV) or None, state_dir=self.state_dir)
         first.store = self.store  # pushed data is read from the same database on each load
         self.override_error: WorkspaceInvalid | None = None  # stored settings kpilot.yaml no longer accepts
-        self._base: Workspace = first.ws  # kpilot.yaml as read, before the settings overrides
+        self._base: Workspace = first.base  # kpilot.yaml as read, before the settings overrides
         self._overrides_print = ""
-        first.ws = self._effective(self._read_overrides())
         self._services = [first]
+        self._read_overrides()
+        self._effective(first)
         self._pool.put(first)
 
     # --- the pool -------------------------------------------------------------------------------
@@ -199,9 +199,14 @@ class WorkspaceGate:
             self._users -= 1
             if self._users == 0:  # nobody opens meanwhile: an opening is done by a user
                 with self._open_lock:
+                    was_open = self._open
                     for svc in self._services:
                         svc.release_warehouse()
                     self._open = False
+                    if was_open:
+                        # Whatever changed the file while this server held it is this server's own doing (its
+                        # schema, its stored analyses): no other process could write meanwhile.
+                        self._left = self._warehouse_print()
 
     def _take_all(self) -> list[WorkspaceService]:
         """Every service of the pool, their warehouse connections closed: a load opens the warehouse with file
@@ -309,24 +314,22 @@ class WorkspaceGate:
         return self._base
 
     def overrides(self) -> dict[str, dict[str, object]]:
-        return self.store.overrides(self._base.workspace)
+        """The settings saved in the web app or through the API (metric key -> field -> value)."""
+        return self.primary.settings()
 
     def _read_overrides(self) -> dict[str, dict[str, object]]:
         found = self.overrides()
         self._overrides_print = json.dumps(found, sort_keys=True, default=str)
         return found
 
-    def _effective(self, overrides: dict[str, dict[str, object]]) -> Workspace:
-        """kpilot.yaml with the overrides; kpilot.yaml alone when they no longer fit it (the settings page
-        then shows why)."""
-        try:
-            ws = apply_overrides(self._base, overrides)
-            self.override_error = None
-            return ws
-        except WorkspaceInvalid as exc:
-            log.warning("settings overrides ignored: %s", exc)
-            self.override_error = exc
-            return self._base
+    def _effective(self, svc: WorkspaceService) -> Workspace:
+        """The workspace the service serves every door: kpilot.yaml with the saved settings, or kpilot.yaml alone
+        when they no longer fit it (the settings page then shows why)."""
+        ws = svc.apply_settings()
+        self.override_error = svc.settings_problem
+        if svc.settings_problem is not None:
+            log.warning("settings overrides ignored: %s", svc.settings_problem)
+        return ws
 
     def settings_changed(self) -> None:
         """Serve the stored overrides from now on (called after a setting is saved): caches are dropped."""
@@ -343,7 +346,7 @@ class WorkspaceGate:
         now = time.monotonic()
         if self._fingerprint is not None and now - self._checked < self.check_every:
             return
-        overrides = self._read_overrides()
+        self._read_overrides()
         current = self.fingerprint()
         self._checked = now
         if current == self._fingerprint:
@@ -367,9 +370,8 @@ class WorkspaceGate:
                         svc.close()
                     services = [WorkspaceService(self.workspace_dir, state_dir=self.state_dir, store=self.store)]
                     self._services = services  # the pool's services from now on, whatever happens below
-                    self._base = services[0].ws
-                effective = self._effective(overrides)
-                services[0].ws = effective
+                    self._base = services[0].base
+                effective = self._effective(services[0])
                 services[0].load()
                 while len(services) < self.pool_size:
                     services.append(WorkspaceService(self.workspace_dir, state_dir=self.state_dir, store=self.store))
