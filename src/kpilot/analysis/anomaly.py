@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from kpilot.analysis.domain import UNBOUNDED, Domain
 
@@ -145,6 +144,8 @@ def season_from_timestamps(timestamps: npt.ArrayLike) -> int | None:
 
 def _causal(filter_name: str, x: FloatArray, width: int) -> FloatArray:
     """A filter over the window ending at each point (x[i-width+1 .. i]); the start is padded with x[0]."""
+    from scipy import ndimage  # on first use: half a second of import the board does not need
+
     n = len(x)
     width = max(1, min(width, n))
     padded = np.r_[np.full(width - 1, x[0]), x]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special  # the distributions' functions, without scipy.stats' import time
 
 from kpilot.analysis.forecast_models import (
     Array,
@@ -114,7 +114,7 @@ def _num(x: float) -> float | None:
 
 
 def _z(level: float) -> float:
-    return float(stats.norm.ppf(0.5 + level / 2))
+    return float(special.ndtri(0.5 + level / 2))
 
 
 def probability_of_target(point: ForecastPoint, target: float, *, direction: str, level: float = 0.8) -> float:
@@ -129,7 +129,7 @@ def probability_of_target(point: ForecastPoint, target: float, *, direction: str
     if not sigma > 0:
         meets = point.value >= target if direction == "up" else point.value <= target
         return 1.0 if meets else 0.0
-    below = float(stats.norm.cdf((target - point.value) / sigma))
+    below = float(special.ndtr((target - point.value) / sigma))
     return 1.0 - below if direction == "up" else below
 
 
@@ -217,7 +217,7 @@ def _short_history(y: Array, h: int, level: float, notes: list[str]) -> Forecast
     # The typical size of a change (a steady trend counts: it is not known to go on); with no change
     # yet, half the value.
     spread = math.sqrt(float(np.mean(np.square(changes)))) if n >= 2 else abs(float(y[-1])) * 0.5
-    quantile = float(stats.t.ppf(0.5 + level / 2, df=max(1, n - 2)))
+    quantile = float(special.stdtrit(max(1, n - 2), 0.5 + level / 2))
     points = tuple(
         ForecastPoint(k, float(y[-1]), float(y[-1]) - quantile * spread * math.sqrt(k),
                       float(y[-1]) + quantile * spread * math.sqrt(k))
@@ -277,7 +277,7 @@ def forecast(
     sigma = np.maximum.accumulate([math.sqrt(float(np.mean(np.square(step)))) for step in errors])
     points = []
     for k in range(horizon):
-        q = float(stats.t.ppf(0.5 + level / 2, df=max(1, len(errors[k]) - 1)))
+        q = float(special.stdtrit(max(1, len(errors[k]) - 1), 0.5 + level / 2))
         value = float(final[k])
         points.append(ForecastPoint(k + 1, value, value - q * float(sigma[k]), value + q * float(sigma[k])))
     return Forecast(method, level, tuple(points), dict(trial.score), trial.score[method], origins=trial.origins,

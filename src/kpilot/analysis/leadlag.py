@@ -28,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
+from scipy import special  # the distributions' functions, without scipy.stats' import time
 
 from kpilot.model.errors import KpilotError, msg
 
@@ -176,7 +176,7 @@ def granger_causality(data: NDArray[np.float64] | Sequence[Sequence[float]], cau
     df_resid = nobs - params
     f = ((rss_r - rss_u) / restrictions) / (rss_u / df_resid)
     df = (restrictions, k * df_resid)
-    return GrangerResult(float(f), df, float(stats.f.sf(f, *df)), lags, nobs)
+    return GrangerResult(float(f), df, float(special.fdtrc(df[0], df[1], f)), lags, nobs)
 
 
 def _rss(z: Array, y: Array) -> float:
@@ -364,7 +364,7 @@ def _estimate(names: list[str], values: Array, pairs: list[tuple[str, str]], max
     cols = np.arange(len(pairs))
     zbest = zp[best_w, cols]
     n_windows = zp.shape[0]
-    p_raw = np.minimum(1.0, n_windows * 2 * stats.norm.sf(np.abs(zbest)))
+    p_raw = np.minimum(1.0, n_windows * 2 * special.ndtr(-np.abs(zbest)))
     sign = np.where(sums[best_w, li, fi] >= 0, 1.0, -1.0)
     rp = r[:, li, fi]  # lags x pairs
     within = np.arange(width)[:, None] + 1 + best_w[None, :]  # lags of the window
@@ -450,7 +450,7 @@ def _granger_pairs(e: Array, li: IntArray, fi: IntArray, orders: IntArray) -> tu
         rss_u = np.maximum(rss_r[fi[sel]] - gain, 1e-300)
         f = (gain / p) / (rss_u / df_resid)
         f_out[sel] = f
-        p_out[sel] = stats.f.sf(f, p, 2 * df_resid)
+        p_out[sel] = special.fdtrc(p, 2 * df_resid, f)
     return f_out, p_out
 
 
