@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from kpilot.service import WorkspaceService
-from kpilot.sources import LoadError
+from kpilot.sources.files import LoadError
 
 ORDERS = "id,ordered_at,amount\n1,2026-01-05,10\n2,2026-02-06,20\n3,2026-02-07,30\n"
 EMPTIED = ("data/orders.csv holds no rows now; loading it would empty table 'orders', which holds 3 row(s). "

@@ -40,8 +40,8 @@ from kpilot.model.yamlsrc import read_yaml_file
 from kpilot.sources import files as file_sources
 from kpilot.sources import push
 from kpilot.sources.base import quote_ident
-from kpilot.sources.files_common import scratch
-from kpilot.sources.in_place import InPlaceTables
+from kpilot.sources.databases.in_place import InPlaceTables
+from kpilot.sources.files.common import scratch
 from kpilot.sources.registry import syncable
 from kpilot.sources.registry import table_specs as registry_specs
 from kpilot.sources.sync import SyncReport, sync_sources

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kpilot.sources import http
+from kpilot.sources.saas import http
 from tests.sources.helpers import Ws
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kpilot.model.workspace import Source
-from kpilot.sources.api_rows import snake
+from kpilot.sources.saas.records import snake
 from kpilot.sources.sync import sync_sources
 from tests.sources.helpers import Ws
 from tests.sources.mock_apis.brevo import STATS, BrevoApi, sample

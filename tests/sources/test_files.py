@@ -12,12 +12,11 @@ from typing import Any
 import duckdb
 import pytest
 
-import kpilot.sources.files as files_module
+import kpilot.sources.files.load as files_module
 from kpilot.compute import store
 from kpilot.model.workspace import Source
-from kpilot.sources import LoadError, discover, load_tables, sniff_columns
-from kpilot.sources.files import table_name
-from kpilot.sources.files_state import read_records
+from kpilot.sources.files import LoadError, discover, load_tables, sniff_columns, table_name
+from kpilot.sources.files.state import read_records
 from tests.sources.helpers import Ws
 
 

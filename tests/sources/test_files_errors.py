@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from kpilot.sources import LoadError, discover, load_tables
+from kpilot.sources.files import LoadError, discover, load_tables
 from tests.sources.helpers import Ws
 
 GOOD_DEALS = "deal_id,created_at,amount_eur,stage\nD1,2026-01-05 10:00:00,100.5,won\nD2,2026-01-06 11:30:00,200,lost\n"

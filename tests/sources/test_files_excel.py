@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from kpilot.sources import LoadError, discover, sniff_columns
+from kpilot.sources.files import LoadError, discover, sniff_columns
 from tests.sources.helpers import Ws
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from kpilot.sources import LoadError, discover, sniff_columns
+from kpilot.sources.files import LoadError, discover, sniff_columns
 from tests.sources.helpers import Ws
 
 

@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from kpilot.model.errors import msg
-from kpilot.sources import LoadError
-from kpilot.sources.files import discover, load_tables
-from kpilot.sources.files_state import LoadFailure, clear_failures, last_failure, record_failure
+from kpilot.sources.files import LoadError, discover, load_tables
+from kpilot.sources.files.state import LoadFailure, clear_failures, last_failure, record_failure
 from tests.sources.helpers import Ws
 
 

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpilot.model.workspace import Source
-from kpilot.sources import ga4
+from kpilot.sources.saas import ga4
 from kpilot.sources.sync import sync_sources
 from tests.sources.helpers import Ws
 from tests.sources.mock_apis.ga4 import PROPERTY, Ga4Api

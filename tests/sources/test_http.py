@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from kpilot.sources.base import SyncError
-from kpilot.sources.http import HttpClient, retry_after
+from kpilot.sources.saas.http import HttpClient, retry_after
 from tests.sources.mock_apis import Answer, MockApi, Request
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from kpilot.model.workspace import Source
-from kpilot.sources import hubspot
+from kpilot.sources.saas import hubspot
 from kpilot.sources.sync import sync_sources
 from tests.sources.mock_apis.hubspot import HubSpotApi, sample
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from kpilot.model.workspace import Source
-from kpilot.sources.api_rows import parse, snake
+from kpilot.sources.saas.records import parse, snake
 from kpilot.sources.sync import sync_sources
 from tests.sources.helpers import Ws
 from tests.sources.mock_apis.salesforce import T0, SalesforceApi, sample

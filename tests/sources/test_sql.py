@@ -481,7 +481,7 @@ def test_sync_command_prints_a_table_in_french(tmp_path: Path) -> None:
 
 
 def test_urls_never_print_and_types_map_to_the_warehouse() -> None:
-    from kpilot.sources.sql import Secret, warehouse_type
+    from kpilot.sources.databases.connectors import Secret, warehouse_type
 
     url = Secret(f"postgresql://kpilot:{SECRET}%40x@db:5432/shop")
     assert SECRET not in f"{url} {url!r} {[url]}"

@@ -1,11 +1,11 @@
 """In-place execution (`mode: in_place`, push-down): the engines computing models in their source's database.
 
-Sources find the in-place tables in their database's catalog and open the connections (kpilot.sources.in_place);
-this module picks the engine for each database's dialect, sets up its read-only session and names the tables as
-the database names them. A PostgreSQL or MySQL/MariaDB table is queried on its server (the compiled queries in
-its dialect, on a read-only session); a DuckDB or SQLite file is opened read-only and queried by its own engine.
-Nothing is copied: only the per-period aggregates come back, and the warehouse stores them as it stores every
-other aggregate.
+Sources find the in-place tables in their database's catalog and open the connections
+(kpilot.sources.databases.in_place); this module picks the engine for each database's dialect, sets up its
+read-only session and names the tables as the database names them. A PostgreSQL or MySQL/MariaDB table is
+queried on its server (the compiled queries in its dialect, on a read-only session); a DuckDB or SQLite file is
+opened read-only and queried by its own engine. Nothing is copied: only the per-period aggregates come back, and
+the warehouse stores them as it stores every other aggregate.
 """
 
 from __future__ import annotations

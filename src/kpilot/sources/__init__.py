@@ -1,13 +1,7 @@
-"""Connectors: where data comes from, and how it gets into the workspace's DuckDB database."""
+"""Sources: getting rows into the warehouse. Sources fetch; they never run the analysis.
 
-from kpilot.sources.files import (
-    LoadError,
-    LoadReport,
-    TableFile,
-    TableLoad,
-    discover,
-    load_tables,
-    sniff_columns,
-)
-
-__all__ = ["LoadError", "LoadReport", "TableFile", "TableLoad", "discover", "load_tables", "sniff_columns"]
+files/ loads CSV, Excel and Parquet files; databases/ copies (or computes in place) the tables of SQL databases;
+saas/ copies the objects of SaaS APIs; push.py materializes the rows other systems push. Databases and SaaS APIs
+are connectors behind one interface (base.py), copied by sync.py with their state and cursors in the warehouse;
+registry.py says which connector reads a source, and secrets.py where its credentials come from.
+"""

@@ -1,4 +1,4 @@
-"""Which connector reads a source: SQL databases through kpilot.sources.sql, SaaS APIs through their modules.
+"""Which connector reads a source: SQL databases through kpilot.sources.databases, SaaS APIs through theirs.
 
 `kpilot.sources.sync` asks this module only, so a new connector is one entry here. A SaaS source may omit
 `tables:`: it then copies every object its connector offers, each with its documented cursor and key.
@@ -13,7 +13,7 @@ from kpilot.model.errors import msg
 from kpilot.model.workspace import SQL_SOURCE_TYPES, Source, SourceTable
 from kpilot.sources.base import Connector, SyncError
 
-# SaaS source type -> module name under kpilot.sources; each module has connector_for() and DEFAULT_TABLES.
+# SaaS source type -> module name under kpilot.sources.saas; each module has connector_for() and DEFAULT_TABLES.
 SAAS_CONNECTORS: dict[str, str] = {
     "hubspot": "hubspot",
     "pipedrive": "pipedrive",
@@ -31,16 +31,16 @@ def syncable(source: Source) -> bool:
 def _module(source: Source):  # type: ignore[no-untyped-def]
     import importlib
 
-    return importlib.import_module(f"kpilot.sources.{SAAS_CONNECTORS[source.type]}")
+    return importlib.import_module(f"kpilot.sources.saas.{SAAS_CONNECTORS[source.type]}")
 
 
 def connector_for(source: Source, base_dir: Path, environ: Mapping[str, str] | None = None,
                   secrets: Path | None = None) -> Connector:
     """The connector of a source (not connected yet: the first discover or read connects)."""
     if source.type in SQL_SOURCE_TYPES:
-        from kpilot.sources import sql
+        from kpilot.sources.databases import connectors
 
-        return sql.connector_for(source, base_dir, environ, secrets)
+        return connectors.connector_for(source, base_dir, environ, secrets)
     if source.type in SAAS_CONNECTORS:
         connector: Connector = _module(source).connector_for(source, base_dir, environ, secrets)
         return connector

@@ -1,4 +1,5 @@
-"""Copy database tables into the warehouse: in full (all or nothing), or incrementally on a cursor column.
+"""Copy the tables of any connector (databases, SaaS APIs) into the warehouse: in full (all or nothing), or
+incrementally on a cursor column.
 
 An incremental copy commits batch after batch, each in one DuckDB transaction with the table's state in
 `kpilot.syncs`, so a sync killed at any point resumes from its last committed cursor. A commit never ends

@@ -16,8 +16,14 @@ from typing import Any
 from kpilot.model.errors import msg
 from kpilot.model.workspace import Source, Workspace
 from kpilot.sources.base import Connector, SourceTableInfo, SyncError
+from kpilot.sources.databases.connectors import (
+    DuckDBConnector,
+    MySQLConnector,
+    PostgresConnector,
+    SQLiteConnector,
+    connector_for,
+)
 from kpilot.sources.secrets import CredentialLayers, secrets_file
-from kpilot.sources.sql import DuckDBConnector, MySQLConnector, PostgresConnector, SQLiteConnector, connector_for
 from kpilot.sources.sync import resolve
 from kpilot.store.credentials import stored_credentials
 

@@ -19,7 +19,7 @@ from kpilot.model.source_checks import source_problems
 from kpilot.model.types import INTEGER_TYPES, delimiter_char, format_problem
 from kpilot.model.validate import is_numeric
 from kpilot.sources.base import quote_ident
-from kpilot.sources.files_common import (
+from kpilot.sources.files.common import (
     ColumnSpec,
     LoadError,
     TableFile,

@@ -18,7 +18,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
 from kpilot.model.errors import Message, joined, msg, verbatim
-from kpilot.sources.files_common import (
+from kpilot.sources.files.common import (
     ColumnSpec,
     LoadError,
     TableFile,

@@ -30,7 +30,7 @@ from kpilot.model.types import INTEGER_TYPES
 from kpilot.model.validate import is_temporal
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Source
 from kpilot.sources.base import quote_ident
-from kpilot.sources.files_common import (
+from kpilot.sources.files.common import (
     NOTHING_LOADED,
     LoadError,
     TableFile,
@@ -43,29 +43,21 @@ from kpilot.sources.files_common import (
     unreadable,
     where,
 )
-from kpilot.sources.files_csv import CsvPlan, EncodingRetry, diagnose, plan_append, plan_csv, read_into
-from kpilot.sources.files_excel import data_sheet_names, read_sheet, sheet_names, sniff_sheet
-from kpilot.sources.files_state import (
+from kpilot.sources.files.csv import CsvPlan, EncodingRetry, diagnose, plan_append, plan_csv, read_into
+from kpilot.sources.files.excel import data_sheet_names, read_sheet, sheet_names, sniff_sheet
+from kpilot.sources.files.state import (
     Change,
     LoadFailure,
     LoadRecord,
     check_unchanged,
-    clear_failures,
     decide,
     ensure_schema,
-    last_failure,
     main_tables,
     read_records,
-    record_failure,
     table_columns,
     unchanged,
     write_records,
 )
-
-__all__ = [
-    "LoadError", "LoadFailure", "LoadReport", "TableFile", "TableLoad", "clear_failures", "discover", "last_failure",
-    "load_tables", "record_failure", "sniff_columns", "table_name",
-]
 
 SUFFIXES = {"csv": (".csv", ".tsv"), "excel": (".xlsx", ".xlsm"), "parquet": (".parquet", ".pq")}
 

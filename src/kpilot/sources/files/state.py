@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from kpilot.model.errors import Message, msg, verbatim
-from kpilot.sources.files_common import LoadError, TableFile, duckdb_type, shown_path, unreadable
+from kpilot.sources.files.common import LoadError, TableFile, duckdb_type, shown_path, unreadable
 
 CHUNK = 1 << 20
 

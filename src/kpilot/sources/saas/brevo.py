@@ -17,9 +17,9 @@ import pyarrow as pa
 
 from kpilot.model.errors import msg
 from kpilot.model.workspace import Source, SourceTable
-from kpilot.sources import api_rows
 from kpilot.sources.base import SourceTableInfo
-from kpilot.sources.http import HttpClient
+from kpilot.sources.saas import records
+from kpilot.sources.saas.http import HttpClient
 
 BASE_URL = "https://api.brevo.com/v3"
 PAGE = 100  # the largest `limit` /emailCampaigns accepts
@@ -66,9 +66,9 @@ class BrevoConnector:
         found = _stats(first[0]) if first else {}
         names = [s for s in (*_STATS, *_FRACTIONS) if s in found or not found]
         names += sorted(s for s in found if s not in names and isinstance(found[s], int | float))
-        stats = [(api_rows.snake(s), f"statistics.globalStats.{s}", "DOUBLE" if s in _FRACTIONS or isinstance(
+        stats = [(records.snake(s), f"statistics.globalStats.{s}", "DOUBLE" if s in _FRACTIONS or isinstance(
             found.get(s), float) else "BIGINT") for s in names]
-        return [api_rows.table("campaigns", [*_CAMPAIGN, *stats])]
+        return [records.table("campaigns", [*_CAMPAIGN, *stats])]
 
     def read(self, table: SourceTableInfo, cursor: str | None, after: Any, *, inclusive: bool,
              batch_size: int) -> Iterator[pa.Table]:
@@ -76,13 +76,13 @@ class BrevoConnector:
             for page in self._pages():
                 for c in page:
                     stats = _stats(c)
-                    yield {col.name: api_rows.parse(
+                    yield {col.name: records.parse(
                         stats.get(col.source_type.rsplit(".", 1)[1]) if col.source_type.startswith("statistics.")
                         else c.get(col.source_type), col.type) for col in table.columns}
 
-        ordered = sorted(api_rows.cursor_filter(rows(), cursor, after, inclusive),
+        ordered = sorted(records.cursor_filter(rows(), cursor, after, inclusive),
                          key=lambda r: r[cursor]) if cursor else rows()
-        yield from api_rows.batches(table, ordered, batch_size)
+        yield from records.batches(table, ordered, batch_size)
 
     def close(self) -> None:
         self.client.close()
@@ -95,10 +95,10 @@ def _stats(campaign: dict[str, Any]) -> dict[str, Any]:
 
 def connector_for(source: Source, base_dir: Path, environ: Mapping[str, str] | None = None,
                   secrets: Path | None = None) -> BrevoConnector:
-    var = api_rows.option(source, "api_key_env", "BREVO_API_KEY")
-    key = api_rows.secret(source, var, msg("the account's API key (Brevo: SMTP & API > API keys)"), environ,
+    var = records.option(source, "api_key_env", "BREVO_API_KEY")
+    key = records.secret(source, var, msg("the account's API key (Brevo: SMTP & API > API keys)"), environ,
                           secrets)
-    client = api_rows.client(
+    client = records.client(
         source, BASE_URL, {"api-key": key.reveal(), "accept": "application/json"}, secrets=(key.reveal(),),
         fix=msg("Fix: create an API key in Brevo (SMTP & API > API keys) and store it in {var}.", var=var),
         factory=HttpClient)

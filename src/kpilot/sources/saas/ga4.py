@@ -26,9 +26,9 @@ import pyarrow as pa
 
 from kpilot.model.errors import msg
 from kpilot.model.workspace import Source, SourceTable
-from kpilot.sources import api_rows
 from kpilot.sources.base import SourceTableInfo, SyncError
-from kpilot.sources.http import HttpClient
+from kpilot.sources.saas import records
+from kpilot.sources.saas.http import HttpClient
 
 BASE_URL = "https://analyticsdata.googleapis.com/v1beta"
 SCOPE = "https://www.googleapis.com/auth/analytics.readonly"
@@ -73,9 +73,9 @@ class Ga4Connector:
         self.key = key
         self.path = f"properties/{property_id}:runReport"
         self.conversion = conversion
-        self.settle_days = api_rows.number(source, "settle_days", 3, int)
-        self.start_date = str(api_rows.option(source, "start_date", "2020-01-01"))
-        self.page = api_rows.number(source, "page_size", PAGE, int)
+        self.settle_days = records.number(source, "settle_days", 3, int)
+        self.start_date = str(records.option(source, "start_date", "2020-01-01"))
+        self.page = records.number(source, "page_size", PAGE, int)
         self.client: HttpClient | None = None
         self._expires = 0.0
 
@@ -89,7 +89,7 @@ class Ga4Connector:
                                 source=self.source.key)) from None
         try:
             resp = httpx.post(str(self.key["token_uri"]), data={"grant_type": GRANT, "assertion": assertion},
-                              timeout=api_rows.number(self.source, "timeout", 30))
+                              timeout=records.number(self.source, "timeout", 30))
         except httpx.HTTPError as exc:
             raise SyncError(msg("source '{source}': the token server {url} could not be reached: {reason}",
                                 source=self.source.key, url=str(self.key["token_uri"]),
@@ -112,7 +112,7 @@ class Ga4Connector:
             token, self._expires = self._token()
             if self.client is not None:
                 self.client.close()
-            self.client = api_rows.client(
+            self.client = records.client(
                 self.source, BASE_URL, {"Authorization": f"Bearer {token}"}, secrets=(token,), factory=HttpClient,
                 fix=msg("Fix: give the service account {email} the Viewer role on GA4 property {path} (Admin > "
                         "Property access management).", email=str(self.key.get("client_email")),
@@ -122,11 +122,11 @@ class Ga4Connector:
     def columns(self) -> list[tuple[str, str, str]]:
         # keyEvents is what GA4 called conversions before 2024: one column. Another metric is another column
         # (so that the table is copied afresh rather than mixing two measures).
-        name = "conversions" if self.conversion in ("keyEvents", "conversions") else api_rows.snake(self.conversion)
+        name = "conversions" if self.conversion in ("keyEvents", "conversions") else records.snake(self.conversion)
         return [*_DIMENSIONS, *_METRICS, (name, self.conversion, "BIGINT")]
 
     def discover(self) -> list[SourceTableInfo]:
-        return [api_rows.table("traffic", self.columns())]
+        return [records.table("traffic", self.columns())]
 
     def read(self, table: SourceTableInfo, cursor: str | None, after: Any, *, inclusive: bool,
              batch_size: int) -> Iterator[pa.Table]:
@@ -137,7 +137,7 @@ class Ga4Connector:
         if isinstance(after, date):
             # Settling data: read again the last days before the committed date (they replace their copies).
             start = (after - timedelta(days=self.settle_days)).isoformat()
-        yield from api_rows.batches(table, self._rows(table, start), batch_size)
+        yield from records.batches(table, self._rows(table, start), batch_size)
 
     def _rows(self, table: SourceTableInfo, start: str) -> Iterator[dict[str, Any]]:
         dims = [c for c in table.columns if c.source_type in {d[1] for d in _DIMENSIONS}]
@@ -158,7 +158,7 @@ class Ga4Connector:
             for row in rows:
                 values = dict(zip(names, (v.get("value") for v in row.get("dimensionValues", [])), strict=False))
                 values.update(zip(metric_names, (v.get("value") for v in row.get("metricValues", [])), strict=False))
-                yield {c.name: api_rows.parse(values.get(c.source_type), c.type) for c in table.columns}
+                yield {c.name: records.parse(values.get(c.source_type), c.type) for c in table.columns}
             offset += len(rows)
             if not rows or offset >= int(data.get("rowCount") or 0):
                 return
@@ -172,14 +172,14 @@ def connector_for(source: Source, base_dir: Path, environ: Mapping[str, str] | N
                   secrets: Path | None = None) -> Ga4Connector:
     from kpilot.sources.registry import table_specs
 
-    property_id = str(api_rows.option(source, "property_id", required=True, example="'123456789'"))
+    property_id = str(records.option(source, "property_id", required=True, example="'123456789'"))
     for name, spec in table_specs(source).items():
         if spec.cursor and not spec.key_columns:
             raise SyncError(msg("source '{source}', table {table}: a GA4 report read incrementally needs "
                                 "`primary_key: [date, channel, campaign]`: its last days are read again and must "
                                 "replace their copies.", source=source.key, table=name))
-    var = api_rows.option(source, "credentials_env", "GOOGLE_APPLICATION_CREDENTIALS")
-    where = api_rows.secret(source, var, msg("the path of the service account's JSON key file"), environ, secrets)
+    var = records.option(source, "credentials_env", "GOOGLE_APPLICATION_CREDENTIALS")
+    where = records.secret(source, var, msg("the path of the service account's JSON key file"), environ, secrets)
     path = Path(where.reveal()).expanduser()
     path = path if path.is_absolute() else base_dir / path
     try:
@@ -194,5 +194,5 @@ def connector_for(source: Source, base_dir: Path, environ: Mapping[str, str] | N
         raise SyncError(msg("source '{source}': {path} is not a service account key (its `type` must be "
                             "`service_account`).", source=source.key, path=str(path)))
     key.setdefault("token_uri", "https://oauth2.googleapis.com/token")
-    conversion = str(api_rows.option(source, "conversion_metric", "keyEvents"))
+    conversion = str(records.option(source, "conversion_metric", "keyEvents"))
     return Ga4Connector(source, key, property_id, conversion)

@@ -18,8 +18,8 @@ import pyarrow as pa
 from kpilot.model.errors import msg
 from kpilot.model.workspace import Source, SourceTable
 from kpilot.sources.base import SourceTableInfo, SyncError
-from kpilot.sources.http import HttpClient
-from kpilot.sources.saas import Row, batches, client_for, convert, extra_fields, ordered, page_size, table_info
+from kpilot.sources.saas.http import HttpClient
+from kpilot.sources.saas.objects import Row, batches, client_for, convert, extra_fields, ordered, page_size, table_info
 
 BASE_URL = "https://api.hubapi.com"
 PAGE = 100  # the objects API's and the search API's largest page

@@ -17,9 +17,9 @@ import pyarrow as pa
 
 from kpilot.model.errors import msg
 from kpilot.model.workspace import Source
-from kpilot.sources.api_rows import number
 from kpilot.sources.base import Column, SourceTableInfo, SyncError, rows_to_arrow
-from kpilot.sources.http import HttpClient, source_token
+from kpilot.sources.saas.http import HttpClient, source_token
+from kpilot.sources.saas.records import number
 
 Row = dict[str, Any]
 Auth = Callable[[str], tuple[dict[str, str], dict[str, str]]]  # token -> (headers, query parameters)

@@ -19,8 +19,8 @@ import pyarrow as pa
 from kpilot.model.errors import msg
 from kpilot.model.workspace import Source, SourceTable
 from kpilot.sources.base import SourceTableInfo
-from kpilot.sources.http import HttpClient
-from kpilot.sources.saas import Row, batches, client_for, extra_fields, ordered, page_size, table_info
+from kpilot.sources.saas.http import HttpClient
+from kpilot.sources.saas.objects import Row, batches, client_for, extra_fields, ordered, page_size, table_info
 
 BASE_URL = "https://api.pipedrive.com"
 PAGE = 500  # the v1 lists' largest page

@@ -19,7 +19,7 @@ import pyarrow as pa
 from kpilot.model.errors import msg
 from kpilot.model.workspace import Source
 from kpilot.sources.base import Column, SourceTableInfo, SyncError, rows_to_arrow
-from kpilot.sources.http import HttpClient
+from kpilot.sources.saas.http import HttpClient
 from kpilot.sources.secrets import Secret, missing, read_secrets
 
 

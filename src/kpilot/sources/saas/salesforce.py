@@ -20,9 +20,9 @@ import pyarrow as pa
 
 from kpilot.model.errors import msg
 from kpilot.model.workspace import Source, SourceTable
-from kpilot.sources import api_rows
 from kpilot.sources.base import SourceTableInfo, SyncError
-from kpilot.sources.http import HttpClient
+from kpilot.sources.saas import records
+from kpilot.sources.saas.http import HttpClient
 
 API_VERSION = "v62.0"
 
@@ -90,7 +90,7 @@ class SalesforceConnector:
             fields = {f["name"]: f for f in described.get("fields", []) if isinstance(f, dict) and "name" in f}
             names = [n for n in OBJECTS[obj] if n in fields]
             names += [n for n, f in fields.items() if f.get("custom") and n not in names]
-            out.append(api_rows.table(obj, [(api_rows.snake(n), n, _TYPES.get(str(fields[n].get("type")), "VARCHAR"))
+            out.append(records.table(obj, [(records.snake(n), n, _TYPES.get(str(fields[n].get("type")), "VARCHAR"))
                                             for n in names if _FIELD.match(n)
                                             and fields[n].get("type") not in _SKIPPED]))
         return out
@@ -108,12 +108,12 @@ class SalesforceConnector:
             data = self.client.get_json(f"{self.base}/query", {"q": soql})
             while True:
                 for record in data.get("records", []):
-                    yield {c.name: api_rows.parse(record.get(c.source_type), c.type) for c in table.columns}
+                    yield {c.name: records.parse(record.get(c.source_type), c.type) for c in table.columns}
                 if data.get("done", True) or not data.get("nextRecordsUrl"):
                     return
                 data = self.client.get_json(str(data["nextRecordsUrl"]))
 
-        yield from api_rows.batches(table, api_rows.cursor_filter(rows(), cursor, after, inclusive), batch_size)
+        yield from records.batches(table, records.cursor_filter(rows(), cursor, after, inclusive), batch_size)
 
     def close(self) -> None:
         self.client.close()
@@ -121,13 +121,13 @@ class SalesforceConnector:
 
 def connector_for(source: Source, base_dir: Path, environ: Mapping[str, str] | None = None,
                   secrets: Path | None = None) -> SalesforceConnector:
-    instance = api_rows.option(source, "instance_url", required=True, example="https://mycompany.my.salesforce.com")
-    var = api_rows.option(source, "token_env", "SALESFORCE_ACCESS_TOKEN")
-    token = api_rows.secret(source, var, msg("an OAuth access token of the org (a connected app's token)"), environ,
+    instance = records.option(source, "instance_url", required=True, example="https://mycompany.my.salesforce.com")
+    var = records.option(source, "token_env", "SALESFORCE_ACCESS_TOKEN")
+    token = records.secret(source, var, msg("an OAuth access token of the org (a connected app's token)"), environ,
                             secrets)
-    client = api_rows.client(
+    client = records.client(
         source, instance, {"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"},
         secrets=(token.reveal(),), factory=HttpClient,
         fix=msg("Fix: Salesforce answers INVALID_SESSION_ID when a session has expired (after 2 hours by default): "
                 "get a new access token from the connected app and store it in {var}.", var=var))
-    return SalesforceConnector(source, client, str(api_rows.option(source, "api_version", API_VERSION)))
+    return SalesforceConnector(source, client, str(records.option(source, "api_version", API_VERSION)))
