@@ -20,13 +20,13 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from kpilot.analysis.status import describe_when, judge_series, linear_pacing, pace
-from kpilot.insights.board import MetricStatus, daily_values, judge
-from kpilot.insights.board import board as judge_board
 from kpilot.compute.compose import Series
 from kpilot.compute.engine import DuckDBEngine, WarehouseDamaged, connect_duckdb, is_damage, storage_problem
 from kpilot.compute.in_place import InPlace
 from kpilot.compute.metrics import ComputeReport, MetricComputer
 from kpilot.insights import Insights
+from kpilot.insights.board import MetricStatus, daily_values, judge
+from kpilot.insights.board import board as judge_board
 from kpilot.model import Issue, KpilotError, Workspace, WorkspaceInvalid, load_workspace
 from kpilot.model.errors import Message, did_you_mean, msg, one_of
 from kpilot.model.loader import workspace_file
@@ -46,7 +46,7 @@ from kpilot.sources.registry import syncable
 from kpilot.sources.registry import table_specs as registry_specs
 from kpilot.sources.sync import SyncReport, sync_sources
 from kpilot.store import AppStore
-from kpilot.store.credentials import key_seed
+from kpilot.store.credentials import CredentialVault, check_name, key_seed, open_store
 
 Progress = Callable[[int, int, str], None]
 DATABASE_ENV = "KPILOT_DATABASE_URL"  # the application database's URL (default: app.db in the state folder)
@@ -326,6 +326,22 @@ class WorkspaceService:
             self.store = AppStore(self.database_url, state_dir=self.state_dir)
             self._own_store = True
         return self.store
+
+    def check_credential(self, source: str, name: str) -> None:
+        """Refuse a credential of a source kpilot.yaml does not declare, or under a name that is no variable name:
+        before its value is asked for."""
+        keys = [s.key for s in self.ws.sources]
+        if source not in keys:
+            raise KpilotError(msg("no source '{source}' in {file};{hint} sources: {sources}", source=source,
+                                  file=str(self.file), hint=did_you_mean(source, keys), sources=one_of(keys)))
+        check_name(name)
+
+    @contextmanager
+    def credentials(self, database_url: str | None = None) -> Iterator[CredentialVault]:
+        """The sources' credentials, stored encrypted in the application database (`database_url`, else the
+        workspace's), open for the block."""
+        with open_store(self.state_dir, database_url or self.database_url) as store:
+            yield CredentialVault(store, self.state_dir)
 
     def load_pushed(self) -> dict[str, int]:
         """Materialize what was pushed (`POST /api/v1/push`) into the warehouse: each table of a push source
