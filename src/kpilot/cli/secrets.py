@@ -1,4 +1,4 @@
-"""`kpilot secrets`: sources' credentials stored encrypted in the application database. Thin, over kpilot.store.
+"""`kpilot secrets`: sources' credentials stored encrypted in the application database. Thin, over the service.
 
 A value is read from standard input or a hidden prompt, never from the command line (where `ps` and the shell's
 history would keep it), and never printed: `list` shows names only.
@@ -13,19 +13,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kpilot.cli import LangOpt, StateOpt, WorkspaceOpt, _errors, _open, app, out
+from kpilot.cli.options import DbOpt, LangOpt, StateOpt, WorkspaceOpt, _errors, _open, out
 from kpilot.i18n import Translator, translator
 from kpilot.model import KpilotError
-from kpilot.model.errors import did_you_mean, msg, one_of
+from kpilot.model.errors import msg
 
-secrets_app = typer.Typer(help="Sources' credentials, stored encrypted in the application database.",
-                          no_args_is_help=True)
-app.add_typer(secrets_app, name="secrets")
+group = typer.Typer(help="Sources' credentials, stored encrypted in the application database.", no_args_is_help=True)
 
 SourceArg = Annotated[str, typer.Argument(help="The source's key in kpilot.yaml.")]
 NameArg = Annotated[str, typer.Argument(help="The variable the source reads (its token_env, url_env, api_key_env...).")]
-DbOpt = Annotated[str | None, typer.Option("--db", help="Application database URL (default: $KPILOT_DATABASE_URL, "
-                                                        "else SQLite in the state folder).")]
 
 
 def _read_value(name: str, tr: Translator) -> str:
@@ -35,37 +31,29 @@ def _read_value(name: str, tr: Translator) -> str:
     return str(typer.prompt(tr("Value of {name}").format(name=name), hide_input=True, err=True))
 
 
-@secrets_app.command("set")
+@group.command("set")
 def set_secret(source: SourceArg, name: NameArg, workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None,
                db: DbOpt = None, lang: LangOpt = None) -> None:
     """Store a credential of SOURCE under NAME, encrypted; the value comes from standard input or a hidden prompt."""
-    from kpilot.store.credentials import CredentialVault, check_name, open_store
-
     with _errors(lang, workspace):
         svc = _open(workspace, state_dir)
-        keys = [s.key for s in svc.ws.sources]
-        if source not in keys:
-            raise KpilotError(msg("no source '{source}' in {file};{hint} sources: {sources}", source=source,
-                                  file=str(svc.file), hint=did_you_mean(source, keys), sources=one_of(keys)))
-        check_name(name)
+        svc.check_credential(source, name)
         value = _read_value(name, translator(lang or svc.ws.language.value))
-        with open_store(svc.state_dir, db) as store:
-            CredentialVault(store, svc.state_dir).set(svc.ws.workspace, source, name, value)
+        with svc.credentials(db) as vault:
+            vault.set(svc.ws.workspace, source, name, value)
     tr = translator(lang or svc.ws.language.value)
     out.print(tr("Stored {name} for source '{source}', encrypted in the application database.").format(
         name=name, source=source))
 
 
-@secrets_app.command("list")
+@group.command("list")
 def list_secrets(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, db: DbOpt = None,
                  lang: LangOpt = None) -> None:
     """The credentials stored for the workspace: source and name, never the value."""
-    from kpilot.store.credentials import CredentialVault, open_store
-
     with _errors(lang, workspace):
         svc = _open(workspace, state_dir)
-        with open_store(svc.state_dir, db) as store:
-            names = CredentialVault(store, svc.state_dir).names(svc.ws.workspace)
+        with svc.credentials(db) as vault:
+            names = vault.names(svc.ws.workspace)
     tr = translator(lang or svc.ws.language.value)
     if not names:
         out.print(tr("No credential is stored for workspace '{workspace}'.").format(workspace=svc.ws.workspace))
@@ -78,16 +66,14 @@ def list_secrets(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None
     out.print(table)
 
 
-@secrets_app.command("delete")
+@group.command("delete")
 def delete_secret(source: SourceArg, name: NameArg, workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None,
                   db: DbOpt = None, lang: LangOpt = None) -> None:
     """Remove a stored credential."""
-    from kpilot.store.credentials import CredentialVault, open_store
-
     with _errors(lang, workspace):
         svc = _open(workspace, state_dir)
-        with open_store(svc.state_dir, db) as store:
-            if not CredentialVault(store, svc.state_dir).delete(svc.ws.workspace, source, name):
+        with svc.credentials(db) as vault:
+            if not vault.delete(svc.ws.workspace, source, name):
                 raise KpilotError(msg("no credential {name} is stored for source '{source}'. Fix: see `kpilot secrets "
                                       "list`.", name=name, source=source))
     out.print(translator(lang or svc.ws.language.value)("Deleted {name} of source '{source}'.").format(

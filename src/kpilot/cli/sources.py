@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from kpilot.cli import LangOpt, StateOpt, WorkspaceOpt, _errors, _escape, _open, _table_progress, app, err, out
+from kpilot.cli.options import LangOpt, StateOpt, WorkspaceOpt, _errors, _escape, _open, _table_progress, err, out
 from kpilot.i18n import Translator, format_value, translator
 from kpilot.model import KpilotError, Workspace, load_workspace
 from kpilot.model.errors import N_, msg, render
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 STATUS = {"copied": N_("copied"), "synced": N_("synced"), "failed": N_("failed")}
 
 
-@app.command()
 def sync(
     source: Annotated[str | None, typer.Argument(help="Key of the source to sync (default: all).")] = None,
     workspace: WorkspaceOpt = Path("."),
@@ -56,7 +55,6 @@ def sync(
         raise typer.Exit(1)
 
 
-@app.command()
 def worker(
     workspace: WorkspaceOpt = Path("."),
     state_dir: StateOpt = None,

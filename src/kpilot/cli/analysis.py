@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kpilot.cli import (
+from kpilot.cli.options import (
     STATUS_STYLE,
     Fmt,
     LangOpt,
@@ -21,7 +21,6 @@ from kpilot.cli import (
     _errors,
     _open,
     _warn_if_load_failed,
-    app,
     err,
     out,
 )
@@ -56,7 +55,6 @@ def _name(ins: Any, key: str) -> str:
     return str(ins.ws.metric(key).label).replace("[", "\\[")
 
 
-@app.command()
 def leads(
     workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
     as_of: AsOfOpt = None, lang: LangOpt = None,
@@ -86,7 +84,6 @@ def leads(
                      "pairs tried."))
 
 
-@app.command()
 def forecast(
     metric: Annotated[str | None, typer.Argument(help="Metric key (default: the North Star and the board).")] = None,
     workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
@@ -124,7 +121,6 @@ def forecast(
     out.print(table)
 
 
-@app.command("warnings")
 def warnings_cmd(
     workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
     as_of: AsOfOpt = None, lang: LangOpt = None,
@@ -161,7 +157,6 @@ def warnings_cmd(
             out.print("   → " + tr("no decision rule for this KPI: decide who acts and how."))
 
 
-@app.command()
 def anomalies(
     metric: Annotated[str | None, typer.Argument(help="Metric key (default: every metric).")] = None,
     workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
@@ -190,7 +185,6 @@ def anomalies(
     out.print(table)
 
 
-@app.command()
 def explain(
     metric: Annotated[str, typer.Argument(help="Metric key.")],
     from_: Annotated[str, typer.Option("--from", help="The period before: 2026, 2026-Q3, 2026-09, 2026-W38, or a "
@@ -257,7 +251,6 @@ def explain(
     out.print(table)
 
 
-@app.command()
 def audit(
     inventory: Annotated[Path | None, typer.Option("--inventory", help="CSV of an existing dashboard's charts: "
                                                                         "title, metric, owner, decision.")] = None,
@@ -294,7 +287,6 @@ def audit(
     out.print(tr("{keep} to keep, {fix} to fix, {delete} to delete.").format(**counts))
 
 
-@app.command()
 def analyze(
     workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, format: FmtOpt = Fmt.table,
     as_of: AsOfOpt = None, lang: LangOpt = None,

@@ -1,0 +1,5 @@
+"""`python -m kpilot.cli`, as the `kpilot` command."""
+
+from kpilot.cli import main
+
+main()
