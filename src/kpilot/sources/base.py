@@ -19,7 +19,6 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from kpilot import warehouse
 from kpilot.model.errors import KpilotError
 
 
@@ -182,10 +181,6 @@ class SyncState:
         """Whether the copy can continue: same source table, cursor, primary key and columns."""
         return (self.source, self.source_table, self.cursor_column, self.primary_key, self.columns) == (
             source, source_table, cursor, list(key), columns)
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    warehouse.ensure_schema(con)
 
 
 def read_states(con: duckdb.DuckDBPyConnection) -> dict[str, SyncState]:

@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from kpilot import warehouse
 from kpilot.model.errors import did_you_mean, msg, one_of
 from kpilot.model.workspace import Source, SourceTable
 from kpilot.sources.base import (
@@ -30,7 +31,6 @@ from kpilot.sources.base import (
     SourceTableInfo,
     SyncError,
     SyncState,
-    ensure_schema,
     quote_ident,
     read_states,
     write_state,
@@ -77,7 +77,7 @@ def sync_sources(con: duckdb.DuckDBPyConnection, sources: Iterable[Source], base
     env = os.environ if environ is None else environ
     secrets = secrets_file(base_dir, env)
     report = SyncReport()
-    ensure_schema(con)
+    warehouse.ensure_schema(con)
     for source in sources:
         if not syncable(source):
             continue

@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from kpilot import warehouse
 from kpilot.compute.engine import WarehouseDamaged, is_damage, storage_problem
 from kpilot.model.errors import Message, did_you_mean, either, joined, msg, one_of, verbatim
 from kpilot.model.types import INTEGER_TYPES
@@ -51,7 +52,6 @@ from kpilot.sources.files.state import (
     LoadRecord,
     check_unchanged,
     decide,
-    ensure_schema,
     main_tables,
     read_records,
     table_columns,
@@ -324,7 +324,7 @@ def _load_once(
     current: _Job | None = None
     tf: TableFile | None = None  # the file being read, for an operating system error
     try:
-        ensure_schema(con)
+        warehouse.ensure_schema(con)
         records = read_records(con)
         existing = main_tables(con)
         jobs = []

@@ -1,5 +1,6 @@
 """What was loaded from which file: the `kpilot.loads` table, file hashes and the change decision; and the
-latest load that failed (`kpilot.load_failures`), so that reads can say their data is the last good one."""
+latest load that failed (`kpilot.load_failures`), so that reads can say their data is the last good one. Both
+tables are declared, with the schema's version and migrations, by kpilot.warehouse."""
 
 from __future__ import annotations
 
@@ -17,26 +18,12 @@ from typing import Any
 
 import duckdb
 
+from kpilot import warehouse
 from kpilot.model.errors import Message, msg, verbatim
 from kpilot.sources.files.common import LoadError, TableFile, duckdb_type, shown_path, unreadable
 
 CHUNK = 1 << 20
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS kpilot.loads (
-    table_name VARCHAR PRIMARY KEY,
-    path VARCHAR NOT NULL,
-    size BIGINT NOT NULL,
-    mtime_ns BIGINT NOT NULL,
-    sha256 VARCHAR NOT NULL,
-    rows BIGINT NOT NULL,
-    version INTEGER NOT NULL,
-    change VARCHAR NOT NULL,
-    append_min VARCHAR,
-    columns VARCHAR NOT NULL,
-    loaded_at TIMESTAMP NOT NULL
-)
-"""
 _FIELDS = ("table_name", "path", "size", "mtime_ns", "sha256", "rows", "version", "change", "append_min",
            "columns", "loaded_at")
 
@@ -60,11 +47,6 @@ class LoadRecord:
     def values(self) -> list[Any]:
         return [self.table_name, self.path, self.size, self.mtime_ns, self.sha256, self.rows, self.version,
                 self.change, self.append_min, json.dumps(self.columns), self.loaded_at]
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS kpilot")
-    con.execute(_DDL)
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -96,13 +78,6 @@ def write_records(con: duckdb.DuckDBPyConnection, records: list[LoadRecord]) -> 
 
 # --- the latest failed load ----------------------------------------------------------------------
 
-_FAILURES_DDL = """
-CREATE TABLE IF NOT EXISTS kpilot.load_failures (
-    scope VARCHAR PRIMARY KEY,
-    failed_at TIMESTAMP NOT NULL,
-    message VARCHAR NOT NULL
-)
-"""
 _ALL_SOURCES = ""  # the scope of a load of every source
 
 
@@ -119,8 +94,7 @@ def record_failure(con: duckdb.DuckDBPyConnection, source: str | None, message: 
     """Remember that the load of `source` (None: of every source) failed at `at` (aware), replacing the
     previous failure of that load. Outside the load's transaction, which was rolled back."""
     failure = LoadFailure(at.astimezone(UTC), message if isinstance(message, Message) else verbatim(message), source)
-    ensure_schema(con)
-    con.execute(_FAILURES_DDL)
+    warehouse.ensure_schema(con)
     con.execute("INSERT OR REPLACE INTO kpilot.load_failures VALUES (?, ?, ?)",
                 [source or _ALL_SOURCES, failure.failed_at.replace(tzinfo=None),
                  json.dumps(_message_json(failure.message))])
