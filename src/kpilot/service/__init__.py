@@ -6,37 +6,34 @@ folder, loads sources, computes metrics and judges them. No domain logic lives i
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-import stat
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 
-from kpilot.analysis.status import describe_when, judge_series, linear_pacing, pace
-from kpilot.compute.compose import Series
-from kpilot.compute.engine import DuckDBEngine, WarehouseDamaged, connect_duckdb, is_damage, storage_problem
+from kpilot.analysis.status import describe_when
+from kpilot.compute.engine import DuckDBEngine, WarehouseDamaged, connect_duckdb, is_damage
 from kpilot.compute.in_place import InPlace
 from kpilot.compute.metrics import ComputeReport, MetricComputer
 from kpilot.insights import Insights
-from kpilot.insights.board import MetricStatus, daily_values, judge
+from kpilot.insights.board import MetricStatus, judge
 from kpilot.insights.board import board as judge_board
 from kpilot.model import Issue, KpilotError, Workspace, WorkspaceInvalid, load_workspace
 from kpilot.model.errors import Message, did_you_mean, msg, one_of
 from kpilot.model.loader import workspace_file
 from kpilot.model.overrides import apply_overrides, as_json, changed_fields
-from kpilot.model.periods import Grain, label, next_start, period_start
-from kpilot.model.targets import target_for
+from kpilot.model.periods import Grain
 from kpilot.model.usage import columns_used, summed_columns
 from kpilot.model.validate import validate
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Metric
 from kpilot.model.yamlsrc import read_yaml_file
+from kpilot.service import tables
+from kpilot.service.state import DATABASE_ENV, default_state_dir, explain_failure, signing_key
 from kpilot.sources import files as file_sources
 from kpilot.sources import push
 from kpilot.sources.base import quote_ident
@@ -46,71 +43,9 @@ from kpilot.sources.registry import syncable
 from kpilot.sources.registry import table_specs as registry_specs
 from kpilot.sources.sync import SyncReport, sync_sources
 from kpilot.store import AppStore
-from kpilot.store.credentials import CredentialVault, check_name, key_seed, open_store
+from kpilot.store.credentials import CredentialVault, check_name, open_store
 
 Progress = Callable[[int, int, str], None]
-DATABASE_ENV = "KPILOT_DATABASE_URL"  # the application database's URL (default: app.db in the state folder)
-
-
-def _writable(path: Path) -> bool:
-    """Writable, and meant to be: root may write anywhere, but a folder without write bits is read-only
-    by intent (the shipped examples), so kpilot leaves it alone."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    return bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) and os.access(path, os.W_OK)
-
-
-def signing_key(state_dir: Path, purpose: str) -> bytes:
-    """A key for signing what the server hands out (form tokens), derived from the encryption key of the stored
-    credentials (`KPILOT_SECRET_KEY`, else the key file, created when missing), one per `purpose`. Where no key
-    can be kept (a read-only home), a key for this process only: its tokens end with it."""
-    try:
-        seed = key_seed(state_dir)
-    except (KpilotError, OSError):
-        seed = os.urandom(32)
-    return hmac.new(seed, f"kpilot:{purpose}".encode(), hashlib.sha256).digest()
-
-
-def explain_failure(exc: BaseException, warehouse: Path | None = None) -> Message:
-    """What any unexpected failure means for people, with a fix; never a traceback. The one place the CLI and the
-    API turn an exception that is not a KpilotError into words."""
-    problem = storage_problem(exc, warehouse)
-    if problem is not None:
-        return problem
-    if isinstance(exc, duckdb.Error):
-        return msg("the workspace's warehouse answered with an error ({reason}). Fix: run `kpilot load --force`; if it "
-                   "happens again, report it with this message.",
-                   reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    if isinstance(exc, MemoryError):
-        return msg("kpilot ran out of memory. Fix: close other programs, or compute fewer metrics at once.")
-    if isinstance(exc, RecursionError):
-        return msg("the input is nested too deeply to read. Fix: check the file or request for runaway brackets.")
-    if isinstance(exc, OSError):
-        return msg("cannot read or write {path}: {reason}. Fix: check that the path exists and that kpilot may use it.",
-                   path=str(exc.filename or "?"), reason=exc.strerror or type(exc).__name__)
-    return msg("kpilot stopped on an unexpected error ({kind}: {reason}). Fix: report it with this message; set "
-               "KPILOT_DEBUG=1 to see where it happened.", kind=type(exc).__name__,
-               reason=(str(exc).splitlines() or [""])[0][:300])
-
-
-def default_state_dir(ws_dir: Path, key: str, root: Path | None = None) -> Path:
-    """Where a workspace keeps its warehouse: `<root>/<key>-<hash of its folder>` for a state root given by
-    `--state-dir` or $KPILOT_STATE_DIR (the same place either way; one root serves many workspaces), else
-    <workspace>/.kpilot, else the user's data folder when the workspace folder is read-only (e.g. the shipped
-    examples)."""
-    digest = hashlib.sha1(str(ws_dir.resolve()).encode()).hexdigest()[:8]
-    chosen = root or os.environ.get("KPILOT_STATE_DIR")
-    if chosen:
-        return Path(chosen) / f"{key}-{digest}"
-    local = ws_dir / ".kpilot"
-    if _writable(local if local.exists() else ws_dir):
-        return local
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "kpilot" / "workspaces" / f"{key}-{digest}"
-
-
 class WorkspaceService:
     """A workspace opened from its folder; cheap to create, holds one DuckDB connection."""
 
@@ -574,73 +509,21 @@ class WorkspaceService:
                as_of: date | None = None) -> list[dict[str, object]]:
         """Every period of a metric: period start, label, value, target, status (the current one paced)."""
         metric = self.ws.metric(key)
-        grain = grain or metric.grain
         if as_of is None:
             self.load()
         mc = self.computer(as_of)
         if as_of is None:
             mc.materialize()
-        s: Series = mc.series(key, grain)
-        additive = mc.is_additive(key)
-        through = Insights(self, computer=mc).through(key, grain)
-        current = period_start(mc.as_of, grain, self.ws.week_start)
-        if grain is metric.grain:
-            _, share, _ = pace(metric, current, through, additive=additive, daily=daily_values(mc, key, through),
-                               week_start=self.ws.week_start)
-        else:
-            share = linear_pacing(current, grain, through).share if additive else 1.0
-        values = [_number(v) for v in s.values]
-        judged = {j.period: j for j in judge_series(metric, s.periods, values, grain, current=current, share=share,
-                                                    additive=additive, week_start=self.ws.week_start)}
-        rows: list[dict[str, object]] = []
-        for i, p in enumerate(s.periods):
-            if (first and next_start(p, grain) <= first) or (last and p > last):
-                continue
-            j = judged.get(p)
-            row: dict[str, object] = {
-                "period": p.isoformat(), "label": label(p, grain, self.ws.week_start), "value": values[i],
-                "target": target_for(metric, p, grain, self.ws.week_start, additive),
-                "status": j.status if j else "none",
-                "complete": next_start(p, grain) <= mc.as_of + timedelta(days=1),
-            }
-            _add_parts(row, s, i)
-            rows.append(row)
-        return rows
+        return tables.series_rows(Insights(self, computer=mc), key, grain or metric.grain, first, last)
 
     def breakdown(self, key: str, dims: list[str], *, grain: Grain | None = None, first: date | None = None,
                   last: date | None = None, as_of: date | None = None) -> list[dict[str, object]]:
         """A metric per period and per value of the given dimensions (e.g. demos by leads.channel)."""
         metric = self.ws.metric(key)
-        grain = grain or metric.grain
         if as_of is None:
             self.load()
-        mc = self.computer(as_of)
-        rows: list[dict[str, object]] = []
-        for values, s in mc.breakdown(key, dims, grain).items():
-            for i, p in enumerate(s.periods):
-                if (first and next_start(p, grain) <= first) or (last and p > last):
-                    continue
-                v = s.values[i]
-                row: dict[str, object] = {"period": p.isoformat(), "label": label(p, grain, self.ws.week_start)}
-                for d, x in zip(dims, values, strict=True):
-                    row[d] = x.isoformat() if isinstance(x, date) else x
-                row["value"] = _number(v)
-                _add_parts(row, s, i)
-                rows.append(row)
-        rows.sort(key=lambda r: (str(r["period"]), *[str(r[d]) for d in dims]))
-        return rows
+        return tables.breakdown_rows(self.computer(as_of), key, dims, grain or metric.grain, first, last)
 
 
-def _number(v: float) -> float | None:
-    """A computed value for people and JSON: NaN (no value) becomes None."""
-    return None if v != v else float(v)
-
-
-def _add_parts(row: dict[str, object], s: Series, i: int) -> None:
-    """A ratio's numerator and denominator beside its value."""
-    if s.numerator is not None and s.denominator is not None:
-        row["numerator"] = _number(s.numerator[i])
-        row["denominator"] = _number(s.denominator[i])
-
-
-__all__ = ["MetricStatus", "WorkspaceService", "default_state_dir", "describe_when", "push"]
+__all__ = ["DATABASE_ENV", "MetricStatus", "WorkspaceService", "default_state_dir", "describe_when", "explain_failure",
+           "push", "signing_key"]
