@@ -79,8 +79,8 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Insight
 def anomalies(analysed: tuple[Insights, dict[date, int]]) -> dict[str, list[dict[str, Any]]]:
     ins, _ = analysed
     out: dict[str, list[dict[str, Any]]] = {}
-    for a in ins.anomalies():
-        out.setdefault(a["metric"], []).append(a)
+    for f in ins.anomalies():
+        out.setdefault(f.metric, []).append(f.to_dict())
     return out
 
 

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from kpilot.analysis.audit import AuditVerdict
 from kpilot.analysis.leadlag import LeadLagEdge
 from kpilot.insights import Insights, KpiForecast
+from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.service import MetricStatus, WorkspaceService
 from kpilot.web import create_app
 
@@ -55,8 +56,8 @@ class Expected:
 
     edges: list[LeadLagEdge]
     forecasts: dict[str, KpiForecast]
-    warnings: list[dict[str, Any]]
-    anomalies: list[dict[str, Any]]
+    warnings: list[EarlyWarningFinding]
+    anomalies: list[AnomalyFinding]
     audit: list[AuditVerdict]
 
 

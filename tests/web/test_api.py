@@ -168,23 +168,23 @@ def test_findings_merge_the_record_and_the_analysis(api: Api, expected: Expected
     got = api.client.get(f"/api/v1/findings?as_of={AS_OF}").json()
     assert got["as_of"] == str(AS_OF) and got["errors"] == {}
     ids = {f["id"] for f in got["findings"]}
-    assert ids == {f["id"] for f in [*expected.warnings, *expected.anomalies]}
+    assert ids == {f.id for f in [*expected.warnings, *expected.anomalies]}
     assert len(ids) == len(got["findings"]) > 0
     anomalies = api.client.get(f"/api/v1/findings?kind=anomaly&as_of={AS_OF}").json()["findings"]
-    assert {f["id"] for f in anomalies} == {a["id"] for a in expected.anomalies}
+    assert {f["id"] for f in anomalies} == {a.id for a in expected.anomalies}
     assert {f["kind"] for f in anomalies} == {"anomaly"}
     one = expected.anomalies[0]
-    of_metric = api.client.get(f"/api/v1/findings?metric={one['metric']}&as_of={AS_OF}").json()["findings"]
-    assert {f["metric"] for f in of_metric} == {one["metric"]} and one["id"] in {f["id"] for f in of_metric}
+    of_metric = api.client.get(f"/api/v1/findings?metric={one.metric}&as_of={AS_OF}").json()["findings"]
+    assert {f["metric"] for f in of_metric} == {one.metric} and one.id in {f["id"] for f in of_metric}
     _error(api.client.get("/api/v1/findings?kind=rumour"), 422)
     _error(api.client.get("/api/v1/findings?metric=nope"), 404)
 
     # A finding on record (as `kpilot analyze` leaves them) is listed once, marked recorded.
     with api.app.state.gate.service() as svc:
-        results.record_findings(svc.con, [one], AS_OF)
+        results.record_findings(svc.con, [one.to_dict()], AS_OF)
     again = api.client.get(f"/api/v1/findings?as_of={AS_OF}").json()["findings"]
-    mine = [f for f in again if f["id"] == one["id"]]
-    assert len(mine) == 1 and mine[0]["recorded"] is True and mine[0]["value"] == pytest.approx(one["value"])
+    mine = [f for f in again if f["id"] == one.id]
+    assert len(mine) == 1 and mine[0]["recorded"] is True and mine[0]["value"] == pytest.approx(one.anomaly.value)
     assert len(again) == len(got["findings"])
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from kpilot.analysis.warning import EarlyWarning
 from kpilot.i18n import VERDICT_COLOURS, format_percent, format_value, translator
+from kpilot.insights.findings import EarlyWarningFinding
 from kpilot.model.errors import render
 from kpilot.service import MetricStatus, WorkspaceService
 from kpilot.web import create_app, state
@@ -233,7 +235,7 @@ def test_board_tiles_show_the_forecast_and_the_warnings(client: TestClient, expe
         assert "Projection" not in _text(tile)  # the forecast takes the pace's projection's place
     # MRR's month is half gone: its forecast is for November's end, with 1 822 148 € already booked.
     assert _ahead(expected, "mrr")["label"] == "2026-11"
-    warned = {w["metric"] for w in expected.warnings}
+    warned = {w.metric for w in expected.warnings}
     for key in expected.forecasts:
         assert ('data-role="early-warning"' in _tile(html, key)) == (key in warned), key
 
@@ -245,9 +247,11 @@ def test_an_early_warning_is_a_badge_on_its_kpi(acme_dir: Path, tmp_path: Path, 
 
     def with_a_warning(svc: WorkspaceService, as_of: date) -> state.Analysis:
         found = real(svc, as_of)
-        warning = {"metric": "pipeline_generated", "leader": "demos_booked", "lag": 2, "label": "2026-W48",
-                   "leader_label": "2026-W46", "leader_change": -0.31, "projected": 610000.0, "target": 800000.0,
-                   "confidence": 0.83, "severity": "red", "decision": None}
+        warning = EarlyWarningFinding(
+            "w1", "pipeline_generated", date(2026, 11, 23), "2026-W48",
+            EarlyWarning("pipeline_generated", "demos_booked", 2, 0, 80.0, 116.0, -0.31, 0, 610000.0, 500000.0,
+                         700000.0, 800000.0, 0.83, "red", "distributed_lag"),
+            date(2026, 11, 9), "2026-W46", None)
         return state.Analysis(found.as_of, found.edges, found.forecasts, [warning], found.anomalies, found.audit)
 
     monkeypatch.setattr(state, "analyse", with_a_warning)
@@ -303,12 +307,12 @@ def test_metric_page_shows_the_forecast_leads_anomalies_and_root_cause(client: T
     assert shown == [e.leader for e in expected.edges if e.follower == "won_revenue"] and shown
     # Anomalies of won revenue: period, value, expected, severity as Insights found them.
     table = won[won.index('id="anomalies"'):]
-    for a in [a for a in expected.anomalies if a["metric"] == "won_revenue"]:
-        row = re.search(rf"<td>{a['label']}</td>(.*?)</tr>", table, re.S)
-        assert row, a["label"]
-        assert format_value(a["value"], "EUR", "fr") in unescape(row.group(1))
-        assert format_value(a["expected"], "EUR", "fr") in unescape(row.group(1))
-        assert translator("fr")(a["severity"]) in row.group(1)
+    for f in [f for f in expected.anomalies if f.metric == "won_revenue"]:
+        row = re.search(rf"<td>{f.label}</td>(.*?)</tr>", table, re.S)
+        assert row, f.label
+        assert format_value(f.anomaly.value, "EUR", "fr") in unescape(row.group(1))
+        assert format_value(f.anomaly.expected, "EUR", "fr") in unescape(row.group(1))
+        assert translator("fr")(f.severity) in row.group(1)
 
 
 def test_a_metric_that_cannot_be_split_says_so(client: TestClient) -> None:

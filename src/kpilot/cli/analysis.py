@@ -131,28 +131,28 @@ def warnings_cmd(
         found = ins.warnings()
         ins.keep_findings(found)
     if format is Fmt.json:
-        _json(found)
+        _json([f.to_dict() for f in found])
         return
     language, tr = _lang(lang, ins)
     if not found:
         out.print(tr("No early warning: no leading indicator moved enough to put a KPI's target at risk."))
         return
-    for w in found:
-        metric = ins.ws.metric(w["metric"])
-        unit = metric.unit
-        style = STATUS_STYLE.get(w["severity"], "")
+    for f in found:
+        w = f.warning
+        unit = ins.ws.metric(f.metric).unit
+        style = STATUS_STYLE.get(f.severity, "")
         out.print(f"[{style}]⚠[/] " + tr("{kpi} in {period}: projected {projected} against a target of {target} "
                                         "({confidence} chance of missing it)").format(
-            kpi=_name(ins, w["metric"]), period=w["label"], projected=format_value(w["projected"], unit, language),
-            target=format_value(w["target"], unit, language),
-            confidence=format_percent(w["confidence"], language, digits=0)))
+            kpi=_name(ins, f.metric), period=f.label, projected=format_value(w.projected, unit, language),
+            target=format_value(w.target, unit, language),
+            confidence=format_percent(w.confidence, language, digits=0)))
         out.print("   " + tr("because {leader} was {change} against its normal in {period}, {lag} period(s) "
-                             "earlier").format(leader=_name(ins, w["leader"]),
-                                               change=format_percent(w["leader_change"], language, signed=True),
-                                               period=w["leader_label"], lag=w["lag"]))
-        d = w["decision"]
+                             "earlier").format(leader=_name(ins, w.leader),
+                                               change=format_percent(w.leader_change, language, signed=True),
+                                               period=f.leader_label, lag=w.lag))
+        d = f.decision
         if d:
-            out.print("   → " + f"{d['owner']}: {d['action']}".replace("[", "\\["))
+            out.print("   → " + f"{d.owner}: {d.action}".replace("[", "\\["))
         else:
             out.print("   → " + tr("no decision rule for this KPI: decide who acts and how."))
 
@@ -170,18 +170,19 @@ def anomalies(
         found = ins.anomalies([metric] if metric else None)
         ins.keep_findings(found)
     if format is Fmt.json:
-        _json(found)
+        _json([f.to_dict() for f in found])
         return
     language, tr = _lang(lang, ins)
     table = Table(title=tr("Anomalies"), box=None, header_style="bold")
     for col in (tr("Metric"), tr("Period"), tr("Value"), tr("Expected"), tr("Normal range"), tr("Severity")):
         table.add_column(col)
-    for a in found:
-        unit = ins.ws.metric(a["metric"]).unit
-        table.add_row(_name(ins, a["metric"]), str(a["label"]), format_value(a["value"], unit, language),
-                      format_value(a["expected"], unit, language),
-                      f"{format_value(a['lower'], unit, language)} – {format_value(a['upper'], unit, language)}",
-                      tr(a["severity"]))
+    for f in found:
+        a = f.anomaly
+        unit = ins.ws.metric(f.metric).unit
+        table.add_row(_name(ins, f.metric), f.label, format_value(a.value, unit, language),
+                      format_value(a.expected, unit, language),
+                      f"{format_value(a.lower, unit, language)} – {format_value(a.upper, unit, language)}",
+                      tr(f.severity))
     out.print(table)
 
 

@@ -26,6 +26,7 @@ from kpilot.analysis.verdict import Freshness
 from kpilot.compute import results
 from kpilot.compute.compiler import aggregates_of, is_additive
 from kpilot.compute.metrics import MetricComputer
+from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding, Finding
 from kpilot.model import Grain, KpilotError, MetricType
 from kpilot.model.errors import did_you_mean, msg, one_of
 from kpilot.model.expressions import AGGREGATES, parse_measure
@@ -273,7 +274,7 @@ class Insights:
                                     float(e["p_value"]), float(e["effect"]) if e["effect"] is not None else np.nan,
                                     int(e["n"]), bool(e["stable"])) for e in run.payload]
 
-    def warnings(self, edges: Sequence[leadlag.LeadLagEdge] | None = None) -> list[dict[str, Any]]:
+    def warnings(self, edges: Sequence[leadlag.LeadLagEdge] | None = None) -> list[EarlyWarningFinding]:
         """Early warnings for every follower with targets, from the edges that lead it.
 
         The edges are the stored ones (learned when the leads analysis last ran) when there are, else
@@ -284,7 +285,7 @@ class Insights:
             edges = self.edges()
         known = set(self.ws.metric_keys)
         edges = [e for e in edges if e.leader in known and e.follower in known]
-        out: list[dict[str, Any]] = []
+        out: list[EarlyWarningFinding] = []
         for follower in sorted({e.follower for e in edges}):
             metric = self.ws.metric(follower)
             if not metric.targets:
@@ -302,26 +303,21 @@ class Insights:
             for w in found:
                 period = shift(data.periods[-1], metric.grain, w.period - len(data.periods) + 1)
                 leader_period = data.periods[w.leader_period]
-                out.append({
-                    "id": results.finding_id("early_warning", follower, period, [w.leader]),
-                    "kind": "early_warning", "metric": follower, "period": period, "severity": w.severity,
-                    "label": label(period, metric.grain, self.ws.week_start),
-                    "leader_period": leader_period.isoformat(),
-                    "leader_label": label(leader_period, metric.grain, self.ws.week_start),
-                    **w.to_dict(),
-                    "decision": _decision(metric),
-                })
+                out.append(EarlyWarningFinding(
+                    results.finding_id("early_warning", follower, period, [w.leader]), follower, period,
+                    label(period, metric.grain, self.ws.week_start), w, leader_period,
+                    label(leader_period, metric.grain, self.ws.week_start), metric.decision))
         return out
 
     # --- anomalies ------------------------------------------------------------------------------
 
-    def anomalies(self, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    def anomalies(self, keys: Sequence[str] | None = None) -> list[AnomalyFinding]:
         """Unusual values of every metric (or of `keys`), each with its normal range, kept in the metric's domain.
 
         A running total (a year to date, a total since the start) is judged on what each period added (`basis`:
         "increment"), not on its level, which falls at every restart by design; a rolling total is judged as it is.
         """
-        out: list[dict[str, Any]] = []
+        out: list[AnomalyFinding] = []
         for key in keys or self.ws.metric_keys:
             metric = self.metric(key)
             data = self.aligned([key], metric.grain)
@@ -335,11 +331,9 @@ class Insights:
             for a in anomaly_mod.detect(y, season=SEASON[metric.grain], quiet=QUIET[metric.grain],
                                         domain=domain_of(self.ws, metric).admitting(y)):
                 period = data.periods[a.index]
-                out.append({"id": results.finding_id("anomaly", key, period), "kind": "anomaly", "metric": key,
-                            "period": period, "severity": a.severity,
-                            "label": label(period, metric.grain, self.ws.week_start), **a.to_dict(),
-                            "basis": basis})
-        out.sort(key=lambda f: (f["period"], f["metric"]), reverse=True)
+                out.append(AnomalyFinding(results.finding_id("anomaly", key, period), key, period,
+                                          label(period, metric.grain, self.ws.week_start), a, basis))
+        out.sort(key=lambda f: (f.period, f.metric), reverse=True)
         return out
 
     # --- root cause -----------------------------------------------------------------------------
@@ -419,9 +413,9 @@ class Insights:
         """Store an analysis' result (edges, forecasts, verdicts: anything with to_dict) under the as-of date."""
         results.save_run(self.svc.con, kind, self.as_of, [x.to_dict() for x in found])
 
-    def keep_findings(self, findings: Sequence[dict[str, Any]]) -> int:
+    def keep_findings(self, findings: Sequence[Finding]) -> int:
         """Record early warnings and anomalies (never lost, never duplicated); returns how many are new."""
-        return results.record_findings(self.svc.con, findings, self.as_of)
+        return results.record_findings(self.svc.con, [f.to_dict() for f in findings], self.as_of)
 
     def run_all(self) -> dict[str, Any]:
         """Run every analysis, store the results and findings; returns a summary."""
@@ -436,13 +430,6 @@ class Insights:
         new = self.keep_findings([*warnings, *anomalies])
         return {"edges": len(edges), "forecasts": len(forecasts), "warnings": len(warnings),
                 "anomalies": len(anomalies), "audit": len(audit), "new_findings": new}
-
-
-def _decision(metric: Metric) -> dict[str, Any] | None:
-    if metric.decision is None:
-        return None
-    return {"when": metric.decision.when.model_dump(exclude_none=True), "owner": metric.decision.owner,
-            "action": metric.decision.action}
 
 
 def _decomposable(ws: Workspace, metric: Metric) -> str:

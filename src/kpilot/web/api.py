@@ -26,6 +26,7 @@ from pydantic import Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from kpilot.compute import results
+from kpilot.insights.findings import Finding
 from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import message_of, msg, render
 from kpilot.model.overrides import metric_path
@@ -216,12 +217,12 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
         with gate.service() as svc:
             recorded = [f.to_dict() for f in results.list_findings(svc.con, kind=kind, metric=metric)]
         analysis = gate.analysis(day)
-        live = [*(analysis.warnings if kind in (None, "warning") else []),
-                *(analysis.anomalies if kind in (None, "anomaly") else [])]
+        live: list[Finding] = [*(analysis.warnings if kind in (None, "warning") else []),
+                               *(analysis.anomalies if kind in (None, "anomaly") else [])]
         seen = {str(f["id"]) for f in recorded}
         out = [{**f, "recorded": True} for f in recorded]
-        out += [{**jsonable_encoder(f), "recorded": False} for f in live
-                if (metric is None or f["metric"] == metric) and str(f["id"]) not in seen]
+        out += [{**jsonable_encoder(f.to_dict()), "recorded": False} for f in live
+                if (metric is None or f.metric == metric) and f.id not in seen]
         out.sort(key=lambda f: (str(f.get("period") or ""), str(f["id"])), reverse=True)
         return {"as_of": day.isoformat(), "findings": jsonable_encoder(out),
                 "errors": {k: render(v, web_translator("en")) for k, v in analysis.errors.items()}}

@@ -7,7 +7,7 @@ this module only picks what a page shows and formats it (numbers through kpilot.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ from kpilot.analysis.audit import AuditVerdict
 from kpilot.analysis.leadlag import LeadLagEdge
 from kpilot.analysis.rootcause import Explanation
 from kpilot.insights import KpiForecast
+from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model import Grain
 from kpilot.model.errors import render
 from kpilot.service import MetricStatus
@@ -94,19 +95,20 @@ class WarningView:
     action: str | None
 
 
-def warning_view(w: Mapping[str, Any], page: Page) -> WarningView:
+def warning_view(f: EarlyWarningFinding, page: Page) -> WarningView:
     tr = page.tr
-    unit = page.ws.metric(str(w["metric"])).unit
+    w = f.warning
+    unit = page.ws.metric(f.metric).unit
     headline = tr("{kpi} in {period}: projected {projected} against a target of {target} "
                   "({confidence} chance of missing it)").format(
-        kpi=metric_name(str(w["metric"]), page), period=w["label"], projected=page.value(w["projected"], unit),
-        target=page.value(w["target"], unit), confidence=page.percent(w["confidence"]))
+        kpi=metric_name(f.metric, page), period=f.label, projected=page.value(w.projected, unit),
+        target=page.value(w.target, unit), confidence=page.percent(w.confidence))
     because = tr("because {leader} was {change} against its normal in {period}, {lag} period(s) earlier").format(
-        leader=metric_name(str(w["leader"]), page), change=page.percent(w["leader_change"], digits=1, signed=True),
-        period=w["leader_label"], lag=w["lag"])
-    d = w.get("decision")
-    action = f"{page.team(str(d['owner']))} — {d['action']}" if d else None
-    return WarningView(severity=str(w["severity"]), headline=headline, because=because, action=action)
+        leader=metric_name(w.leader, page), change=page.percent(w.leader_change, digits=1, signed=True),
+        period=f.leader_label, lag=w.lag)
+    d = f.decision
+    action = f"{page.team(d.owner)} — {d.action}" if d else None
+    return WarningView(severity=f.severity, headline=headline, because=because, action=action)
 
 
 # --- leading indicators ----------------------------------------------------------------------------
@@ -160,12 +162,12 @@ class AnomalyRow:
     direction: str
 
 
-def anomaly_rows(found: Sequence[Mapping[str, Any]], unit: str | None, page: Page) -> list[AnomalyRow]:
-    return [AnomalyRow(period_label=str(a["label"]), value=page.value(a["value"], unit),
-                       expected=page.value(a["expected"], unit), lower=page.value(a["lower"], unit),
-                       upper=page.value(a["upper"], unit), severity=str(a["severity"]),
-                       severity_label=page.tr(str(a["severity"])), direction=str(a["direction"]))
-            for a in found]
+def anomaly_rows(found: Sequence[AnomalyFinding], unit: str | None, page: Page) -> list[AnomalyRow]:
+    return [AnomalyRow(period_label=f.label, value=page.value(f.anomaly.value, unit),
+                       expected=page.value(f.anomaly.expected, unit), lower=page.value(f.anomaly.lower, unit),
+                       upper=page.value(f.anomaly.upper, unit), severity=f.severity,
+                       severity_label=page.tr(f.severity), direction=f.anomaly.direction)
+            for f in found]
 
 
 # --- root cause ------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from kpilot.analysis.audit import AuditVerdict
 from kpilot.analysis.leadlag import LeadLagEdge
 from kpilot.analysis.rootcause import Explanation
 from kpilot.insights import Insights, KpiForecast
+from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model import KpilotError, Workspace, WorkspaceInvalid
 from kpilot.model.periods import period_start
 from kpilot.service import DATABASE_ENV, MetricStatus, WorkspaceService
@@ -64,8 +65,8 @@ class Analysis:
     as_of: date
     edges: list[LeadLagEdge]
     forecasts: dict[str, KpiForecast]
-    warnings: list[dict[str, Any]]
-    anomalies: list[dict[str, Any]]
+    warnings: list[EarlyWarningFinding]
+    anomalies: list[AnomalyFinding]
     audit: list[AuditVerdict]
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -76,11 +77,11 @@ class Analysis:
         """The edges where `key` is the leader (what this metric leads)."""
         return [e for e in self.edges if e.leader == key]
 
-    def warnings_on(self, key: str) -> list[dict[str, Any]]:
-        return [w for w in self.warnings if w["metric"] == key]
+    def warnings_on(self, key: str) -> list[EarlyWarningFinding]:
+        return [w for w in self.warnings if w.metric == key]
 
-    def anomalies_of(self, key: str) -> list[dict[str, Any]]:
-        return [a for a in self.anomalies if a["metric"] == key]
+    def anomalies_of(self, key: str) -> list[AnomalyFinding]:
+        return [a for a in self.anomalies if a.metric == key]
 
 
 def analyse(svc: WorkspaceService, as_of: date) -> Analysis:
@@ -98,8 +99,8 @@ def analyse(svc: WorkspaceService, as_of: date) -> Analysis:
     edges: list[LeadLagEdge] = attempt("leads", ins.leads, [])
     forecasts: dict[str, KpiForecast] = attempt(
         "forecasts", lambda: {f.metric: f for f in ins.forecasts()}, {})
-    warnings: list[dict[str, Any]] = attempt("warnings", lambda: ins.warnings(), [])
-    anomalies: list[dict[str, Any]] = attempt("anomalies", lambda: ins.anomalies(), [])
+    warnings: list[EarlyWarningFinding] = attempt("warnings", lambda: ins.warnings(), [])
+    anomalies: list[AnomalyFinding] = attempt("anomalies", lambda: ins.anomalies(), [])
     audit: list[AuditVerdict] = attempt("audit", ins.audit, [])
     return Analysis(as_of, edges, forecasts, warnings, anomalies, audit, errors)
 
