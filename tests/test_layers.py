@@ -40,18 +40,6 @@ ALLOWED["cli"] = {"service", "worker", "insights", "model", "i18n", "templates"}
 KNOWN: dict[tuple[str, str], str] = {
     # The CLI starts the web server: a `serve` entry point registered by web would remove it.
     ("kpilot.cli.web", "kpilot.web"): "serve registered by the web package",
-    # Pages that still reach below the service.
-    ("kpilot.web.alignment", "kpilot.analysis.audit"): "the audit's verdicts through Insights",
-    ("kpilot.web.api", "kpilot.compute"): "series through the service",
-    ("kpilot.web.api", "kpilot.store"): "the app database through the service",
-    ("kpilot.web.insight_views", "kpilot.analysis.audit"): "typed results from Insights",
-    ("kpilot.web.insight_views", "kpilot.analysis.leadlag"): "typed results from Insights",
-    ("kpilot.web.insight_views", "kpilot.analysis.rootcause"): "typed results from Insights",
-    ("kpilot.web.state", "kpilot.store"): "the app database through the service",
-    ("kpilot.web.state", "kpilot.analysis.audit"): "typed results from Insights",
-    ("kpilot.web.state", "kpilot.analysis.leadlag"): "typed results from Insights",
-    ("kpilot.web.state", "kpilot.analysis.rootcause"): "typed results from Insights",
-    ("kpilot.web.views", "kpilot.store"): "decisions through the service",
 }
 
 

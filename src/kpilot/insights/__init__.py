@@ -514,3 +514,11 @@ def _restarts(ws: Workspace, metric: Metric, periods: Sequence[date]) -> list[bo
         return [i == 0 for i in range(len(periods))]
     starts = [period_start(p, metric.to_date, ws.week_start) for p in periods]
     return [i == 0 or s != starts[i - 1] for i, s in enumerate(starts)]
+
+
+# The analysis' typed results, as the doors receive them (pages, API and CLI import them from here).
+AuditVerdict = audit_mod.AuditVerdict
+LeadLagEdge = leadlag.LeadLagEdge
+Explanation = rootcause.Explanation
+
+__all__ = ["Aligned", "AuditVerdict", "Explanation", "Insights", "KpiForecast", "LeadLagEdge"]

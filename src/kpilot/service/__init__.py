@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from kpilot.analysis.status import describe_when
+from kpilot.compute import results
 from kpilot.compute.engine import DuckDBEngine, WarehouseDamaged, connect_duckdb, is_damage
 from kpilot.compute.in_place import InPlace
 from kpilot.compute.metrics import ComputeReport, MetricComputer
@@ -42,7 +43,7 @@ from kpilot.sources.files.common import scratch
 from kpilot.sources.registry import syncable
 from kpilot.sources.registry import table_specs as registry_specs
 from kpilot.sources.sync import SyncReport, sync_sources
-from kpilot.store import AppStore
+from kpilot.store import AnnotationRecord, AppStore, DecisionRecord
 from kpilot.store.credentials import CredentialVault, check_name, open_store
 
 Progress = Callable[[int, int, str], None]
@@ -458,6 +459,10 @@ class WorkspaceService:
         numbers, values = rows[0]
         return bool(values) and numbers >= 0.9 * values
 
+    def recorded_findings(self, *, kind: str | None = None, metric: str | None = None) -> list[dict[str, object]]:
+        """The early warnings and anomalies on record (kept by `kpilot analyze`, never lost), newest first."""
+        return [f.to_dict() for f in results.list_findings(self.con, kind=kind, metric=metric)]
+
     # --- compute --------------------------------------------------------------------------------
 
     def _checked_workspace(self) -> Workspace:
@@ -525,5 +530,5 @@ class WorkspaceService:
         return tables.breakdown_rows(self.computer(as_of), key, dims, grain or metric.grain, first, last)
 
 
-__all__ = ["DATABASE_ENV", "MetricStatus", "WorkspaceService", "default_state_dir", "describe_when", "explain_failure",
-           "push", "signing_key"]
+__all__ = ["DATABASE_ENV", "AnnotationRecord", "AppStore", "DecisionRecord", "MetricStatus", "WorkspaceService",
+           "default_state_dir", "describe_when", "explain_failure", "push", "signing_key"]

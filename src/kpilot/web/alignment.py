@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from kpilot.analysis.audit import AuditVerdict
-from kpilot.insights import Insights
+from kpilot.insights import AuditVerdict, Insights
 from kpilot.insights.funnel import funnel_stages, funnel_values
 from kpilot.model import Grain, Metric
 from kpilot.model.errors import render

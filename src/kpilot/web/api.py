@@ -25,14 +25,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from kpilot.compute import results
 from kpilot.insights.findings import Finding
 from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import message_of, msg, render
 from kpilot.model.overrides import metric_path
 from kpilot.model.periods import Grain, NotADay, parse_day, period_range
 from kpilot.model.workspace import Workspace
-from kpilot.store import AppStore
+from kpilot.service import AppStore
 from kpilot.web.api_common import (
     ApiError,
     Body,
@@ -215,7 +214,7 @@ def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter
             metric_key(w, metric)
         day = _as_of(as_of, gate)
         with gate.service() as svc:
-            recorded = [f.to_dict() for f in results.list_findings(svc.con, kind=kind, metric=metric)]
+            recorded = svc.recorded_findings(kind=kind, metric=metric)
         analysis = gate.analysis(day)
         live: list[Finding] = [*(analysis.warnings if kind in (None, "warning") else []),
                                *(analysis.anomalies if kind in (None, "anomaly") else [])]

@@ -11,10 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kpilot.analysis.audit import AuditVerdict
-from kpilot.analysis.leadlag import LeadLagEdge
-from kpilot.analysis.rootcause import Explanation
-from kpilot.insights import KpiForecast
+from kpilot.insights import AuditVerdict, Explanation, KpiForecast, LeadLagEdge
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model import Grain
 from kpilot.model.errors import render

@@ -40,15 +40,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kpilot.analysis.audit import AuditVerdict
-from kpilot.analysis.leadlag import LeadLagEdge
-from kpilot.analysis.rootcause import Explanation
-from kpilot.insights import Insights, KpiForecast
+from kpilot.insights import AuditVerdict, Explanation, Insights, KpiForecast, LeadLagEdge
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model import KpilotError, Workspace, WorkspaceInvalid
 from kpilot.model.periods import period_start
-from kpilot.service import DATABASE_ENV, MetricStatus, WorkspaceService
-from kpilot.store import AppStore
+from kpilot.service import DATABASE_ENV, AppStore, MetricStatus, WorkspaceService
 
 T = TypeVar("T")
 ANALYSES_KEPT = 8  # as-of dates whose analysis is kept (today and a few dates looked back at)

@@ -23,8 +23,7 @@ from kpilot.i18n import (
 from kpilot.model import Direction
 from kpilot.model.periods import parse_period
 from kpilot.model.workspace import Workspace
-from kpilot.service import MetricStatus, describe_when
-from kpilot.store import AnnotationRecord, DecisionRecord
+from kpilot.service import AnnotationRecord, DecisionRecord, MetricStatus, describe_when
 from kpilot.web import charts
 
 
