@@ -7,10 +7,11 @@ go through the `format_*` functions so "1 234 567 €" and "€1,234,567" come f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel.dates import format_date as _babel_date
 from babel.messages.pofile import read_po
@@ -123,6 +124,16 @@ def format_evidence(period_label: str, value: float | None, target: float | None
         return tr("{period}: {value}").format(period=period_label, value=shown)
     return tr("{period}: {value} (target {target}, {status})").format(
         period=period_label, value=shown, target=format_value(target, unit, lang), status=tr(status))
+
+
+def format_evidence_list(evidence: Iterable[Any], projected: float | None, unit: str | None, lang: str) -> list[str]:
+    """A decision rule's evidence for people, one entry per period it read (items with label, value, target and
+    status), then the projection a forecast condition compared."""
+    out = [format_evidence(e.label, e.value, e.target, e.status, unit, lang) for e in evidence]
+    if projected is not None:
+        out.append(translator(lang)("projected at period end: {value}").format(value=format_value(projected, unit,
+                                                                                                   lang)))
+    return out
 
 
 def format_verdict(verdict: str, reason: str | None, data_through: date | None, lang: str) -> tuple[str, str]:

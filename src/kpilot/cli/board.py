@@ -36,7 +36,7 @@ from kpilot.i18n import (
     VERDICT_COLOURS,
     Translator,
     format_day,
-    format_evidence,
+    format_evidence_list,
     format_percent,
     format_value,
     format_verdict,
@@ -109,10 +109,7 @@ def _decisions(statuses: list[Any], svc: Any, lang: str, tr: Translator) -> None
             out.print(f"  [bold red]⚑[/] [bold]{name}[/] — {tr('if')} {condition} → [bold]{team(d.owner)}[/]: {action}")
         else:
             out.print(f"  [dim]·[/] {name} — {tr('if')} {condition} → {team(d.owner)}: [dim]{action}[/]")
-        evidence = [format_evidence(e.label, e.value, e.target, e.status, s.unit, lang) for e in d.evidence]
-        if d.projected is not None:
-            projected = format_value(d.projected, s.unit, lang)
-            evidence.append(tr("projected at period end: {value}").format(value=projected))
+        evidence = format_evidence_list(d.evidence, d.projected, s.unit, lang)
         if evidence and d.evaluated:
             out.print(f"      [dim]{tr('Evidence:')} {' · '.join(evidence)}[/]")
 

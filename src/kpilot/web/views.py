@@ -15,7 +15,7 @@ from kpilot.i18n import (
     VERDICT_COLOURS,
     Translator,
     format_day,
-    format_evidence,
+    format_evidence_list,
     format_percent,
     format_value,
     format_verdict,
@@ -116,9 +116,7 @@ def decision_of(s: MetricStatus, page: Page) -> Decision | None:
     if d is None:
         return None
     condition = describe_when(d.when, Direction(s.direction), page.tr, lambda x: page.percent(x))
-    evidence = [format_evidence(e.label, e.value, e.target, e.status, s.unit, page.lang) for e in d.evidence]
-    if d.projected is not None:
-        evidence.append(page.tr("projected at period end: {value}").format(value=page.value(d.projected, s.unit)))
+    evidence = format_evidence_list(d.evidence, d.projected, s.unit, page.lang)
     return Decision(condition=condition, owner_key=d.owner, owner=page.team(d.owner), action=d.action,
                     fires=d.fires, evaluated=d.evaluated, evidence=evidence)
 
