@@ -6,7 +6,6 @@ folder, loads sources, computes metrics and judges them. No domain logic lives i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -43,8 +42,8 @@ from kpilot.sources.files.common import scratch
 from kpilot.sources.registry import syncable
 from kpilot.sources.registry import table_specs as registry_specs
 from kpilot.sources.sync import SyncReport, sync_sources
-from kpilot.store import AnnotationRecord, AppStore, DecisionRecord
-from kpilot.store.credentials import CredentialVault, check_name, open_store
+from kpilot.store import AnnotationRecord, AppStore, DecisionRecord, open_store, store_exists
+from kpilot.store.credentials import CredentialVault, check_name
 
 Progress = Callable[[int, int, str], None]
 class WorkspaceService:
@@ -65,7 +64,7 @@ class WorkspaceService:
         # use ($KPILOT_DATABASE_URL, or app.db in the state folder) and closed with the service.
         self.store = store
         self._own_store = False
-        self.database_url = database_url or os.environ.get(DATABASE_ENV) or None
+        self.database_url = database_url  # None: $KPILOT_DATABASE_URL, else app.db in the state folder
         self.settings_problem: WorkspaceInvalid | None = None  # saved settings kpilot.yaml no longer accepts
         self.apply_settings()
 
@@ -73,7 +72,7 @@ class WorkspaceService:
 
     def has_app_store(self) -> bool:
         """Whether an application database exists to read settings from (none is created just to read)."""
-        return self.store is not None or bool(self.database_url) or (self.state_dir / "app.db").exists()
+        return self.store is not None or store_exists(self.state_dir, self.database_url)
 
     def settings(self) -> dict[str, dict[str, object]]:
         """The settings saved in the web app or through the API: metric key -> {field: value}."""
@@ -259,7 +258,7 @@ class WorkspaceService:
 
     def app_store(self) -> AppStore:
         if self.store is None:
-            self.store = AppStore(self.database_url, state_dir=self.state_dir)
+            self.store = open_store(self.state_dir, self.database_url)
             self._own_store = True
         return self.store
 
@@ -531,4 +530,4 @@ class WorkspaceService:
 
 
 __all__ = ["DATABASE_ENV", "AnnotationRecord", "AppStore", "DecisionRecord", "MetricStatus", "WorkspaceService",
-           "default_state_dir", "describe_when", "explain_failure", "push", "signing_key"]
+           "default_state_dir", "describe_when", "explain_failure", "open_store", "push", "signing_key"]

@@ -13,9 +13,8 @@ import duckdb
 from kpilot.compute.engine import storage_problem
 from kpilot.model import KpilotError
 from kpilot.model.errors import Message, msg
+from kpilot.store import DATABASE_ENV
 from kpilot.store.credentials import key_seed
-
-DATABASE_ENV = "KPILOT_DATABASE_URL"  # the application database's URL (default: app.db in the state folder)
 
 
 def _writable(path: Path) -> bool:

@@ -23,11 +23,10 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from kpilot.model import KpilotError
 from kpilot.model.errors import msg
-from kpilot.store.repository import AppStore
+from kpilot.store.repository import AppStore, open_store, store_exists
 
 SECRET_KEY_ENV = "KPILOT_SECRET_KEY"
 CONFIG_DIR_ENV = "KPILOT_CONFIG_DIR"
-DATABASE_ENV = "KPILOT_DATABASE_URL"
 KEY_FILE = "secret.key"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -166,12 +165,6 @@ class CredentialVault:
         return self.store.delete_credential(workspace, source, name)
 
 
-def open_store(state_dir: Path, db_url: str | None = None, environ: Mapping[str, str] | None = None) -> AppStore:
-    """The application database: `db_url`, else `KPILOT_DATABASE_URL`, else SQLite in the state folder."""
-    env = os.environ if environ is None else environ
-    return AppStore(db_url or env.get(DATABASE_ENV) or None, state_dir=state_dir)
-
-
 @contextmanager
 def stored_credentials(state_dir: Path, workspace: str, environ: Mapping[str, str] | None = None
                        ) -> Iterator[Lookup]:
@@ -182,7 +175,7 @@ def stored_credentials(state_dir: Path, workspace: str, environ: Mapping[str, st
 
     def lookup(source: str, name: str) -> str | None:
         if not opened:
-            if not env.get(DATABASE_ENV) and not (Path(state_dir) / "app.db").exists():
+            if not store_exists(state_dir, environ=env):
                 return None
             opened.append(CredentialVault(open_store(state_dir, environ=env), state_dir, env))
         return opened[0].get(workspace, source, name)

@@ -8,7 +8,7 @@ a store brings its schema to the latest Alembic migration, so an upgraded kpilot
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -130,6 +130,23 @@ class PushedValue:
 
     def to_dict(self) -> dict[str, object]:
         return {"metric": self.metric, "period": self.period, "value": self.value, "pushed_at": _iso(self.pushed_at)}
+
+
+DATABASE_ENV = "KPILOT_DATABASE_URL"  # the application database's URL (default: app.db in the state folder)
+
+
+def open_store(state_dir: Path, url: str | None = None, environ: Mapping[str, str] | None = None) -> AppStore:
+    """The one way kpilot opens the application database: `url` (`--db`), else $KPILOT_DATABASE_URL, else SQLite
+    in the workspace's state folder (created on first use, private to its owner)."""
+    env = os.environ if environ is None else environ
+    return AppStore(url or env.get(DATABASE_ENV) or None, state_dir=state_dir)
+
+
+def store_exists(state_dir: Path, url: str | None = None, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether there is an application database to read from (a URL is given, or app.db is in the state folder):
+    reading settings or credentials never creates one."""
+    env = os.environ if environ is None else environ
+    return bool(url or env.get(DATABASE_ENV)) or (Path(state_dir) / "app.db").exists()
 
 
 def database_url(url: str | None, state_dir: Path) -> str:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import threading
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
@@ -101,33 +99,13 @@ class SettingsIn(Body):
 
 # --- the router ---------------------------------------------------------------------------------------
 
-class StoreOf:
-    """The app database of the server: the gate's (whose settings overrides the pages and the API serve) or the
-    app's (app.state.store), else one opened on first use (KPILOT_DATABASE_URL, else SQLite in the state folder)."""
-
-    def __init__(self, gate: WorkspaceGate, url: str | None = None):
-        self.gate = gate
-        self.url = url
-        self._lock = threading.Lock()
-        self._own: AppStore | None = None
-
-    def __call__(self, request: Request) -> AppStore:
-        for holder in (self.gate, request.app.state):
-            found = getattr(holder, "store", None)
-            if isinstance(found, AppStore):
-                return found
-        with self._lock:
-            if self._own is None:
-                url = self.url or os.environ.get("KPILOT_DATABASE_URL") or None
-                self._own = AppStore(url, state_dir=self.gate.state_dir or self.gate.primary.state_dir)
-                request.app.state.store = self._own
-            return self._own
-
-
-def router(gate: WorkspaceGate, *, database_url: str | None = None) -> APIRouter:
+def router(gate: WorkspaceGate) -> APIRouter:
     """The /api/v1 routes of one workspace's server, with their OpenAPI description and docs page."""
     api = APIRouter(prefix=PREFIX, route_class=JsonErrors, tags=["kpilot"])
-    store_of = StoreOf(gate, database_url)
+
+    def store_of(request: Request) -> AppStore:
+        """The server's application database (the gate opened it, with the settings every door serves)."""
+        return gate.store
     openapi: dict[str, Any] = {}
 
     def ws() -> Workspace:

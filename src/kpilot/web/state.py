@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -44,7 +43,7 @@ from kpilot.insights import AuditVerdict, Explanation, Insights, KpiForecast, Le
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model import KpilotError, Workspace, WorkspaceInvalid
 from kpilot.model.periods import period_start
-from kpilot.service import DATABASE_ENV, AppStore, MetricStatus, WorkspaceService
+from kpilot.service import MetricStatus, WorkspaceService, open_store
 
 T = TypeVar("T")
 ANALYSES_KEPT = 8  # as-of dates whose analysis is kept (today and a few dates looked back at)
@@ -133,7 +132,7 @@ class WorkspaceGate:
         first = WorkspaceService(self.workspace_dir, state_dir=state_dir)
         self.state_dir = first.state_dir
         # The application database: settings overrides, the decision log (default: SQLite in the state dir).
-        self.store = AppStore(db_url or os.environ.get(DATABASE_ENV) or None, state_dir=self.state_dir)
+        self.store = open_store(self.state_dir, db_url)
         first.store = self.store  # pushed data is read from the same database on each load
         self.override_error: WorkspaceInvalid | None = None  # stored settings kpilot.yaml no longer accepts
         self._base: Workspace = first.base  # kpilot.yaml as read, before the settings overrides
