@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from datetime import date
 from html import unescape
 from pathlib import Path
@@ -395,3 +396,21 @@ def test_a_stopped_source_shows_no_data_and_no_cliff(client: TestClient) -> None
     spec = json.loads(unescape(re.search(r"data-spec='([^']*)'", tile).group(1)))  # type: ignore[union-attr]
     periods = sorted(str(v["period"]) for v in spec["data"]["values"])
     assert periods[-1] == "2026-11-16"  # the week of 16-22 November, the last with data
+
+
+def test_a_failed_load_keeps_the_board_and_says_so(acme_dir: Path, tmp_path: Path) -> None:
+    # A CSV cut to its header line would blank the deals: the load is refused, the board keeps the last good data
+    # and says why above it.
+    ws = tmp_path / "acme"
+    shutil.copytree(acme_dir, ws)
+    with TestClient(create_app(ws, state_dir=tmp_path / "state"), base_url="http://127.0.0.1") as c:
+        before = _role(_tile(c.get(f"/?as_of={AS_OF}").text, "pipeline_generated"), "value")
+        deals = ws / "data" / "deals.csv"
+        deals.write_text(deals.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+        time.sleep(1.1)  # the server looks at the files once a second
+        html = c.get(f"/?as_of={AS_OF}").text
+    note = re.search(r'data-role="load-failure"><p class="error">([^<]*)<', html)
+    assert note is not None
+    assert unescape(note.group(1)).startswith("Le dernier chargement a échoué (")
+    assert "deals" in unescape(note.group(1)) and "dernières données valides" in unescape(note.group(1))
+    assert _role(_tile(html, "pipeline_generated"), "value") == before

@@ -38,6 +38,7 @@ from kpilot.sources import files as file_sources
 from kpilot.sources import push
 from kpilot.sources.base import quote_ident
 from kpilot.sources.databases.in_place import InPlaceTables
+from kpilot.sources.files import LoadFailure
 from kpilot.sources.files.common import scratch
 from kpilot.sources.registry import syncable
 from kpilot.sources.registry import table_specs as registry_specs
@@ -529,5 +530,18 @@ class WorkspaceService:
         return tables.breakdown_rows(self.computer(as_of), key, dims, grain or metric.grain, first, last)
 
 
-__all__ = ["DATABASE_ENV", "AnnotationRecord", "AppStore", "DecisionRecord", "MetricStatus", "WorkspaceService",
-           "default_state_dir", "describe_when", "explain_failure", "open_store", "push", "signing_key"]
+__all__ = [
+    "DATABASE_ENV",
+    "AnnotationRecord",
+    "AppStore",
+    "DecisionRecord",
+    "LoadFailure",
+    "MetricStatus",
+    "WorkspaceService",
+    "default_state_dir",
+    "describe_when",
+    "explain_failure",
+    "open_store",
+    "push",
+    "signing_key",
+]

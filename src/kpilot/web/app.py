@@ -139,7 +139,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
                            to_decide=sum(1 for t in tiles if t.decision and t.decision.fires),
                            data_through=page.day(max(through)) if through else None,
                            in_progress=any(not t.complete for t in tiles),
-                           analysis_errors=_analysis_errors(analysis, page))
+                           analysis_errors=_analysis_errors(analysis, page), load_failure=_load_failure(gate, page))
 
     @app.get("/metric/{key}", response_class=HTMLResponse)
     async def metric(request: Request, key: str) -> Response:
@@ -306,6 +306,15 @@ def _with_analysis(tile: views.Tile, fc: Any, analysis: Analysis, page: views.Pa
         tile.projected = None
     tile.warnings = [insight_views.warning_view(w, page) for w in analysis.warnings_on(tile.key)]
     return tile
+
+
+def _load_failure(gate: WorkspaceGate, page: views.Page) -> str | None:
+    """The latest failed load, for a note above the board: when, and why (in the page's language)."""
+    failure = gate.load_failure()
+    if failure is None:
+        return None
+    return page.tr("The latest load failed ({when}): {reason}. The board shows the last good data.").format(
+        when=page.day(failure.failed_at.date()), reason=render(failure.message, page.tr))
 
 
 def _analysis_errors(analysis: Analysis, page: views.Page) -> list[str]:

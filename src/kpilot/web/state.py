@@ -43,7 +43,7 @@ from kpilot.insights import AuditVerdict, Explanation, Insights, KpiForecast, Le
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model import KpilotError, Workspace, WorkspaceInvalid
 from kpilot.model.periods import period_start
-from kpilot.service import MetricStatus, WorkspaceService, open_store
+from kpilot.service import LoadFailure, MetricStatus, WorkspaceService, open_store
 
 T = TypeVar("T")
 ANALYSES_KEPT = 8  # as-of dates whose analysis is kept (today and a few dates looked back at)
@@ -470,6 +470,11 @@ class WorkspaceGate:
 
     def today(self) -> date:
         return self.primary.today()
+
+    def load_failure(self) -> LoadFailure | None:
+        """The latest load that failed, while no load has succeeded since (the pages then show the last good data,
+        and say so)."""
+        return self._cached(("load_failure",), lambda svc: svc.last_load_failure())
 
     def board(self, as_of: date) -> list[MetricStatus]:
         return self._cached(("board", as_of), lambda svc: svc.board(as_of=as_of))
