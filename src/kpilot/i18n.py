@@ -122,6 +122,9 @@ def format_evidence(period_label: str, value: float | None, target: float | None
     shown = format_value(value, unit, lang)
     if target is None:
         return tr("{period}: {value}").format(period=period_label, value=shown)
+    if status == "none":  # not judged (no data yet in the period)
+        return tr("{period}: {value} (target {target})").format(period=period_label, value=shown,
+                                                               target=format_value(target, unit, lang))
     return tr("{period}: {value} (target {target}, {status})").format(
         period=period_label, value=shown, target=format_value(target, unit, lang), status=tr(status))
 
