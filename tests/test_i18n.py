@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from datetime import date
 from pathlib import Path
 
 from kpilot.i18n import DYNAMIC_MESSAGES, UNIT_WORDS, _catalog, format_percent, format_value, translator
@@ -52,3 +53,13 @@ def test_number_formats() -> None:
     assert format_value(0.2845, "percent", "en") == "28.4%"
     assert format_percent(-0.05, "en", signed=True, digits=0) == "−5%"
     assert format_value(None, "EUR", "en") == "—"
+
+
+def test_evidence_and_verdict_words() -> None:
+    from kpilot.i18n import format_evidence, format_verdict
+
+    assert format_evidence("2026-11", 0.021, 0.017, "red", "percent", "fr") == "2026-11 : 2,1\u202f% (objectif 1,7\u202f%, rouge)"
+    assert format_evidence("2026-W50", 0, 135, "none", None, "en") == "2026-W50: 0 (target 135)"  # not judged yet
+    assert format_verdict("at_risk", None, None, "fr") == ("À risque", "")
+    assert format_verdict("no_data", "stale", date(2026, 11, 22), "en") == ("No data",
+                                                                           "data stopped arriving on Nov 22, 2026")
