@@ -201,3 +201,10 @@ def write_state(con: duckdb.DuckDBPyConnection, state: SyncState) -> None:
     """Save one table's state; call it inside the transaction that writes the rows it covers."""
     marks = ", ".join("?" for _ in _FIELDS)
     con.execute(f"INSERT OR REPLACE INTO kpilot.syncs VALUES ({marks})", state.values())
+
+
+def main_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables the warehouse holds for the models (its `main` schema), whichever kind of source filled them."""
+    rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+                       "AND database_name = current_database()").fetchall()
+    return {r[0] for r in rows}

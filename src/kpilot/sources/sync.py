@@ -31,6 +31,7 @@ from kpilot.sources.base import (
     SourceTableInfo,
     SyncError,
     SyncState,
+    main_tables,
     quote_ident,
     read_states,
     write_state,
@@ -193,7 +194,7 @@ def sync_table(con: duckdb.DuckDBPyConnection, connector: Connector, source: Sou
     state = SyncState(name, source.key, spec.table or name, spec.cursor, None, key, columns, 0,
                       (prev.version if prev else 0) + 1, _now())
     reads = _Reads(connector, info, source.batch_size, name, on_batch)
-    exists = name in _main_tables(con)
+    exists = name in main_tables(con)
     resume = (prev is not None and exists and not full and spec.cursor is not None
               and prev.same_shape(source.key, state.source_table, spec.cursor, key, columns))
     if resume and prev is not None:
@@ -346,12 +347,6 @@ def _insert(con: duckdb.DuckDBPyConnection, name: str, batch: pa.Table, key: Seq
         # In an aborted transaction the unregistering fails too; the error that aborted it is the one to tell.
         with contextlib.suppress(duckdb.Error):
             con.unregister(_BATCH)
-
-
-def _main_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-                       "AND database_name = current_database()").fetchall()
-    return {r[0] for r in rows}
 
 
 def _now() -> datetime:

@@ -30,7 +30,7 @@ from kpilot.model.errors import Message, did_you_mean, either, joined, msg, one_
 from kpilot.model.types import INTEGER_TYPES
 from kpilot.model.validate import is_temporal
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Source
-from kpilot.sources.base import quote_ident
+from kpilot.sources.base import main_tables, quote_ident
 from kpilot.sources.files.common import (
     NOTHING_LOADED,
     LoadError,
@@ -52,7 +52,6 @@ from kpilot.sources.files.state import (
     LoadRecord,
     check_unchanged,
     decide,
-    main_tables,
     read_records,
     table_columns,
     unchanged,

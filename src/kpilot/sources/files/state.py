@@ -135,13 +135,6 @@ def _message(data: dict[str, Any]) -> Message:
     return Message(data["template"], **params)
 
 
-def main_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND database_name = current_database()"
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     rows = con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
