@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -20,9 +21,6 @@ from kpilot.compute import results
 from kpilot.compute.engine import DuckDBEngine, WarehouseDamaged, connect_duckdb, is_damage
 from kpilot.compute.in_place import InPlace
 from kpilot.compute.metrics import ComputeReport, MetricComputer
-from kpilot.insights import Insights
-from kpilot.insights.board import MetricStatus, judge
-from kpilot.insights.board import board as judge_board
 from kpilot.model import Issue, KpilotError, Workspace, WorkspaceInvalid, load_workspace
 from kpilot.model.errors import Message, did_you_mean, msg, one_of
 from kpilot.model.loader import workspace_file
@@ -32,7 +30,6 @@ from kpilot.model.usage import columns_used, summed_columns
 from kpilot.model.validate import validate
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Metric
 from kpilot.model.yamlsrc import read_yaml_file
-from kpilot.service import tables
 from kpilot.service.state import DATABASE_ENV, default_state_dir, explain_failure, signing_key
 from kpilot.sources import files as file_sources
 from kpilot.sources import push
@@ -490,8 +487,13 @@ class WorkspaceService:
 
     # --- judge ----------------------------------------------------------------------------------
 
+    # The analysis (forecast models, scipy) is imported when a command judges, not by `kpilot load` or `validate`.
+
     def metric_status(self, mc: MetricComputer, key: str, role: str = "metric") -> MetricStatus:
         """One metric judged at the period holding the computer's as-of date (on the board or not)."""
+        from kpilot.insights import Insights
+        from kpilot.insights.board import judge
+
         return judge(Insights(self, computer=mc), key, role)
 
     def board(self, *, as_of: date | None = None, all_metrics: bool = False) -> list[MetricStatus]:
@@ -508,6 +510,9 @@ class WorkspaceService:
         mc = self.computer(as_of)
         if as_of is None:
             mc.materialize()
+        from kpilot.insights import Insights
+        from kpilot.insights.board import board as judge_board
+
         return judge_board(Insights(self, computer=mc), keys)
 
     def series(self, key: str, *, grain: Grain | None = None, first: date | None = None, last: date | None = None,
@@ -519,6 +524,9 @@ class WorkspaceService:
         mc = self.computer(as_of)
         if as_of is None:
             mc.materialize()
+        from kpilot.insights import Insights
+        from kpilot.service import tables
+
         return tables.series_rows(Insights(self, computer=mc), key, grain or metric.grain, first, last)
 
     def breakdown(self, key: str, dims: list[str], *, grain: Grain | None = None, first: date | None = None,
@@ -527,7 +535,22 @@ class WorkspaceService:
         metric = self.ws.metric(key)
         if as_of is None:
             self.load()
+        from kpilot.service import tables
+
         return tables.breakdown_rows(self.computer(as_of), key, dims, grain or metric.grain, first, last)
+
+
+if TYPE_CHECKING:
+    from kpilot.insights.board import MetricStatus
+
+
+def __getattr__(name: str) -> Any:
+    """`MetricStatus`, the board's typed tile, imported on first use (with the analysis it comes from)."""
+    if name == "MetricStatus":
+        from kpilot.insights.board import MetricStatus
+
+        return MetricStatus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
