@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 import pytest
 
 from kpilot.i18n import format_value
+from kpilot.report.charts import FORECAST_COLOR, STATUS_COLORS
 from kpilot.service import MetricStatus
-from kpilot.web.charts import FORECAST_COLOR, STATUS_COLORS
 from tests.web.conftest import AS_OF
 
 pytestmark = pytest.mark.browser

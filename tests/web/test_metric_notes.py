@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from kpilot.report.charts import ANNOTATION_COLOR
 from kpilot.store import AppStore
 from kpilot.web import create_app
-from kpilot.web.charts import ANNOTATION_COLOR
 from kpilot.web.locale import COOKIE
 from tests.web.conftest import AS_OF
 

@@ -18,9 +18,9 @@ from kpilot.analysis.warning import EarlyWarning
 from kpilot.i18n import VERDICT_COLOURS, format_percent, format_value, translator
 from kpilot.insights.findings import EarlyWarningFinding
 from kpilot.model.errors import render
+from kpilot.report.charts import FORECAST_COLOR, STATUS_COLORS
 from kpilot.service import MetricStatus, WorkspaceService
 from kpilot.web import create_app, state
-from kpilot.web.charts import FORECAST_COLOR, STATUS_COLORS
 from kpilot.web.locale import COOKIE
 from tests.web.conftest import AS_OF, Expected
 

@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 
 from kpilot.insights.funnel import funnel_stages
 from kpilot.model.overrides import apply_overrides
+from kpilot.report.charts import STATUS_COLORS
 from kpilot.service import MetricStatus, WorkspaceService
 from kpilot.store import AppStore
 from kpilot.web import create_app
-from kpilot.web.charts import STATUS_COLORS
 from tests.web.conftest import AS_OF, Expected, serving
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -24,8 +24,9 @@ from kpilot.i18n import LANGUAGES
 from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import message_of, msg, render
 from kpilot.model.periods import NotADay, label, parse_day, period_start
+from kpilot.report import charts
 from kpilot.service import signing_key
-from kpilot.web import alignment, api, charts, insight_views, settings, views
+from kpilot.web import alignment, api, insight_views, settings, views
 from kpilot.web.guard import Guard, allowed_hosts
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import Analysis, WorkspaceGate

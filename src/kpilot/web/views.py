@@ -23,8 +23,8 @@ from kpilot.i18n import (
 from kpilot.model import Direction
 from kpilot.model.periods import parse_period
 from kpilot.model.workspace import Workspace
+from kpilot.report import charts
 from kpilot.service import AnnotationRecord, DecisionRecord, MetricStatus, describe_when
-from kpilot.web import charts
 
 
 def N_(text: str) -> str:

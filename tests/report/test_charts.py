@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from kpilot.web import charts
+from kpilot.report import charts
 
 ROWS = [{"period": f"2026-{m:02d}-01", "label": f"2026-{m:02d}", "value": 100.0 + 10 * m, "target": 150.0,
          "status": "green" if 100 + 10 * m >= 150 else "red", "complete": m < 11} for m in range(1, 12)]
