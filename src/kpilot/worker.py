@@ -1,5 +1,5 @@
-"""The worker: sync each source on its `schedule:` (cron), then recompute the metrics that read it and run the
-analysis.
+"""The worker: sync each source on its `schedule:` (cron), then recompute the metrics that read it, run the
+analysis and evaluate the alerts; at every tick, deliver the messages waiting in the outbox.
 
 One `Scheduler` drives `kpilot worker` and the background thread of `kpilot serve`. A tick runs the sources
 that are due, one at a time, through a `session`: a context manager lending a `WorkspaceService` (the
@@ -11,6 +11,7 @@ raised by a source, the computation or the analysis stops the loop. Clock and sl
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kpilot.alerting.outbox import DeliveryReport
 from kpilot.compute.compiler import aggregates_of
 from kpilot.insights import Insights
 from kpilot.model import KpilotError, Workspace
@@ -26,6 +28,7 @@ from kpilot.model.errors import msg
 from kpilot.model.schedule import Cron, parse_cron
 from kpilot.model.workspace import FILE_SOURCE_TYPES, SQL_SOURCE_TYPES, Source
 from kpilot.service import WorkspaceService
+from kpilot.service import alerts as service_alerts
 from kpilot.sources.sync import sync_sources
 
 log = logging.getLogger("kpilot.scheduler")
@@ -66,6 +69,8 @@ class TickReport:
     busy: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     analysis: dict[str, Any] | None = None
+    alerts: int | None = None  # messages queued by the alerts evaluated after the recompute
+    delivery: DeliveryReport | None = None  # the outbox delivered at this tick
     error: str | None = None  # recomputing or analysing failed (the syncs' data stays)
 
     @property
@@ -160,6 +165,13 @@ class Scheduler:
         except Exception as exc:  # the loop outlives anything: say what happened and go on
             log.exception("scheduled run failed")
             report.error = _reason(exc)
+        try:
+            if self._current().channels:
+                with self.session() as svc:
+                    report.delivery = service_alerts.deliver(svc, os.environ)
+        except Exception as exc:  # the outbox keeps every message: the next tick tries again
+            log.warning("delivering the outbox failed: %s", exc)
+            report.error = report.error or _reason(exc)
         if self.on_tick is not None:
             self.on_tick(report)
         return report
@@ -227,6 +239,7 @@ class Scheduler:
                 svc.computer().materialize(affected)
             report.metrics = affected
             report.analysis = Insights(svc, as_of=svc.today()).run_all()
+            report.alerts = service_alerts.evaluate(svc).queued
         except Exception as exc:
             log.warning("recomputing after the scheduled syncs failed: %s", exc)
             report.error = _reason(exc)

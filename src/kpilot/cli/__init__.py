@@ -1,6 +1,6 @@
 """The command line: thin commands over `kpilot.service`. Output in the workspace's language.
 
-The commands live in one module per group (workspace, board, web, sources, secrets, analysis) and share their
+The commands live in one module per group (workspace, board, web, sources, secrets, analysis, alerts) and share their
 options, consoles and error handling through `kpilot.cli.options`. They are registered here, in the order
 `kpilot --help` lists them; no command module imports another, nor this one.
 """
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import typer
 
-from kpilot.cli import analysis, board, secrets, sources, web, workspace
+from kpilot.cli import alerts, analysis, board, secrets, sources, web, workspace
 
 app = typer.Typer(
     name="kpilot",
@@ -31,6 +31,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)
+app.add_typer(alerts.group, name="alerts")
 app.add_typer(secrets.group, name="secrets")
 
 

@@ -72,9 +72,10 @@ def worker(
         first.close()
         tr = translator(lang or first.ws.language.value)
         scheduled = list(schedules(first.ws))
-        if not scheduled:
-            raise KpilotError(msg("{file} has no source with a `schedule:`. Fix: add one to a source, e.g. "
-                                  "`schedule: \"*/15 * * * *\"` (every 15 minutes).", file=str(first.file)))
+        if not scheduled and not first.ws.channels:
+            raise KpilotError(msg("{file} has no source with a `schedule:` and no channel to deliver alerts to. "
+                                  "Fix: add a schedule to a source, e.g. `schedule: \"*/15 * * * *\"` (every 15 "
+                                  "minutes), or declare `channels:`.", file=str(first.file)))
 
     @contextmanager
     def session() -> Iterator[WorkspaceService]:
@@ -130,5 +131,13 @@ def _print_tick(report: TickReport, tr: Translator, language: str, *, retried: b
                                            "{new} new finding(s)").format(
             warnings=report.analysis.get("warnings", 0), anomalies=report.analysis.get("anomalies", 0),
             new=report.analysis.get("new_findings", 0))))
+    if report.alerts:
+        out.print(_escape(f"{stamp} " + tr("alerts: {n} message(s) queued").format(n=report.alerts)))
+    if report.delivery is not None and (report.delivery.sent or report.delivery.retrying or report.delivery.failed):
+        out.print(_escape(f"{stamp} " + tr("outbox: {sent} sent, {retry} to retry, {failed} failed").format(
+            sent=len(report.delivery.sent), retry=len(report.delivery.retrying), failed=len(report.delivery.failed))))
+        for delivery_id, why in report.delivery.failed:
+            err.print(f"{stamp} [bold red]{tr('error:')}[/] " + _escape(tr("message {id} not delivered: {why}").format(
+                id=delivery_id, why=why)), markup=True)
     if report.error:
         err.print(f"{stamp} [bold red]{tr('error:')}[/] " + _escape(render(report.error, tr)), markup=True)

@@ -4,6 +4,7 @@ settings written back). Thin, over kpilot.service and kpilot.templates."""
 from __future__ import annotations
 
 import json
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -91,7 +92,7 @@ def validate(
     """Check kpilot.yaml: structure, references, columns, expressions, and the method's rules."""
     with _errors(lang, workspace):
         svc = _open(workspace, state_dir)
-        issues = svc.validate(with_data=not no_data, today=today.date() if today else None)
+        issues = svc.validate(with_data=not no_data, today=today.date() if today else None, environ=os.environ)
     errors = [i for i in issues if i.severity == "error"]
     if format is TextFmt.json:
         out.print_json(json.dumps({"valid": not errors, "issues": [i.to_dict() for i in issues]}, default=str))

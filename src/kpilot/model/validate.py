@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlglot import exp
 
+from kpilot.model.channel_checks import check_channels
 from kpilot.model.errors import Issue, IssueList, Message, did_you_mean, message_of, msg, one_of
 from kpilot.model.expressions import (
     ExpressionError,
@@ -503,11 +504,13 @@ def _check_settings(ctx: _Ctx) -> None:
         _check_unique(ctx, "objectives", [o.key for o in ws.vision.objectives])
 
 
-def validate(ws: Workspace, smap: SourceMap, schema: Schema | None = None, *, today: date | None = None) -> list[Issue]:
+def validate(ws: Workspace, smap: SourceMap, schema: Schema | None = None, *, today: date | None = None,
+             environ: Mapping[str, str] | None = None) -> list[Issue]:
     """Check a parsed workspace; `schema` (table -> columns -> type), when given, enables column checks.
 
     `today` (the workspace's date, in its time zone), when given, enables the checks of the current period:
-    a board KPI or the North Star without a target for it is warned."""
+    a board KPI or the North Star without a target for it is warned. `environ`, when given, enables the checks
+    of what sending needs from the environment (the SMTP server, webhook URLs)."""
     ctx = _Ctx(ws, smap, schema, IssueList())
     _check_unique(ctx, "teams", [t.key for t in ws.teams])
     _check_unique(ctx, "sources", [s.key for s in ws.sources])
@@ -523,4 +526,5 @@ def validate(ws: Workspace, smap: SourceMap, schema: Schema | None = None, *, to
     if today is not None:
         check_current_targets(ctx, today)
     check_incentives(ctx)
+    check_channels(ctx, environ)
     return ctx.issues.items

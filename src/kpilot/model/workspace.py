@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from kpilot.model.channels import AlertSettings, Channel, Review, check_http_url
 from kpilot.model.errors import msg
 from kpilot.model.periods import Grain, WeekStart
 from kpilot.model.schedule import parse_cron
@@ -73,6 +74,7 @@ class Team(Spec):
     name: str | None = None
     members: list[str] = []
     email: str | None = None
+    notify: list[str] = Field(default=[], description="keys of the channels this team's alerts go to")
 
     @property
     def label(self) -> str:
@@ -394,6 +396,16 @@ class Workspace(Spec):
     north_star: str | None = None
     board: list[str] = []
     metrics: list[Metric] = []
+    channels: list[Channel] = []
+    alerts: AlertSettings = AlertSettings()
+    review: Review | None = None
+    base_url: str | None = Field(default=None, description="the web app's public address, for links in alerts and "
+                                                            "reviews, e.g. https://kpilot.example.com")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value).rstrip("/")
 
     # Lookups by key (validation guarantees keys are unique).
     def metric(self, key: str) -> Metric:
@@ -412,6 +424,12 @@ class Workspace(Spec):
         for t in self.teams:
             if t.key == key:
                 return t
+        raise KeyError(key)
+
+    def channel(self, key: str) -> Channel:
+        for c in self.channels:
+            if c.key == key:
+                return c
         raise KeyError(key)
 
     def in_place_tables(self) -> dict[str, str]:

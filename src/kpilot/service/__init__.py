@@ -185,11 +185,13 @@ class WorkspaceService:
         schema.update(self.in_place.schema())
         return schema
 
-    def validate(self, *, with_data: bool = True, today: date | None = None) -> list[Issue]:
+    def validate(self, *, with_data: bool = True, today: date | None = None,
+                 environ: Mapping[str, str] | None = None) -> list[Issue]:
         """All issues (errors and warnings); with_data checks columns against the source files. The current
-        period's checks (a KPI without a target for it) use `today`, by default the workspace's today."""
+        period's checks (a KPI without a target for it) use `today`, by default the workspace's today; `environ`
+        (the process's environment, by the commands that send) checks the SMTP server and webhook URLs."""
         _, smap = read_yaml_file(self.file)
-        checks = partial(validate, today=today or self.today())
+        checks = partial(validate, today=today or self.today(), environ=environ)
         schema = None
         if with_data:
             try:
@@ -496,12 +498,17 @@ class WorkspaceService:
 
         return judge(Insights(self, computer=mc), key, role)
 
-    def board(self, *, as_of: date | None = None, all_metrics: bool = False) -> list[MetricStatus]:
-        """The North Star, then the board's KPIs (then every other metric when all_metrics), judged."""
+    def board_keys(self) -> list[tuple[str, str]]:
+        """(metric, role) of the North Star, then of the board's KPIs."""
         keys: list[tuple[str, str]] = []
         if self.ws.north_star:
             keys.append((self.ws.north_star, "north_star"))
         keys.extend((k, "board") for k in self.ws.board if k != self.ws.north_star)
+        return keys
+
+    def board(self, *, as_of: date | None = None, all_metrics: bool = False) -> list[MetricStatus]:
+        """The North Star, then the board's KPIs (then every other metric when all_metrics), judged."""
+        keys = self.board_keys()
         if all_metrics or not keys:
             shown = {k for k, _ in keys}
             keys.extend((m.key, "metric") for m in self.ws.metrics if m.key not in shown)

@@ -47,6 +47,13 @@ class DecisionRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The expected effect and its review: "+15 % within 3 weeks" is expected_change 0.15, review_on 3 weeks on.
+    expected_effect: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expected_change: Mapped[float | None] = mapped_column(Float, nullable=True)
+    review_on: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    baseline: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)  # the forecast made before
+    effect: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)  # measured at the review
 
 
 class AnnotationRow(Base):
@@ -117,3 +124,62 @@ class CredentialRow(Base):
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class AlertRow(Base):
+    """An alert: a KPI off track or whose decision rule fired, an early warning or an anomaly, with its state.
+
+    `key` identifies what the alert is about across runs (the same KPI's episode, the same warning), so a condition
+    seen again updates its alert instead of raising a new one. `story` is the id of the alert that opened the chain
+    (a leading indicator's dip and the lagging miss it predicts share one story).
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("workspace", "key", "opened", name="uq_alerts_episode"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(200), index=True)
+    key: Mapped[str] = mapped_column(String(300))
+    story: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    metric: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str] = mapped_column(String(10))
+    opened: Mapped[str] = mapped_column(String(10))  # as-of date (ISO) of the run that first saw it
+    last_seen: Mapped[str] = mapped_column(String(10))
+    periods_seen: Mapped[int] = mapped_column(Integer)
+    needed: Mapped[int] = mapped_column(Integer)  # periods the condition must hold before it fires
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    snoozed_until: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    resolved_on: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    notified: Mapped[int] = mapped_column(Integer, default=0)  # messages queued for it
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxRow(Base):
+    """A message to deliver, written before any attempt; kept after delivery (the log of what was sent).
+
+    `delivery_id` is the same on every attempt, so a receiver seeing it twice knows it is one message.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("delivery_id", name="uq_outbox_delivery"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(200), index=True)
+    delivery_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(200))
+    recipient: Mapped[str] = mapped_column(String(200))  # the team (or review address) it is for
+    kind: Mapped[str] = mapped_column(String(20))  # alert | digest | review | decision_review
+    week: Mapped[str] = mapped_column(String(10))  # first day of the as-of week (the budget's week)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), nullable=True)
+    message: Mapped[dict[str, object]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), index=True)  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kpilot.model import KpilotError
 from kpilot.model.errors import N_, msg
 from kpilot.model.periods import period_range
+from kpilot.store.alert_log import AlertLog
 from kpilot.store.models import (
     AnnotationRow,
     CredentialRow,
@@ -84,6 +85,12 @@ class DecisionRecord:
     created_at: datetime
     updated_at: datetime
     user: str | None
+    expected_effect: str | None = None  # in the decider's words: "+15 % demos within 3 weeks"
+    expected_change: float | None = None  # the same as a share: 0.15
+    review_on: str | None = None  # ISO date the effect is measured
+    alert_id: int | None = None  # the alert it answers
+    baseline: dict[str, Any] | None = None  # the forecast made before the decision (the counterfactual)
+    effect: dict[str, Any] | None = None  # measured at the review
 
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -94,7 +101,8 @@ class DecisionRecord:
     @classmethod
     def of(cls, row: DecisionRow) -> DecisionRecord:
         return cls(row.id, row.workspace, row.metric, row.period, row.action, row.owner, row.status, row.note,
-                   _aware(row.created_at), _aware(row.updated_at), row.user)
+                   _aware(row.created_at), _aware(row.updated_at), row.user, row.expected_effect,
+                   row.expected_change, row.review_on, row.alert_id, row.baseline, row.effect)
 
 
 @dataclass(frozen=True)
@@ -209,7 +217,7 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-class AppStore:
+class AppStore(AlertLog):
     """The application database of a kpilot server (thread-safe: one short session per call)."""
 
     def __init__(self, url: str | None = None, *, state_dir: Path):
@@ -284,16 +292,24 @@ class AppStore:
             return [DecisionRecord.of(r) for r in s.scalars(query.order_by(DecisionRow.id.desc()))]
 
     def add_decision(self, workspace: str, metric: str, *, period: str, action: str, owner: str | None,
-                     status: str = "open", note: str | None = None, user: str | None = None) -> DecisionRecord:
+                     status: str = "open", note: str | None = None, user: str | None = None,
+                     expected_effect: str | None = None, expected_change: float | None = None,
+                     review_on: str | None = None, alert_id: int | None = None,
+                     baseline: dict[str, Any] | None = None) -> DecisionRecord:
         _check_status(status)
         if not action.strip():
             raise StoreInvalid(msg("a decision needs an action. Fix: say what was decided."))
         period = _check_period(period)
         _check_texts("decision", {"metric": (metric, NAME_MAX), "action": (action, TEXT_MAX),
-                                  "owner": (owner, NAME_MAX), "note": (note, TEXT_MAX)})
+                                  "owner": (owner, NAME_MAX), "note": (note, TEXT_MAX),
+                                  "expected_effect": (expected_effect, TEXT_MAX)})
+        if review_on is not None:
+            review_on = _check_date(review_on)
         now = _now()
         row = DecisionRow(workspace=workspace, metric=metric, period=period, action=action, owner=owner,
-                          status=status, note=note, created_at=now, updated_at=now, user=user)
+                          status=status, note=note, created_at=now, updated_at=now, user=user,
+                          expected_effect=expected_effect, expected_change=expected_change, review_on=review_on,
+                          alert_id=alert_id, baseline=baseline)
         with self._session() as s:
             s.add(row)
             s.flush()
@@ -312,6 +328,18 @@ class AppStore:
             row.status = status
             if note is not None:
                 row.note = note
+            row.updated_at = _now()
+            s.flush()
+            return DecisionRecord.of(row)
+
+    def record_effect(self, workspace: str, decision_id: int, effect: dict[str, Any]) -> DecisionRecord:
+        """Keep the effect measured at a decision's review."""
+        with self._session() as s:
+            row = s.get(DecisionRow, decision_id)
+            if row is None or row.workspace != workspace:
+                raise StoreNotFound(msg("no decision {id} in workspace '{workspace}'. Fix: list the decisions to "
+                                        "find its id.", id=decision_id, workspace=workspace))
+            row.effect = effect
             row.updated_at = _now()
             s.flush()
             return DecisionRecord.of(row)
@@ -459,6 +487,16 @@ def _check_status(status: str) -> None:
     if status not in DECISION_STATUSES:
         raise StoreInvalid(msg("'{status}' is not a decision status. Fix: use open, done or declined.",
                                status=status))
+
+
+def _check_date(text: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise StoreInvalid(msg("'{text}' is not a date. Fix: write it as YYYY-MM-DD, e.g. 2026-12-14.",
+                               text=text)) from None
 
 
 def _check_period(period: str) -> str:

@@ -1,0 +1,144 @@
+"""Alerts worded for people, in the workspace's language: the subject, the reason in one sentence, the leading
+cause when known, the owner and the action of the decision rule, the facts, and a link to the KPI's page.
+
+The words come from the alert's payload (what the board and the analysis found when it was raised), so a message
+says exactly what every other door says about the same KPI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kpilot.alerting.message import Fact, Item, Message
+from kpilot.i18n import format_percent, format_value, format_verdict, translator
+
+VERDICT_SYMBOLS = {"on_track": "●", "at_risk": "▲", "off_track": "■", "no_data": "○"}
+
+
+def kpi_link(base_url: str | None, metric: str) -> str | None:
+    return f"{base_url.rstrip('/')}/metric/{metric}" if base_url else None
+
+
+def _value(p: Mapping[str, Any], key: str, lang: str) -> str:
+    return format_value(p.get(key), p.get("unit"), lang)
+
+
+def reason(kind: str, p: Mapping[str, Any], lang: str) -> str:
+    """The alert's reason in one sentence."""
+    tr = translator(lang)
+    name = p.get("name", "")
+    if kind == "early_warning":
+        return tr("{name} is projected at {projected} in {period}, against a target of {target} ({chance} chance "
+                  "of missing it).").format(name=name, projected=_value(p, "projected", lang),
+                                            period=p.get("period_label", ""), target=_value(p, "target", lang),
+                                            chance=format_percent(p.get("confidence"), lang, digits=0))
+    if kind == "anomaly":
+        return tr("{period}: {value} is outside the usual range of {name} ({low} to {high}).").format(
+            period=p.get("period_label", ""), value=_value(p, "value", lang), name=name,
+            low=_value(p, "lower", lang), high=_value(p, "upper", lang))
+    verdict, _ = format_verdict(p.get("verdict", "no_data"), p.get("verdict_reason"), None, lang)
+    if p.get("target") is None:
+        return tr("{period}: {name} is {verdict} at {value}.").format(
+            period=p.get("period_label", ""), name=name, verdict=verdict.lower(), value=_value(p, "value", lang))
+    return tr("{period}: {name} is {verdict} at {value}, against a target of {target}.").format(
+        period=p.get("period_label", ""), name=name, verdict=verdict.lower(), value=_value(p, "value", lang),
+        target=_value(p, "target", lang))
+
+
+def cause(kind: str, p: Mapping[str, Any], lang: str) -> str | None:
+    """The leading cause when it is known: the leading indicator that moved."""
+    tr = translator(lang)
+    leader = p.get("leader_name")
+    if not leader:
+        return None
+    return tr("Leading cause: {leader} moved {change} in {period} against its usual level; it leads {name} by "
+              "{lag} {grain}(s).").format(leader=leader, change=format_percent(p.get("leader_change"), lang,
+                                                                                digits=0, signed=True),
+                                          period=p.get("leader_label", ""), name=p.get("name", ""),
+                                          lag=p.get("lag", ""), grain=tr(p.get("grain", "period")))
+
+
+def action(p: Mapping[str, Any], lang: str) -> str | None:
+    tr = translator(lang)
+    if not p.get("action"):
+        return None
+    return tr("{owner} decides: {action}").format(owner=p.get("owner_name") or p.get("owner", ""),
+                                                  action=p["action"])
+
+
+def subject(kind: str, p: Mapping[str, Any], lang: str) -> str:
+    tr = translator(lang)
+    name, period = p.get("name", ""), p.get("period_label", "")
+    if kind == "early_warning":
+        return tr("{name}: projected to miss in {period}").format(name=name, period=period)
+    if kind == "anomaly":
+        return tr("{name}: unusual value in {period}").format(name=name, period=period)
+    verdict, _ = format_verdict(p.get("verdict", "no_data"), p.get("verdict_reason"), None, lang)
+    return tr("{name}: {verdict} ({period})").format(name=name, verdict=verdict.lower(), period=period)
+
+
+def verdict_of(kind: str, p: Mapping[str, Any]) -> str:
+    if kind == "kpi":
+        return str(p.get("verdict", "no_data"))
+    return "off_track" if p.get("severity") == "red" else "at_risk"
+
+
+def facts(kind: str, p: Mapping[str, Any], lang: str) -> list[Fact]:
+    tr = translator(lang)
+    out = []
+    if kind == "early_warning":
+        out += [Fact(tr("Projected"), _value(p, "projected", lang)), Fact(tr("Target"), _value(p, "target", lang)),
+                Fact(tr("Period"), str(p.get("period_label", "")))]
+    else:
+        out += [Fact(tr("Value"), _value(p, "value", lang))]
+        if p.get("target") is not None:
+            out.append(Fact(tr("Target"), _value(p, "target", lang)))
+        if p.get("projected") is not None and kind == "kpi":
+            out.append(Fact(tr("Projected at period end"), _value(p, "projected", lang)))
+        out.append(Fact(tr("Period"), str(p.get("period_label", ""))))
+    if p.get("owner_name") or p.get("owner"):
+        out.append(Fact(tr("Owner"), str(p.get("owner_name") or p.get("owner"))))
+    return out
+
+
+def alert_message(kind: str, payload: Mapping[str, Any], *, workspace: str, lang: str, base_url: str | None,
+                  chart_png: bytes | None = None) -> Message:
+    """The message of one alert (its delivery id is set when it is queued)."""
+    tr = translator(lang)
+    verdict = verdict_of(kind, payload)
+    label, _ = format_verdict(verdict, None, None, lang)
+    lines = [reason(kind, payload, lang)]
+    for extra in (cause(kind, payload, lang), action(payload, lang)):
+        if extra:
+            lines.append(extra)
+    evidence = payload.get("evidence_text")
+    if evidence:
+        lines.append(tr("Evidence: {evidence}").format(evidence=" · ".join(evidence)))
+    metric = str(payload.get("metric", ""))
+    return Message(
+        delivery_id="", kind="alert", language=lang, workspace=workspace, subject=subject(kind, payload, lang),
+        headline=f"{VERDICT_SYMBOLS.get(verdict, '')} {payload.get('name', metric)} — {label}".strip(),
+        verdict=verdict, metric=metric, lines=tuple(lines), facts=tuple(facts(kind, payload, lang)),
+        link=kpi_link(base_url, metric), link_text=tr("Open the KPI page"), chart_png=chart_png,
+        chart_alt=payload.get("chart_alt"),
+        data={"kind": kind, **{k: v for k, v in payload.items() if k not in ("evidence_text", "chart_alt")}})
+
+
+def digest_message(items: Sequence[tuple[str, Mapping[str, Any]]], *, workspace: str, week_label: str, lang: str,
+                   base_url: str | None, team: str) -> Message:
+    """The week's digest for one team: the alerts held back by the budget or told already in their story."""
+    tr = translator(lang)
+    entries = tuple(Item(title=subject(kind, p, lang), text=reason(kind, p, lang), verdict=verdict_of(kind, p),
+                         link=kpi_link(base_url, str(p.get("metric", "")))) for kind, p in items)
+    count = len(entries)
+    headline = (tr("{n} alert for {team} this week") if count == 1 else
+                tr("{n} alerts for {team} this week")).format(n=count, team=team)
+    return Message(delivery_id="", kind="digest", language=lang, workspace=workspace,
+                   subject=tr("Weekly digest, week of {week}: {headline}").format(week=week_label, headline=headline),
+                   headline=headline, items=entries, link=base_url, link_text=tr("Open the board"),
+                   data={"kind": "digest", "week": week_label, "team": team,
+                         "alerts": [p.get("metric") for _, p in items]})
+
+
+__all__ = ["VERDICT_SYMBOLS", "alert_message", "digest_message", "kpi_link", "reason", "subject"]

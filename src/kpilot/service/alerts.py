@@ -1,0 +1,309 @@
+"""Alerts through the one door: the board's verdicts and the analysis's findings turned into signals, run through the
+alert state machine, stored with the messages they call for; the outbox delivered; history replayed week by week.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kpilot.alerting.compose import alert_message, digest_message
+from kpilot.alerting.engine import Signal, plan, week_of
+from kpilot.alerting.outbox import DeliveryReport, deliver_due
+from kpilot.i18n import format_day, format_evidence_list
+from kpilot.model import KpilotError
+from kpilot.model.errors import message_of, msg
+from kpilot.model.workspace import Workspace
+from kpilot.store import AppStore
+from kpilot.store.alert_log import OPEN_STATES, AlertRecord, NewMessage
+
+if TYPE_CHECKING:
+    from kpilot.insights import Insights
+    from kpilot.insights.board import MetricStatus
+    from kpilot.service import WorkspaceService
+
+WEEK_START = {"monday": 0, "sunday": 6}
+
+
+@dataclass
+class AlertRun:
+    """One evaluation: the alerts open after it, who was messaged, what waits for the digest."""
+
+    as_of: date
+    week: date
+    alerts: list[AlertRecord]
+    pinged: list[tuple[str, str]]  # (alert key, team)
+    held: list[tuple[str, str]]
+    resolved: list[str]
+    queued: int
+    verdicts: dict[str, str] = field(default_factory=dict)  # board metric -> its verdict at this run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"as_of": self.as_of.isoformat(), "week": self.week.isoformat(),
+                "alerts": [a.to_dict() for a in self.alerts],
+                "pinged": [{"alert": k, "team": t} for k, t in self.pinged],
+                "held": [{"alert": k, "team": t} for k, t in self.held], "resolved": self.resolved,
+                "queued": self.queued, "verdicts": self.verdicts}
+
+
+def _week_start(ws: Workspace) -> int:
+    return WEEK_START.get(getattr(ws.week_start, "value", str(ws.week_start)), 0)
+
+
+def _team_name(ws: Workspace, key: str) -> str:
+    try:
+        return ws.team(key).label
+    except KeyError:
+        return key
+
+
+def _recipients(ws: Workspace, key: str) -> tuple[str, ...]:
+    metric = ws.metric(key)
+    owners = list(metric.owners)
+    if metric.decision is not None:
+        owners.insert(0, metric.decision.owner)
+    return tuple(dict.fromkeys(owners))
+
+
+def _held(status: MetricStatus) -> int:
+    """Consecutive latest periods in which a decision rule's condition held on its own (its "for N periods" not met
+    yet): status and below/above-target conditions; 0 for the others."""
+    check = status.decision
+    if check is None:
+        return 0
+    when = check.when
+    held = 0
+    for e in reversed(check.evidence):
+        if when.status:
+            ok = e.status == when.status if when.status != "not_green" else e.status in ("amber", "red")
+        elif when.below_target is not None and e.value is not None and e.target:
+            ok = e.value < when.below_target * e.target
+        elif when.above_target is not None and e.value is not None and e.target:
+            ok = e.value > when.above_target * e.target
+        else:
+            return 0
+        if not ok:
+            break
+        held += 1
+    return held
+
+
+def _objectives(ws: Workspace) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for o in ws.vision.objectives if ws.vision else []:
+        for m in o.metrics:
+            out.setdefault(m, set()).add(o.key)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def signals(ins: Insights, statuses: Sequence[MetricStatus]) -> list[Signal]:
+    """What the board and the analysis found, as signals for the alert state machine."""
+    ws = ins.ws
+    edges = ins.edges()
+    related: dict[str, set[str]] = {}
+    for e in edges:
+        related.setdefault(e.leader, set()).add(e.follower)
+        related.setdefault(e.follower, set()).add(e.leader)
+    objectives = _objectives(ws)
+    lang = ws.language.value
+    out: list[Signal] = []
+
+    def base(key: str) -> dict[str, Any]:
+        metric = ws.metric(key)
+        owner = metric.decision.owner if metric.decision else (metric.owners[0] if metric.owners else None)
+        return {"metric": key, "name": metric.label, "unit": metric.unit, "grain": metric.grain.value,
+                "owner": owner, "owner_name": _team_name(ws, owner) if owner else None,
+                "action": metric.decision.action if metric.decision else None}
+
+    def signal(key: str, kind: str, skey: str, severity: str, ready: bool, seen: int, needed: int,
+               payload: dict[str, Any], extra: frozenset[str] = frozenset()) -> Signal:
+        metric = ws.metric(key)
+        return Signal(key=skey, kind=kind, metric=key, severity=severity, ready=ready, periods_seen=seen,
+                      needed=needed, recipients=_recipients(ws, key),
+                      related=frozenset(related.get(key, set())) | extra,
+                      objectives=objectives.get(key, frozenset()),
+                      leading=metric.kind is not None and metric.kind.value == "leading",
+                      payload={**payload, "severity": severity})
+
+    for s in statuses:
+        off = s.verdict.value == "off_track"
+        needed = s.decision.when.periods if s.decision else 1
+        held = _held(s)
+        if not (off or s.fires or 0 < held < needed):
+            continue
+        ready = off or s.fires
+        payload = {**base(s.key), "verdict": s.verdict.value, "verdict_reason": s.verdict_reason,
+                   "period": s.period.isoformat(), "period_label": s.period_label, "value": s.value,
+                   "target": s.target, "projected": s.projected, "change": s.change, "fires": s.fires,
+                   "role": s.role,
+                   "condition": s.decision.condition if s.decision else None,
+                   "evidence_text": format_evidence_list(s.decision.evidence, s.decision.projected, s.unit, lang)
+                   if s.decision else []}
+        out.append(signal(s.key, "kpi", f"kpi:{s.key}", "red" if off else "amber", ready,
+                          needed if ready else held, needed, payload))
+    watched = {s.key for s in statuses}
+    if ws.alerts.early_warnings:
+        for w in ins.warnings(edges):
+            if w.metric not in watched:
+                continue
+            leader = ws.metric(w.warning.leader)
+            payload = {**base(w.metric), "period": w.period.isoformat(), "period_label": w.label,
+                       "projected": w.warning.projected, "target": w.warning.target,
+                       "confidence": w.warning.confidence, "leader": leader.key, "leader_name": leader.label,
+                       "leader_label": w.leader_label, "leader_change": w.warning.leader_change,
+                       "lag": w.warning.lag}
+            out.append(signal(w.metric, "early_warning", f"early_warning:{w.metric}", w.severity, True, 1, 1,
+                              payload, frozenset({leader.key})))
+    if ws.alerts.anomalies:
+        by_key = {s.key: s for s in statuses}
+        for a in ins.anomalies(sorted(watched)):
+            status = by_key[a.metric]
+            grain_days = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}[status.grain.value]
+            if a.period < status.period - timedelta(days=grain_days):
+                continue  # an old unusual value: news when it happened, not now
+            payload = {**base(a.metric), "period": a.period.isoformat(), "period_label": a.label,
+                       "value": a.anomaly.value, "lower": a.anomaly.lower, "upper": a.anomaly.upper,
+                       "expected": a.anomaly.expected, "direction": a.anomaly.direction}
+            severity = "red" if a.severity == "high" else "amber"
+            out.append(signal(a.metric, "anomaly", f"anomaly:{a.metric}:{a.period.isoformat()}", severity, True, 1,
+                              1, payload))
+    return out
+
+
+def _messages(ws: Workspace, pings: Sequence[tuple[str, str, str]], payloads: Mapping[str, tuple[str, dict[str, Any]]],
+              week: date, kind: str = "alert") -> list[NewMessage]:
+    """Each ping as one message per channel of the team (a team without channels: one unrouted row, so it counts)."""
+    lang = ws.language.value
+    out: list[NewMessage] = []
+    for alert_key, team, _ in pings:
+        alert_kind, payload = payloads[alert_key]
+        message = alert_message(alert_kind, payload, workspace=ws.workspace, lang=lang,
+                                base_url=ws.base_url).to_dict()
+        channels = _channels(ws, team)
+        for channel in channels or [""]:
+            out.append(NewMessage(channel, team, kind, week.isoformat(), message, alert_key))
+    return out
+
+
+def _channels(ws: Workspace, team: str) -> list[str]:
+    try:
+        return list(ws.team(team).notify)
+    except KeyError:
+        return []
+
+
+def _digests(ws: Workspace, store: AppStore, week: date) -> tuple[list[NewMessage], list[int]]:
+    """The digests of the weeks before `week` still owed: one per team, listing what the budget held back."""
+    lang = ws.language.value
+    out: list[NewMessage] = []
+    carried: list[int] = []
+    for (team, held_week), rows in store.held_messages(ws.workspace, before=week.isoformat()).items():
+        items = [(r.message.get("data", {}).get("kind", "kpi"), r.message.get("data", {})) for r in rows]
+        message = digest_message(items, workspace=ws.workspace, week_label=format_day(date.fromisoformat(held_week),
+                                                                                      lang),
+                                 lang=lang, base_url=ws.base_url, team=_team_name(ws, team)).to_dict()
+        for channel in _channels(ws, team) or [""]:
+            out.append(NewMessage(channel, team, "digest", held_week, message))
+        carried += [r.id for r in rows]
+    return out, carried
+
+
+def evaluate(svc: WorkspaceService, *, as_of: date | None = None, store: AppStore | None = None) -> AlertRun:
+    """Evaluate the alerts at `as_of` (default: today, after loading and computing), store their changes and queue
+    the messages they call for (delivered by `deliver` or `kpilot worker`)."""
+    from kpilot.insights import Insights
+    from kpilot.insights.board import board
+
+    ws = svc.ws
+    if as_of is None:
+        svc.load()
+    mc = svc.computer(as_of)
+    if as_of is None:
+        mc.materialize()
+    ins = Insights(svc, computer=mc)
+    day = ins.as_of
+    statuses = board(ins, svc.board_keys())
+    found = signals(ins, statuses)
+    store = store or svc.app_store()
+    week = week_of(day, _week_start(ws))
+    digests, carried = _digests(ws, store, week)
+    open_alerts = store.alerts(ws.workspace, states=OPEN_STATES)
+    p = plan(open_alerts, found, as_of=day, pings_this_week=store.pings(ws.workspace, week.isoformat()),
+             budget=ws.alerts.budget, objectives_of=_objectives(ws))
+    payloads = {s.key: (s.kind, dict(s.payload)) for s in found}
+    pings = [(x.alert_key, x.recipient, x.reason) for x in p.pings]
+    held = [(x.alert_key, x.recipient, x.reason) for x in p.held]
+    messages = [*digests, *_messages(ws, pings, payloads, week),
+                *_messages(ws, held, payloads, week, kind="held")]
+    store.apply_alert_run(ws.workspace, p.changes, messages, digested=carried)
+    active = [a for a in store.alerts(ws.workspace) if a.state in OPEN_STATES or (a.key in p.resolved
+              and a.resolved_on == day.isoformat())]
+    return AlertRun(day, week, active, [(k, t) for k, t, _ in pings], [(k, t) for k, t, _ in held], p.resolved,
+                    len(messages), {s.key: s.verdict.value for s in statuses})
+
+
+def replay(svc: WorkspaceService, first: date, last: date) -> dict[str, Any]:
+    """The alerts kpilot would have raised week by week from `first` to `last`, sending nothing: each week is
+    evaluated on its last day, with only the data known then; weeks are named by their first day."""
+    ws = svc.ws
+    start = _week_start(ws)
+    alerts: list[dict[str, Any]] = []
+    pings: dict[str, dict[str, int]] = {}
+    verdicts: dict[str, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory(prefix="kpilot-replay-") as tmp, \
+            AppStore(f"sqlite:///{Path(tmp) / 'replay.db'}", state_dir=Path(tmp)) as store:
+        week = week_of(first, start)
+        while week <= last:
+            run = evaluate(svc, as_of=week + timedelta(days=6), store=store)
+            told: dict[str, list[str]] = {}
+            for key, team in run.pinged:
+                told.setdefault(key, []).append(team)
+                pings.setdefault(team, {})
+                pings[team][week.isoformat()] = pings[team].get(week.isoformat(), 0) + 1
+            verdicts[week.isoformat()] = run.verdicts
+            for a in run.alerts:
+                if a.state == "resolved":
+                    continue
+                alerts.append({"week": week.isoformat(), "id": a.id, "story": a.story, "key": a.key, "kind": a.kind,
+                               "metric": a.metric, "state": a.state, "severity": a.severity,
+                               "verdict": a.payload.get("verdict") or ("off_track" if a.severity == "red"
+                                                                       else "at_risk"),
+                               "opened": a.opened, "recipients": list(a.recipients),
+                               "pinged": told.get(a.key, []), "period_label": a.payload.get("period_label")})
+            week += timedelta(days=7)
+    return {"first": first.isoformat(), "last": last.isoformat(), "alerts": alerts, "pings": pings,
+            "verdicts": verdicts}
+
+
+def deliver(svc: WorkspaceService, environ: Mapping[str, str], *, now: datetime | None = None,
+            store: AppStore | None = None) -> DeliveryReport:
+    """Try every due message of the outbox once (what `kpilot alerts --send` and the worker do)."""
+    return deliver_due(store or svc.app_store(), svc.ws, environ, now=now)
+
+
+def acknowledge(svc: WorkspaceService, alert_id: int, by: str | None) -> AlertRecord:
+    """Someone owns the alert: no more messages about it until it resolves."""
+    return _set_state(svc, alert_id, "acknowledged", by=by)
+
+
+def snooze(svc: WorkspaceService, alert_id: int, until: date) -> AlertRecord:
+    """No message about the alert before `until`; if its condition still holds then, it fires again."""
+    return _set_state(svc, alert_id, "snoozed", until=until.isoformat())
+
+
+def _set_state(svc: WorkspaceService, alert_id: int, state: str, **kw: Any) -> AlertRecord:
+    try:
+        record = svc.app_store().set_alert_state(svc.ws.workspace, alert_id, state, **kw)
+    except ValueError as exc:
+        raise KpilotError(message_of(exc)) from None
+    if record is None:
+        raise KpilotError(msg("there is no alert {id} in workspace '{workspace}'. Fix: see `kpilot alerts` for "
+                              "the ids.", id=alert_id, workspace=svc.ws.workspace))
+    return record
+
+
+__all__ = ["AlertRun", "acknowledge", "deliver", "evaluate", "replay", "signals", "snooze"]
