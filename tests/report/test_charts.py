@@ -29,7 +29,7 @@ def test_history_marks_the_period_in_progress_and_names_statuses() -> None:
     assert done["transform"] == [{"filter": "datum.complete"}] and done["mark"]["filled"] is True
     assert in_progress["transform"] == [{"filter": "!datum.complete"}] and in_progress["mark"]["filled"] is False
     assert done["encoding"]["color"]["scale"]["domain"] == ["vert", "rouge"]  # the statuses the history has
-    assert spec["layer"][0]["encoding"]["y"]["axis"]["format"] == ".0%"
+    assert spec["layer"][0]["encoding"]["y"]["axis"]["format"] == "~%"
 
 
 def test_money_axis_puts_the_symbol_where_the_language_does() -> None:

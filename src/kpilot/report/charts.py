@@ -71,7 +71,8 @@ def number_axis(unit: str | None, lang: str = "en", currency: str = "EUR") -> di
     are assembled with a label expression around d3's "~s"."""
     u = (unit or "").strip()
     if u.lower() in ("percent", "%", "pct"):
-        return {"format": ".0%"}
+        # "~%": a scale of 1.5 % to 3 % gets ticks of 1,5 %, 2 %, 2,5 %, not "2 %" three times.
+        return {"format": "~%"}
     if _is_money(u):
         code = u if is_currency(u) else currency
         prefix, suffix = format_locale(lang, code)["currency"]
