@@ -56,7 +56,7 @@ class Answer:
 class HttpReceiver:
     """A ThreadingHTTPServer in a thread that records every POST and answers with `answer` (settable)."""
 
-    def __init__(self, status: int = 200, body: bytes = b"") -> None:
+    def __init__(self, status: int = 200, body: bytes = b"", port: int = 0) -> None:
         self.requests: list[Request] = []
         self.answer = Answer(status, body)
         self._release = threading.Event()
@@ -80,7 +80,7 @@ class HttpReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

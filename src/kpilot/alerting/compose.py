@@ -13,8 +13,6 @@ from typing import Any
 from kpilot.alerting.message import Fact, Item, Message
 from kpilot.i18n import format_percent, format_value, format_verdict, translator
 
-VERDICT_SYMBOLS = {"on_track": "●", "at_risk": "▲", "off_track": "■", "no_data": "○"}
-
 
 def kpi_link(base_url: str | None, metric: str) -> str | None:
     return f"{base_url.rstrip('/')}/metric/{metric}" if base_url else None
@@ -118,7 +116,7 @@ def alert_message(kind: str, payload: Mapping[str, Any], *, workspace: str, lang
     metric = str(payload.get("metric", ""))
     return Message(
         delivery_id="", kind="alert", language=lang, workspace=workspace, subject=subject(kind, payload, lang),
-        headline=f"{VERDICT_SYMBOLS.get(verdict, '')} {payload.get('name', metric)} — {label}".strip(),
+        headline=f"{payload.get('name', metric)} — {label}",
         verdict=verdict, metric=metric, lines=tuple(lines), facts=tuple(facts(kind, payload, lang)),
         link=kpi_link(base_url, metric), link_text=tr("Open the KPI page"), chart_png=chart_png,
         chart_alt=payload.get("chart_alt"),
@@ -141,4 +139,4 @@ def digest_message(items: Sequence[tuple[str, Mapping[str, Any]]], *, workspace:
                          "alerts": [p.get("metric") for _, p in items]})
 
 
-__all__ = ["VERDICT_SYMBOLS", "alert_message", "digest_message", "kpi_link", "reason", "subject"]
+__all__ = ["alert_message", "digest_message", "kpi_link", "reason", "subject"]

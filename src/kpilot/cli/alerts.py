@@ -18,7 +18,7 @@ from rich.table import Table
 from kpilot.cli.options import Fmt, LangOpt, StateOpt, TodayOpt, WorkspaceOpt, _as_of, _errors, _escape, _open, err, out
 from kpilot.i18n import Translator, format_verdict, translator
 from kpilot.model import KpilotError
-from kpilot.model.errors import msg
+from kpilot.model.errors import N_, msg
 
 group = typer.Typer(help="Alerts to the owners of the KPIs: evaluate, send, acknowledge, snooze, replay.")
 
@@ -26,9 +26,9 @@ AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Evaluate as of thi
 FormatOpt = Annotated[Fmt, typer.Option("--format", help="table | json")]
 IdArg = Annotated[int, typer.Argument(help="The alert's id (see `kpilot alerts`).")]
 
-KIND_WORDS = {"kpi": "KPI", "early_warning": "early warning", "anomaly": "anomaly"}
-STATE_WORDS = {"pending": "pending", "firing": "firing", "acknowledged": "acknowledged", "snoozed": "snoozed",
-               "resolved": "resolved"}
+KIND_WORDS = {"kpi": N_("KPI"), "early_warning": N_("early warning"), "anomaly": N_("anomaly")}
+STATE_WORDS = {"pending": N_("pending"), "firing": N_("firing"), "acknowledged": N_("acknowledged"),
+               "snoozed": N_("snoozed"), "resolved": N_("resolved")}
 
 
 @group.callback(invoke_without_command=True)

@@ -212,14 +212,15 @@ def _digests(ws: Workspace, store: AppStore, week: date) -> tuple[list[NewMessag
     return out, carried
 
 
-def evaluate(svc: WorkspaceService, *, as_of: date | None = None, store: AppStore | None = None) -> AlertRun:
-    """Evaluate the alerts at `as_of` (default: today, after loading and computing), store their changes and queue
-    the messages they call for (delivered by `deliver` or `kpilot worker`)."""
+def evaluate(svc: WorkspaceService, *, as_of: date | None = None, store: AppStore | None = None,
+             load: bool = True) -> AlertRun:
+    """Evaluate the alerts at `as_of` (default: today, after computing), store their changes and queue the messages
+    they call for (delivered by `deliver` or `kpilot worker`). `load`: load the changed files first."""
     from kpilot.insights import Insights
     from kpilot.insights.board import board
 
     ws = svc.ws
-    if as_of is None:
+    if load:
         svc.load()
     mc = svc.computer(as_of)
     if as_of is None:
@@ -258,7 +259,7 @@ def replay(svc: WorkspaceService, first: date, last: date) -> dict[str, Any]:
             AppStore(f"sqlite:///{Path(tmp) / 'replay.db'}", state_dir=Path(tmp)) as store:
         week = week_of(first, start)
         while week <= last:
-            run = evaluate(svc, as_of=week + timedelta(days=6), store=store)
+            run = evaluate(svc, as_of=week + timedelta(days=6), store=store, load=False)
             told: dict[str, list[str]] = {}
             for key, team in run.pinged:
                 told.setdefault(key, []).append(team)
