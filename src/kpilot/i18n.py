@@ -38,6 +38,9 @@ DYNAMIC_MESSAGES: tuple[str, ...] = (
 VERDICT_LABELS = {"on_track": N_("On track"), "at_risk": N_("At risk"), "off_track": N_("Off track"),
                   "no_data": N_("No data")}
 VERDICT_COLOURS = {"on_track": "green", "at_risk": "amber", "off_track": "red", "no_data": "none"}
+# What a decision changed, measured at its review date (kpilot.service.decisions).
+EFFECT_WORDS = {"worked": N_("it worked"), "partly": N_("it partly worked"), "no_clear_effect": N_("no clear effect"),
+                "backfired": N_("it backfired"), "not_measurable": N_("not measurable yet")}
 # Why a KPI has no verdict.
 NO_DATA_REASONS = {"stale": N_("data stopped arriving on {day}"), "no_value": N_("no value yet this period"),
                    "no_target": N_("no target for this period")}

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kpilot.alerting.message import Fact, Item, Message
-from kpilot.i18n import format_percent, format_value, format_verdict, translator
+from kpilot.i18n import EFFECT_WORDS, format_percent, format_value, format_verdict, translator
 
 
 def kpi_link(base_url: str | None, metric: str) -> str | None:
@@ -139,4 +139,47 @@ def digest_message(items: Sequence[tuple[str, Mapping[str, Any]]], *, workspace:
                          "alerts": [p.get("metric") for _, p in items]})
 
 
-__all__ = ["alert_message", "digest_message", "kpi_link", "reason", "subject"]
+
+
+def effect_sentence(effect: Mapping[str, Any], unit: str | None, lang: str) -> str:
+    """A decision's measured effect in one sentence."""
+    tr = translator(lang)
+    verdict = tr(EFFECT_WORDS.get(str(effect.get("verdict")), str(effect.get("verdict"))))
+    if effect.get("actual") is None:
+        return verdict[:1].upper() + verdict[1:] + "."
+    expected = effect.get("expected_change")
+    text = tr("{verdict}: {actual} on average over {periods}, {change} against before the decision; the forecast "
+              "made before it said {forecast}").format(
+        verdict=verdict[:1].upper() + verdict[1:], actual=format_value(effect.get("actual"), unit, lang),
+        periods=", ".join(effect.get("periods") or []),
+        change=format_percent(effect.get("actual_change"), lang, digits=0, signed=True),
+        forecast=format_value(effect.get("counterfactual"), unit, lang))
+    if expected is not None:
+        text += tr(" (expected: {expected})").format(expected=format_percent(expected, lang, digits=0, signed=True))
+    return text + "."
+
+
+def decision_review_message(decision: Mapping[str, Any], metric_name: str, unit: str | None, *, workspace: str,
+                            lang: str, base_url: str | None) -> Message:
+    """The message telling a decision's owner what it changed, at its review date."""
+    tr = translator(lang)
+    effect = decision.get("effect") or {}
+    verdict = {"worked": "on_track", "partly": "at_risk", "backfired": "off_track"}.get(str(effect.get("verdict")),
+                                                                                        "no_data")
+    lines = [tr("Decided on {day}: {action}").format(day=str(decision.get("created_at", ""))[:10],
+                                                    action=decision.get("action", "")),
+             effect_sentence(effect, unit, lang)]
+    if decision.get("expected_effect"):
+        lines.insert(1, tr("Expected: {effect}").format(effect=decision["expected_effect"]))
+    metric = str(decision.get("metric", ""))
+    return Message(
+        delivery_id="", kind="decision_review", language=lang, workspace=workspace,
+        subject=tr("Decision review: {name}, {verdict}").format(
+            name=metric_name, verdict=tr(EFFECT_WORDS.get(str(effect.get("verdict")), ""))),
+        headline=tr("Decision review: {name}").format(name=metric_name), verdict=verdict, metric=metric,
+        lines=tuple(lines), link=kpi_link(base_url, metric), link_text=tr("Open the KPI page"),
+        data={"kind": "decision_review", "decision": decision.get("id"), "effect": dict(effect)})
+
+
+__all__ = ["alert_message", "decision_review_message", "digest_message", "effect_sentence", "kpi_link", "reason",
+           "subject"]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import typer
 
-from kpilot.cli import alerts, analysis, board, secrets, sources, web, workspace
+from kpilot.cli import alerts, analysis, board, decisions, secrets, sources, web, workspace
 
 app = typer.Typer(
     name="kpilot",
@@ -27,7 +27,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "export": workspace.export, "sync": sources.sync, "worker": sources.worker,
     "leads": analysis.leads, "forecast": analysis.forecast, "warnings": analysis.warnings_cmd,
     "anomalies": analysis.anomalies, "explain": analysis.explain, "audit": analysis.audit,
-    "analyze": analysis.analyze,
+    "analyze": analysis.analyze, "decide": decisions.decide, "decisions": decisions.decisions,
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)

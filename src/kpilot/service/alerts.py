@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpilot.alerting.compose import alert_message, digest_message
+from kpilot.alerting.compose import alert_message, decision_review_message, digest_message
 from kpilot.alerting.engine import Signal, plan, week_of
 from kpilot.alerting.outbox import DeliveryReport, deliver_due
 from kpilot.i18n import format_day, format_evidence_list
@@ -241,10 +241,31 @@ def evaluate(svc: WorkspaceService, *, as_of: date | None = None, store: AppStor
     messages = [*digests, *_messages(ws, pings, payloads, week),
                 *_messages(ws, held, payloads, week, kind="held")]
     store.apply_alert_run(ws.workspace, p.changes, messages, digested=carried)
+    reviewed = _decision_reviews(svc, store, day, week)
     active = [a for a in store.alerts(ws.workspace) if a.state in OPEN_STATES or (a.key in p.resolved
               and a.resolved_on == day.isoformat())]
     return AlertRun(day, week, active, [(k, t) for k, t, _ in pings], [(k, t) for k, t, _ in held], p.resolved,
-                    len(messages), {s.key: s.verdict.value for s in statuses})
+                    len(messages) + reviewed, {s.key: s.verdict.value for s in statuses})
+
+
+def _decision_reviews(svc: WorkspaceService, store: AppStore, day: date, week: date) -> int:
+    """Measure the decisions whose review date has come, and tell each one's owner what it changed."""
+    from kpilot.service.decisions import review_due
+
+    ws = svc.ws
+    messages: list[NewMessage] = []
+    for d in review_due(svc, day, store=store):
+        metric = ws.metric(d.metric)
+        message = decision_review_message(d.to_dict(), metric.label, metric.unit, workspace=ws.workspace,
+                                          lang=ws.language.value, base_url=ws.base_url).to_dict()
+        team = d.owner or (metric.decision.owner if metric.decision else None)
+        if team is None:
+            continue
+        for channel in _channels(ws, team) or [""]:
+            messages.append(NewMessage(channel, team, "decision_review", week.isoformat(), message))
+    if messages:
+        store.apply_alert_run(ws.workspace, [], messages)
+    return len(messages)
 
 
 def replay(svc: WorkspaceService, first: date, last: date) -> dict[str, Any]:
