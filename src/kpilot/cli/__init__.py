@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import typer
 
-from kpilot.cli import alerts, analysis, board, decisions, secrets, sources, web, workspace
+from kpilot.cli import alerts, analysis, board, decisions, review, secrets, sources, web, workspace
 
 app = typer.Typer(
     name="kpilot",
@@ -28,6 +28,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "leads": analysis.leads, "forecast": analysis.forecast, "warnings": analysis.warnings_cmd,
     "anomalies": analysis.anomalies, "explain": analysis.explain, "audit": analysis.audit,
     "analyze": analysis.analyze, "decide": decisions.decide, "decisions": decisions.decisions,
+    "review": review.review,
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)
