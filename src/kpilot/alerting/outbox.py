@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from kpilot.alerting.message import Message
-from kpilot.model.channels import Channel
+from kpilot.model.channels import Channel, is_email
 from kpilot.model.workspace import Workspace
 from kpilot.store.alert_log import OutboxRecord
 
@@ -25,6 +25,7 @@ FIRST_RETRY = timedelta(minutes=1)
 LONGEST_WAIT = timedelta(hours=6)
 MAX_ATTEMPTS = 16  # about three days of retries with the backoff below
 LEASE = timedelta(minutes=5)  # a claimed message is tried again after this if its worker died mid-send
+MAILTO = "mailto:"  # a message's channel `mailto:<address>`: an e-mail to that address (the review's `to:`)
 
 
 class DeliveryLike(Protocol):
@@ -71,6 +72,15 @@ def default_send(channel: Channel, message: Message, environ: Mapping[str, str])
     return deliver(channel, message, environ)
 
 
+def address_channel(key: str) -> Channel | None:
+    """The e-mail channel a `mailto:<address>` key stands for; None for any other key."""
+    address = key.removeprefix(MAILTO)
+    if not key.startswith(MAILTO) or not is_email(address):
+        return None
+    # Built without validation: the key keeps its address (a declared channel's key may not hold '@').
+    return Channel.model_construct(key=key, type="email", to=[address])
+
+
 def deliver_due(store: OutboxStore, ws: Workspace, environ: Mapping[str, str], *, now: datetime | None = None,
                 send: Send = default_send, limit: int = 100) -> DeliveryReport:
     """Try every due message of the workspace once."""
@@ -81,7 +91,7 @@ def deliver_due(store: OutboxStore, ws: Workspace, environ: Mapping[str, str], *
         if not store.claim_message(record.id, record.attempts, now, LEASE):
             continue  # another worker has it
         attempts = record.attempts + 1
-        channel = channels.get(record.channel)
+        channel = channels.get(record.channel) or address_channel(record.channel)
         if channel is None:
             why = f"channel '{record.channel}' is no longer declared in kpilot.yaml"
             store.message_done(record.id, "failed", error=why)
@@ -107,4 +117,4 @@ def deliver_due(store: OutboxStore, ws: Workspace, environ: Mapping[str, str], *
     return report
 
 
-__all__ = ["MAX_ATTEMPTS", "DeliveryReport", "backoff", "deliver_due"]
+__all__ = ["MAILTO", "MAX_ATTEMPTS", "DeliveryReport", "address_channel", "backoff", "deliver_due"]
