@@ -74,7 +74,9 @@ def baseline(svc: WorkspaceService, key: str, decided: date, review_on: date) ->
     metric = svc.ws.metric(key)
     grain = metric.grain
     ins = Insights(svc, computer=svc.computer(decided))
-    data = ins.aligned([key], grain)
+    # The KPI's own forecast, as `kpilot forecast` makes it: its history and the leading indicators measured then.
+    edges = [e for e in ins.edges() if e.follower == key and e.lag >= 1]
+    data = ins.aligned([key, *[e.leader for e in edges]], grain)
     y = data.values[key]
     valid = np.flatnonzero(np.isfinite(y))
     window = _window(decided, review_on, grain, svc.ws.week_start)
@@ -84,7 +86,8 @@ def baseline(svc: WorkspaceService, key: str, decided: date, review_on: date) ->
     y = y[valid[0]:]
     last = data.periods[-1]
     steps = [len(_between(last, p, grain, svc.ws.week_start)) for p in window]
-    fc = forecast_mod.forecast(y, max(steps), season=SEASON[grain])
+    leaders = [forecast_mod.Leader(data.values[e.leader][valid[0]:], e.lag) for e in edges]
+    fc = forecast_mod.forecast(y, max(steps), season=SEASON[grain], leaders=leaders)
     out["method"] = fc.method
     out["before"] = float(np.nanmean(y[-len(window):]))
     for p, step in zip(window, steps, strict=True):
