@@ -93,6 +93,10 @@ def test_a_receiver_down_delays_messages_and_loses_or_repeats_none(svc: Workspac
     text = mail.get_body(("plain",)).get_content()
     assert mail["To"] == "direction.commerciale@acme.fr"
     assert "Ventes décide" in text and "https://kpilot.acme.fr/metric/" in text
+    # The KPI's chart, drawn from the web page's spec, travels inline in the HTML part.
+    images = [p for p in mail.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1 and images[0].get_content().startswith(b"\x89PNG")
+    assert f'src="cid:{images[0]["Content-ID"].strip("<>")}"' in mail.get_body(("html",)).get_content()
 
 
 def test_a_refused_message_fails_once_and_shows(svc: WorkspaceService, tmp_path: Path) -> None:

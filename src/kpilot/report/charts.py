@@ -8,7 +8,7 @@ axes follow the language through d3 format locales (`format_locale`), given to b
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kpilot.i18n import is_currency
@@ -243,6 +243,15 @@ def history(rows: Sequence[Mapping[str, object]], *, unit: str | None, labels: M
     return spec
 
 
+def history_labels(tr: Callable[[str], str]) -> dict[str, str]:
+    """The history chart's legend and tooltip words in a language (`tr` translates)."""
+    labels = {"value": tr("Value"), "target": tr("Target"), "status": tr("Status"), "period": tr("Period"),
+              "forecast": tr("Forecast"), "lower": tr("Low (80 %)"), "upper": tr("High (80 %)"),
+              "probability": tr("Chance of target"), "annotation": tr("Annotation")}
+    labels.update({st: tr(st) for st in STATUSES})
+    return labels
+
+
 def embed_options(lang: str, currency: str = "EUR") -> dict[str, Any]:
     """vega-embed's options: no action menu (it links outside), SVG, the language's number and date formats."""
     return {"actions": False, "renderer": "svg", "formatLocale": format_locale(lang, currency),
@@ -275,5 +284,6 @@ def to_png(spec: Mapping[str, Any], lang: str = "en", *, currency: str = "EUR", 
                                      time_format_locale=time_format_locale(lang)))
 
 
-__all__ = ["FORECAST_COLOR", "STATUS_COLORS", "embed_options", "format_locale", "history", "number_axis", "sparkline",
+__all__ = ["FORECAST_COLOR", "STATUS_COLORS", "embed_options", "format_locale", "history", "history_labels",
+           "number_axis", "sparkline",
            "time_format_locale", "to_png", "to_svg"]

@@ -174,15 +174,41 @@ def signals(ins: Insights, statuses: Sequence[MetricStatus]) -> list[Signal]:
     return out
 
 
+CHART_PERIODS = {"day": 60, "week": 26, "month": 24, "quarter": 12, "year": 8}
+
+
+def chart_png(ins: Insights, key: str) -> bytes | None:
+    """The KPI page's history chart (the same Vega-Lite spec) as a PNG, for a message; None if it cannot be drawn."""
+    from kpilot.i18n import translator
+    from kpilot.model.periods import period_start, shift
+    from kpilot.report import charts
+    from kpilot.service import tables
+
+    ws = ins.ws
+    metric = ws.metric(key)
+    lang = ws.language.value
+    current = period_start(ins.as_of, metric.grain, ws.week_start)
+    rows = tables.series_rows(ins, key, metric.grain, shift(current, metric.grain,
+                                                           -CHART_PERIODS[metric.grain.value]), current)
+    if not any(r.get("value") is not None for r in rows):
+        return None
+    spec = charts.history(rows, unit=metric.unit, labels=charts.history_labels(translator(lang)), lang=lang,
+                          currency=ws.currency, width=560, height=220)
+    try:
+        return charts.to_png(spec, lang, currency=ws.currency, width=560, scale=1.5)
+    except Exception:  # a chart is a plus: the message goes without it rather than not at all
+        return None
+
+
 def _messages(ws: Workspace, pings: Sequence[tuple[str, str, str]], payloads: Mapping[str, tuple[str, dict[str, Any]]],
-              week: date, kind: str = "alert") -> list[NewMessage]:
+              week: date, kind: str = "alert", charts: Mapping[str, bytes | None] | None = None) -> list[NewMessage]:
     """Each ping as one message per channel of the team (a team without channels: one unrouted row, so it counts)."""
     lang = ws.language.value
     out: list[NewMessage] = []
     for alert_key, team, _ in pings:
         alert_kind, payload = payloads[alert_key]
-        message = alert_message(alert_kind, payload, workspace=ws.workspace, lang=lang,
-                                base_url=ws.base_url).to_dict()
+        message = alert_message(alert_kind, payload, workspace=ws.workspace, lang=lang, base_url=ws.base_url,
+                                chart_png=(charts or {}).get(str(payload.get("metric")))).to_dict()
         channels = _channels(ws, team)
         for channel in channels or [""]:
             out.append(NewMessage(channel, team, kind, week.isoformat(), message, alert_key))
@@ -213,9 +239,10 @@ def _digests(ws: Workspace, store: AppStore, week: date) -> tuple[list[NewMessag
 
 
 def evaluate(svc: WorkspaceService, *, as_of: date | None = None, store: AppStore | None = None,
-             load: bool = True) -> AlertRun:
+             load: bool = True, draw: bool = True) -> AlertRun:
     """Evaluate the alerts at `as_of` (default: today, after computing), store their changes and queue the messages
-    they call for (delivered by `deliver` or `kpilot worker`). `load`: load the changed files first."""
+    they call for (delivered by `deliver` or `kpilot worker`). `load`: load the changed files first; `draw`: draw the
+    KPI's chart into each message sent to a channel."""
     from kpilot.insights import Insights
     from kpilot.insights.board import board
 
@@ -238,7 +265,9 @@ def evaluate(svc: WorkspaceService, *, as_of: date | None = None, store: AppStor
     payloads = {s.key: (s.kind, dict(s.payload)) for s in found}
     pings = [(x.alert_key, x.recipient, x.reason) for x in p.pings]
     held = [(x.alert_key, x.recipient, x.reason) for x in p.held]
-    messages = [*digests, *_messages(ws, pings, payloads, week),
+    routed = {payloads[k][1].get("metric") for k, t, _ in pings if _channels(ws, t)}
+    drawn = {str(m): chart_png(ins, str(m)) for m in routed} if draw else {}
+    messages = [*digests, *_messages(ws, pings, payloads, week, charts=drawn),
                 *_messages(ws, held, payloads, week, kind="held")]
     store.apply_alert_run(ws.workspace, p.changes, messages, digested=carried)
     reviewed = _decision_reviews(svc, store, day, week)
@@ -280,7 +309,7 @@ def replay(svc: WorkspaceService, first: date, last: date) -> dict[str, Any]:
             AppStore(f"sqlite:///{Path(tmp) / 'replay.db'}", state_dir=Path(tmp)) as store:
         week = week_of(first, start)
         while week <= last:
-            run = evaluate(svc, as_of=week + timedelta(days=6), store=store, load=False)
+            run = evaluate(svc, as_of=week + timedelta(days=6), store=store, load=False, draw=False)
             told: dict[str, list[str]] = {}
             for key, team in run.pinged:
                 told.setdefault(key, []).append(team)
