@@ -152,3 +152,20 @@ def test_the_cli_shows_the_alerts_and_what_failed(acme_dir: Path, tmp_path: Path
     r = kpilot("alerts", "-w", str(ws), "--as-of", "2026-09-14", "--format", "json", env_state=state)
     acked = next(a for a in json.loads(r.stdout)["alerts"] if a["id"] == first)
     assert acked["state"] == "acknowledged" and acked["acknowledged_by"] == "Claire"
+
+
+def test_a_team_without_channels_is_written_to_at_its_email(acme_dir: Path, tmp_path: Path) -> None:
+    ws = _workspace(acme_dir, tmp_path)
+    text = (ws / "kpilot.yaml").read_text(encoding="utf-8")
+    (ws / "kpilot.yaml").write_text(text.replace(
+        "  - key: customer_success\n    name: Customer success\n",
+        "  - key: customer_success\n    name: Customer success\n    email: cs@acme.fr\n"), encoding="utf-8")
+    with SmtpReceiver() as smtp, WorkspaceService(ws, state_dir=tmp_path / "state") as svc:
+        service.evaluate(svc, as_of=date(2026, 9, 27))  # churn off track: customer success is told
+        env = {"KPILOT_SMTP_URL": smtp.url(), "SALES_HOOK": "http://127.0.0.1:9/x", "HOOK_SECRET": SECRET,
+               "MKT_SLACK": "http://127.0.0.1:9/y"}
+        service.deliver(svc, env, now=datetime.now(UTC) + timedelta(seconds=1))
+    to_cs = [email.message_from_bytes(e.content, policy=policy.default)["Subject"] for e in smtp.envelopes
+             if e.rcpt_tos == ["cs@acme.fr"]]
+    # Customer success owns churn and shares the MRR with sales: one e-mail each.
+    assert sorted(s.split(" :")[0] for s in to_cs) == ["Churn clients", "Revenu récurrent mensuel (MRR)"]

@@ -105,3 +105,15 @@ def test_a_slack_url_in_the_file_is_warned_as_a_secret(acme_dir: Path, tmp_path:
 def test_an_email_channel_without_addresses(acme_dir: Path, tmp_path: Path) -> None:
     (error,) = _errors(_acme(acme_dir, tmp_path, "to: [direction.commerciale@acme.fr]", "to: []"))
     assert "an e-mail channel needs `to:`" in error
+
+
+def test_a_team_email_is_an_address_and_needs_the_smtp_server(acme_dir: Path, tmp_path: Path) -> None:
+    text = (acme_dir / "kpilot.yaml").read_text(encoding="utf-8")
+    bad = text.replace("  - key: customer_success\n    name: Customer success\n",
+                       "  - key: customer_success\n    name: Customer success\n    email: cs-at-acme.fr\n")
+    (tmp_path / "kpilot.yaml").write_text(bad, encoding="utf-8")
+    (error,) = _errors(tmp_path / "kpilot.yaml")
+    assert "teams[2].email" in error and "'cs-at-acme.fr' is not an e-mail address" in error
+    (tmp_path / "kpilot.yaml").write_text(bad.replace("cs-at-acme.fr", "cs@acme.fr"), encoding="utf-8")
+    (error,) = _errors(tmp_path / "kpilot.yaml", {})
+    assert "teams[2].email" in error and "KPILOT_SMTP_URL is not set" in error

@@ -48,6 +48,10 @@ def check_channels(ctx: Checks, environ: Mapping[str, str] | None = None) -> Non
                          "the channel", type=channel.type, key=channel.key),
                      msg("put it in an environment variable and name it with `url_env:`"))
     for i, team in enumerate(ws.teams):
+        if team.email and not is_email(team.email):
+            ctx.error(("teams", i, "email"), "bad_address",
+                      msg("'{address}' is not an e-mail address. Fix: write it as name@example.com",
+                          address=team.email))
         for j, key in enumerate(team.notify):
             if key not in keys:
                 ctx.error(("teams", i, "notify", j), "unknown_channel",
@@ -67,16 +71,21 @@ def check_channels(ctx: Checks, environ: Mapping[str, str] | None = None) -> Non
     mails = [i for i, c in enumerate(ws.channels) if c.type == "email"]
     if ws.review is not None and any(is_email(t) for t in ws.review.to):
         mails.append(-1)
+    mailed_teams = [i for i, t in enumerate(ws.teams) if t.email and not t.notify]
     smtp = environ.get(SMTP_ENV)
+    if mailed_teams and not mails:
+        mails.append(-2)
     if mails and not smtp:
-        where = ("channels", mails[0], "type") if mails[0] >= 0 else ("review", "to")
+        where = (("channels", mails[0], "type") if mails[0] >= 0 else ("review", "to") if mails[0] == -1
+                 else ("teams", mailed_teams[0], "email"))
         ctx.error(where, "no_smtp", msg("e-mail is sent through an SMTP server, and {env} is not set", env=SMTP_ENV),
                   msg("set {env}=smtp://user@mail.example.com:587 (STARTTLS; smtps://...:465 for SSL) and the "
                       "password in KPILOT_SMTP_PASSWORD", env=SMTP_ENV))
     elif mails and smtp:
         problem = smtp_problem(smtp)
         if problem is not None:
-            where = ("channels", mails[0], "type") if mails[0] >= 0 else ("review", "to")
+            where = (("channels", mails[0], "type") if mails[0] >= 0 else ("review", "to") if mails[0] == -1
+                     else ("teams", mailed_teams[0], "email"))
             ctx.error(where, "bad_smtp", msg("{env} cannot be used: {problem}", env=SMTP_ENV, problem=problem),
                       msg("write it as smtp://user@mail.example.com:587 (STARTTLS) or smtps://user@host:465 (SSL)"))
     for i, channel in enumerate(ws.channels):

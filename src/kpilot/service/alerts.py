@@ -216,10 +216,14 @@ def _messages(ws: Workspace, pings: Sequence[tuple[str, str, str]], payloads: Ma
 
 
 def _channels(ws: Workspace, team: str) -> list[str]:
+    """The channels a team's messages go to: its `notify`, else an e-mail to its `email`."""
     try:
-        return list(ws.team(team).notify)
+        declared = ws.team(team)
     except KeyError:
         return []
+    if declared.notify:
+        return list(declared.notify)
+    return [f"mailto:{declared.email}"] if declared.email else []
 
 
 def _digests(ws: Workspace, store: AppStore, week: date) -> tuple[list[NewMessage], list[int]]:
