@@ -169,3 +169,13 @@ def test_a_team_without_channels_is_written_to_at_its_email(acme_dir: Path, tmp_
              if e.rcpt_tos == ["cs@acme.fr"]]
     # Customer success owns churn and shares the MRR with sales: one e-mail each.
     assert sorted(s.split(" :")[0] for s in to_cs) == ["Churn clients", "Revenu récurrent mensuel (MRR)"]
+
+
+def test_compute_evaluates_the_alerts_of_a_workspace_with_channels(acme_dir: Path, tmp_path: Path) -> None:
+    import re
+
+    ws = _workspace(acme_dir, tmp_path)
+    r = kpilot("compute", "-w", str(ws), "--today", "2026-09-13", env_state=tmp_path / "state")
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"Alertes : (\d+) active\(s\), (\d+) message\(s\) en file d'envoi", r.stdout)
+    assert m is not None and int(m.group(1)) >= 4 and int(m.group(2)) >= 4

@@ -130,10 +130,13 @@ def load(
     out.print(table)
 
 
-def compute(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, lang: LangOpt = None) -> None:
+def compute(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, lang: LangOpt = None,
+            today: TodayOpt = None) -> None:
     """Compute every metric (loading changed files first); only stale periods are recomputed."""
     with _errors(lang, workspace):
         svc = _open(workspace, state_dir)
+        if today is not None:
+            svc.today = lambda: today.date()
         tr = translator(lang or svc.ws.language.value)
         svc.load()
         with _progress() as bar:
@@ -144,11 +147,18 @@ def compute(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, lan
 
             report = svc.compute(progress=on_progress)
         _warn_if_load_failed(svc, lang)
-    out.print(tr("Computed {metrics} metrics: {recomputed} aggregates recomputed ({incremental} incrementally), "
-                 "{fresh} up to date, {queries} queries.").format(
-        metrics=len(report.metrics), recomputed=report.aggregates_recomputed,
-        incremental=report.aggregates_incremental,
-        fresh=report.aggregates_total - report.aggregates_recomputed, queries=report.queries))
+        out.print(tr("Computed {metrics} metrics: {recomputed} aggregates recomputed ({incremental} incrementally), "
+                     "{fresh} up to date, {queries} queries.").format(
+            metrics=len(report.metrics), recomputed=report.aggregates_recomputed,
+            incremental=report.aggregates_incremental,
+            fresh=report.aggregates_total - report.aggregates_recomputed, queries=report.queries))
+        if svc.ws.channels:  # a workspace that delivers alerts evaluates them after each compute
+            from kpilot.service import alerts
+
+            run = alerts.evaluate(svc, load=False)
+            firing = sum(1 for a in run.alerts if a.state == "firing")
+            out.print(tr("Alerts: {firing} firing, {queued} message(s) queued (`kpilot alerts --send` or `kpilot "
+                         "worker` delivers them).").format(firing=firing, queued=run.queued))
 
 
 def export(workspace: WorkspaceOpt = Path("."), state_dir: StateOpt = None, output: OutputOpt = None,
