@@ -1,18 +1,30 @@
 """The weekly steering review gathered through the service: the board now and a week earlier, the forecasts and
 early warnings, the week's alerts and the decision log, worded by `kpilot.report.review` and laid out by
-`kpilot.report.render`. The doors (`kpilot review`, the worker's schedule, the web) call these two functions."""
+`kpilot.report.render`. The doors (`kpilot review`, the worker's schedule, the web) call these functions.
+
+Sending: `queue_review` writes one message per target of `review: to:` into the outbox (a channel key, or an e-mail
+address queued as `mailto:<address>`), which `kpilot.service.alerts.deliver` or the worker then delivers."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from kpilot.i18n import translator
+from kpilot.alerting.compose import kpi_link
+from kpilot.alerting.message import Item, Message
+from kpilot.alerting.outbox import MAILTO
+from kpilot.i18n import VERDICT_LABELS, format_day, translator
+from kpilot.model import KpilotError, WorkspaceInvalid
+from kpilot.model.channels import is_email
+from kpilot.model.errors import did_you_mean, msg, one_of
 from kpilot.model.periods import shift
-from kpilot.report.render import ReviewFormat, render
-from kpilot.report.review import CHART_PERIODS, Review, make_review
+from kpilot.report.render import ReviewFormat, headings, render
+from kpilot.report.review import CHART_PERIODS, Review, colon, make_review
 from kpilot.store import DecisionRecord
-from kpilot.store.alert_log import AlertRecord
+from kpilot.store.alert_log import AlertRecord, NewMessage
 
 if TYPE_CHECKING:
     from kpilot.service import WorkspaceService
@@ -52,4 +64,88 @@ def render_review(review: Review, fmt: ReviewFormat | str) -> bytes:
     return render(review, fmt)
 
 
-__all__ = ["ReviewFormat", "build_review", "render_review"]
+# The validation errors that stop a message from leaving (kpilot.model.channel_checks).
+SENDING_CHECKS = ("no_smtp", "bad_smtp", "env_not_set", "unknown_channel")
+
+
+def review_message(review: Review, pdf: bytes, *, base_url: str | None = None) -> Message:
+    """The review as one outbox message, in the review's language: the verdict count as headline, what changed as
+    lines, each board KPI with its verdict as an item, the board's link, and the PDF attached."""
+    tr = translator(review.language)
+    h, c = headings(tr), colon(tr)
+    first = review.as_of - timedelta(days=6)
+    counts = Counter(k.verdict for k in review.kpis)
+    headline = " · ".join(f"{c(tr(label))} {counts[v]}" for v, label in VERDICT_LABELS.items() if counts[v])
+    subject = tr("Weekly review — {title}, week of {date}").format(title=review.title,
+                                                                    date=format_day(first, review.language))
+    items = tuple(Item(title=k.name, verdict=k.verdict, link=kpi_link(base_url, k.key),
+                       text=f"{k.verdict_label} — {k.value} ({h['target'].lower()} {k.target}, {k.period})"
+                            + (f"; {k.why}" if k.why else "")) for k in review.kpis)
+    return Message(delivery_id="", kind="review", language=review.language, workspace=review.workspace,
+                   subject=subject, headline=headline or subject, lines=review.changes, items=items, link=base_url,
+                   link_text=tr("Open the board"), attachment=pdf,
+                   attachment_name=f"kpilot-review-{review.as_of.isoformat()}.pdf",
+                   data={"kind": "review", "as_of": review.as_of.isoformat(), "week": first.isoformat(),
+                         "verdicts": {k.key: k.verdict for k in review.kpis}})
+
+
+def review_targets(svc: WorkspaceService) -> list[str]:
+    """The targets of `review: to:` (channel keys and e-mail addresses), each once; an error when there is none."""
+    review = svc.ws.review
+    if review is None or not review.to:
+        raise KpilotError(msg("{file} does not say whom the weekly review goes to. Fix: declare its targets, "
+                              "channel keys or e-mail addresses, e.g. {example}", file=str(svc.file),
+                              example="review: {to: [direction, ceo@example.com]}"))
+    return list(dict.fromkeys(review.to))
+
+
+def check_sending(svc: WorkspaceService, environ: Mapping[str, str]) -> None:
+    """Raise WorkspaceInvalid, at kpilot.yaml's lines, when the review cannot reach one of its targets: no or a bad
+    KPILOT_SMTP_URL for an e-mail target, a target's webhook variable unset, a target that names nothing."""
+    targets = set(review_targets(svc))
+    used = {f"channels[{i}]" for i, ch in enumerate(svc.ws.channels) if ch.key in targets}
+    mail = any(is_email(t) for t in targets) or any(ch.type == "email" and ch.key in targets
+                                                    for ch in svc.ws.channels)
+
+    def concerns(code: str, path: str) -> bool:
+        # Other channels' problems (a webhook only alerts use) do not stop the review.
+        if code in ("no_smtp", "bad_smtp"):
+            return mail
+        if code == "env_not_set":
+            return path.split(".")[0] in used
+        return path.startswith("review")
+
+    issues = [i for i in svc.validate(with_data=False, environ=environ)
+              if i.severity == "error" and i.code in SENDING_CHECKS and concerns(i.code, i.path)]
+    if issues:
+        raise WorkspaceInvalid(issues)
+
+
+def queue_review(svc: WorkspaceService, *, as_of: date | None = None, review: Review | None = None) -> int:
+    """Queue the review (of the week ending on `as_of`, default today; or `review`, already built) in the outbox,
+    one message per target of `review: to:`; returns the messages queued. E-mails carry the PDF; chat channels
+    and webhooks get the text and the link. Nothing is sent here: `kpilot.service.alerts.deliver` sends."""
+    ws = svc.ws
+    channels = {ch.key: ch for ch in ws.channels}
+    targets = review_targets(svc)
+    for target in targets:
+        if target not in channels and not is_email(target):
+            raise KpilotError(msg("the review goes to '{target}', which is neither a channel nor an e-mail address;"
+                                  "{hint} channels: {channels}", target=target, hint=did_you_mean(target, channels),
+                                  channels=one_of(channels)))
+    review = review or build_review(svc, as_of=as_of)
+    mail = review_message(review, render_review(review, ReviewFormat.pdf), base_url=ws.base_url)
+    chat = replace(mail, attachment=None, attachment_name=None)  # only e-mail carries a file
+    week = (review.as_of - timedelta(days=6)).isoformat()
+    messages = []
+    for target in targets:
+        channel = channels.get(target)
+        key = target if channel is not None else MAILTO + target
+        message = mail if channel is None or channel.type == "email" else chat
+        messages.append(NewMessage(key, target, "review", week, message.to_dict()))
+    svc.app_store().apply_alert_run(ws.workspace, [], messages)
+    return len(messages)
+
+
+__all__ = ["Review", "ReviewFormat", "build_review", "check_sending", "queue_review", "render_review", "review_message",
+           "review_targets"]
