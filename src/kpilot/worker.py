@@ -1,5 +1,6 @@
 """The worker: sync each source on its `schedule:` (cron), then recompute the metrics that read it, run the
-analysis and evaluate the alerts; at every tick, deliver the messages waiting in the outbox.
+analysis and evaluate the alerts; queue the weekly review on `review: schedule:`; at every tick, deliver the
+messages waiting in the outbox.
 
 One `Scheduler` drives `kpilot worker` and the background thread of `kpilot serve`. A tick runs the sources
 that are due, one at a time, through a `session`: a context manager lending a `WorkspaceService` (the
@@ -29,12 +30,14 @@ from kpilot.model.schedule import Cron, parse_cron
 from kpilot.model.workspace import FILE_SOURCE_TYPES, SQL_SOURCE_TYPES, Source
 from kpilot.service import WorkspaceService
 from kpilot.service import alerts as service_alerts
+from kpilot.service.review import queue_review
 from kpilot.sources.sync import sync_sources
 
 log = logging.getLogger("kpilot.scheduler")
 Session = Callable[[], AbstractContextManager[WorkspaceService]]
 RETRY_SECONDS = 60.0  # a failed source is tried again at the next tick, this long after
 MAX_SLEEP = 60.0  # look at kpilot.yaml's schedules at least this often
+REVIEW = "weekly-review"  # the review's key among the schedules (no source key holds a hyphen)
 
 # Sources being synced in this process, by (warehouse folder, source key): one sync of a source at a time.
 _running: set[tuple[str, str]] = set()
@@ -70,6 +73,7 @@ class TickReport:
     metrics: list[str] = field(default_factory=list)
     analysis: dict[str, Any] | None = None
     alerts: int | None = None  # messages queued by the alerts evaluated after the recompute
+    review: int | None = None  # messages queued by the weekly review, when it was due
     delivery: DeliveryReport | None = None  # the outbox delivered at this tick
     error: str | None = None  # recomputing or analysing failed (the syncs' data stays)
 
@@ -136,9 +140,11 @@ class Scheduler:
         return self._ws
 
     def next_runs(self) -> dict[str, datetime]:
-        """Source key -> its next run (UTC); a new or changed schedule counts from now."""
+        """Source key (and REVIEW) -> its next run (UTC); a new or changed schedule counts from now."""
         ws = self._current()
         crons = schedules(ws)
+        if ws.review is not None and ws.review.schedule:
+            crons[REVIEW] = parse_cron(ws.review.schedule)
         now = self.clock()
         for key in list(self._next):
             if key not in crons:
@@ -158,15 +164,21 @@ class Scheduler:
     def tick(self, sources: Sequence[str] | None = None) -> TickReport:
         """Run the due sources (or exactly `sources`), then recompute and analyse if something changed."""
         report = TickReport(self.clock())
+        review = False
         try:
             keys = list(sources) if sources is not None else self.due()
+            review = REVIEW in keys
+            keys = [k for k in keys if k != REVIEW]
             if keys:
                 self._run(keys, report)
         except Exception as exc:  # the loop outlives anything: say what happened and go on
             log.exception("scheduled run failed")
             report.error = _reason(exc)
+        if review:
+            self._review(report)
         try:
-            if self._current().channels:
+            ws = self._current()
+            if ws.channels or (ws.review is not None and ws.review.to):
                 with self.session() as svc:
                     report.delivery = service_alerts.deliver(svc, os.environ)
         except Exception as exc:  # the outbox keeps every message: the next tick tries again
@@ -230,6 +242,20 @@ class Scheduler:
         run.seconds = time.perf_counter() - t0
         return run
 
+    def _review(self, report: TickReport) -> None:
+        """Queue the weekly review (after the syncs, so it reads their data); the outbox delivery that ends the tick
+        sends it. A failed review stays due and is tried again at the next tick, like a failed source."""
+        try:
+            with self.session() as svc:
+                report.review = queue_review(svc)
+        except Exception as exc:
+            log.warning("the weekly review failed; it is tried again at the next tick: %s", exc)
+            report.error = report.error or _reason(exc)
+            return
+        if REVIEW in self._next:
+            text, tz, _ = self._next[REVIEW]
+            self._next[REVIEW] = (text, tz, parse_cron(text).next_after(self.clock(), tz))
+
     @staticmethod
     def _recompute(svc: WorkspaceService, changed: set[str], report: TickReport) -> None:
         """Materialize the metrics that read the changed tables, then run the analysis as of today."""
@@ -289,5 +315,5 @@ def background(scheduler: Scheduler, name: str = "kpilot-scheduler") -> tuple[th
     return thread, stop
 
 
-__all__ = ["Scheduler", "SourceRun", "TickReport", "background", "metrics_reading", "schedules",
+__all__ = ["REVIEW", "Scheduler", "SourceRun", "TickReport", "background", "metrics_reading", "schedules",
            "tables_of_metric"]

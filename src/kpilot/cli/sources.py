@@ -65,14 +65,15 @@ def worker(
     """Sync each source on its `schedule:` (cron), then recompute the metrics that read it and run the analysis."""
     from contextlib import contextmanager
 
-    from kpilot.worker import Scheduler, schedules
+    from kpilot.worker import REVIEW, Scheduler, schedules
 
     with _errors(lang, workspace):
         first = _open(workspace, state_dir)
         first.close()
         tr = translator(lang or first.ws.language.value)
         scheduled = list(schedules(first.ws))
-        if not scheduled and not first.ws.channels:
+        review_scheduled = first.ws.review is not None and first.ws.review.schedule is not None
+        if not scheduled and not first.ws.channels and not review_scheduled:
             raise KpilotError(msg("{file} has no source with a `schedule:` and no channel to deliver alerts to. "
                                   "Fix: add a schedule to a source, e.g. `schedule: \"*/15 * * * *\"` (every 15 "
                                   "minutes), or declare `channels:`.", file=str(first.file)))
@@ -100,8 +101,9 @@ def worker(
     runs = scheduler.next_runs()
     zone = ZoneInfo(first.ws.timezone)
     for key, at in sorted(runs.items(), key=lambda kv: kv[1]):
-        out.print(_escape(tr("{source}: next sync at {time}").format(
-            source=key, time=at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"))))
+        when = at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        out.print(_escape(tr("weekly review: next sending at {time}").format(time=when) if key == REVIEW else
+                          tr("{source}: next sync at {time}").format(source=key, time=when)))
     try:
         scheduler.run_forever()
     except KeyboardInterrupt:
@@ -133,6 +135,8 @@ def _print_tick(report: TickReport, tr: Translator, language: str, *, retried: b
             new=report.analysis.get("new_findings", 0))))
     if report.alerts:
         out.print(_escape(f"{stamp} " + tr("alerts: {n} message(s) queued").format(n=report.alerts)))
+    if report.review is not None:
+        out.print(_escape(f"{stamp} " + tr("weekly review: {n} message(s) queued").format(n=report.review)))
     if report.delivery is not None and (report.delivery.sent or report.delivery.retrying or report.delivery.failed):
         out.print(_escape(f"{stamp} " + tr("outbox: {sent} sent, {retry} to retry, {failed} failed").format(
             sent=len(report.delivery.sent), retry=len(report.delivery.retrying), failed=len(report.delivery.failed))))
