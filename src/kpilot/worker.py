@@ -247,7 +247,9 @@ class Scheduler:
         sends it. A failed review stays due and is tried again at the next tick, like a failed source."""
         try:
             with self.session() as svc:
-                report.review = queue_review(svc)
+                svc.load()  # unchanged files are skipped
+                # The week that just ended: a Monday-morning review covers Monday to Sunday.
+                report.review = queue_review(svc, as_of=svc.today() - timedelta(days=1), once=True)
         except Exception as exc:
             log.warning("the weekly review failed; it is tried again at the next tick: %s", exc)
             report.error = report.error or _reason(exc)

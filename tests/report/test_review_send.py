@@ -247,3 +247,14 @@ def test_kpilot_worker_starts_with_only_a_review_schedule(acme_dir: Path, tmp_pa
     ws = _workspace(acme_dir, tmp_path, "review: {schedule: \"0 8 * * MON\", to: [dg@acme.fr]}\n")
     r = kpilot("worker", "-w", str(ws), "--once", env_state=tmp_path / "state")
     assert r.returncode == 0, r.stderr
+
+
+def test_a_scheduled_review_is_queued_once_a_week_by_however_many_processes(acme_dir: Path, tmp_path: Path) -> None:
+    ws = _workspace(acme_dir, tmp_path)
+    with WorkspaceService(ws, state_dir=tmp_path / "state") as svc:
+        svc.load()
+        sunday = date(2026, 11, 22)
+        assert queue_review(svc, as_of=sunday, once=True) == 3
+        assert queue_review(svc, as_of=sunday, once=True) == 0  # the web app's scheduler, a minute later
+        assert queue_review(svc, as_of=sunday + timedelta(days=7), once=True) == 3  # next week's
+        assert queue_review(svc, as_of=sunday) == 3  # on demand (`kpilot review --send`): always

@@ -121,11 +121,19 @@ def check_sending(svc: WorkspaceService, environ: Mapping[str, str]) -> None:
         raise WorkspaceInvalid(issues)
 
 
-def queue_review(svc: WorkspaceService, *, as_of: date | None = None, review: Review | None = None) -> int:
+def queue_review(svc: WorkspaceService, *, as_of: date | None = None, review: Review | None = None,
+                 once: bool = False) -> int:
     """Queue the review (of the week ending on `as_of`, default today; or `review`, already built) in the outbox,
     one message per target of `review: to:`; returns the messages queued. E-mails carry the PDF; chat channels
-    and webhooks get the text and the link. Nothing is sent here: `kpilot.service.alerts.deliver` sends."""
+    and webhooks get the text and the link. Nothing is sent here: `kpilot.service.alerts.deliver` sends.
+    `once`: queue nothing if the review of that week is in the outbox already (a schedule run by two processes,
+    the worker and the web app, sends it once)."""
     ws = svc.ws
+    if once:
+        ending = review.as_of if review is not None else as_of or svc.today()
+        week = (ending - timedelta(days=6)).isoformat()
+        if any(m.kind == "review" and m.week == week for m in svc.app_store().outbox(ws.workspace, limit=1000)):
+            return 0
     channels = {ch.key: ch for ch in ws.channels}
     targets = review_targets(svc)
     for target in targets:
