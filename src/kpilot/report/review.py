@@ -298,9 +298,10 @@ def week_alerts(alerts: Sequence[AlertRecord], first: date, last: date) -> list[
 
 
 def decisions_due(decisions: Sequence[DecisionRecord], as_of: date) -> list[DecisionRecord]:
-    """Open decisions whose review date is past or falls within the coming week, the earliest first."""
+    """Open decisions not measured yet whose review date is past or falls within the coming week, earliest first."""
     horizon = (as_of + WEEK).isoformat()
-    due = [d for d in decisions if d.status == "open" and d.review_on is not None and d.review_on <= horizon]
+    due = [d for d in decisions if d.status == "open" and d.effect is None and d.review_on is not None
+           and d.review_on <= horizon]
     return sorted(due, key=lambda d: (d.review_on or "", d.id))
 
 

@@ -161,11 +161,14 @@ def measure(svc: WorkspaceService, decision: DecisionRecord, as_of: date | None 
 
 
 def review_due(svc: WorkspaceService, as_of: date, *, store: AppStore | None = None) -> list[DecisionRecord]:
-    """Measure every decision whose review date has come and whose effect is not measured yet."""
+    """Measure every decision whose review date has come and whose effect is not measured yet. A decision recorded
+    without a counterfactual (before kpilot kept one, or through a form that gave no review date) is left for
+    people to review: it stays due."""
     store = store or svc.app_store()
     done = []
     for d in store.decisions(svc.ws.workspace):
-        if d.review_on and d.effect is None and d.review_on <= as_of.isoformat() and d.metric in svc.ws.metric_keys:
+        if (d.review_on and d.effect is None and d.baseline and d.review_on <= as_of.isoformat()
+                and d.metric in svc.ws.metric_keys):
             done.append(store.record_effect(svc.ws.workspace, d.id, measure(svc, d, as_of)))
     return done
 

@@ -50,6 +50,9 @@ def build_review(svc: WorkspaceService, *, as_of: date | None = None, lang: str 
     notes: list[str] = []
     if svc.has_app_store():  # no application database is created just to read an empty one
         store = svc.app_store()
+        from kpilot.service.decisions import review_due
+
+        review_due(svc, day, store=store)  # the decisions whose review date has come are measured first
         alerts, decisions = store.alerts(svc.ws.workspace), store.decisions(svc.ws.workspace)
     else:
         tr = translator(language)
