@@ -186,13 +186,15 @@ def test_decisions_are_recorded_and_closed(site: tuple[TestClient, Path, Path]) 
     assert '<option value="marketing" selected>' in form.group(1)
     assert "Relancer la campagne LinkedIn Ads PME" in form.group(1)
     recorded = client.post("/decisions" + Q, follow_redirects=False, data={
-        "csrf": token, "metric": "pipeline_generated", "period": "2026-11-09", "owner": "marketing",
+        "csrf": token, "metric": "pipeline_generated", "owner": "marketing",
         "action": "Relancer LinkedIn Ads", "note": "vu en comité"})
     assert recorded.status_code == 303
     with AppStore(state_dir=state) as store:
         [d] = store.decisions("acme")
+    # Recorded through the service as of the page's date: the week holding it, the rule's review date.
     assert (d.metric, d.period, d.owner, d.action, d.status, d.note) == (
-        "pipeline_generated", "2026-11-09", "marketing", "Relancer LinkedIn Ads", "open", "vu en comité")
+        "pipeline_generated", "2026-W46", "marketing", "Relancer LinkedIn Ads", "open", "vu en comité")
+    assert d.review_on is not None and d.review_on > AS_OF.isoformat()
     log = client.get("/decisions" + Q).text
     assert f'<tr data-id="{d.id}" data-status="open">' in log and "Relancer LinkedIn Ads" in log
     closed = client.post(f"/decisions/{d.id}", data={"csrf": token, "status": "done"}, follow_redirects=False)
@@ -334,12 +336,13 @@ def test_edit_a_target_in_the_browser(browser: Any, copy_server: tuple[str, Path
     assert {urlparse(u).hostname for u in requests} == {"127.0.0.1"}
 
 
-@pytest.mark.parametrize("fields", [{"period": "someday"}, {"action": "Relancer\x00"}, {"owner": "m" * 201}])
+@pytest.mark.parametrize("fields", [{"review_on": "someday"}, {"review_on": "2026-11-01"}, {"action": "Relancer\x00"},
+                                    {"owner": "m" * 201}])
 def test_a_bad_decision_form_is_refused_and_nothing_is_written(site: tuple[TestClient, Path, Path],
                                                                 fields: dict[str, str]) -> None:
     client, _, state = site
     token = _token(client, "/settings/metric/pipeline_generated")
-    data = {"csrf": token, "metric": "pipeline_generated", "period": "2026-11-09", "action": "Relancer", **fields}
+    data = {"csrf": token, "metric": "pipeline_generated", "action": "Relancer", **fields}
     r = client.post("/decisions" + Q, data=data, follow_redirects=False)
     assert r.status_code == 422, r.text
     with AppStore(state_dir=state) as store:

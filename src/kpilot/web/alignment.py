@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from kpilot.i18n import EFFECT_WORDS
 from kpilot.insights import AuditVerdict, Insights
 from kpilot.insights.funnel import funnel_stages, funnel_values
 from kpilot.model import Grain, Metric
 from kpilot.model.errors import render
 from kpilot.model.periods import label, period_start
-from kpilot.service import MetricStatus
-from kpilot.web.views import N_, Page, decision_of
+from kpilot.service import DecisionRecord, MetricStatus
+from kpilot.web.views import N_, Page, decided_by, decision_of
 
 
 @dataclass
@@ -108,6 +109,7 @@ class Firing:
     owner_key: str
     owner: str
     action: str
+    decided: str | None = None  # an open decision of this period, in words: nothing left to decide
 
 
 def firing(s: MetricStatus, page: Page) -> Firing:
@@ -129,15 +131,34 @@ class DecisionRow:
     status_label: str
     note: str
     created: str
+    decided: str  # "Decided by ... on ..., review on ..."
+    expected_effect: str
+    effect: str  # the effect measured at the review, in words ("" until then)
+    effect_verdict: str  # worked | partly | no_clear_effect | backfired | not_measurable | ""
+    alert_id: int | None
 
 
-def decision_row(d: Any, page: Page) -> DecisionRow:
-    try:
-        name = page.ws.metric(d.metric).label
-    except KeyError:
-        name = d.metric
+def decision_row(d: DecisionRecord, page: Page) -> DecisionRow:
+    unit = page.ws.metric(d.metric).unit if d.metric in page.ws.metric_keys else None
+    name = page.ws.metric(d.metric).label if d.metric in page.ws.metric_keys else d.metric
+    effect = d.effect or {}
     return DecisionRow(d.id, d.metric, name, d.period, d.action, page.team(d.owner) if d.owner else "—", d.status,
-                       page.tr(d.status), d.note or "", page.day(d.created_at.date()))
+                       page.tr(d.status), d.note or "", page.day(d.created_at.date()), decided_by(d, page),
+                       d.expected_effect or "", effect_words(effect, unit, page), str(effect.get("verdict") or ""),
+                       d.alert_id)
+
+
+def effect_words(effect: dict[str, Any], unit: str | None, page: Page) -> str:
+    """A measured effect in words, with the actual value against the forecast made before the decision."""
+    if not effect:
+        return ""
+    verdict = str(effect.get("verdict"))
+    words = page.tr(EFFECT_WORDS.get(verdict, verdict))
+    if effect.get("actual") is None:
+        return words
+    return page.tr("{words}: {actual} (forecast without it: {forecast})").format(
+        words=words, actual=page.value(effect.get("actual"), unit), forecast=page.value(effect.get("counterfactual"),
+                                                                                          unit))
 
 
 @dataclass

@@ -25,11 +25,12 @@ from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import message_of, msg, render
 from kpilot.model.periods import NotADay, label, parse_day, period_start
 from kpilot.report import charts
-from kpilot.service import signing_key
-from kpilot.web import alignment, api, insight_views, settings, views
+from kpilot.service import DecisionRecord, signing_key
+from kpilot.web import alerts, alignment, api, decisions, insight_views, settings, views
 from kpilot.web.guard import Guard, allowed_hosts
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import Analysis, WorkspaceGate
+from kpilot.web.views import PageError
 
 STATIC = Path(__file__).parent / "static"
 VENDOR = {"htmx": "htmx-2.0.11.min.js", "vega": "vega-6.4.0.min.js", "vega_lite": "vega-lite-6.4.3.min.js",
@@ -40,15 +41,6 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
 
 CSRF_SLOT = "__kpilot_csrf_token__"  # where a cached page's forms get the browser's token
 log = logging.getLogger("kpilot.web")
-
-
-class PageError(Exception):
-    """A request kpilot cannot answer, with the status code and a message for people."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _environment() -> Environment:
@@ -124,20 +116,23 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     async def board(request: Request) -> HTMLResponse:
         """The board: the vision, the North Star and the KPIs with their decisions."""
         page = page_of(request)
-        return await cached(request, page, lambda: board_page(request, page))
+        log = await run_in_threadpool(gate.store.decisions, page.ws.workspace)
+        return await cached(request, page, lambda: board_page(request, page, log), views.log_version(log))
 
-    def board_page(request: Request, page: views.Page) -> str:
+    def board_page(request: Request, page: views.Page, log: list[DecisionRecord]) -> str:
         statuses = gate.board(page.as_of)
         analysis = gate.analysis(page.as_of)
-        tiles = [_with_analysis(views.tile(s, _history_rows(s, page), page, big=s.role == "north_star"),
-                                analysis.forecasts.get(s.key), analysis, page) for s in statuses]
+        tiles = [views.with_decision(_with_analysis(views.tile(s, _history_rows(s, page), page,
+                                                               big=s.role == "north_star"),
+                                                    analysis.forecasts.get(s.key), analysis, page), log, page)
+                 for s in statuses]
         north = next((t for t in tiles if t.role == "north_star"), None)
         kpis = [t for t in tiles if t is not north]
         shown = {t.key for t in tiles}
         others = [m for m in page.ws.metrics if m.key not in shown]
         through = [s.data_through for s in statuses if s.data_through]
         return render_page(request, "board.html", page, north=north, kpis=kpis, others=others,
-                           to_decide=sum(1 for t in tiles if t.decision and t.decision.fires),
+                           to_decide=views.to_decide(tiles),
                            data_through=page.day(max(through)) if through else None,
                            in_progress=any(not t.complete for t in tiles),
                            analysis_errors=_analysis_errors(analysis, page), load_failure=_load_failure(gate, page))
@@ -173,7 +168,8 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         analysis = gate.analysis(page.as_of)
         fc = gate.forecast(key, page.as_of)
         forecast = insight_views.forecast_view(fc, m.unit, page)
-        tile = _with_analysis(views.tile(status, _history_rows(status, page), page, big=True), fc, analysis, page)
+        tile = views.with_decision(_with_analysis(views.tile(status, _history_rows(status, page), page, big=True), fc,
+                                                  analysis, page), notes.decisions, page)
         complete = [r for r in shown if r.get("complete", True)]
         if len(complete) >= 2:
             before, after = (date.fromisoformat(str(r["period"])) for r in complete[-2:])
@@ -186,7 +182,8 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
                            history_spec=views.history_chart(shown, m.unit, page, insight_views.ahead_points(fc),
                                                             notes.annotations),
                            decisions=[alignment.decision_row(d, page) for d in notes.decisions],
-                           annotations=notes.annotations, csrf=CSRF_SLOT,
+                           annotations=notes.annotations, csrf=CSRF_SLOT, teams=page.ws.teams,
+                           decide=decisions.prefill(m, page),
                            history_rows=views.history_rows(shown, m.unit, page),
                            breakdowns=breakdowns, previous_label=label(previous, m.grain, ws.week_start),
                            owners=[page.team(o) for o in m.owners], forecast=forecast,
@@ -243,7 +240,10 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
             response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
         return response
 
-    settings.register(app, gate, page_of, html)  # /settings, /alignment, /decisions
+    forms = settings.Forms(page_of, html)
+    settings.register(app, gate, forms)  # /settings, /alignment, a KPI's annotations
+    decisions.register(app, gate, forms)  # /decisions
+    alerts.register(app, gate, forms)  # /alerts
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

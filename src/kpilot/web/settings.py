@@ -1,4 +1,4 @@
-"""The settings, alignment and decisions pages.
+"""The settings and alignment pages, and what every page with forms shares (the form token).
 
 Settings edit a metric's targets, bands, owners and decision rule. A form is read into the data a
 kpilot.yaml would hold, checked by `kpilot.model.overrides.apply_overrides` (the pydantic model and the
@@ -127,7 +127,7 @@ def parse_form(form: dict[str, list[str]], metric: Metric) -> tuple[dict[str, ob
     """The fields a metric's form sets, as JSON-able override values; the values to show again; and, per
     target given, the form row it came from (to put its errors beside it)."""
     def one(name: str) -> str:
-        return _one(form, name)
+        return form_field(form, name)
 
     froms, tos, values = form.get("target_from", []), form.get("target_to", []), form.get("target_value", [])
     targets: list[dict[str, object]] = []
@@ -217,27 +217,62 @@ async def read_form(request: Request) -> dict[str, list[str]]:
     return form
 
 
+# --- pages with forms ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Forms:
+    """What every page with forms shares: its answer with the browser's token, the refusal of a form without it,
+    a posted form and its page, a change and then back to a page."""
+
+    page_of: PageOf
+    html: Html
+
+    def reply(self, request: Request, template: str, page: views.Page, status: int = 200, **context: Any) -> Response:
+        token = csrf_token(request)
+        return with_token(self.html(request, template, page, status=status, csrf=token, **context), request)
+
+    def refused(self, request: Request) -> Response:
+        page = self.page_of(request)
+        return self.reply(request, "error.html", page, status=403, issues=[], message=page.tr(
+            "This form has expired or did not come from this site. Open the page again and resubmit."))
+
+    def failed(self, request: Request, page: views.Page, exc: KpilotError) -> Response:
+        """The store's or the service's refusal, worded for people (422, or the error's own status)."""
+        status = getattr(exc, "status", 422)
+        return self.reply(request, "error.html", page, status=status if 400 <= status < 500 else 422,
+                          message=render(exc.message, page.tr), issues=[])
+
+    async def posted(self, request: Request) -> tuple[dict[str, list[str]], views.Page] | None:
+        """A posted form and its page; None when the form's token is wrong."""
+        try:
+            form = await read_form(request)
+        except BadForm:
+            return None
+        return form, self.page_of(request)
+
+    async def then(self, request: Request, page: views.Page, change: Callable[[], object], back: str) -> Response:
+        """Make a change (in a worker thread), then back to `back`; or the refusal, worded for people."""
+        try:
+            await run_in_threadpool(change)
+        except KpilotError as exc:
+            return self.failed(request, page, exc)
+        return RedirectResponse(back, status_code=303)
+
+
+def known(page: views.Page, key: str) -> Metric:
+    """The workspace's metric `key` (a 404 page otherwise)."""
+    if key not in page.ws.metric_keys:
+        raise views.PageError(404, msg("unknown metric '{metric}'", metric=key))
+    return page.ws.metric(key)
+
+
 # --- routes ------------------------------------------------------------------------------------------
 
 
-def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> None:
-    """Mount /settings, /alignment and /decisions on the app."""
-
-    def reply(request: Request, template: str, page: views.Page, status: int = 200, **context: Any) -> Response:
-        token = csrf_token(request)
-        return with_token(html(request, template, page, status=status, csrf=token, **context), request)
-
-    def refused(request: Request) -> Response:
-        page = page_of(request)
-        return reply(request, "error.html", page, status=403, issues=[], message=page.tr(
-            "This form has expired or did not come from this site. Open the page again and resubmit."))
-
-    def known(page: views.Page, key: str) -> Metric:
-        if key not in page.ws.metric_keys:
-            from kpilot.web.app import PageError
-
-            raise PageError(404, msg("unknown metric '{metric}'", metric=key))
-        return page.ws.metric(key)
+def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
+    """Mount /settings, /alignment and a KPI's annotations on the app."""
+    page_of, reply, refused, posted = forms.page_of, forms.reply, forms.refused, forms.posted
 
     @app.get("/settings", response_class=HTMLResponse)
     def settings_index(request: Request) -> Response:
@@ -271,7 +306,7 @@ def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> 
             return refused(request)
         form, page = got
         metric = known(page, key)
-        if _one(form, "reset"):
+        if form_field(form, "reset"):
             await run_in_threadpool(_reset, gate, key)
             return RedirectResponse(_saved(key, page), status_code=303)
         data, shown, rows = parse_form(form, metric)
@@ -295,46 +330,6 @@ def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> 
         return reply(request, "alignment.html", page, matrix=alignment.matrix(page), funnel=funnel,
                      risks=alignment.incentive_risks(analysis.audit, page))
 
-    @app.get("/decisions", response_class=HTMLResponse)
-    async def decisions_page(request: Request) -> Response:
-        """The decision log, and the rules that fire now, ready to be recorded."""
-        page = page_of(request)
-        log = gate.store.decisions(page.ws.workspace)
-        statuses = await run_in_threadpool(gate.board, page.as_of)
-        firing = [alignment.firing(s, page) for s in statuses if s.fires]
-        return reply(request, "decisions.html", page, log=[alignment.decision_row(d, page) for d in log],
-                     firing=firing, teams=page.ws.teams)
-
-    async def posted(request: Request) -> tuple[dict[str, list[str]], views.Page] | None:
-        """A posted form and its page; None when the form's token is wrong."""
-        try:
-            form = await read_form(request)
-        except BadForm:
-            return None
-        return form, page_of(request)
-
-    async def then_log(request: Request, page: views.Page, change: Callable[[], object],
-                       back: str | None = None) -> Response:
-        """Change the decision log (or the annotations), then back to it (or to `back`); or the store's
-        refusal, worded for people."""
-        try:
-            await run_in_threadpool(change)
-        except KpilotError as exc:
-            return reply(request, "error.html", page, status=422, message=render(exc.message, page.tr), issues=[])
-        return RedirectResponse(back or "/decisions" + page.query(), status_code=303)
-
-    @app.post("/decisions", response_class=HTMLResponse)
-    async def record_decision(request: Request) -> Response:
-        """Record a decision taken on a KPI (open until closed)."""
-        got = await posted(request)
-        if got is None:
-            return refused(request)
-        form, page = got
-        metric = known(page, _one(form, "metric"))
-        return await then_log(request, page, lambda: gate.store.add_decision(
-            page.ws.workspace, metric.key, period=_one(form, "period") or page.as_of.isoformat(),
-            action=_one(form, "action"), owner=_one(form, "owner") or None, note=_one(form, "note") or None))
-
     @app.post("/metric/{key}/annotations", response_class=HTMLResponse)
     async def annotate(request: Request, key: str) -> Response:
         """Add a note to a KPI's history (a launch, an outage, a price change), then back to its page."""
@@ -343,7 +338,7 @@ def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> 
             return refused(request)
         form, page = got
         metric = known(page, key)
-        period = _one(form, "period")
+        period = form_field(form, "period")
         try:
             period_range(period)
         except ValueError as exc:
@@ -351,22 +346,12 @@ def register(app: FastAPI, gate: WorkspaceGate, page_of: PageOf, html: Html) -> 
             return reply(request, "error.html", page, status=422, issues=[], message=render(msg(
                 "the annotation's period '{period}' is not a period: {reason}. Fix: write it as {forms}.",
                 period=period, reason=reason, forms=PERIOD_FORMS), page.tr))
-        return await then_log(request, page, lambda: gate.store.add_annotation(
-            page.ws.workspace, metric.key, period=period, text=_one(form, "text")),
-            back=f"/metric/{metric.key}{page.query()}#annotations")
-
-    @app.post("/decisions/{decision_id}", response_class=HTMLResponse)
-    async def close_decision(request: Request, decision_id: int) -> Response:
-        """Close a decision: done or declined."""
-        got = await posted(request)
-        if got is None:
-            return refused(request)
-        form, page = got
-        return await then_log(request, page, lambda: gate.store.update_decision(
-            page.ws.workspace, decision_id, status=_one(form, "status") or "done", note=_one(form, "note") or None))
+        return await forms.then(request, page, lambda: gate.store.add_annotation(
+            page.ws.workspace, metric.key, period=period, text=form_field(form, "text")),
+            f"/metric/{metric.key}{page.query()}#annotations")
 
 
-def _one(form: dict[str, list[str]], name: str) -> str:
+def form_field(form: dict[str, list[str]], name: str) -> str:
     """A form's single value for `name`, trimmed ("" when absent)."""
     return (form.get(name) or [""])[0].strip()
 
@@ -402,4 +387,4 @@ def _reset(gate: WorkspaceGate, key: str) -> None:
     gate.settings_changed()
 
 
-__all__ = ["FieldErrors", "form_values", "issue_errors", "parse_form", "register"]
+__all__ = ["FieldErrors", "Forms", "form_field", "form_values", "issue_errors", "known", "parse_form", "register"]

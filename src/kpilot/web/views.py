@@ -20,8 +20,9 @@ from kpilot.i18n import (
     format_value,
     format_verdict,
 )
-from kpilot.model import Direction
-from kpilot.model.periods import parse_period
+from kpilot.model import Direction, KpilotError
+from kpilot.model.errors import msg
+from kpilot.model.periods import next_start, parse_period
 from kpilot.model.workspace import Workspace
 from kpilot.report import charts
 from kpilot.service import AnnotationRecord, DecisionRecord, MetricStatus, describe_when
@@ -34,6 +35,21 @@ def N_(text: str) -> str:
 
 # Words shown from a metric's fields (its grain, its kind), translated when shown.
 FIELD_WORDS = (N_("day"), N_("week"), N_("month"), N_("quarter"), N_("year"), N_("leading"), N_("lagging"))
+
+
+class PageError(Exception):
+    """A request kpilot cannot answer, with the status code and a message for people."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Refused(KpilotError):
+    """A form field or a body field kpilot cannot take (HTTP 422), with a message for people."""
+
+    status = 422
 
 
 @dataclass
@@ -109,6 +125,7 @@ class Tile:
     raw: MetricStatus = field(repr=False)
     forecast: Any = None  # insight_views.ForecastPoint: the forecast of the first period not fully known
     warnings: list[Any] = field(default_factory=list)  # insight_views.WarningView: early warnings on this KPI
+    decided: str | None = None  # "Decided by ... on ..., review on ...": an open decision of the current period
 
 
 def decision_of(s: MetricStatus, page: Page) -> Decision | None:
@@ -148,6 +165,59 @@ def tile(s: MetricStatus, rows: list[dict[str, object]], page: Page, *, big: boo
         spark=charts.sparkline(rows, unit=s.unit, height=84 if big else 44),
         data_through=page.day(s.data_through), raw=s,
     )
+
+
+def decided_by(d: DecisionRecord, page: Page) -> str:
+    """"Decided by Sales on Sep 13, 2026, review on Oct 4, 2026.": who (the person, else the team that acts), the
+    decision's day (the one its counterfactual forecast was made on) and its review date."""
+    who = d.user or (page.team(d.owner) if d.owner else "—")
+    made = (d.baseline or {}).get("made_on")
+    day = page.day(date.fromisoformat(made) if made else d.created_at.date())
+    if not d.review_on:
+        return page.tr("Decided by {who} on {day}.").format(who=who, day=day)
+    return page.tr("Decided by {who} on {day}, review on {review}.").format(
+        who=who, day=day, review=page.day(date.fromisoformat(d.review_on)))
+
+
+def decided_now(s: MetricStatus, decisions: Sequence[DecisionRecord]) -> DecisionRecord | None:
+    """The newest open decision on a KPI recorded for its current period (the log is newest first)."""
+    end = next_start(s.period, s.grain)
+    for d in decisions:
+        if d.metric != s.key or d.status != "open":
+            continue
+        try:
+            _, start = parse_period(d.period)
+        except ValueError:
+            continue
+        if s.period <= start < end:
+            return d
+    return None
+
+
+def with_decision(t: Tile, decisions: Sequence[DecisionRecord], page: Page) -> Tile:
+    """The tile saying who decided, when its KPI has an open decision for the current period."""
+    found = decided_now(t.raw, decisions)
+    t.decided = decided_by(found, page) if found is not None else None
+    return t
+
+
+def to_decide(tiles: Sequence[Tile]) -> int:
+    """The KPIs whose rule fires and on which nothing is decided yet this period."""
+    return sum(1 for t in tiles if t.decision is not None and t.decision.fires and t.decided is None)
+
+
+def log_version(decisions: Sequence[DecisionRecord]) -> str:
+    """Changes whenever a decision is added, closed, noted or measured (part of a page's cache key)."""
+    return repr([(d.id, d.status, d.note, d.updated_at, d.review_on, d.effect is not None) for d in decisions])
+
+
+def a_day(text: str) -> date:
+    """A YYYY-MM-DD date from a form or a body (Refused, for people, otherwise)."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise Refused(msg("'{text}' is not a date. Fix: write it as YYYY-MM-DD, e.g. 2026-12-14.",
+                          text=text)) from None
 
 
 def history_chart(rows: list[dict[str, object]], unit: str | None, page: Page,
@@ -192,7 +262,7 @@ class Notes:
     @property
     def version(self) -> str:
         """Changes whenever a decision or an annotation is added or changed (part of the page's cache key)."""
-        return repr([(d.id, d.status, d.note, d.updated_at) for d in self.decisions] + [a.id for a in self.annotations])
+        return log_version(self.decisions) + repr([a.id for a in self.annotations])
 
 
 @dataclass
@@ -259,5 +329,6 @@ def _num(v: object) -> float | None:
     return float(v) if isinstance(v, int | float) else None
 
 
-__all__ = ["Breakdown", "Decision", "HistoryRow", "Page", "Slice", "Tile", "breakdown", "decision_of",
-           "history_chart", "history_rows", "tile"]
+__all__ = ["Breakdown", "Decision", "HistoryRow", "Page", "PageError", "Refused", "Slice", "Tile", "a_day", "breakdown",
+           "decided_by", "decided_now", "decision_of", "history_chart", "history_rows", "log_version", "tile",
+           "to_decide", "with_decision"]

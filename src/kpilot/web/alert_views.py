@@ -1,0 +1,174 @@
+"""What the alerts page shows, worded for people: the alerts and the outbox messages as the store keeps them.
+
+The words come from each alert's payload (what the board and the analysis found when it was raised), with the
+same sentence templates as the alert's e-mail (`kpilot.alerting.compose`, which the pages may not import): the page
+says what the message said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Protocol
+
+from kpilot.i18n import VERDICT_COLOURS, format_percent, format_verdict
+from kpilot.model.errors import msg
+from kpilot.web.views import N_, Page, Refused, a_day
+
+KIND_WORDS = {"kpi": N_("KPI"), "early_warning": N_("early warning"), "anomaly": N_("anomaly")}
+STATE_WORDS = {"pending": N_("pending"), "firing": N_("firing"), "acknowledged": N_("acknowledged"),
+               "snoozed": N_("snoozed"), "resolved": N_("resolved")}
+# A shape per verdict, so that the verdict does not rest on its colour alone.
+VERDICT_SHAPES = {"on_track": "●", "at_risk": "▲", "off_track": "◆", "no_data": "○"}
+RESOLVED_SHOWN = timedelta(weeks=4)  # resolved alerts listed under the open ones
+
+
+class AlertRecord(Protocol):
+    """An alert as `AppStore.alerts` gives it (what the pages read of it)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def story(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def opened(self) -> str: ...
+    @property
+    def recipients(self) -> tuple[str, ...]: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def snoozed_until(self) -> str | None: ...
+    @property
+    def resolved_on(self) -> str | None: ...
+    @property
+    def acknowledged_by(self) -> str | None: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def verdict_of(a: AlertRecord) -> str:
+    """The verdict an alert stands for: the board's for a KPI alert; from its severity for a finding."""
+    if a.kind == "kpi":
+        return str(a.payload.get("verdict") or "no_data")
+    return "off_track" if a.severity == "red" else "at_risk"
+
+
+def reason(kind: str, p: Mapping[str, Any], page: Page, unit: str | None) -> str:
+    """The alert's reason in one sentence (the e-mail's words)."""
+    tr = page.tr
+
+    def value(key: str) -> str:
+        return page.value(p.get(key), unit)
+
+    name, period = p.get("name", ""), p.get("period_label", "")
+    if kind == "early_warning":
+        return tr("{name} is projected at {projected} in {period}, against a target of {target} ({chance} chance "
+                  "of missing it).").format(name=name, projected=value("projected"), period=period,
+                                            target=value("target"),
+                                            chance=format_percent(p.get("confidence"), page.lang, digits=0))
+    if kind == "anomaly":
+        return tr("{period}: {value} is outside the usual range of {name} ({low} to {high}).").format(
+            period=period, value=value("value"), name=name, low=value("lower"), high=value("upper"))
+    verdict, _ = format_verdict(p.get("verdict", "no_data"), p.get("verdict_reason"), None, page.lang)
+    if p.get("target") is None:
+        return tr("{period}: {name} is {verdict} at {value}.").format(period=period, name=name,
+                                                                       verdict=verdict.lower(), value=value("value"))
+    return tr("{period}: {name} is {verdict} at {value}, against a target of {target}.").format(
+        period=period, name=name, verdict=verdict.lower(), value=value("value"), target=value("target"))
+
+
+@dataclass
+class AlertRow:
+    """One alert as the alerts page lists it."""
+
+    id: int
+    story: int
+    kind: str
+    kind_label: str
+    metric: str
+    name: str
+    verdict: str
+    verdict_label: str
+    colour: str  # green | amber | red | none
+    shape: str
+    reason: str
+    teams: list[str]
+    state: str
+    state_label: str
+    since: str
+    note: str  # who acknowledged it, until when it is snoozed, when it resolved ("" otherwise)
+    action: str  # the decision rule's action ("" without a rule)
+
+
+def alert_row(a: AlertRecord, page: Page) -> AlertRow:
+    tr = page.tr
+    verdict = verdict_of(a)
+    label, _ = format_verdict(verdict, None, None, page.lang)
+    unit = page.ws.metric(a.metric).unit if a.metric in page.ws.metric_keys else a.payload.get("unit")
+    name = str(a.payload.get("name") or a.metric)
+    note = ""
+    if a.state == "acknowledged" and a.acknowledged_by:
+        note = tr("by {who}").format(who=a.acknowledged_by)
+    elif a.state == "snoozed" and a.snoozed_until:
+        note = tr("until {day}").format(day=_day(a.snoozed_until, page))
+    elif a.state == "resolved" and a.resolved_on:
+        note = tr("on {day}").format(day=_day(a.resolved_on, page))
+    return AlertRow(a.id, a.story, a.kind, tr(KIND_WORDS.get(a.kind, a.kind)), a.metric, name, verdict, label,
+                    VERDICT_COLOURS.get(verdict, "none"), VERDICT_SHAPES.get(verdict, "○"),
+                    reason(a.kind, a.payload, page, unit), [page.team(t) for t in a.recipients], a.state,
+                    tr(STATE_WORDS.get(a.state, a.state)), _day(a.opened, page), note,
+                    str(a.payload.get("action") or ""))
+
+
+def recently_resolved(alerts: Sequence[AlertRecord], page: Page) -> list[AlertRecord]:
+    """The resolved alerts of the four weeks up to the page's date, newest first."""
+    first = (page.as_of - RESOLVED_SHOWN).isoformat()
+    return [a for a in alerts if a.state == "resolved" and a.resolved_on and first <= a.resolved_on
+            <= page.as_of.isoformat()]
+
+
+@dataclass
+class OutboxRow:
+    """A message the outbox could not deliver."""
+
+    id: int
+    subject: str
+    channel: str
+    team: str
+    error: str
+    attempts: int
+    queued: str
+
+
+def outbox_row(m: Any, page: Page) -> OutboxRow:
+    return OutboxRow(m.id, str(m.message.get("subject") or ""), m.channel, page.team(m.recipient),
+                     m.last_error or "", m.attempts, page.day(m.created_at.date()))
+
+
+def snooze_until(text: str, today: date) -> date:
+    """The day a snooze ends, from a form or a body: a date after today (Refused, for people, otherwise)."""
+    day = a_day(text)
+    if day <= today:
+        raise Refused(msg("an alert is snoozed until a day after today; {day} is not. Fix: pick a later day, e.g. "
+                          "{example}.", day=day.isoformat(), example=(today + timedelta(days=7)).isoformat()))
+    return day
+
+
+def _day(iso: str, page: Page) -> str:
+    try:
+        return page.day(date.fromisoformat(iso[:10]))
+    except ValueError:
+        return iso
+
+
+__all__ = ["AlertRecord", "AlertRow", "OutboxRow", "alert_row", "outbox_row", "reason", "recently_resolved",
+           "snooze_until", "verdict_of"]

@@ -1,0 +1,114 @@
+"""The alerts page: the open alerts, newest first, to acknowledge, snooze or decide on; the messages the outbox could
+not deliver, to send again; the alerts resolved lately. Changes go through `kpilot.service.alerts`, as the CLI's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from kpilot.model import KpilotError
+from kpilot.model.errors import msg
+from kpilot.service import alerts as service
+from kpilot.web import alert_views
+from kpilot.web.alert_views import AlertRecord
+from kpilot.web.settings import Forms, form_field
+from kpilot.web.state import WorkspaceGate
+
+WAITING_COUNTED = 100_000  # pending messages counted at most
+
+
+class NotFound(KpilotError):
+    """An alert or a message that is not in the workspace (HTTP 404)."""
+
+    status = 404
+
+
+class Resolved(KpilotError):
+    """An alert resolved already: nothing left to acknowledge or snooze (HTTP 409)."""
+
+    status = 409
+
+
+def acknowledge(gate: WorkspaceGate, alert_id: int, by: str | None) -> AlertRecord:
+    """Acknowledge through the service: no more messages about the alert until it resolves."""
+    _known(gate, alert_id)
+    with gate.service() as svc:
+        return service.acknowledge(svc, alert_id, by)
+
+
+def snooze(gate: WorkspaceGate, alert_id: int, until: str) -> AlertRecord:
+    """Snooze through the service until a day after today (Refused otherwise)."""
+    _known(gate, alert_id)
+    day = alert_views.snooze_until(until, gate.today())
+    with gate.service() as svc:
+        return service.snooze(svc, alert_id, day)
+
+
+def retry(gate: WorkspaceGate, message_id: int) -> None:
+    """Put a message that failed back in the outbox's queue (NotFound when there is no such failed message)."""
+    if not gate.store.retry_message(gate.primary.ws.workspace, message_id):
+        raise NotFound(msg("there is no undelivered message {id} in workspace '{workspace}'. Fix: see the alerts "
+                           "page for the messages not delivered.", id=message_id,
+                           workspace=gate.primary.ws.workspace))
+
+
+def _known(gate: WorkspaceGate, alert_id: int) -> AlertRecord:
+    """An open alert of the workspace (NotFound, or Resolved, otherwise)."""
+    workspace = gate.primary.ws.workspace
+    found = gate.store.alert(workspace, alert_id)
+    if found is None:
+        raise NotFound(msg("there is no alert {id} in workspace '{workspace}'. Fix: see `kpilot alerts` for the ids.",
+                           id=alert_id, workspace=workspace))
+    if found.state == "resolved":
+        raise Resolved(msg("alert {id} is resolved already: there is nothing left to acknowledge or snooze.",
+                           id=alert_id))
+    return found
+
+
+def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
+    """Mount /alerts (the page, acknowledge, snooze, send a message again) on the app."""
+
+    @app.get("/alerts", response_class=HTMLResponse)
+    async def alerts_page(request: Request) -> Response:
+        """The open alerts with what to do about them; the messages not delivered; the alerts resolved lately."""
+        page = forms.page_of(request)
+        ws = page.ws.workspace
+        alerts = await run_in_threadpool(gate.store.alerts, ws)
+        failed = await run_in_threadpool(lambda: gate.store.outbox(ws, states=["failed"]))
+        waiting = await run_in_threadpool(lambda: gate.store.outbox(ws, states=["pending"], limit=WAITING_COUNTED))
+        return forms.reply(request, "alerts.html", page,
+                           open=[alert_views.alert_row(a, page) for a in alerts if a.state != "resolved"],
+                           resolved=[alert_views.alert_row(a, page)
+                                     for a in alert_views.recently_resolved(alerts, page)],
+                           failed=[alert_views.outbox_row(m, page) for m in failed], waiting=len(waiting),
+                           first_snooze_day=(gate.today() + timedelta(days=1)).isoformat())
+
+    async def change(request: Request, make: Callable[[dict[str, list[str]]], object]) -> Response:
+        """A posted form's change (refused without the form's token), then back to the alerts page."""
+        got = await forms.posted(request)
+        if got is None:
+            return forms.refused(request)
+        form, page = got
+        return await forms.then(request, page, lambda: make(form), "/alerts" + page.query())
+
+    @app.post("/alerts/{alert_id}/ack", response_class=HTMLResponse)
+    async def ack(request: Request, alert_id: int) -> Response:
+        """Acknowledge an alert (who takes it: the form's `by`, optional)."""
+        return await change(request, lambda form: acknowledge(gate, alert_id, form_field(form, "by") or None))
+
+    @app.post("/alerts/{alert_id}/snooze", response_class=HTMLResponse)
+    async def snooze_alert(request: Request, alert_id: int) -> Response:
+        """Snooze an alert until the form's `until` (a day after today)."""
+        return await change(request, lambda form: snooze(gate, alert_id, form_field(form, "until")))
+
+    @app.post("/alerts/outbox/{message_id}/retry", response_class=HTMLResponse)
+    async def send_again(request: Request, message_id: int) -> Response:
+        """Put a message that could not be delivered back in the queue (the worker sends it)."""
+        return await change(request, lambda form: retry(gate, message_id))
+
+
+__all__ = ["NotFound", "Resolved", "acknowledge", "register", "retry", "snooze"]
