@@ -26,6 +26,7 @@ from tests.web.test_settings import _copy, _token
 
 DAY = date(2026, 9, 13)
 Q = f"?as_of={DAY.isoformat()}"
+EN = {"Accept-Language": "en"}
 
 
 @dataclass
@@ -235,6 +236,92 @@ def test_resolved_alerts_of_the_last_four_weeks_are_folded_away(site: Site) -> N
         assert f'data-id="{a.id}"' not in later
     finally:
         site.store.apply_alert_run("acme", [{"id": a.id, "state": "firing", "resolved_on": None}], [])
+
+
+# --- the API ------------------------------------------------------------------------------------------------
+
+
+def test_api_lists_acknowledges_and_snoozes(site: Site) -> None:
+    c = site.client
+    listed = c.get("/api/v1/alerts")
+    assert listed.status_code == 200
+    assert listed.json() == [a.to_dict() for a in site.store.alerts("acme")]
+    firing = c.get("/api/v1/alerts?state=firing").json()
+    assert firing and {a["state"] for a in firing} == {"firing"}
+    a = _alert(site, "pipeline_generated")
+    r = c.post(f"/api/v1/alerts/{a.id}/ack", json={"by": "ops"})
+    assert r.status_code == 200 and (r.json()["state"], r.json()["acknowledged_by"]) == ("acknowledged", "ops")
+    assert _alert(site, "pipeline_generated").state == "acknowledged"
+    later = (date.today() + timedelta(days=3)).isoformat()
+    r = c.post(f"/api/v1/alerts/{a.id}/snooze", json={"until": later})
+    assert r.status_code == 200 and (r.json()["state"], r.json()["snoozed_until"]) == ("snoozed", later)
+    body = _error(c.post(f"/api/v1/alerts/{a.id}/snooze", json={"until": "2026-09-01"}, headers=EN), 422)
+    assert body["message"] == "an alert is snoozed until a day after today; 2026-09-01 is not."
+    assert body["issues"][0]["field"] == "until"
+    assert _error(c.post(f"/api/v1/alerts/{a.id}/snooze", json={"until": "2026-02-30"}), 422)["issues"][0][
+        "field"] == "until"
+    assert _error(c.post("/api/v1/alerts/999999/ack", json={}, headers=EN), 404)["message"] == \
+        "there is no alert 999999 in workspace 'acme'."
+    _error(c.post("/api/v1/alerts/999999/snooze", json={"until": later}), 404)
+    _error(c.get("/api/v1/alerts?state=open"), 422)
+    _error(c.post(f"/api/v1/alerts/{a.id}/ack", content=b"by=x",
+                  headers={"Content-Type": "application/x-www-form-urlencoded"}), 422)
+
+
+def test_api_outbox_and_retry(site: Site) -> None:
+    c = site.client
+    site.store.apply_alert_run("acme", [], [NewMessage("hook", "marketing", "alert", "2026-09-07",
+                                                       {"subject": "Pipeline"})])
+    [m] = [m for m in site.store.outbox("acme", states=["pending"]) if m.channel == "hook"]
+    site.store.message_done(m.id, "failed", error="HTTP 404 from the webhook")
+    failed = c.get("/api/v1/outbox?state=failed").json()
+    assert [x["id"] for x in failed] == [x.id for x in site.store.outbox("acme", states=["failed"])]
+    [shown] = [x for x in failed if x["id"] == m.id]
+    assert (shown["last_error"], shown["subject"], shown["recipient"]) == ("HTTP 404 from the webhook", "Pipeline",
+                                                                           "marketing")
+    r = c.post(f"/api/v1/outbox/{m.id}/retry")
+    assert r.status_code == 200 and r.json()["state"] == "pending"
+    _error(c.post(f"/api/v1/outbox/{m.id}/retry"), 404)
+    _error(c.get("/api/v1/outbox?state=lost"), 422)
+
+
+def test_api_decisions_with_an_expected_effect(site: Site) -> None:
+    c = site.client
+    a = _alert(site, "win_rate")
+    review = (date.today() + timedelta(days=40)).isoformat()
+    r = c.post("/api/v1/decisions", json={"metric": "win_rate", "action": "Coaching BANT", "by": "Paul",
+                                          "expected_effect": "+5 % within 6 weeks", "review_on": review,
+                                          "alert_id": a.id, "note": "comité"})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert (made["alert_id"], made["expected_change"], made["review_on"], made["user"], made["note"]) == (
+        a.id, 0.05, review, "Paul", "comité")
+    assert made["baseline"]["made_on"] == site.client.app.state.gate.today().isoformat()  # type: ignore[attr-defined]
+    assert [d.to_dict() for d in site.store.decisions("acme", "win_rate")] == [made]
+    body = _error(c.post("/api/v1/decisions", json={"metric": "win_rate", "action": "x", "review_on": "2026-13-01"}),
+                  422)
+    assert body["issues"][0]["field"] == "review_on"
+    body = _error(c.post("/api/v1/decisions", json={"metric": "win_rate", "action": "x", "review_on": "2020-01-01"},
+                         headers=EN), 422)
+    assert body["issues"][0]["field"] == "review_on" and "must be after the decision's day" in body["message"]
+    body = _error(c.post("/api/v1/decisions", json={"metric": "win_rate", "action": "x", "review_on": "2100-01-01"},
+                         headers=EN), 422)  # a review that far would forecast for ever
+    assert body["issues"][0]["field"] == "review_on" and "more than five years ahead" in body["message"]
+    body = _error(c.post("/api/v1/decisions", json={"metric": "win_rate", "action": "x",
+                                                    "expected_effect": "+5 % within 99999999 days"}), 422)
+    assert body["issues"][0]["field"] == "expected_effect"
+    body = _error(c.post("/api/v1/decisions", json={"metric": "mrr", "action": "x", "alert_id": a.id}, headers=EN),
+                  422)
+    assert body["issues"][0]["field"] == "alert_id"
+    body = _error(c.post("/api/v1/decisions", json={"metric": "mrr", "action": "x"}), 422)  # no period, nothing to
+    assert body["issues"][0]["field"] == "period"  # measure: the log's entry as before needs its period
+    assert len(site.store.decisions("acme", "win_rate")) == 1
+
+
+def _error(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    return r.json()["error"]  # type: ignore[no-any-return]
 
 
 # --- in a real browser -------------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ from kpilot.model.errors import message_of, msg, render
 from kpilot.model.overrides import metric_path
 from kpilot.model.periods import Grain, NotADay, parse_day, period_range
 from kpilot.model.workspace import Workspace
-from kpilot.service import AppStore
+from kpilot.service import AppStore, DecisionRecord
+from kpilot.service import decisions as service_decisions
+from kpilot.web import api_alerts, decisions
 from kpilot.web.api_common import (
     ApiError,
     Body,
@@ -43,6 +45,7 @@ from kpilot.web.api_push import PUSH_SCHEMAS, PushRows, PushValues, push_body, p
 from kpilot.web.guard import read_body
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import WorkspaceGate
+from kpilot.web.views import Refused
 
 PREFIX = "/api/v1"
 VERSION = "1"
@@ -52,16 +55,32 @@ log = logging.getLogger("kpilot.web.api")
 # --- bodies -------------------------------------------------------------------------------------------
 
 class DecisionIn(Body):
-    """A decision to add to the log."""
+    """A decision to add to the log. With `expected_effect`, `review_on` or `alert_id`, it is recorded through the
+    service with the KPI's forecast made now (the counterfactual its effect is measured against at the review): its
+    period is then the one holding today, and `period` may be left out."""
 
     metric: str = Field(min_length=1, max_length=200, description="the metric's key")
-    period: str = Field(min_length=1, max_length=40, description="the period it is about, e.g. 2026-11 or 2026-W46")
+    period: str | None = Field(default=None, min_length=1, max_length=40,
+                               description="the period it is about, e.g. 2026-11 or 2026-W46 (required without "
+                                           "expected_effect, review_on and alert_id)")
     action: str = Field(min_length=1, max_length=5000, description="what was decided")
     owner: str | None = Field(default=None, max_length=200, description="who carries it out (a team key)")
     status: Literal["open", "done", "declined"] = "open"
     note: str | None = Field(default=None, max_length=5000)
+    by: str | None = Field(default=None, max_length=200, description="who decided (a name or a team)")
+    expected_effect: str | None = Field(default=None, max_length=5000,
+                                        description="in words, e.g. \"+15 % demos within 3 weeks\" (the share and "
+                                                    "the delay are read from it)")
+    review_on: date | None = Field(default=None, description="when to measure the effect (YYYY-MM-DD, after today); "
+                                                             "default: from expected_effect, else the rule's")
+    alert_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="the alert this decision answers")
 
-    _text = field_validator("metric", "period", "action", "owner", "note")(no_nul)
+    _text = field_validator("metric", "period", "action", "owner", "note", "by", "expected_effect")(no_nul)
+
+    @property
+    def measured(self) -> bool:
+        """Whether the decision's effect is to be measured (recorded through the service)."""
+        return self.expected_effect is not None or self.review_on is not None or self.alert_id is not None
 
 
 class DecisionPatch(Body):
@@ -212,12 +231,17 @@ def router(gate: WorkspaceGate) -> APIRouter:
 
     @api.post("/decisions", status_code=201, summary="Log a decision")
     def add_decision(request: Request, body: DecisionIn) -> dict[str, object]:
-        """Add a decision to the log (status open, done or declined)."""
+        """Add a decision to the log (status open, done or declined). With expected_effect, review_on or alert_id,
+        the decision is recorded with the forecast made now, and its effect is measured at review_on."""
         w = ws()
         _check_about(w, body)
-        return store_of(request).add_decision(w.workspace, body.metric, period=body.period,
-                                              action=body.action, owner=body.owner, status=body.status,
-                                              note=body.note).to_dict()
+        store = store_of(request)
+        if not body.measured:
+            if body.period is None:
+                raise bad_field(422, "period", "required without expected_effect, review_on and alert_id")
+            return store.add_decision(w.workspace, body.metric, period=body.period, action=body.action,
+                                      owner=body.owner, status=body.status, note=body.note, user=body.by).to_dict()
+        return _decide(gate, w, body).to_dict()
 
     @api.patch("/decisions/{decision_id}", summary="Change a decision's status")
     def update_decision(request: Request, decision_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
@@ -299,6 +323,8 @@ def router(gate: WorkspaceGate) -> APIRouter:
             log.warning("pushed data not materialized: %s", render(exc.message, web_translator("en")))
         return JSONResponse(response)
 
+    api_alerts.register(api, gate)  # /alerts, /outbox
+
     @api.get("/openapi.json", include_in_schema=False)
     def openapi_json() -> JSONResponse:
         if not openapi:
@@ -341,7 +367,28 @@ def _metric_filter(workspace: Workspace, metric: str | None) -> str | None:
 def _check_about(workspace: Workspace, body: DecisionIn | AnnotationIn) -> None:
     """The metric and period a decision or an annotation is about, or a 422 naming the field at fault."""
     metric_key(workspace, body.metric, "metric")
-    _period(body.period, "period", 422)
+    if body.period is not None:
+        _period(body.period, "period", 422)
+
+
+def _decide(gate: WorkspaceGate, workspace: Workspace, body: DecisionIn) -> DecisionRecord:
+    """A decision recorded through the service (as the pages and `kpilot decide` do), its counterfactual kept."""
+    today = gate.today()
+    where = "expected_effect" if body.review_on is None and body.expected_effect else "review_on"
+    try:
+        review = decisions.review_for(workspace.metric(body.metric), body.expected_effect, body.review_on, today)
+        where = "alert_id"
+        if body.alert_id is not None:
+            decisions.answered_alert(gate.store, workspace.workspace, body.alert_id, body.metric)
+    except Refused as exc:
+        raise ApiError(422, exc.message, [{"field": where, "message": str(exc)}]) from None
+    with gate.service() as svc:
+        made = service_decisions.decide(svc, body.metric, action=body.action, by=body.by, owner=body.owner,
+                                        expected_effect=body.expected_effect, review_on=review,
+                                        alert_id=body.alert_id, today=today)
+    if body.status != "open" or body.note is not None:
+        made = gate.store.update_decision(workspace.workspace, made.id, status=body.status, note=body.note)
+    return made
 
 
 def _period(value: str, field: str, status: int = 400) -> tuple[date, date]:
