@@ -100,3 +100,28 @@ def test_a_review_date_before_the_decision_is_refused(acme_ws: Path, tmp_path: P
     with WorkspaceService(acme_ws, state_dir=tmp_path / "state") as svc, pytest.raises(KpilotError,
                                                                                       match="must be after"):
         decide(svc, "demos_booked", action="x", review_on=date(2026, 9, 1), today=date(2026, 9, 16))
+
+
+def test_deciding_on_an_alert_acknowledges_it(acme_ws: Path, tmp_path: Path) -> None:
+    from kpilot.service import alerts
+    from kpilot.store import StoreInvalid, StoreNotFound
+
+    with WorkspaceService(acme_ws, state_dir=tmp_path / "state") as svc:
+        svc.load()
+        alerts.evaluate(svc, as_of=date(2026, 9, 13))
+        store = svc.app_store()
+        demos = next(a for a in store.alerts("acme") if a.metric == "demos_booked")
+        mrr = next(a for a in store.alerts("acme") if a.metric == "mrr")
+        with pytest.raises(StoreInvalid, match="is about mrr, not demos_booked"):
+            decide(svc, "demos_booked", action="x", alert_id=mrr.id, today=date(2026, 9, 13))
+        with pytest.raises(StoreNotFound, match="no alert 999"):
+            decide(svc, "demos_booked", action="x", alert_id=999, today=date(2026, 9, 13))
+        with pytest.raises(StoreInvalid, match="more than five years ahead"):
+            decide(svc, "demos_booked", action="x", expected_effect="+5 % within 99999999 weeks",
+                   today=date(2026, 9, 13))
+        d = decide(svc, "demos_booked", action="Prospection", by="Claire", alert_id=demos.id, today=date(2026, 9, 13))
+        assert d.alert_id == demos.id
+        answered = store.alert("acme", demos.id)
+        assert answered is not None and answered.state == "acknowledged" and answered.acknowledged_by == "Claire"
+        with pytest.raises(StoreInvalid, match="after today"):
+            alerts.snooze(svc, mrr.id, date(2020, 1, 1))

@@ -135,7 +135,7 @@ def snooze(alert_id: IdArg, until: Annotated[str, typer.Option("--until", help="
     with _errors(lang, workspace):
         svc = _open(workspace, state_dir)
         day = _as_of(until)
-        if day is None or day <= svc.today():
+        if day is None:
             raise KpilotError(msg("--until must be a date after today, e.g. {example}",
                                   example=date.fromordinal(svc.today().toordinal() + 7).isoformat()))
         record = service.snooze(svc, alert_id, day)

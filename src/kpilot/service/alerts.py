@@ -15,10 +15,9 @@ from kpilot.alerting.compose import alert_message, decision_review_message, dige
 from kpilot.alerting.engine import Signal, plan, week_of
 from kpilot.alerting.outbox import DeliveryReport, deliver_due
 from kpilot.i18n import format_day, format_evidence_list
-from kpilot.model import KpilotError
 from kpilot.model.errors import message_of, msg
 from kpilot.model.workspace import Workspace
-from kpilot.store import AppStore
+from kpilot.store import AppStore, StoreConflict, StoreInvalid, StoreNotFound
 from kpilot.store.alert_log import OPEN_STATES, AlertRecord, NewMessage
 
 if TYPE_CHECKING:
@@ -346,7 +345,11 @@ def acknowledge(svc: WorkspaceService, alert_id: int, by: str | None) -> AlertRe
 
 
 def snooze(svc: WorkspaceService, alert_id: int, until: date) -> AlertRecord:
-    """No message about the alert before `until`; if its condition still holds then, it fires again."""
+    """No message about the alert before `until` (a day after today); if its condition still holds then, it fires
+    again."""
+    if until <= svc.today():
+        raise StoreInvalid(msg("--until must be a date after today, e.g. {example}",
+                               example=(svc.today() + timedelta(days=7)).isoformat()))
     return _set_state(svc, alert_id, "snoozed", until=until.isoformat())
 
 
@@ -354,9 +357,9 @@ def _set_state(svc: WorkspaceService, alert_id: int, state: str, **kw: Any) -> A
     try:
         record = svc.app_store().set_alert_state(svc.ws.workspace, alert_id, state, **kw)
     except ValueError as exc:
-        raise KpilotError(message_of(exc)) from None
+        raise StoreConflict(message_of(exc)) from None
     if record is None:
-        raise KpilotError(msg("there is no alert {id} in workspace '{workspace}'. Fix: see `kpilot alerts` for "
+        raise StoreNotFound(msg("there is no alert {id} in workspace '{workspace}'. Fix: see `kpilot alerts` for "
                               "the ids.", id=alert_id, workspace=svc.ws.workspace))
     return record
 

@@ -13,16 +13,16 @@ the effect is judged beyond it only when the actual value leaves its 80 % interv
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kpilot.analysis import forecast as forecast_mod
-from kpilot.model import KpilotError
 from kpilot.model.errors import msg
 from kpilot.model.periods import Grain, label, next_start, period_start, shift
-from kpilot.store import AppStore, DecisionRecord
+from kpilot.store import AppStore, DecisionRecord, StoreInvalid, StoreNotFound
 
 if TYPE_CHECKING:
     from kpilot.service import WorkspaceService
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 _SHARE = re.compile(r"([+\-−]?\s*\d+(?:[.,]\d+)?)\s*%")
 _WITHIN = re.compile(r"(\d+)\s*(day|jour|week|semaine|month|mois)", re.IGNORECASE)
 _DAYS = {"day": 1, "jour": 1, "week": 7, "semaine": 7, "month": 30, "mois": 30}
+REVIEW_HORIZON = timedelta(days=5 * 366)  # a review further ahead would forecast for years: refused
 DEFAULT_REVIEW = {Grain.day: 14, Grain.week: 28, Grain.month: 92, Grain.quarter: 183, Grain.year: 365}
 VERDICTS = ("worked", "partly", "no_clear_effect", "backfired", "not_measurable")
 
@@ -51,7 +52,8 @@ def review_date(text: str | None, decided: date, grain: Grain, review_after: int
     m = _WITHIN.search(text or "")
     if m is not None:
         unit = m.group(2).lower()
-        return decided + timedelta(days=int(m.group(1)) * _DAYS[unit])
+        days = min(int(m.group(1)[:7]), 10 * 366) * _DAYS[unit]  # "within 99999999 days" is refused, not an overflow
+        return decided + timedelta(days=days)
     if review_after:
         return shift(period_start(decided, grain), grain, review_after + 1) - timedelta(days=1)
     return decided + timedelta(days=DEFAULT_REVIEW[grain])
@@ -110,19 +112,36 @@ def decide(svc: WorkspaceService, key: str, *, action: str, by: str | None = Non
            today: date | None = None) -> DecisionRecord:
     """Record a decision about a KPI (from an alert, a page, the API or the CLI), with its counterfactual."""
     if key not in svc.ws.metric_keys:
-        raise KpilotError(msg("unknown metric '{metric}'", metric=key))
+        raise StoreNotFound(msg("unknown metric '{metric}'", metric=key))
     metric = svc.ws.metric(key)
     day = today or svc.today()
     rule = metric.decision
     review = review_on or review_date(expected_effect, day, metric.grain, rule.review_after if rule else None)
     if review <= day:
-        raise KpilotError(msg("the review date {day} must be after the decision's day", day=review.isoformat()))
+        raise StoreInvalid(msg("the review date {day} must be after the decision's day", day=review.isoformat()))
+    if review - day > REVIEW_HORIZON:
+        raise StoreInvalid(msg("the review date {day} is more than five years ahead. Fix: pick a date within five "
+                               "years.", day=review.isoformat()))
+    store = svc.app_store()
+    if alert_id is not None:
+        alert = store.alert(svc.ws.workspace, alert_id)
+        if alert is None:
+            raise StoreNotFound(msg("there is no alert {id} in workspace '{workspace}'. Fix: see `kpilot alerts` for "
+                                    "the ids.", id=alert_id, workspace=svc.ws.workspace))
+        if alert.metric != key:
+            raise StoreInvalid(msg("alert {id} is about {alert_metric}, not {metric}. Fix: decide on {alert_metric}, "
+                                   "or leave the alert out.", id=alert_id, alert_metric=alert.metric, metric=key))
     period = label(period_start(day, metric.grain, svc.ws.week_start), metric.grain, svc.ws.week_start)
     svc.load()
-    return svc.app_store().add_decision(
+    record = store.add_decision(
         svc.ws.workspace, key, period=period, action=action, owner=owner or (rule.owner if rule else None),
         user=by, expected_effect=expected_effect, expected_change=expected_change(expected_effect),
         review_on=review.isoformat(), alert_id=alert_id, baseline=baseline(svc, key, day, review))
+    if alert_id is not None:
+        # The alert is answered: someone owns it now, and no more messages are sent about it until it resolves.
+        with suppress(ValueError):  # resolved meanwhile: nothing left to acknowledge
+            store.set_alert_state(svc.ws.workspace, alert_id, "acknowledged", by=by or record.owner)
+    return record
 
 
 def measure(svc: WorkspaceService, decision: DecisionRecord, as_of: date | None = None) -> dict[str, Any]:
