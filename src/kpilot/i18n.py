@@ -38,6 +38,10 @@ DYNAMIC_MESSAGES: tuple[str, ...] = (
 VERDICT_LABELS = {"on_track": N_("On track"), "at_risk": N_("At risk"), "off_track": N_("Off track"),
                   "no_data": N_("No data")}
 VERDICT_COLOURS = {"on_track": "green", "at_risk": "amber", "off_track": "red", "no_data": "none"}
+# An alert's kind and state in words (kpilot alerts, the alerts page).
+ALERT_KINDS = {"kpi": N_("KPI"), "early_warning": N_("early warning"), "anomaly": N_("anomaly")}
+ALERT_STATES = {"pending": N_("pending"), "firing": N_("firing"), "acknowledged": N_("acknowledged"),
+                "snoozed": N_("snoozed"), "resolved": N_("resolved")}
 # What a decision changed, measured at its review date (kpilot.service.decisions).
 EFFECT_WORDS = {"worked": N_("it worked"), "partly": N_("it partly worked"), "no_clear_effect": N_("no clear effect"),
                 "backfired": N_("it backfired"), "not_measurable": N_("not measurable yet")}

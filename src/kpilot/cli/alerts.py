@@ -16,9 +16,9 @@ import typer
 from rich.table import Table
 
 from kpilot.cli.options import Fmt, LangOpt, StateOpt, TodayOpt, WorkspaceOpt, _as_of, _errors, _escape, _open, err, out
-from kpilot.i18n import Translator, format_verdict, translator
+from kpilot.i18n import ALERT_KINDS, ALERT_STATES, Translator, format_verdict, translator
 from kpilot.model import KpilotError
-from kpilot.model.errors import N_, msg
+from kpilot.model.errors import msg
 
 group = typer.Typer(help="Alerts to the owners of the KPIs: evaluate, send, acknowledge, snooze, replay.")
 
@@ -26,9 +26,7 @@ AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Evaluate as of thi
 FormatOpt = Annotated[Fmt, typer.Option("--format", help="table | json")]
 IdArg = Annotated[int, typer.Argument(help="The alert's id (see `kpilot alerts`).")]
 
-KIND_WORDS = {"kpi": N_("KPI"), "early_warning": N_("early warning"), "anomaly": N_("anomaly")}
-STATE_WORDS = {"pending": N_("pending"), "firing": N_("firing"), "acknowledged": N_("acknowledged"),
-               "snoozed": N_("snoozed"), "resolved": N_("resolved")}
+KIND_WORDS, STATE_WORDS = ALERT_KINDS, ALERT_STATES
 
 
 @group.callback(invoke_without_command=True)

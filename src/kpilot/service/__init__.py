@@ -41,6 +41,7 @@ from kpilot.sources.registry import syncable
 from kpilot.sources.registry import table_specs as registry_specs
 from kpilot.sources.sync import SyncReport, sync_sources
 from kpilot.store import AnnotationRecord, AppStore, DecisionRecord, open_store, store_exists
+from kpilot.store.alert_log import AlertRecord, OutboxRecord
 from kpilot.store.credentials import CredentialVault, check_name
 
 Progress = Callable[[int, int, str], None]
@@ -562,11 +563,13 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DATABASE_ENV",
+    "AlertRecord",
     "AnnotationRecord",
     "AppStore",
     "DecisionRecord",
     "LoadFailure",
     "MetricStatus",
+    "OutboxRecord",
     "WorkspaceService",
     "default_state_dir",
     "describe_when",

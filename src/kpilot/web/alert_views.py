@@ -10,49 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from kpilot.i18n import VERDICT_COLOURS, format_percent, format_verdict
+from kpilot.i18n import ALERT_KINDS, ALERT_STATES, VERDICT_COLOURS, format_percent, format_verdict
 from kpilot.model.errors import msg
-from kpilot.web.views import N_, Page, Refused, a_day
+from kpilot.service import AlertRecord
+from kpilot.web.views import Page, Refused, a_day
 
-KIND_WORDS = {"kpi": N_("KPI"), "early_warning": N_("early warning"), "anomaly": N_("anomaly")}
-STATE_WORDS = {"pending": N_("pending"), "firing": N_("firing"), "acknowledged": N_("acknowledged"),
-               "snoozed": N_("snoozed"), "resolved": N_("resolved")}
+KIND_WORDS, STATE_WORDS = ALERT_KINDS, ALERT_STATES
 # A shape per verdict, so that the verdict does not rest on its colour alone.
 VERDICT_SHAPES = {"on_track": "●", "at_risk": "▲", "off_track": "◆", "no_data": "○"}
 RESOLVED_SHOWN = timedelta(weeks=4)  # resolved alerts listed under the open ones
-
-
-class AlertRecord(Protocol):
-    """An alert as `AppStore.alerts` gives it (what the pages read of it)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def story(self) -> int: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def metric(self) -> str: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def severity(self) -> str: ...
-    @property
-    def opened(self) -> str: ...
-    @property
-    def recipients(self) -> tuple[str, ...]: ...
-    @property
-    def payload(self) -> dict[str, Any]: ...
-    @property
-    def snoozed_until(self) -> str | None: ...
-    @property
-    def resolved_on(self) -> str | None: ...
-    @property
-    def acknowledged_by(self) -> str | None: ...
-
-    def to_dict(self) -> dict[str, Any]: ...
 
 
 def verdict_of(a: AlertRecord) -> str:

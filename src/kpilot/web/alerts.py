@@ -12,9 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from kpilot.model import KpilotError
 from kpilot.model.errors import msg
+from kpilot.service import AlertRecord
 from kpilot.service import alerts as service
 from kpilot.web import alert_views
-from kpilot.web.alert_views import AlertRecord
 from kpilot.web.settings import Forms, form_field
 from kpilot.web.state import WorkspaceGate
 

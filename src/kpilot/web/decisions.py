@@ -14,10 +14,9 @@ from starlette.concurrency import run_in_threadpool
 
 from kpilot.model import Metric
 from kpilot.model.errors import msg
-from kpilot.service import AppStore, DecisionRecord
+from kpilot.service import AlertRecord, AppStore, DecisionRecord
 from kpilot.service import decisions as service
 from kpilot.web import alert_views, alignment, views
-from kpilot.web.alert_views import AlertRecord
 from kpilot.web.settings import Forms, form_field, known
 from kpilot.web.state import WorkspaceGate
 
