@@ -26,7 +26,7 @@ from kpilot.model.errors import message_of, msg, render
 from kpilot.model.periods import NotADay, label, parse_day, period_start
 from kpilot.report import charts
 from kpilot.service import DecisionRecord, signing_key
-from kpilot.web import alerts, alignment, api, decisions, insight_views, settings, views
+from kpilot.web import alerts, alignment, api, decisions, insight_views, review, settings, views
 from kpilot.web.guard import Guard, allowed_hosts
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import Analysis, WorkspaceGate
@@ -244,6 +244,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     settings.register(app, gate, forms)  # /settings, /alignment, a KPI's annotations
     decisions.register(app, gate, forms)  # /decisions
     alerts.register(app, gate, forms)  # /alerts
+    review.register(app, gate, forms)  # /review, /review.pdf
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

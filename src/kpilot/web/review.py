@@ -1,0 +1,44 @@
+"""The weekly steering review in the web app: `/review` (the page) and `/review.pdf` (the same, as a PDF), in the
+page's language and as of its date. Built by the service, exactly as `kpilot review` builds it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from kpilot.service import review as service
+from kpilot.web.settings import Forms
+from kpilot.web.state import WorkspaceGate
+
+# The review is one self-contained document: its styles inline, its charts as data: images.
+REVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
+              "base-uri 'none'; form-action 'none'")
+
+
+def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
+    """Mount /review and /review.pdf on the app."""
+
+    def build(request: Request, fmt: str) -> bytes:
+        page = forms.page_of(request)
+        with gate.service() as svc:
+            review = service.build_review(svc, as_of=page.as_of, lang=page.lang)
+        return service.render_review(review, fmt)
+
+    @app.get("/review", response_class=HTMLResponse)
+    async def review_page(request: Request) -> Response:
+        """The week's review: North Star and board, what changed, predicted misses, alerts, decisions."""
+        body = await run_in_threadpool(build, request, "html")
+        return HTMLResponse(body, headers={"Content-Security-Policy": REVIEW_CSP})
+
+    @app.get("/review.pdf")
+    async def review_pdf(request: Request) -> Response:
+        """The same review as a PDF, to download or print."""
+        body = await run_in_threadpool(build, request, "pdf")
+        page = forms.page_of(request)
+        name = f"kpilot-review-{page.as_of.isoformat()}.pdf"
+        return Response(body, media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+__all__ = ["REVIEW_CSP", "register"]
