@@ -8,6 +8,7 @@ import email
 import hashlib
 import hmac
 import json
+import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -89,10 +90,16 @@ def test_a_receiver_down_delays_messages_and_loses_or_repeats_none(svc: Workspac
         assert payload["delivery_id"] in hook_ids and payload["link"].startswith("https://kpilot.acme.fr/metric/")
         assert svc.app_store().outbox(svc.ws.workspace, states=["pending", "failed"]) == []
 
+        svc_alerts = {a.id: a for a in svc.app_store().alerts(svc.ws.workspace)}
     mail = email.message_from_bytes(smtp.envelopes[0].content, policy=policy.default)
     text = mail.get_body(("plain",)).get_content()
     assert mail["To"] == "direction.commerciale@acme.fr"
     assert "Ventes décide" in text and "https://kpilot.acme.fr/metric/" in text
+    # A link to record the decision about this very alert.
+    (decide,) = re.findall(r"Enregistrer la décision : (\S+)", text)
+    metric, alert = re.search(r"/decisions\?metric=(\w+)&alert=(\d+)#decide$", decide).groups()
+    answered = svc_alerts[int(alert)]
+    assert answered.metric == metric
     # The KPI's chart, drawn from the web page's spec, travels inline in the HTML part.
     images = [p for p in mail.walk() if p.get_content_type() == "image/png"]
     assert len(images) == 1 and images[0].get_content().startswith(b"\x89PNG")

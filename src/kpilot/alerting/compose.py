@@ -12,6 +12,7 @@ from typing import Any
 
 from kpilot.alerting.message import Fact, Item, Message
 from kpilot.i18n import EFFECT_WORDS, format_percent, format_value, format_verdict, translator
+from kpilot.store.alert_log import ALERT_ID_SLOT
 
 
 def kpi_link(base_url: str | None, metric: str) -> str | None:
@@ -114,6 +115,9 @@ def alert_message(kind: str, payload: Mapping[str, Any], *, workspace: str, lang
     if evidence:
         lines.append(tr("Evidence: {evidence}").format(evidence=" · ".join(evidence)))
     metric = str(payload.get("metric", ""))
+    if base_url:  # the decision form, about this alert (its id is filled in when the message is queued)
+        lines.append(tr("Record the decision: {link}").format(
+            link=f"{base_url.rstrip('/')}/decisions?metric={metric}&alert={ALERT_ID_SLOT}#decide"))
     return Message(
         delivery_id="", kind="alert", language=lang, workspace=workspace, subject=subject(kind, payload, lang),
         headline=f"{payload.get('name', metric)} — {label}",

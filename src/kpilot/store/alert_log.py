@@ -172,7 +172,7 @@ class AlertLog:
             for m in messages:
                 alert_id = ids.get(m.alert_key) if m.alert_key else None
                 delivery = uuid.uuid4().hex
-                message = {**m.message, "delivery_id": delivery}
+                message = {**_with_alert_id(m.message, alert_id), "delivery_id": delivery}
                 # Held back for the digest; for a team without a channel, kept (it counts in the budget) unsent.
                 state = "held" if m.kind == "held" else "pending" if m.channel else "unrouted"
                 s.add(OutboxRow(workspace=workspace, delivery_id=delivery, channel=m.channel, recipient=m.recipient,
@@ -271,6 +271,20 @@ class AlertLog:
                 return False
             row.state, row.next_attempt_at = "pending", datetime.now(UTC)
             return True
+
+
+ALERT_ID_SLOT = "{alert_id}"  # in a queued message's texts: the id of its alert, known once the alert is written
+
+
+def _with_alert_id(value: Any, alert_id: int | None) -> Any:
+    """`value` with ALERT_ID_SLOT replaced by the alert's id in every string (a link to decide on that alert)."""
+    if isinstance(value, str):
+        return value.replace(ALERT_ID_SLOT, str(alert_id)) if alert_id is not None else value
+    if isinstance(value, dict):
+        return {k: _with_alert_id(v, alert_id) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_alert_id(v, alert_id) for v in value]
+    return value
 
 
 def _story_of(s: Session, alert_id: int) -> int:
