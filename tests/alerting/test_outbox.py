@@ -95,6 +95,11 @@ def test_a_receiver_down_delays_messages_and_loses_or_repeats_none(svc: Workspac
     text = mail.get_body(("plain",)).get_content()
     assert mail["To"] == "direction.commerciale@acme.fr"
     assert "Ventes décide" in text and "https://kpilot.acme.fr/metric/" in text
+    # The root cause, as `kpilot explain` localises it: the LinkedIn pause, in the demos' alert.
+    texts = [email.message_from_bytes(e.content, policy=policy.default).get_body(("plain",)).get_content()
+             for e in smtp.envelopes]
+    demos = next(t for t in texts if "Démos planifiées" in t.splitlines()[0])
+    assert "Cause principale : leads.channel linkedin_ads est passé de 10 à 1 entre 2026-W36 et 2026-W37." in demos
     # A link to record the decision about this very alert.
     (decide,) = re.findall(r"Enregistrer la décision : (\S+)", text)
     metric, alert = re.search(r"/decisions\?metric=(\w+)&alert=(\d+)#decide$", decide).groups()

@@ -46,9 +46,14 @@ def reason(kind: str, p: Mapping[str, Any], lang: str) -> str:
 
 
 def cause(kind: str, p: Mapping[str, Any], lang: str) -> str | None:
-    """The leading cause when it is known: the leading indicator that moved."""
+    """The leading cause when it is known: the leading indicator that moved, else the dimension value that moved
+    the KPI most the wrong way."""
     tr = translator(lang)
     leader = p.get("leader_name")
+    if not leader and p.get("cause_dimension"):
+        return tr("Root cause: {dimension} {value} went from {before} to {after} between {first} and {second}.").format(
+            dimension=p["cause_dimension"], value=p.get("cause_value", ""), before=_value(p, "cause_before", lang),
+            after=_value(p, "cause_after", lang), first=p.get("cause_from", ""), second=p.get("cause_to", ""))
     if not leader:
         return None
     return tr("Leading cause: {leader} moved {change} in {period} against its usual level; it leads {name} by "

@@ -199,6 +199,31 @@ def chart_png(ins: Insights, key: str) -> bytes | None:
         return None
 
 
+def root_cause(ins: Insights, key: str, period: date) -> dict[str, Any] | None:
+    """The dimension value that moved the KPI most the wrong way between the period before `period` and `period`
+    (`kpilot explain`'s localisation), or None when the KPI has no dimension or nothing moved the wrong way."""
+    from kpilot.model import KpilotError
+    from kpilot.model.periods import label, shift
+
+    ws = ins.ws
+    metric = ws.metric(key)
+    before = shift(period, metric.grain, -1)
+    try:
+        found = ins.explain(key, before.isoformat(), period.isoformat(), pairs=False)
+    except (KpilotError, ValueError):
+        return None
+    sign = 1.0 if metric.direction.value == "up" else -1.0
+    # A value that is the whole metric (a filter's only value) explains nothing.
+    moved = [c for c in found.contributions if c.before != found.total_before or c.after != found.total_after]
+    worst = min(moved, key=lambda c: sign * c.change, default=None)
+    if worst is None or sign * worst.change >= 0:
+        return None
+    return {"cause_dimension": " × ".join(worst.dimensions), "cause_value": " × ".join(worst.values),
+            "cause_before": worst.before, "cause_after": worst.after,
+            "cause_from": label(before, metric.grain, ws.week_start), "cause_to": label(period, metric.grain,
+                                                                                       ws.week_start)}
+
+
 def _messages(ws: Workspace, pings: Sequence[tuple[str, str, str]], payloads: Mapping[str, tuple[str, dict[str, Any]]],
               week: date, kind: str = "alert", charts: Mapping[str, bytes | None] | None = None) -> list[NewMessage]:
     """Each ping as one message per channel of the team (a team without channels: one unrouted row, so it counts)."""
@@ -266,6 +291,12 @@ def evaluate(svc: WorkspaceService, *, as_of: date | None = None, store: AppStor
     p = plan(open_alerts, found, as_of=day, pings_this_week=store.pings(ws.workspace, week.isoformat()),
              budget=ws.alerts.budget, objectives_of=_objectives(ws))
     payloads = {s.key: (s.kind, dict(s.payload)) for s in found}
+    if draw:  # the root cause of each KPI messaged, as `kpilot explain` finds it (not in a replay: it sends nothing)
+        for key in {x.alert_key for x in p.pings}:
+            kind, payload = payloads[key]
+            if kind == "kpi" and not payload.get("leader_name"):
+                payload.update(root_cause(ins, str(payload["metric"]), date.fromisoformat(str(payload["period"])))
+                               or {})
     pings = [(x.alert_key, x.recipient, x.reason) for x in p.pings]
     held = [(x.alert_key, x.recipient, x.reason) for x in p.held]
     routed = {payloads[k][1].get("metric") for k, t, _ in pings if _channels(ws, t)}
