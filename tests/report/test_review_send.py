@@ -258,3 +258,17 @@ def test_a_scheduled_review_is_queued_once_a_week_by_however_many_processes(acme
         assert queue_review(svc, as_of=sunday, once=True) == 0  # the web app's scheduler, a minute later
         assert queue_review(svc, as_of=sunday + timedelta(days=7), once=True) == 3  # next week's
         assert queue_review(svc, as_of=sunday) == 3  # on demand (`kpilot review --send`): always
+
+
+def test_a_review_asked_for_on_the_first_day_of_a_week_is_of_the_week_that_ended() -> None:
+    from types import SimpleNamespace
+
+    from kpilot.model.periods import WeekStart
+    from kpilot.service.review import default_day
+
+    def svc(today: date, start: WeekStart) -> object:
+        return SimpleNamespace(today=lambda: today, ws=SimpleNamespace(week_start=start))
+
+    assert default_day(svc(date(2026, 12, 7), WeekStart.monday)) == date(2026, 12, 6)  # a Monday
+    assert default_day(svc(date(2026, 12, 9), WeekStart.monday)) is None  # a Wednesday: the week so far
+    assert default_day(svc(date(2026, 12, 6), WeekStart.sunday)) == date(2026, 12, 5)

@@ -59,8 +59,10 @@ def review(
                                   "--output review.pdf"))
         day = _as_of(as_of)
         svc = _open(workspace, state_dir, database_url=db)
-        from kpilot.service.review import build_review, check_sending, render_review
+        from kpilot.service.review import build_review, check_sending, default_day, render_review
 
+        if day is None and (day := default_day(svc)) is not None:
+            svc.load()  # a past day is replayed from the loaded rows: load what changed first
         if send:
             check_sending(svc, os.environ)  # a missing setting is an error at kpilot.yaml's line, not a lost message
         built = build_review(svc, as_of=day, lang=lang)

@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from kpilot.insights.board import MetricStatus
     from kpilot.service import WorkspaceService
 
-WEEK_START = {"monday": 0, "sunday": 6}
-
-
 @dataclass
 class AlertRun:
     """One evaluation: the alerts open after it, who was messaged, what waits for the digest."""
@@ -50,7 +47,8 @@ class AlertRun:
 
 
 def _week_start(ws: Workspace) -> int:
-    return WEEK_START.get(getattr(ws.week_start, "value", str(ws.week_start)), 0)
+    """The workspace's first day of the week as `date.weekday()` counts: Monday 0 ... Sunday 6."""
+    return ws.week_start.isodow - 1
 
 
 def _team_name(ws: Workspace, key: str) -> str:

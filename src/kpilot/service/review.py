@@ -62,6 +62,13 @@ def build_review(svc: WorkspaceService, *, as_of: date | None = None, lang: str 
                        lang=language, notes=notes)
 
 
+def default_day(svc: WorkspaceService) -> date | None:
+    """The day a review asked for without a date ends on: on the first day of a week, the week that just ended (its
+    Monday has barely begun); other days, None (today, the week so far)."""
+    today = svc.today()
+    return today - timedelta(days=1) if today.isoweekday() == svc.ws.week_start.isodow else None
+
+
 def render_review(review: Review, fmt: ReviewFormat | str) -> bytes:
     """The review as HTML, PDF or Markdown bytes (see kpilot.report.render)."""
     return render(review, fmt)
@@ -158,5 +165,5 @@ def queue_review(svc: WorkspaceService, *, as_of: date | None = None, review: Re
     return len(messages)
 
 
-__all__ = ["Review", "ReviewFormat", "build_review", "check_sending", "queue_review", "render_review", "review_message",
-           "review_targets"]
+__all__ = ["Review", "ReviewFormat", "build_review", "check_sending", "default_day", "queue_review", "render_review",
+           "review_message", "review_targets"]
