@@ -7,7 +7,7 @@ go through the `format_*` functions so "1 234 567 €" and "€1,234,567" come f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -38,6 +38,14 @@ DYNAMIC_MESSAGES: tuple[str, ...] = (
 VERDICT_LABELS = {"on_track": N_("On track"), "at_risk": N_("At risk"), "off_track": N_("Off track"),
                   "no_data": N_("No data")}
 VERDICT_COLOURS = {"on_track": "green", "at_risk": "amber", "off_track": "red", "no_data": "none"}
+# A shape per verdict, so that a verdict never rests on its colour alone.
+VERDICT_SHAPES = {"on_track": "●", "at_risk": "▲", "off_track": "◆", "no_data": "○"}
+# A period's status (its value against its target) in words, never a colour's name: legends, tooltips.
+STATUS_WORDS = {"green": N_("On track"), "amber": N_("At risk"), "red": N_("Off track"), "none": N_("No target")}
+# A number of periods, singular and plural: "1 week", "4 weeks"; "1 semaine", "4 semaines".
+PERIOD_COUNTS = {"day": (N_("{n} day"), N_("{n} days")), "week": (N_("{n} week"), N_("{n} weeks")),
+                 "month": (N_("{n} month"), N_("{n} months")), "quarter": (N_("{n} quarter"), N_("{n} quarters")),
+                 "year": (N_("{n} year"), N_("{n} years"))}
 # An alert's kind and state in words (kpilot alerts, the alerts page).
 ALERT_KINDS = {"kpi": N_("KPI"), "early_warning": N_("early warning"), "anomaly": N_("anomaly")}
 ALERT_STATES = {"pending": N_("pending"), "firing": N_("firing"), "acknowledged": N_("acknowledged"),
@@ -152,3 +160,37 @@ def format_verdict(verdict: str, reason: str | None, data_through: date | None, 
     label = tr(VERDICT_LABELS.get(verdict, verdict))
     why = NO_DATA_REASONS.get(reason or "") if verdict == "no_data" else None
     return label, tr(why).format(day=format_day(data_through, lang)) if why else ""
+
+
+def alert_reason(kind: str, p: Mapping[str, Any], lang: str,
+                 value: Callable[[Any, str | None], str] | None = None) -> str:
+    """An alert's reason in one sentence, from its payload: the same words in the message and on the alerts page.
+    `value` formats a number in the payload's unit (default: `format_value` in `lang`)."""
+    tr = translator(lang)
+    unit = p.get("unit")
+
+    def shown(key: str) -> str:
+        return value(p.get(key), unit) if value is not None else format_value(p.get(key), unit, lang)
+
+    name, period = p.get("name", ""), p.get("period_label", "")
+    if kind == "early_warning":
+        return tr("{name} is projected at {projected} in {period}, against a target of {target} ({chance} chance "
+                  "of missing it).").format(name=name, projected=shown("projected"), period=period,
+                                            target=shown("target"),
+                                            chance=format_percent(p.get("confidence"), lang, digits=0))
+    if kind == "anomaly":
+        return tr("{period}: {value} is outside the usual range of {name} ({low} to {high}).").format(
+            period=period, value=shown("value"), name=name, low=shown("lower"), high=shown("upper"))
+    verdict, _ = format_verdict(p.get("verdict", "no_data"), p.get("verdict_reason"), None, lang)
+    if p.get("target") is None:
+        return tr("{period}: {name} is {verdict} at {value}.").format(period=period, name=name,
+                                                                       verdict=verdict.lower(), value=shown("value"))
+    return tr("{period}: {name} is {verdict} at {value}, against a target of {target}.").format(
+        period=period, name=name, verdict=verdict.lower(), value=shown("value"), target=shown("target"))
+
+
+def periods_count(n: int, grain: str, lang: str) -> str:
+    """`n` periods of a grain in words, singular or plural by the language's rule (French: 0 and 1 are singular)."""
+    one, many = PERIOD_COUNTS.get(grain, ("{n}", "{n}"))
+    singular = n in (0, 1) if lang == "fr" else n == 1
+    return translator(lang)(one if singular else many).format(n=n)

@@ -14,12 +14,24 @@ ROWS = [{"period": f"2026-{m:02d}-01", "label": f"2026-{m:02d}", "value": 100.0 
 def test_sparkline_keeps_the_last_periods_with_target_and_status_colours() -> None:
     spec = charts.sparkline(ROWS, unit="EUR", periods=6)
     assert [r["label"] for r in spec["data"]["values"]] == [f"2026-{m:02d}" for m in range(6, 12)]
-    target, value, points = spec["layer"]
+    target, value, points, in_progress = spec["layer"]
     assert target["encoding"]["y"]["field"] == "target" and target["mark"]["strokeDash"]
     assert value["encoding"]["y"]["field"] == "value"
     scale = points["encoding"]["color"]["scale"]
     assert dict(zip(scale["domain"], scale["range"], strict=True)) == charts.STATUS_COLORS
+    # The period in progress is a hollow point apart; the scale's two ticks are shown.
+    assert points["transform"] == [{"filter": "datum.complete"}]
+    assert in_progress["transform"] == [{"filter": "!datum.complete"}] and in_progress["mark"]["filled"] is False
+    assert target["encoding"]["y"]["axis"]["tickCount"] == 2
     json.dumps(spec)  # JSON values only
+
+
+def test_chart_legends_name_what_a_status_means() -> None:
+    from kpilot.i18n import translator
+
+    assert charts.history_labels(translator("fr"))["red"] == "Hors cible"
+    assert charts.history_labels(translator("en"))["green"] == "On track"
+    assert charts.history_labels(translator("en"))["none"] == "No target"
 
 
 def test_history_marks_the_period_in_progress_and_names_statuses() -> None:

@@ -183,9 +183,11 @@ def test_history_chart_rendered_on_the_server(client: TestClient) -> None:
     svg = r.text
     assert svg.startswith("<svg") and STATUS_COLORS["red"] in svg and STATUS_COLORS["green"] in svg
     labels = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
-    assert {"rouge", "vert", "juillet", "400k\u00a0€", "1,2M\u00a0€"} <= set(labels), labels  # French legend and axes
+    # The legend says what a colour means, never the colour's name; French legend and axes.
+    assert {"Hors cible", "Dans la cible", "juillet", "400k\u00a0€", "1,2M\u00a0€"} <= set(labels), labels
+    assert not {"rouge", "vert", "orange"} & set(labels)
     english = client.get(f"/metric/pipeline_generated/history.svg?as_of={AS_OF}", headers=EN).text
-    assert {"red", "green", "July", "€400k", "€1.2M"} <= set(re.findall(r"<text[^>]*>([^<]*)</text>", english))
+    assert {"Off track", "On track", "July", "€400k", "€1.2M"} <= set(re.findall(r"<text[^>]*>([^<]*)</text>", english))
 
 
 def test_a_changed_workspace_file_is_picked_up(acme_dir: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kpilot.alerting.message import Fact, Item, Message
-from kpilot.i18n import EFFECT_WORDS, format_percent, format_value, format_verdict, translator
+from kpilot.i18n import EFFECT_WORDS, alert_reason, format_percent, format_value, format_verdict, translator
 from kpilot.store.alert_log import ALERT_ID_SLOT
 
 
@@ -24,25 +24,8 @@ def _value(p: Mapping[str, Any], key: str, lang: str) -> str:
 
 
 def reason(kind: str, p: Mapping[str, Any], lang: str) -> str:
-    """The alert's reason in one sentence."""
-    tr = translator(lang)
-    name = p.get("name", "")
-    if kind == "early_warning":
-        return tr("{name} is projected at {projected} in {period}, against a target of {target} ({chance} chance "
-                  "of missing it).").format(name=name, projected=_value(p, "projected", lang),
-                                            period=p.get("period_label", ""), target=_value(p, "target", lang),
-                                            chance=format_percent(p.get("confidence"), lang, digits=0))
-    if kind == "anomaly":
-        return tr("{period}: {value} is outside the usual range of {name} ({low} to {high}).").format(
-            period=p.get("period_label", ""), value=_value(p, "value", lang), name=name,
-            low=_value(p, "lower", lang), high=_value(p, "upper", lang))
-    verdict, _ = format_verdict(p.get("verdict", "no_data"), p.get("verdict_reason"), None, lang)
-    if p.get("target") is None:
-        return tr("{period}: {name} is {verdict} at {value}.").format(
-            period=p.get("period_label", ""), name=name, verdict=verdict.lower(), value=_value(p, "value", lang))
-    return tr("{period}: {name} is {verdict} at {value}, against a target of {target}.").format(
-        period=p.get("period_label", ""), name=name, verdict=verdict.lower(), value=_value(p, "value", lang),
-        target=_value(p, "target", lang))
+    """The alert's reason in one sentence (the alerts page says the same: `kpilot.i18n.alert_reason`)."""
+    return alert_reason(kind, p, lang)
 
 
 def cause(kind: str, p: Mapping[str, Any], lang: str) -> str | None:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from kpilot.i18n import is_currency
+from kpilot.i18n import STATUS_WORDS, is_currency
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # an identifier for vega-embed; never fetched
 VL_VERSION = "6.4"  # the vendored vega-lite's minor version, for vl-convert
@@ -127,28 +127,34 @@ def _target_and_value(y_axis: dict[str, Any] | None, *, dash: list[int], width: 
 
 
 def sparkline(rows: Sequence[Mapping[str, object]], *, unit: str | None, periods: int = 12,
-              width: int | str = "container", height: int = 44) -> dict[str, Any]:
-    """The last `periods` values as a line, the target as a dashed line, each point in its status colour."""
+              width: int | str = "container", height: int = 44, lang: str = "en",
+              currency: str = "EUR") -> dict[str, Any]:
+    """The last `periods` values as a line, the target as a dashed line, each point in its status colour; the
+    period in progress as a hollow point (judged on its pace, not yet a value like the others); the scale's lowest
+    and highest ticks on the left, so a small move does not look like a cliff."""
     data = _rows(rows[-periods:])
     x = {"field": "period", "type": "temporal", "scale": {"type": "utc"}, "axis": None}
     fmt = tooltip_format(unit)
     tooltip = [{"field": "label", "type": "nominal", "title": " "},
                {"field": "value", "type": "quantitative", "format": fmt, "title": "value"},
                {"field": "target", "type": "quantitative", "format": fmt, "title": "target"}]
+    y_axis = {**number_axis(unit, lang, currency), "title": None, "tickCount": 2, "grid": False, "domain": False,
+              "ticks": False, "labelFontSize": 9, "labelPadding": 2, "labelColor": "#4a5568"}
+    color = {"field": "status", "type": "nominal", "scale": _status_scale(), "legend": None}
     spec = _base(width, height)
     spec.update({
         "data": {"values": data},
         "encoding": {"x": x},
         "layer": [
-            *_target_and_value(None, dash=[4, 3], width=1),
-            {"mark": {"type": "circle", "size": 22, "opacity": 1},
-             "encoding": {"y": {"field": "value", "type": "quantitative", "axis": None},
-                          "color": {"field": "status", "type": "nominal", "scale": _status_scale(), "legend": None},
-                          "tooltip": tooltip}},
+            *_target_and_value(y_axis, dash=[4, 3], width=1),
+            {"transform": [{"filter": "datum.complete"}], "mark": {"type": "circle", "size": 22, "opacity": 1},
+             "encoding": {"y": {"field": "value", "type": "quantitative"}, "color": color, "tooltip": tooltip}},
+            {"transform": [{"filter": "!datum.complete"}],
+             "mark": {"type": "point", "filled": False, "size": 40, "strokeWidth": 1.5, "opacity": 1},
+             "encoding": {"y": {"field": "value", "type": "quantitative"}, "color": color, "tooltip": tooltip}},
         ],
         "resolve": {"scale": {"y": "shared"}},
     })
-    spec["config"]["axis"] = {"disable": True}
     spec["padding"] = 2
     return spec
 
@@ -248,7 +254,7 @@ def history_labels(tr: Callable[[str], str]) -> dict[str, str]:
     labels = {"value": tr("Value"), "target": tr("Target"), "status": tr("Status"), "period": tr("Period"),
               "forecast": tr("Forecast"), "lower": tr("Low (80 %)"), "upper": tr("High (80 %)"),
               "probability": tr("Chance of target"), "annotation": tr("Annotation")}
-    labels.update({st: tr(st) for st in STATUSES})
+    labels.update({st: tr(STATUS_WORDS[st]) for st in STATUSES})  # what a status means, never a colour's name
     return labels
 
 

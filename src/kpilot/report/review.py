@@ -367,11 +367,7 @@ class _Words:
         rows = list(rows)[-CHART_PERIODS[s.grain]:]
         if not any(r.get("value") is not None for r in rows):
             return None
-        tr = self.tr
-        labels = {"value": tr("Value"), "target": tr("Target"), "status": tr("Status"), "period": tr("Period"),
-                  "forecast": tr("Forecast"), "lower": tr("Low (80 %)"), "upper": tr("High (80 %)"),
-                  "probability": tr("Chance of target")}
-        labels.update({st: tr(st) for st in charts.STATUSES})
+        labels = charts.history_labels(self.tr)
         ahead = [p for p in (forecast.points if forecast and not s.stale else ())
                  if (p.get("observed_share") or 0) < 1]
         return charts.history(rows, unit=s.unit, labels=labels, lang=self.lang, currency=self.ws.currency,

@@ -12,14 +12,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from kpilot.i18n import ALERT_KINDS, ALERT_STATES, VERDICT_COLOURS, format_percent, format_verdict
+from kpilot.i18n import (
+    ALERT_KINDS,
+    ALERT_STATES,
+    VERDICT_COLOURS,
+    VERDICT_SHAPES,
+    alert_reason,
+    format_verdict,
+)
 from kpilot.model.errors import msg
 from kpilot.service import AlertRecord
 from kpilot.web.views import Page, Refused, a_day
 
 KIND_WORDS, STATE_WORDS = ALERT_KINDS, ALERT_STATES
-# A shape per verdict, so that the verdict does not rest on its colour alone.
-VERDICT_SHAPES = {"on_track": "●", "at_risk": "▲", "off_track": "◆", "no_data": "○"}
 RESOLVED_SHOWN = timedelta(weeks=4)  # resolved alerts listed under the open ones
 
 
@@ -31,27 +36,10 @@ def verdict_of(a: AlertRecord) -> str:
 
 
 def reason(kind: str, p: Mapping[str, Any], page: Page, unit: str | None) -> str:
-    """The alert's reason in one sentence (the e-mail's words)."""
-    tr = page.tr
-
-    def value(key: str) -> str:
-        return page.value(p.get(key), unit)
-
-    name, period = p.get("name", ""), p.get("period_label", "")
-    if kind == "early_warning":
-        return tr("{name} is projected at {projected} in {period}, against a target of {target} ({chance} chance "
-                  "of missing it).").format(name=name, projected=value("projected"), period=period,
-                                            target=value("target"),
-                                            chance=format_percent(p.get("confidence"), page.lang, digits=0))
-    if kind == "anomaly":
-        return tr("{period}: {value} is outside the usual range of {name} ({low} to {high}).").format(
-            period=period, value=value("value"), name=name, low=value("lower"), high=value("upper"))
-    verdict, _ = format_verdict(p.get("verdict", "no_data"), p.get("verdict_reason"), None, page.lang)
-    if p.get("target") is None:
-        return tr("{period}: {name} is {verdict} at {value}.").format(period=period, name=name,
-                                                                       verdict=verdict.lower(), value=value("value"))
-    return tr("{period}: {name} is {verdict} at {value}, against a target of {target}.").format(
-        period=period, name=name, verdict=verdict.lower(), value=value("value"), target=value("target"))
+    """The alert's reason in one sentence: the e-mail's words (`kpilot.i18n.alert_reason`), numbers as the page
+    formats them."""
+    return alert_reason(kind, {**p, "unit": unit if unit is not None else p.get("unit")}, page.lang,
+                        lambda v, u: page.value(v, u))
 
 
 @dataclass

@@ -11,18 +11,24 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from babel.numbers import format_decimal
+
 from kpilot.i18n import (
+    LOCALES,
     VERDICT_COLOURS,
+    VERDICT_LABELS,
+    VERDICT_SHAPES,
     Translator,
     format_day,
     format_evidence_list,
     format_percent,
     format_value,
     format_verdict,
+    periods_count,
 )
 from kpilot.model import Direction, KpilotError
 from kpilot.model.errors import msg
-from kpilot.model.periods import next_start, parse_period
+from kpilot.model.periods import next_start, parse_period, shift
 from kpilot.model.workspace import Workspace
 from kpilot.report import charts
 from kpilot.service import AnnotationRecord, DecisionRecord, MetricStatus, describe_when
@@ -72,6 +78,10 @@ class Page:
 
     def value(self, v: float | None, unit: str | None, *, compact: bool = False) -> str:
         return format_value(v, unit, self.lang, compact=compact, currency=self.ws.currency)
+
+    def number(self, v: float, digits: int = 2) -> str:
+        """A plain number in the page's language: 0.62 / 0,62."""
+        return format_decimal(v, format="0." + "0" * digits, locale=LOCALES.get(self.lang, "en_US"))
 
     def percent(self, v: float | None, *, digits: int = 0, signed: bool = False) -> str:
         return format_percent(v, self.lang, digits=digits, signed=signed) if v is not None else "—"
@@ -126,6 +136,48 @@ class Tile:
     forecast: Any = None  # insight_views.ForecastPoint: the forecast of the first period not fully known
     warnings: list[Any] = field(default_factory=list)  # insight_views.WarningView: early warnings on this KPI
     decided: str | None = None  # "Decided by ... on ..., review on ...": an open decision of the current period
+    shape: str = ""  # the verdict's shape (● ▲ ◆ ○): the verdict never rests on colour alone
+    reason: str = ""  # the verdict's reason in one line
+    leads: list[LeadLink] = field(default_factory=list)  # measured leading indicators of this KPI (or what it leads)
+
+
+@dataclass(frozen=True)
+class LeadLink:
+    """A measured lead-lag edge as a tile shows it: the other metric (linked) and the sentence."""
+
+    key: str
+    text: str
+
+
+def tile_reason(s: MetricStatus, page: Page, no_data: str) -> str:
+    """Why the verdict, in one line: the period's value against its target (at pace while in progress)."""
+    tr = page.tr
+    if s.verdict.value == "no_data":
+        return no_data
+    value, target = page.value(s.value, s.unit), page.value(s.target, s.unit)
+    if not s.complete and s.expected is not None and s.pacing is not None:
+        return tr("{period} so far: {value}, {pace} of the {expected} expected by now (target {target}).").format(
+            period=s.period_label, value=value, pace=page.percent(s.pacing, digits=0),
+            expected=page.value(s.expected, s.unit), target=target)
+    return tr("{period}: {value} against a target of {target}.").format(period=s.period_label, value=value,
+                                                                         target=target)
+
+
+def lead_links(key: str, leaders: Sequence[Any], followers: Sequence[Any], page: Page) -> list[LeadLink]:
+    """The measured leading indicators of a KPI ("Led by Demos booked, 4 weeks ahead"), else what it leads."""
+    tr = page.tr
+    out: list[LeadLink] = []
+    for e in sorted(leaders, key=lambda e: -abs(e.correlation))[:2]:
+        lag = periods_count(e.lag, page.ws.metric(e.follower).grain.value, page.lang)
+        out.append(LeadLink(e.leader, tr("Led by {metric}, {lag} ahead (r = {r})").format(
+            metric=page.ws.metric(e.leader).label, lag=lag, r=page.number(e.correlation))))
+    if out:
+        return out
+    for e in sorted(followers, key=lambda e: -abs(e.correlation))[:2]:
+        lag = periods_count(e.lag, page.ws.metric(e.follower).grain.value, page.lang)
+        out.append(LeadLink(e.follower, tr("Leads {metric} by {lag} (r = {r})").format(
+            metric=page.ws.metric(e.follower).label, lag=lag, r=page.number(e.correlation))))
+    return out
 
 
 def decision_of(s: MetricStatus, page: Page) -> Decision | None:
@@ -162,7 +214,9 @@ def tile(s: MetricStatus, rows: list[dict[str, object]], page: Page, *, big: boo
         change=page.percent(s.change, digits=1, signed=True) if s.change is not None else None,
         change_good=change_good, decision=decision_of(s, page), owners=[page.team(o) for o in s.owners],
         kind=tr(s.kind) if s.kind else None,
-        spark=charts.sparkline(rows, unit=s.unit, height=84 if big else 44),
+        spark=charts.sparkline(rows, unit=s.unit, height=84 if big else 44, lang=page.lang,
+                               currency=page.ws.currency),
+        shape=VERDICT_SHAPES[s.verdict.value], reason=tile_reason(s, page, reason),
         data_through=page.day(s.data_through), raw=s,
     )
 
@@ -225,13 +279,9 @@ def history_chart(rows: list[dict[str, object]], unit: str | None, page: Page,
                   annotations: Sequence[AnnotationRecord] = ()) -> dict[str, Any]:
     """The history chart's spec (with the forecast's points ahead, if any, and the annotations within the
     periods shown as rules), its legend and tooltips in the page's language."""
-    tr = page.tr
-    labels = {"value": tr("Value"), "target": tr("Target"), "status": tr("Status"), "period": tr("Period"),
-              "forecast": tr("Forecast"), "lower": tr("Low (80 %)"), "upper": tr("High (80 %)"),
-              "probability": tr("Chance of target"), "annotation": tr("Annotation")}
-    labels.update({st: tr(st) for st in charts.STATUSES})
-    return charts.history(rows, unit=unit, labels=labels, lang=page.lang, currency=page.ws.currency,
-                          forecast=forecast, annotations=annotation_marks(annotations, rows))
+    return charts.history(rows, unit=unit, labels=charts.history_labels(page.tr), lang=page.lang,
+                          currency=page.ws.currency, forecast=forecast,
+                          annotations=annotation_marks(annotations, rows))
 
 
 def annotation_marks(annotations: Sequence[AnnotationRecord],
@@ -332,3 +382,39 @@ def _num(v: object) -> float | None:
 __all__ = ["Breakdown", "Decision", "HistoryRow", "Page", "PageError", "Refused", "Slice", "Tile", "a_day", "breakdown",
            "decided_by", "decided_now", "decision_of", "history_chart", "history_rows", "log_version", "tile",
            "to_decide", "with_decision"]
+
+
+def week_moves(statuses: Sequence[MetricStatus], warnings: Sequence[Any], anomalies: Sequence[Any], page: Page,
+               most: int = 3) -> list[str]:
+    """The board's most important moves, in one sentence each: a KPI whose verdict changed against its previous
+    period (a fall to off track first), an early warning, an unusual value in its latest periods."""
+    tr = page.tr
+    ranked: list[tuple[float, str]] = []
+    rank = {"on_track": 0, "at_risk": 1, "off_track": 2}
+    by_colour = {"green": "on_track", "amber": "at_risk", "red": "off_track"}
+    for s in statuses:
+        done = [j for j in s.history if j.complete and j.period < s.period and j.status in by_colour]
+        if s.verdict.value == "no_data" or not done:
+            continue
+        before, now = by_colour[done[-1].status], s.verdict.value
+        if before == now:
+            continue
+        words = {v: tr(VERDICT_LABELS[v]).lower() for v in (before, now)}
+        sentence = tr("{kpi} went from {before} to {after}: {value} against a target of {target} ({period}).").format(
+            kpi=s.name, before=words[before], after=words[now], value=page.value(s.value, s.unit),
+            target=page.value(s.target, s.unit), period=s.period_label)
+        worse = rank[now] - rank[before]
+        ranked.append((3.0 if now == "off_track" and worse > 0 else 1.5 if worse > 0 else 1.0, sentence))
+    for w in warnings:
+        ranked.append((2.5 if w.severity == "red" else 2.0, f"{w.headline} {w.because}."))
+    shown = {s.key: s for s in statuses}
+    for a in anomalies:
+        kpi = shown.get(a.metric)
+        if kpi is None or a.period < shift(kpi.period, kpi.grain, -1):
+            continue  # an old unusual value is not this week's news
+        ranked.append((2.2 if a.severity == "high" else 1.2, tr(
+            "{period}: {value} is outside the usual range of {name} ({low} to {high}).").format(
+            period=a.label, value=page.value(a.anomaly.value, kpi.unit), name=kpi.name,
+            low=page.value(a.anomaly.lower, kpi.unit), high=page.value(a.anomaly.upper, kpi.unit))))
+    ranked.sort(key=lambda r: -r[0])
+    return [text for _, text in ranked[:most]]
