@@ -3,16 +3,23 @@
 A dashboard where everything blinks tells no story. A number earns its place when it triggers a
 decision (if it changes, someone knows what to do), has an owner and a target, predicts an outcome
 that matters, does not reward pure volume owned by one team, and says something no other number
-already says. Each metric gets a verdict — keep, fix or delete — with the reasons.
+already says — or when it does a job for the rest of the workspace. Each metric gets a verdict —
+keep, fix or delete — with the reasons, and each fix says in words what to change and where.
+
+A metric's jobs (`MetricUse`): a part of a ratio, an input of a derived metric's formula, a stage of
+the marketing-sales funnel (found by kpilot.insights, passed in), the quality counter-metric of a volume
+someone owns (a ratio over the same model), or a leading indicator measured to lead an outcome.
 
 Verdict rules, in order:
   * the North Star is never deleted: keep when it has a decision rule, an owner and a target, else fix;
-  * a duplicate (|correlation| >= threshold) of a better-placed metric that is kept: delete (fix for a
-    board tile: the board is a deliberate choice, a person picks which tile goes);
-  * no decision rule, and it neither is an outcome nor predicts one: delete;
-  * no decision rule, owner or target, pure volume owned by one team, or a leading metric that predicts
-    nothing: fix;
-  * otherwise keep.
+  * a duplicate (|correlation| >= threshold) of a better-placed metric that is kept: fix for a board tile
+    (a person picks which tile goes), else delete unless it does a job;
+  * a metric steered as a KPI or worth being one (a decision rule, a lagging outcome, or it predicts
+    one): fix when it lacks a decision rule, an owner or a target, is pure volume owned by one team, or
+    is a leading metric that predicts nothing; else keep;
+  * a metric that does a job for others: keep (it needs no decision rule of its own); fix when it is
+    pure volume owned by one team, or a funnel stage or counter-metric that no team answers for;
+  * anything else: delete.
 
 "Outcomes" are the North Star and the lagging metrics (the followers of lead-lag discovery). A metric
 "predicts" an outcome when a chain of lead-lag edges (lag >= 1, p-value <= max_p_value) leads from it
@@ -27,14 +34,58 @@ import re
 import unicodedata
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kpilot.analysis.leadlag import EdgeLike
-from kpilot.model.errors import KpilotError, Location, Message, did_you_mean, msg, verbatim
+from kpilot.model.errors import N_, KpilotError, Location, Message, did_you_mean, msg, verbatim
+from kpilot.model.periods import Grain
+from kpilot.model.validate import dependencies
 from kpilot.model.workspace import Direction, Kind, Metric, MetricType, Workspace
 
 VOLUME_MEASURE = re.compile(r"^\s*(count|sum)\s*\(", re.IGNORECASE)
 VOLUME_TYPES = (MetricType.simple, MetricType.cumulative, MetricType.snapshot)
+# What a metric's settings form edits (kpilot.web.settings): a fix of one of them is made there (or in kpilot.yaml).
+SETTINGS_FIELDS = ("decision", "owners", "targets")
+# Jobs that make a metric an ingredient of another: it needs no owner of its own.
+INGREDIENT_ROLES = ("numerator", "denominator", "input")
+USE_WORDS = {
+    "numerator": N_("used by {metric} as its numerator"),
+    "denominator": N_("used by {metric} as its denominator"),
+    "input": N_("input of {metric}"),
+    "funnel_stage": N_("the {metric} stage of the marketing-sales funnel"),
+    "counter_metric": N_("quality counter-metric of {metric}: it tells whether volume comes at the cost of quality"),
+}
+LAG_WORDS = {Grain.day: (N_("{n} day ahead"), N_("{n} days ahead")),
+             Grain.week: (N_("{n} week ahead"), N_("{n} weeks ahead")),
+             Grain.month: (N_("{n} month ahead"), N_("{n} months ahead")),
+             Grain.quarter: (N_("{n} quarter ahead"), N_("{n} quarters ahead")),
+             Grain.year: (N_("{n} year ahead"), N_("{n} years ahead"))}
+
+
+@dataclass(frozen=True)
+class MetricUse:
+    """A job a metric does: `by` (a metric key, or a funnel stage's name) uses it as `role`
+    ('numerator' | 'denominator' | 'input' | 'funnel_stage' | 'counter_metric'); `title` names `by`."""
+
+    by: str
+    title: str
+    role: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"by": self.by, "title": self.title, "role": self.role}
+
+
+@dataclass(frozen=True)
+class AuditFix:
+    """What to change, in people's words, and where: 'settings' (the metric's settings form edits `field`,
+    as kpilot.yaml does), 'workspace' (kpilot.yaml only) or 'inventory' (the dashboard's CSV file)."""
+
+    text: Message
+    where: str
+    field: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"text": str(self.text), "where": self.where, "field": self.field}
 
 
 @dataclass(frozen=True)
@@ -43,6 +94,7 @@ class AuditVerdict:
 
     `checks`: 'decision', 'owner', 'target', 'predicts' are True when passed; 'incentive_risk' and
     'duplicate_of' are True when the problem is there. None = unknown (no data to tell).
+    `fixes`: what turns a 'fix' into a 'keep' (empty for the other verdicts). `used_by`: the metric's jobs.
     """
 
     key: str
@@ -54,6 +106,8 @@ class AuditVerdict:
     role: str = "metric"  # 'north_star' | 'board' | 'metric' | 'chart'
     duplicate_of: str | None = None
     metric: str | None = None  # the workspace metric behind the row, when known
+    fixes: tuple[AuditFix, ...] = ()
+    used_by: tuple[MetricUse, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -66,6 +120,8 @@ class AuditVerdict:
             "checks": dict(self.checks),
             "question": str(self.question) if self.question is not None else None,
             "duplicate_of": self.duplicate_of,
+            "fixes": [f.to_dict() for f in self.fixes],
+            "used_by": [u.to_dict() for u in self.used_by],
         }
 
 
@@ -94,17 +150,22 @@ class _Context:
     correlations: Mapping[tuple[str, str], float]
     threshold: float
     max_p_value: float
+    funnel: Sequence[tuple[str, str]] = ()
     outcomes: set[str] = field(default_factory=set)
     forward: dict[str, list[EdgeLike]] = field(default_factory=dict)
+    uses: dict[str, list[MetricUse]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.ws is not None:
-            ws = self.ws
+        if (ws := self.ws) is not None:
             # The same outcomes as lead-lag discovery's followers: the North Star and every lagging metric.
             self.outcomes = {m.key for m in ws.metrics if m.key == ws.north_star or m.kind is Kind.lagging}
+            self.uses = metric_uses(ws, self.funnel)
         for e in self.edges:
             if e.leader != e.follower and e.lag >= 1 and (e.p_value is None or e.p_value <= self.max_p_value):
                 self.forward.setdefault(e.leader, []).append(e)
+
+    def label(self, key: str) -> str:
+        return self.ws.metric(key).label if self.ws is not None and key in self.ws.metric_keys else key
 
     def predicts(self, key: str) -> tuple[bool | None, Message]:
         """Whether `key` is an outcome or leads to one through lead-lag edges, and why."""
@@ -119,12 +180,15 @@ class _Context:
         path = self._path_to_outcome(key)
         if path is None:
             return False, msg("predicts no outcome (North Star, lagging KPI): no lead-lag edge leads from it to one")
+        outcome = self.label(path[-1].follower)
         if len(path) == 1:
             e = path[0]
-            return True, msg("predicts {outcome}: moves {lag} period(s) ahead of it (correlation {correlation})",
-                             outcome=e.follower, lag=e.lag, correlation=f"{e.correlation:.2f}")
-        chain = " → ".join([path[0].leader, *(e.follower for e in path)])
-        return True, msg("predicts {outcome} through {chain}", outcome=path[-1].follower, chain=chain)
+            one, many = LAG_WORDS[self.ws.metric(e.follower).grain]
+            return True, msg("leading indicator of {outcome}, {lag} (correlation {correlation})",
+                             outcome=outcome, lag=msg(one if e.lag == 1 else many, n=e.lag),
+                             correlation=f"{e.correlation:.2f}")
+        chain = " → ".join(self.label(k) for k in [path[0].leader, *(e.follower for e in path)])
+        return True, msg("leading indicator of {outcome} through {chain}", outcome=outcome, chain=chain)
 
     def _path_to_outcome(self, key: str) -> list[EdgeLike] | None:
         """Shortest chain of edges from `key` to an outcome (breadth first)."""
@@ -171,6 +235,42 @@ def _counter_metrics(ws: Workspace, m: Metric) -> list[str]:
     return out
 
 
+def metric_uses(ws: Workspace, funnel: Sequence[tuple[str, str]] = ()) -> dict[str, list[MetricUse]]:
+    """metric -> the jobs it does: ratio part, formula input, funnel stage (`funnel`: (stage, metric) pairs),
+    quality counter-metric of a volume some team owns. Leading an outcome is read from lead-lag edges."""
+    uses: dict[str, list[MetricUse]] = {}
+
+    def add(key: str, use: MetricUse) -> None:
+        if key in ws.metric_keys and key != use.by and use not in uses.get(key, []):
+            uses.setdefault(key, []).append(use)
+
+    for m in ws.metrics:
+        for role, part in (("numerator", m.numerator), ("denominator", m.denominator)):
+            if part is not None and part.metric:
+                add(part.metric, MetricUse(m.key, m.label, role))
+        if m.type is MetricType.derived:
+            for dep in dependencies(ws, m):
+                add(dep, MetricUse(m.key, m.label, "input"))
+        if _is_volume(m) and m.owners:
+            for c in _counter_metrics(ws, m):
+                add(c, MetricUse(m.key, m.label, "counter_metric"))
+    for stage, key in funnel:
+        add(key, MetricUse(stage, stage, "funnel_stage"))
+    return uses
+
+
+def _use_reasons(uses: Sequence[MetricUse]) -> list[Message]:
+    """The jobs in words: one line per ratio part, the inputs and counter-metric roles each on one line."""
+    out: list[Message] = []
+    for role, template in USE_WORDS.items():
+        found = [u for u in uses if u.role == role]
+        if role in ("input", "counter_metric") and found:
+            out.append(msg(template, metric=", ".join(u.title for u in found)))
+        elif found:  # a funnel stage's name is translated
+            out += [msg(template, metric=msg(u.title) if role == "funnel_stage" else u.title) for u in found]
+    return out
+
+
 def _team_name(ws: Workspace | None, key: str) -> str:
     """A team's name as people know it (its key when the workspace does not list it)."""
     try:
@@ -182,29 +282,11 @@ def _team_name(ws: Workspace | None, key: str) -> str:
 def _incentive(ws: Workspace, m: Metric) -> tuple[bool, Message | None]:
     if not (_is_volume(m) and len(m.owners) == 1):
         return False, None
-    team = _team_name(ws, m.owners[0])
-    counters = [ws.metric(k).label for k in _counter_metrics(ws, m)]
-    if counters:
-        return True, msg("pure volume owned by {team} alone: pushing it invites quantity over quality. Fix: share it "
-                         "with another team, or pair it with a quality counter-metric such as {counters}",
-                         team=team, counters=", ".join(counters))
-    return True, msg("pure volume owned by {team} alone: pushing it invites quantity over quality. Fix: share it "
-                     "with another team, or pair it with a quality counter-metric (a conversion rate, a ratio)",
-                     team=team)
-
-
-def _inputs_of(ws: Workspace) -> dict[str, list[str]]:
-    """metric -> the metrics computed from it (formulas and ratio parts)."""
-    used: dict[str, list[str]] = {}
-    for m in ws.metrics:
-        refs = [i.metric for i in m.inputs]
-        refs += [p.metric for p in (m.numerator, m.denominator) if p is not None and p.metric]
-        if m.formula:
-            refs += [k for k in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.formula) if k in ws.metric_keys]
-        for r in dict.fromkeys(refs):
-            if r != m.key:
-                used.setdefault(r, []).append(m.key)
-    return used
+    counters = ", ".join(ws.metric(k).label for k in _counter_metrics(ws, m))
+    such = msg("such as {counters}", counters=counters) if counters else msg("(a conversion rate, a ratio)")
+    return True, msg("pure volume owned by {team} alone: pushing it invites quantity over quality; share it with "
+                     "another team, or pair it with a quality counter-metric {such}", team=_team_name(ws, m.owners[0]),
+                     such=such)
 
 
 def _rank(ws: Workspace, m: Metric) -> tuple[int, int, int]:
@@ -213,8 +295,141 @@ def _rank(ws: Workspace, m: Metric) -> tuple[int, int, int]:
     return place, -sum((m.decision is not None, bool(m.owners), bool(m.targets))), ws.metric_keys.index(m.key)
 
 
-def _decide(*, protected: bool, board: bool, checks: Mapping[str, bool | None], is_outcome: bool,
-            is_leading: bool) -> str:
+FIX_DECISION = AuditFix(msg("Write its decision rule: when it moves, who acts and what they do"), "settings",
+                        "decision")
+FIX_OWNER = AuditFix(msg("Name the team that answers for it"), "settings", "owners")
+FIX_TARGET = AuditFix(msg("Set the value it should reach, period by period"), "settings", "targets")
+FIX_SHARE = AuditFix(msg("Add a second team to its owners, so that volume alone does not win"), "settings", "owners")
+FIX_KIND = AuditFix(msg("Check what it should lead (kpilot leads): no outcome follows it in the data; if none "
+                        "does, stop calling it a leading indicator"), "workspace", "kind")
+
+
+def audit_workspace(ws: Workspace, edges: Sequence[EdgeLike], correlations: Mapping[tuple[str, str], float], *,
+                    funnel: Sequence[tuple[str, str]] = (), duplicate_threshold: float = 0.95,
+                    max_p_value: float = 0.05) -> list[AuditVerdict]:
+    """A verdict for every metric: North Star first, then the board tiles, then the other metrics.
+
+    `edges` come from the lead-lag analysis; `correlations` map metric pairs (either order) to the
+    correlation of their period-over-period changes — levels of two growing series always correlate.
+    `funnel`: the marketing-sales funnel's (stage name, metric key) pairs (kpilot.insights.funnel).
+    """
+    ctx = _Context(ws, edges, correlations, duplicate_threshold, max_p_value, funnel)
+    ordered = sorted(ws.metrics, key=lambda m: _rank(ws, m))
+    kept: list[str] = []
+    by_key: dict[str, AuditVerdict] = {}
+    for m in ordered:
+        verdict = _audit_metric(ctx, ws, m, kept)
+        by_key[m.key] = verdict
+        if verdict.verdict != "delete":
+            kept.append(m.key)
+    for key, v in by_key.items():
+        # An ingredient kept only for metrics the audit deletes: say what deleting them frees.
+        users = [u for u in v.used_by if u.role in INGREDIENT_ROLES]
+        if v.verdict == "keep" and users and len(users) == len(v.used_by) and not v.checks["decision"] \
+                and not v.checks["predicts"] and all(by_key[u.by].verdict == "delete" for u in users):
+            note = msg("if {metric} goes, this one can go too", metric=", ".join(u.title for u in users))
+            by_key[key] = replace(v, reasons=(*v.reasons, note))
+    order = ([ws.north_star] if ws.north_star in by_key else []) + [k for k in ws.board if k in by_key]
+    order += [k for k in ws.metric_keys if k not in order]
+    return [by_key[k] for k in order]
+
+
+def _audit_metric(ctx: _Context, ws: Workspace, m: Metric, kept: Sequence[str]) -> AuditVerdict:
+    ns, board = m.key == ws.north_star, m.key in ws.board
+    uses = ctx.uses.get(m.key, [])
+    predicts, why = ctx.predicts(m.key)
+    risk, risk_why = _incentive(ws, m)
+    dup, dup_of, r = (False, None, None) if ns else ctx.duplicate(m.key, kept)
+    checks: dict[str, bool | None] = {
+        "decision": m.decision is not None, "owner": bool(m.owners), "target": bool(m.targets),
+        "predicts": predicts, "incentive_risk": risk, "duplicate_of": dup,
+    }
+    is_outcome = m.key in ctx.outcomes
+    steered = ns or m.decision is not None or is_outcome or predicts is True  # a KPI, or one worth making
+    serves = bool(uses) or (predicts is True and not is_outcome)  # it does a job for other numbers
+    other = ctx.label(dup_of) if dup_of is not None else ""
+    fixes: list[AuditFix] = []
+    if dup and (board or not serves):
+        verdict = "fix" if board else "delete"
+        fixes.append(AuditFix(msg("Take {title} or {other} off the board: they move together", title=m.label,
+                                  other=other), "workspace", "board"))
+    elif steered:
+        fixes += [f for f, ok in ((FIX_DECISION, checks["decision"]), (FIX_OWNER, checks["owner"]),
+                                  (FIX_TARGET, checks["target"])) if not ok]
+        if risk:
+            fixes.append(FIX_SHARE)
+        if m.kind is Kind.leading and predicts is False and not ns:
+            fixes.append(FIX_KIND)
+        verdict = "fix" if fixes else "keep"
+    elif serves:
+        if not m.owners and any(u.role not in INGREDIENT_ROLES for u in uses):
+            fixes.append(FIX_OWNER)
+        if risk:
+            fixes.append(FIX_SHARE)
+        verdict = "fix" if fixes else "keep"
+    else:
+        verdict = "delete"
+    reasons: list[Message] = [why] if ns else []
+    if m.decision is not None:
+        reasons.append(msg("decision rule: {owner} acts — {action}", owner=_team_name(ws, m.decision.owner),
+                           action=m.decision.action))
+    elif steered or verdict == "delete":
+        reasons.append(msg("no decision rule: if {title} changes, nobody knows what to do", title=m.label))
+    if not ns and (steered or verdict == "delete"):
+        reasons.append(why)
+    reasons += _use_reasons(uses)
+    if not steered and verdict != "delete":
+        reasons.append(msg("its job needs no decision rule of its own"))
+    if not m.owners and (steered or verdict == "delete" or FIX_OWNER in fixes):
+        reasons.append(msg("no owner: no team answers for it"))
+    if not m.targets and (steered or verdict == "delete"):
+        reasons.append(msg("no target: nobody can tell a good value from a bad one"))
+    if risk_why is not None:
+        reasons.append(risk_why)
+    if dup and r is not None:
+        if verdict == "delete" or board:
+            reasons.append(msg("duplicate of {other} (correlation {correlation}): it tells nothing {other} does not",
+                               other=other, correlation=f"{r:.2f}"))
+        else:
+            reasons.append(msg("moves like {other} (correlation {correlation}): no need to show both, but the "
+                               "metrics that use it need its definition", other=other, correlation=f"{r:.2f}"))
+    if verdict == "fix" and not dup and m.decision is None and predicts:
+        if is_outcome:
+            reasons.append(msg("an outcome without a decision: worth turning into a KPI (decision rule, owner, "
+                               "target)"))
+        else:
+            reasons.append(msg("it predicts an outcome: worth turning into a KPI (decision rule, owner, target)"))
+    if verdict == "delete" and not serves:
+        reasons.append(msg("nothing depends on it: no metric is computed from it, it is no funnel stage and it "
+                           "leads no KPI"))
+    role = "north_star" if ns else "board" if board else "metric"
+    return AuditVerdict(key=m.key, title=m.label, verdict=verdict, reasons=tuple(reasons), checks=checks,
+                        role=role, duplicate_of=dup_of, metric=m.key, fixes=tuple(fixes) if verdict == "fix" else (),
+                        used_by=tuple(uses))
+
+
+# --- the inventory of an existing dashboard --------------------------------------------------------
+
+
+def audit_inventory(rows: Sequence[InventoryRow], ws: Workspace | None, edges: Sequence[EdgeLike],
+                    correlations: Mapping[tuple[str, str], float], *, funnel: Sequence[tuple[str, str]] = (),
+                    duplicate_threshold: float = 0.95, max_p_value: float = 0.05) -> list[AuditVerdict]:
+    """A verdict for every chart of an existing dashboard, in the inventory's order.
+
+    A chart naming a workspace metric takes that metric's owner, target and decision rule when its own
+    columns are empty. A chart without a decision is asked: if this number changes, what decision do we take?
+    A chart is judged as a chart: deleting it never deletes the metric behind it.
+    """
+    ctx = _Context(ws, edges, correlations, duplicate_threshold, max_p_value, funnel)
+    out: list[AuditVerdict] = []
+    shown: dict[str, str] = {}  # metric -> title of the first chart kept that shows it
+    for row in rows:
+        out.append(_audit_row(ctx, ws, row, shown))
+    return out
+
+
+def _decide_chart(*, protected: bool, board: bool, checks: Mapping[str, bool | None], is_outcome: bool,
+                  is_leading: bool) -> str:
     if protected:
         complete = all(checks.get(c) is not False for c in ("decision", "owner", "target"))
         return "keep" if complete and not checks.get("incentive_risk") else "fix"
@@ -228,92 +443,9 @@ def _decide(*, protected: bool, board: bool, checks: Mapping[str, bool | None], 
     return "keep"
 
 
-def audit_workspace(ws: Workspace, edges: Sequence[EdgeLike], correlations: Mapping[tuple[str, str], float], *,
-                    duplicate_threshold: float = 0.95, max_p_value: float = 0.05) -> list[AuditVerdict]:
-    """A verdict for every metric: North Star first, then the board tiles, then the other metrics.
-
-    `edges` come from the lead-lag analysis; `correlations` map metric pairs (either order) to the
-    correlation of their period-over-period changes — levels of two growing series always correlate.
-    """
-    ctx = _Context(ws, edges, correlations, duplicate_threshold, max_p_value)
-    used = _inputs_of(ws)
-    ordered = sorted(ws.metrics, key=lambda m: _rank(ws, m))
-    kept: list[str] = []
-    by_key: dict[str, AuditVerdict] = {}
-    for m in ordered:
-        verdict = _audit_metric(ctx, ws, m, kept, used)
-        by_key[m.key] = verdict
-        if verdict.verdict != "delete":
-            kept.append(m.key)
-    order = ([ws.north_star] if ws.north_star in by_key else []) + [k for k in ws.board if k in by_key]
-    order += [k for k in ws.metric_keys if k not in order]
-    return [by_key[k] for k in order]
-
-
-def _audit_metric(ctx: _Context, ws: Workspace, m: Metric, kept: Sequence[str],
-                  used: Mapping[str, list[str]]) -> AuditVerdict:
-    ns, board = m.key == ws.north_star, m.key in ws.board
-    reasons: list[Message] = []
-    predicts, why = ctx.predicts(m.key)
-    risk, risk_why = _incentive(ws, m)
-    dup, dup_of, r = (False, None, None) if ns else ctx.duplicate(m.key, kept)
-    checks: dict[str, bool | None] = {
-        "decision": m.decision is not None, "owner": bool(m.owners), "target": bool(m.targets),
-        "predicts": predicts, "incentive_risk": risk, "duplicate_of": dup,
-    }
-    if m.decision is not None:
-        reasons.append(msg("decision rule: {owner} acts — {action}", owner=_team_name(ws, m.decision.owner),
-                               action=m.decision.action))
-    else:
-        reasons.append(msg("no decision rule: if {title} changes, nobody knows what to do. Fix: add `decision`.",
-                           title=m.label))
-    reasons.insert(0 if ns else len(reasons), why)
-    if not m.owners:
-        reasons.append(msg("no owner: no team answers for it. Fix: set `owners`."))
-    if not m.targets:
-        reasons.append(msg("no target: nobody can tell a good value from a bad one. Fix: add `targets`."))
-    if risk_why is not None:
-        reasons.append(risk_why)
-    if dup and dup_of is not None and r is not None:
-        reasons.append(msg("duplicate of {other} (correlation {correlation}): it tells nothing {other} does not",
-                           other=dup_of, correlation=f"{r:.2f}"))
-    verdict = _decide(protected=ns, board=board, checks=checks, is_outcome=m.key in ctx.outcomes,
-                      is_leading=m.kind is Kind.leading)
-    if verdict == "delete" and used.get(m.key):
-        reasons.append(msg("other metrics are computed from it ({metrics}): take it off dashboards, keep its "
-                           "definition", metrics=", ".join(used[m.key])))
-    if verdict == "fix" and not dup and m.decision is None and predicts:
-        if m.key in ctx.outcomes:
-            reasons.append(msg("an outcome without a decision: worth turning into a KPI (decision rule, owner, "
-                               "target)"))
-        else:
-            reasons.append(msg("it predicts an outcome: worth turning into a KPI (decision rule, owner, target)"))
-    role = "north_star" if ns else "board" if board else "metric"
-    return AuditVerdict(key=m.key, title=m.label, verdict=verdict, reasons=tuple(reasons), checks=checks,
-                        role=role, duplicate_of=dup_of, metric=m.key)
-
-
-# --- the inventory of an existing dashboard --------------------------------------------------------
-
-
-def audit_inventory(rows: Sequence[InventoryRow], ws: Workspace | None, edges: Sequence[EdgeLike],
-                    correlations: Mapping[tuple[str, str], float], *, duplicate_threshold: float = 0.95,
-                    max_p_value: float = 0.05) -> list[AuditVerdict]:
-    """A verdict for every chart of an existing dashboard, in the inventory's order.
-
-    A chart naming a workspace metric takes that metric's owner, target and decision rule when its own
-    columns are empty. A chart without a decision is asked: if this number changes, what decision do we take?
-    """
-    ctx = _Context(ws, edges, correlations, duplicate_threshold, max_p_value)
-    out: list[AuditVerdict] = []
-    shown: dict[str, str] = {}  # metric -> title of the first chart kept that shows it
-    for row in rows:
-        out.append(_audit_row(ctx, ws, row, shown))
-    return out
-
-
 def _audit_row(ctx: _Context, ws: Workspace | None, row: InventoryRow, shown: dict[str, str]) -> AuditVerdict:
     reasons: list[Message] = []
+    fixes: list[AuditFix] = []
     m: Metric | None = None
     if row.metric and ws is not None:
         if row.metric in ws.metric_keys:
@@ -342,7 +474,7 @@ def _audit_row(ctx: _Context, ws: Workspace | None, row: InventoryRow, shown: di
         if dup and other_metric is not None and r is not None:
             dup_of = shown[other_metric]
             reasons.append(msg("duplicate of the chart '{other}' ({metric}, correlation {correlation}): it tells "
-                               "nothing that chart does not", other=dup_of, metric=other_metric,
+                               "nothing that chart does not", other=dup_of, metric=ctx.label(other_metric),
                                correlation=f"{r:.2f}"))
     checks: dict[str, bool | None] = {
         "decision": has_decision, "owner": has_owner, "target": None if m is None else bool(m.targets),
@@ -353,27 +485,42 @@ def _audit_row(ctx: _Context, ws: Workspace | None, row: InventoryRow, shown: di
         reasons.append(msg("decision: {decision}", decision=row.decision))
     elif m is not None and m.decision is not None:
         reasons.append(msg("decision rule: {owner} acts — {action}", owner=_team_name(ws, m.decision.owner),
-                               action=m.decision.action))
+                           action=m.decision.action))
     else:
         question = msg("If {title} changes, what decision do we take?", title=row.title)
         reasons.append(msg("no decision: nobody has said what to do when it changes"))
+        fixes.append(AuditFix(msg("Write in the decision column what this chart should trigger"), "inventory",
+                              "decision"))
     if not has_owner:
-        reasons.append(msg("no owner: no team answers for it. Fix: fill the owner column."))
+        reasons.append(msg("no owner: no team answers for it"))
+        fixes.append(AuditFix(msg("Write in the owner column the team that answers for it"), "inventory", "owner"))
     if m is not None and not m.targets:
-        reasons.append(msg("no target: nobody can tell a good value from a bad one. Fix: add `targets`."))
+        reasons.append(msg("no target: nobody can tell a good value from a bad one"))
+        fixes.append(AuditFix(msg("Set the value {metric} should reach, period by period", metric=m.label),
+                              "settings", "targets"))
+    if m is not None and risk:
+        fixes.append(AuditFix(msg("Add a second team to the owners of {metric}, so that volume alone does not win",
+                                  metric=m.label), "settings", "owners"))
     ns = ws is not None and row.metric is not None and row.metric == ws.north_star
     board = ws is not None and row.metric is not None and row.metric in ws.board
-    verdict = _decide(protected=ns, board=board, checks=checks,
-                      is_outcome=row.metric is not None and row.metric in ctx.outcomes,
-                      is_leading=m is not None and m.kind is Kind.leading)
+    verdict = _decide_chart(protected=ns, board=board, checks=checks,
+                            is_outcome=row.metric is not None and row.metric in ctx.outcomes,
+                            is_leading=m is not None and m.kind is Kind.leading)
+    if verdict == "fix" and dup:  # a board metric shown twice
+        fixes = [AuditFix(msg("Keep one of the charts {title} and {other}", title=row.title, other=dup_of),
+                          "inventory")]
     if verdict == "fix" and not has_decision and predicts:
         reasons.append(msg("it predicts an outcome: write the decision this chart should trigger"))
     if verdict == "delete" and not has_decision:
         reasons.append(msg("if nobody can answer the question, delete the chart"))
+    if verdict == "delete" and m is not None and ctx.uses.get(m.key):
+        reasons += [msg("the chart goes, the metric stays: {job}", job=job) for job in _use_reasons(ctx.uses[m.key])]
     if row.metric and verdict != "delete" and row.metric not in shown:
         shown[row.metric] = row.title
     return AuditVerdict(key=row.title, title=row.title, verdict=verdict, reasons=tuple(reasons), checks=checks,
-                        question=question, role="chart", duplicate_of=dup_of, metric=m.key if m else row.metric)
+                        question=question, role="chart", duplicate_of=dup_of, metric=m.key if m else row.metric,
+                        fixes=tuple(fixes) if verdict == "fix" else (),
+                        used_by=tuple(ctx.uses.get(m.key, [])) if m is not None else ())
 
 
 _COLUMNS = {

@@ -27,6 +27,7 @@ from kpilot.compute import results
 from kpilot.compute.compiler import aggregates_of, is_additive
 from kpilot.compute.metrics import MetricComputer
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding, Finding
+from kpilot.insights.funnel import funnel_stages
 from kpilot.model import Grain, KpilotError, MetricType
 from kpilot.model.errors import did_you_mean, msg, one_of
 from kpilot.model.expressions import AGGREGATES, parse_measure
@@ -400,12 +401,16 @@ class Insights:
                     out[(a, b)] = out[(b, a)] = r
         return out
 
+    def _funnel(self) -> list[tuple[str, str]]:
+        """The marketing-sales funnel's (stage name, metric key) pairs: what the audit counts as a stage's job."""
+        return [(s.name, s.metric) for s in funnel_stages(list(self.ws.metrics))]
+
     def audit(self) -> list[audit_mod.AuditVerdict]:
-        return audit_mod.audit_workspace(self.ws, self.leads(), self.correlations())
+        return audit_mod.audit_workspace(self.ws, self.leads(), self.correlations(), funnel=self._funnel())
 
     def audit_inventory(self, text: str, source: str) -> list[audit_mod.AuditVerdict]:
         rows = audit_mod.parse_inventory(text, source)
-        return audit_mod.audit_inventory(rows, self.ws, self.leads(), self.correlations())
+        return audit_mod.audit_inventory(rows, self.ws, self.leads(), self.correlations(), funnel=self._funnel())
 
     # --- everything, stored ---------------------------------------------------------------------
 
