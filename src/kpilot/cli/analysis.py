@@ -252,6 +252,18 @@ def explain(
     out.print(table)
 
 
+def _fix_words(fix: Any, metric: str | None, ins: Any, tr: Translator, inventory: Path | None) -> str:
+    """An audit's fix in words, with where to make it: the metric's settings page (and kpilot.yaml), kpilot.yaml
+    alone, or the inventory file; the same places the web page links to."""
+    text = render(fix.text, tr)
+    if fix.where == "settings" and metric is not None and metric in ins.ws.metric_keys:
+        address = f"{ins.ws.base_url or ''}/settings/metric/{metric}"
+        return tr("{fix} — on the settings page {address}, or in kpilot.yaml").format(fix=text, address=address)
+    if fix.where == "inventory" and inventory is not None:
+        return tr("{fix} — in the inventory file {file}").format(fix=text, file=str(inventory))
+    return tr("{fix} — in kpilot.yaml").format(fix=text)
+
+
 def audit(
     inventory: Annotated[Path | None, typer.Option("--inventory", help="CSV of an existing dashboard's charts: "
                                                                         "title, metric, owner, decision.")] = None,
@@ -284,6 +296,8 @@ def audit(
             out.print("   · " + render(reason, tr).replace("[", "\\["))
         if v.question:
             out.print("   ? " + render(v.question, tr).replace("[", "\\["))
+        for f in v.fixes:
+            out.print("   → " + _fix_words(f, v.metric, ins, tr, inventory).replace("[", "\\["))
     counts = {k: sum(1 for v in verdicts if v.verdict == k) for k in ("keep", "fix", "delete")}
     out.print(tr("{keep} to keep, {fix} to fix, {delete} to delete.").format(**counts))
 
