@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kpilot.insights import AuditVerdict, Explanation, KpiForecast, LeadLagEdge
+from kpilot.insights import Explanation, KpiForecast, LeadLagEdge
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model import Grain
 from kpilot.model.errors import render
 from kpilot.service import MetricStatus
+from kpilot.web.audit_views import AuditRow, audit_rows  # the audit's page: its own module
 from kpilot.web.views import N_, Page
 
 # A lag in periods of the follower's grain.
@@ -233,30 +234,6 @@ def _change(x: float | None, unit: str | None, page: Page) -> str:
         return tr("{points} pts").format(points=page.percent(x, digits=1, signed=True).rstrip("%\u202f "))
     text = page.value(abs(x), unit)
     return ("+" if x >= 0 else "−") + text
-
-
-# --- the audit -------------------------------------------------------------------------------------
-
-
-@dataclass
-class AuditRow:
-    key: str
-    name: str
-    role: str
-    verdict: str
-    verdict_label: str
-    reasons: list[str]
-    question: str | None
-
-
-ROLE_WORDS = {"north_star": N_("North Star"), "board": N_("board KPI"), "metric": N_("metric")}
-
-
-def audit_rows(verdicts: Sequence[AuditVerdict], page: Page) -> list[AuditRow]:
-    return [AuditRow(key=v.key, name=str(v.title), role=page.tr(ROLE_WORDS.get(v.role, v.role)), verdict=v.verdict,
-                     verdict_label=page.tr(v.verdict), reasons=[render(r, page.tr) for r in v.reasons],
-                     question=render(v.question, page.tr) if v.question is not None else None)
-            for v in verdicts]
 
 
 # --- the strategy tree -----------------------------------------------------------------------------
