@@ -121,9 +121,12 @@ def test_anomalies_and_audit(acme_dir: Path, state: Path) -> None:
                            "cost_per_demo"}
     assert by_key["mrr"]["verdict"] == "keep"
     assert by_key["cost_per_demo"]["verdict"] == "delete"  # no owner, no decision, predicts nothing
-    # Pure volume owned by marketing alone, no decision rule, and it leads nothing in acme's data.
+    # A volume owned by marketing alone: a stage of the funnel, so it has a job (never "delete"), but a team
+    # measured on it alone is pushed to game it: fix.
     assert by_key["leads"]["checks"]["incentive_risk"] is True
-    assert by_key["leads"]["verdict"] == "delete"
+    assert by_key["leads"]["verdict"] == "fix"
+    # logo_churn's denominator does a job.
+    assert by_key["active_subscriptions"]["verdict"] == "keep"
     assert all(v["reasons"] for v in verdicts)
 
 
