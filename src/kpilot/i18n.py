@@ -194,3 +194,19 @@ def periods_count(n: int, grain: str, lang: str) -> str:
     one, many = PERIOD_COUNTS.get(grain, ("{n}", "{n}"))
     singular = n in (0, 1) if lang == "fr" else n == 1
     return translator(lang)(one if singular else many).format(n=n)
+
+
+def period_words(start: date, grain: str, lang: str) -> str:
+    """A period as people say it: "week of 30 Nov", "November 2026", "Q3 2026", "2026"; "semaine du 30 nov.",
+    "novembre 2026", "T3 2026" in French."""
+    tr = translator(lang)
+    loc = LOCALES.get(lang, "en_US")
+    if grain == "week":
+        return tr("week of {day}").format(day=_babel_date(start, format="d MMM", locale=loc))
+    if grain == "month":
+        return _babel_date(start, format="LLLL y", locale=loc)
+    if grain == "quarter":
+        return tr("Q{n} {year}").format(n=(start.month - 1) // 3 + 1, year=start.year)
+    if grain == "year":
+        return str(start.year)
+    return format_day(start, lang)

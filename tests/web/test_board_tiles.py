@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from kpilot.i18n import VERDICT_LABELS, VERDICT_SHAPES, format_value, periods_count, translator
+from kpilot.i18n import VERDICT_LABELS, VERDICT_SHAPES, format_value, period_words, periods_count, translator
 from kpilot.service import MetricStatus, WorkspaceService
 from tests.web.conftest import AS_OF, Expected
 from tests.web.test_pages import _tile
@@ -34,7 +34,9 @@ def test_each_tile_leads_with_its_verdict_in_words_and_shape_and_its_reason(
             continue
         reason = _text(re.search(r'data-role="reason">(.*?)</p>', tile, re.S).group(1))
         value, target = _text(format_value(s.value, s.unit, "fr")), _text(format_value(s.target, s.unit, "fr"))
-        assert reason.startswith(f"{s.period_label}") and value in reason and f"objectif {target}" in reason
+        # The period as people say it ("semaine du 21 sept.", "septembre 2026"), not its ISO label.
+        assert reason.startswith(period_words(s.period, s.grain.value, "fr")), reason
+        assert value in reason and target in reason
 
 
 def test_a_tile_names_the_indicators_measured_to_lead_its_kpi(client: TestClient, expected: Expected,
@@ -85,3 +87,12 @@ def test_the_week_strip_says_what_moved_most(acme_dir: Path, tmp_path: Path) -> 
     first = falls[0] if falls else moved[0]
     assert items[0].startswith(f"{first.name} est passé de")
     assert FR(VERDICT_LABELS[first.verdict.value]).lower() in items[0]
+
+
+def test_periods_are_said_as_people_say_them() -> None:
+    assert period_words(date(2026, 11, 30), "week", "en") == "week of 30 Nov"
+    assert period_words(date(2026, 11, 30), "week", "fr") == "semaine du 30 nov."
+    assert period_words(date(2026, 11, 1), "month", "en") == "November 2026"
+    assert period_words(date(2026, 11, 1), "month", "fr") == "novembre 2026"
+    assert period_words(date(2026, 7, 1), "quarter", "fr") == "T3 2026"
+    assert periods_count(1, "week", "fr") == "1 semaine" and periods_count(4, "week", "en") == "4 weeks"

@@ -24,9 +24,10 @@ from kpilot.i18n import (
     format_percent,
     format_value,
     format_verdict,
+    period_words,
     periods_count,
 )
-from kpilot.model import Direction, KpilotError
+from kpilot.model import Direction, Grain, KpilotError
 from kpilot.model.errors import msg
 from kpilot.model.periods import next_start, parse_period, shift
 from kpilot.model.workspace import Workspace
@@ -78,6 +79,10 @@ class Page:
 
     def value(self, v: float | None, unit: str | None, *, compact: bool = False) -> str:
         return format_value(v, unit, self.lang, compact=compact, currency=self.ws.currency)
+
+    def period(self, start: date, grain: Grain | str) -> str:
+        """A period as people say it in the page's language: "week of 30 Nov", "novembre 2026"."""
+        return period_words(start, getattr(grain, "value", str(grain)), self.lang)
 
     def number(self, v: float, digits: int = 2) -> str:
         """A plain number in the page's language: 0.62 / 0,62."""
@@ -155,11 +160,12 @@ def tile_reason(s: MetricStatus, page: Page, no_data: str) -> str:
     if s.verdict.value == "no_data":
         return no_data
     value, target = page.value(s.value, s.unit), page.value(s.target, s.unit)
-    if not s.complete and s.expected is not None and s.pacing is not None:
+    if not s.complete and s.expected is not None and s.pacing is not None and s.expected != s.target:
         return tr("{period} so far: {value}, {pace} of the {expected} expected by now (target {target}).").format(
-            period=s.period_label, value=value, pace=page.percent(s.pacing, digits=0),
+            period=page.period(s.period, s.grain), value=value, pace=page.percent(s.pacing, digits=0),
             expected=page.value(s.expected, s.unit), target=target)
-    return tr("{period}: {value} against a target of {target}.").format(period=s.period_label, value=value,
+    return tr("{period}: {value} against a target of {target}.").format(period=page.period(s.period, s.grain),
+                                                                         value=value,
                                                                          target=target)
 
 
@@ -206,7 +212,7 @@ def tile(s: MetricStatus, rows: list[dict[str, object]], page: Page, *, big: boo
     return Tile(
         key=s.key, name=s.name, role=s.role, status=VERDICT_COLOURS[s.verdict.value],
         status_label=verdict_label, verdict=s.verdict.value, no_data_reason=reason,
-        period_label=s.period_label, complete=s.complete,
+        period_label=page.period(s.period, s.grain), complete=s.complete,
         value=page.value(s.value, s.unit), target=page.value(s.target, s.unit),
         expected=page.value(s.expected, s.unit),
         pacing=page.percent(s.pacing) if s.pacing is not None else "—",
@@ -402,7 +408,7 @@ def week_moves(statuses: Sequence[MetricStatus], warnings: Sequence[Any], anomal
         words = {v: tr(VERDICT_LABELS[v]).lower() for v in (before, now)}
         sentence = tr("{kpi} went from {before} to {after}: {value} against a target of {target} ({period}).").format(
             kpi=s.name, before=words[before], after=words[now], value=page.value(s.value, s.unit),
-            target=page.value(s.target, s.unit), period=s.period_label)
+            target=page.value(s.target, s.unit), period=page.period(s.period, s.grain))
         worse = rank[now] - rank[before]
         ranked.append((3.0 if now == "off_track" and worse > 0 else 1.5 if worse > 0 else 1.0, sentence))
     for w in warnings:
