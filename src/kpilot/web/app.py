@@ -26,7 +26,7 @@ from kpilot.model.errors import message_of, msg, render
 from kpilot.model.periods import NotADay, label, parse_day, period_start
 from kpilot.report import charts
 from kpilot.service import DecisionRecord, signing_key
-from kpilot.web import alerts, alignment, api, decisions, insight_views, review, settings, views
+from kpilot.web import alerts, alignment, api, decisions, insight_views, review, settings, tree, views
 from kpilot.web.guard import Guard, allowed_hosts
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import Analysis, WorkspaceGate
@@ -205,18 +205,6 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         return render_page(request, "audit.html", page, rows=rows, counts=counts,
                            analysis_errors=_analysis_errors(analysis, page))
 
-    @app.get("/tree", response_class=HTMLResponse)
-    async def tree(request: Request) -> HTMLResponse:
-        """The strategy tree: vision, objectives, North Star, board KPIs and their measured leading indicators."""
-        page = page_of(request)
-        return await cached(request, page, lambda: tree_page(request, page))
-
-    def tree_page(request: Request, page: views.Page) -> str:
-        analysis = gate.analysis(page.as_of)
-        root, others = insight_views.strategy_tree(gate.board(page.as_of), analysis.edges, page)
-        return render_page(request, "tree.html", page, root=root, others=others,
-                           analysis_errors=_analysis_errors(analysis, page))
-
     @app.get("/metric/{key}/history.svg")
     def history_svg(request: Request, key: str) -> Response:
         """The history chart rendered on the server: the same Vega-Lite spec as the page's."""
@@ -245,6 +233,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     decisions.register(app, gate, forms)  # /decisions
     alerts.register(app, gate, forms)  # /alerts
     review.register(app, gate, forms)  # /review, /review.pdf
+    tree.register(app, gate, forms)  # /tree
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -1,5 +1,5 @@
 """The analysis as the pages show it: forecasts, leading indicators, early warnings, anomalies, root cause,
-the audit and the strategy tree, worded and formatted in the page's language.
+and the audit, worded and formatted in the page's language.
 
 Nothing is computed here: the numbers come from `kpilot.insights` (through `WorkspaceGate.analysis`);
 this module only picks what a page shows and formats it (numbers through kpilot.i18n).
@@ -15,7 +15,6 @@ from kpilot.insights import Explanation, KpiForecast, LeadLagEdge
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model import Grain
 from kpilot.model.errors import render
-from kpilot.service import MetricStatus
 from kpilot.web.audit_views import AuditRow, audit_rows  # the audit's page: its own module
 from kpilot.web.views import N_, Page
 
@@ -236,72 +235,6 @@ def _change(x: float | None, unit: str | None, page: Page) -> str:
     return ("+" if x >= 0 else "−") + text
 
 
-# --- the strategy tree -----------------------------------------------------------------------------
-
-
-@dataclass
-class TreeNode:
-    kind: str  # 'vision' | 'objective' | 'north_star' | 'kpi' | 'leader'
-    title: str
-    key: str | None = None  # a metric's key (the node links to its page)
-    status: str | None = None
-    status_label: str | None = None
-    edge: str | None = None  # on a leader: the measured lag and correlation of its lead
-    note: str | None = None
-    children: list[TreeNode] = field(default_factory=list)
-
-
-def strategy_tree(statuses: Sequence[MetricStatus], edges: Sequence[LeadLagEdge], page: Page
-                  ) -> tuple[TreeNode, list[LeadRow]]:
-    """Vision -> objectives -> North Star -> board KPIs -> their leading indicators (edges labelled by lag);
-    and the measured leads that do not hang in that tree (both ends off the board)."""
-    ws, tr = page.ws, page.tr
-    by_key = {s.key: s for s in statuses}
-    used: set[tuple[str, str]] = set()
-
-    def metric_node(key: str, kind: str, depth: int, seen: frozenset[str]) -> TreeNode:
-        s = by_key.get(key)
-        node = TreeNode(kind=kind, title=metric_name(key, page), key=key, status=s.status if s else None,
-                        status_label=tr(s.status) if s else None)
-        if depth < 3:
-            for e in edges:
-                if e.follower == key and e.leader not in seen:
-                    used.add((e.leader, e.follower))
-                    child = metric_node(e.leader, "leader", depth + 1, seen | {e.leader})
-                    child.edge = tr("leads by {lag} (correlation {correlation})").format(
-                        lag=lag_text(e.lag, e.follower, page), correlation=_signed(e.correlation, page))
-                    node.children.append(child)
-        return node
-
-    north = metric_node(ws.north_star, "north_star", 0, frozenset({ws.north_star})) if ws.north_star else None
-    kpis = [metric_node(k, "kpi", 1, frozenset({k})) for k in ws.board if k != ws.north_star]
-    if north is not None:
-        north.children.extend(kpis)
-    vision = ws.vision
-    root = TreeNode(kind="vision", title=str(vision.statement) if vision else str(ws.title or ws.workspace))
-    if vision and vision.horizon:
-        root.note = tr("by {date}").format(date=page.day(vision.horizon))
-    placed = False
-    for obj in (vision.objectives if vision else []):
-        node = TreeNode(kind="objective", title=str(obj.statement))
-        if north is not None and ws.north_star in obj.metrics and not placed:
-            node.children.append(north)
-            placed = True
-        others = [metric_name(k, page) for k in obj.metrics if not (placed and k == ws.north_star)]
-        if others:
-            node.note = tr("measured by {metrics}").format(metrics=", ".join(others))
-        root.children.append(node)
-    if north is not None and not placed:
-        root.children.append(north)
-    elif north is None:
-        root.children.extend(kpis)
-    rest = [e for e in edges if (e.leader, e.follower) not in used]
-    rows = lead_rows(rest, page, other="leader")
-    for row, e in zip(rows, rest, strict=True):
-        row.follower, row.follower_name = e.follower, metric_name(e.follower, page)
-    return root, rows
-
-
-__all__ = ["AnomalyRow", "AuditRow", "ContributionRow", "ForecastView", "LeadRow", "RootCause", "TreeNode",
+__all__ = ["AnomalyRow", "AuditRow", "ContributionRow", "ForecastView", "LeadRow", "RootCause",
            "WarningView", "ahead_points", "anomaly_rows", "audit_rows", "forecast_view", "lead_rows", "root_cause",
-           "strategy_tree", "warning_view"]
+           "warning_view"]
