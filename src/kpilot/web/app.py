@@ -131,7 +131,10 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         shown = {t.key for t in tiles}
         others = [m for m in page.ws.metrics if m.key not in shown]
         through = [s.data_through for s in statuses if s.data_through]
-        return render_page(request, "board.html", page, north=north, kpis=kpis, others=others,
+        board_keys = {s.key for s in statuses}
+        moves = views.week_moves(statuses, [t for t in tiles for t in t.warnings],
+                                 [a for a in analysis.anomalies if a.metric in board_keys], page)
+        return render_page(request, "board.html", page, north=north, kpis=kpis, others=others, moves=moves,
                            to_decide=views.to_decide(tiles),
                            data_through=page.day(max(through)) if through else None,
                            in_progress=any(not t.complete for t in tiles),
@@ -296,6 +299,7 @@ def _with_analysis(tile: views.Tile, fc: Any, analysis: Analysis, page: views.Pa
     if tile.forecast is not None:
         tile.projected = None
     tile.warnings = [insight_views.warning_view(w, page) for w in analysis.warnings_on(tile.key)]
+    tile.leads = views.lead_links(tile.key, analysis.leaders_of(tile.key), analysis.led_by(tile.key), page)
     return tile
 
 
