@@ -290,7 +290,7 @@ def test_metric_page_shows_the_forecast_leads_anomalies_and_root_cause(client: T
     leads = html[html.index('class="leads"'):]
     for e in [e for e in expected.edges if e.leader == "pipeline_generated"]:
         row = re.search(rf'<tr data-key="{e.follower}">(.*?)</tr>', leads, re.S)
-        assert row and f"{e.lag} semaine(s)" in _text(row.group(1))
+        assert row and f"{e.lag} semaine{'s' if e.lag > 1 else ''}" in _text(row.group(1))
         assert f"{e.correlation:+.2f}".replace(".", ",").replace("-", "−") in _text(row.group(1))
     # Root cause of the last change (W45 -> W46), per dimension, as Insights explains it.
     with WorkspaceService(acme_dir, state_dir=tmp_path) as svc:
@@ -361,7 +361,7 @@ def test_strategy_tree(client: TestClient, expected: Expected) -> None:
     others = html[html.index('id="other-leads"'):]
     for e in expected.edges:
         assert f'<tr data-key="{e.leader}">' in others
-        assert f"{e.lag} semaine(s)" in _text(others)
+        assert f"{e.lag} semaine{'s' if e.lag > 1 else ''}" in _text(others)
     assert 'href="/tree?as_of=2026-11-15"' in html and 'href="/audit?as_of=2026-11-15"' in html
 
 

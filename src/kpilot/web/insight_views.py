@@ -11,22 +11,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kpilot.i18n import periods_count
 from kpilot.insights import Explanation, KpiForecast, LeadLagEdge
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
-from kpilot.model import Grain
 from kpilot.model.errors import render
 from kpilot.web.audit_views import AuditRow, audit_rows  # the audit's page: its own module
-from kpilot.web.views import N_, Page
+from kpilot.web.views import Page
 
 # A lag in periods of the follower's grain.
-LAG_WORDS: dict[Grain, str] = {Grain.day: N_("{n} day(s)"), Grain.week: N_("{n} week(s)"),
-                               Grain.month: N_("{n} month(s)"), Grain.quarter: N_("{n} quarter(s)"),
-                               Grain.year: N_("{n} year(s)")}
 TOP_CONTRIBUTIONS = 3  # per dimension, in the root cause of the last change
 
 
 def lag_text(lag: int, follower: str, page: Page) -> str:
-    return page.tr(LAG_WORDS[page.ws.metric(follower).grain]).format(n=lag)
+    """A lag in periods of the follower's grain, singular or plural: "1 week", "4 weeks"."""
+    return periods_count(lag, page.ws.metric(follower).grain.value, page.lang)
 
 
 def metric_name(key: str, page: Page) -> str:
