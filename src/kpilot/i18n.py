@@ -172,7 +172,7 @@ def alert_reason(kind: str, p: Mapping[str, Any], lang: str,
     def shown(key: str) -> str:
         return value(p.get(key), unit) if value is not None else format_value(p.get(key), unit, lang)
 
-    name, period = p.get("name", ""), p.get("period_label", "")
+    name, period = p.get("name", ""), said_period(p, lang)
     if kind == "early_warning":
         return tr("{name} is projected at {projected} in {period}, against a target of {target} ({chance} chance "
                   "of missing it).").format(name=name, projected=shown("projected"), period=period,
@@ -210,3 +210,15 @@ def period_words(start: date, grain: str, lang: str) -> str:
     if grain == "year":
         return str(start.year)
     return format_day(start, lang)
+
+
+def said_period(p: Mapping[str, Any], lang: str, key: str = "period") -> str:
+    """The period an alert's payload is about, as people say it when its start and grain are known, else its
+    label."""
+    start, grain = p.get(key), p.get("grain")
+    if isinstance(start, str) and isinstance(grain, str):
+        try:
+            return period_words(date.fromisoformat(start), grain, lang)
+        except ValueError:
+            pass
+    return str(p.get(f"{key}_label", ""))

@@ -99,7 +99,8 @@ def test_a_receiver_down_delays_messages_and_loses_or_repeats_none(svc: Workspac
     texts = [email.message_from_bytes(e.content, policy=policy.default).get_body(("plain",)).get_content()
              for e in smtp.envelopes]
     demos = next(t for t in texts if "Démos planifiées" in t.splitlines()[0])
-    assert "Cause principale : leads.channel linkedin_ads est passé de 10 à 1 entre 2026-W36 et 2026-W37." in demos
+    assert ("Cause principale : LinkedIn Ads (Channel) est passé de 10 à 1 entre semaine du 31 août et semaine du "
+            "7 sept." in demos)
     # A link to record the decision about this very alert.
     (decide,) = re.findall(r"Enregistrer la décision : (\S+)", text)
     metric, alert = re.search(r"/decisions\?metric=(\w+)&alert=(\d+)#decide$", decide).groups()

@@ -11,7 +11,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kpilot.alerting.message import Fact, Item, Message
-from kpilot.i18n import EFFECT_WORDS, alert_reason, format_percent, format_value, format_verdict, translator
+from kpilot.i18n import (
+    EFFECT_WORDS,
+    alert_reason,
+    format_percent,
+    format_value,
+    format_verdict,
+    said_period,
+    translator,
+)
 from kpilot.store.alert_log import ALERT_ID_SLOT
 
 
@@ -34,9 +42,10 @@ def cause(kind: str, p: Mapping[str, Any], lang: str) -> str | None:
     tr = translator(lang)
     leader = p.get("leader_name")
     if not leader and p.get("cause_dimension"):
-        return tr("Root cause: {dimension} {value} went from {before} to {after} between {first} and {second}.").format(
-            dimension=p["cause_dimension"], value=p.get("cause_value", ""), before=_value(p, "cause_before", lang),
-            after=_value(p, "cause_after", lang), first=p.get("cause_from", ""), second=p.get("cause_to", ""))
+        return tr("Root cause: {value} ({dimension}) went from {before} to {after} between {first} and "
+                  "{second}.").format(dimension=p["cause_dimension"], value=p.get("cause_value", ""),
+                                      before=_value(p, "cause_before", lang), after=_value(p, "cause_after", lang),
+                                      first=said_period(p, lang, "cause_from"), second=said_period(p, lang, "cause_to"))
     if not leader:
         return None
     return tr("Leading cause: {leader} moved {change} in {period} against its usual level; it leads {name} by "
@@ -56,7 +65,7 @@ def action(p: Mapping[str, Any], lang: str) -> str | None:
 
 def subject(kind: str, p: Mapping[str, Any], lang: str) -> str:
     tr = translator(lang)
-    name, period = p.get("name", ""), p.get("period_label", "")
+    name, period = p.get("name", ""), said_period(p, lang)
     if kind == "early_warning":
         return tr("{name}: projected to miss in {period}").format(name=name, period=period)
     if kind == "anomaly":
@@ -76,14 +85,14 @@ def facts(kind: str, p: Mapping[str, Any], lang: str) -> list[Fact]:
     out = []
     if kind == "early_warning":
         out += [Fact(tr("Projected"), _value(p, "projected", lang)), Fact(tr("Target"), _value(p, "target", lang)),
-                Fact(tr("Period"), str(p.get("period_label", "")))]
+                Fact(tr("Period"), said_period(p, lang))]
     else:
         out += [Fact(tr("Value"), _value(p, "value", lang))]
         if p.get("target") is not None:
             out.append(Fact(tr("Target"), _value(p, "target", lang)))
         if p.get("projected") is not None and kind == "kpi":
             out.append(Fact(tr("Projected at period end"), _value(p, "projected", lang)))
-        out.append(Fact(tr("Period"), str(p.get("period_label", ""))))
+        out.append(Fact(tr("Period"), said_period(p, lang)))
     if p.get("owner_name") or p.get("owner"):
         out.append(Fact(tr("Owner"), str(p.get("owner_name") or p.get("owner"))))
     return out

@@ -223,6 +223,30 @@ class Source(Spec):
         return self
 
 
+# Words whose usual spelling a plain capitalisation gets wrong.
+KNOWN_WORDS = {"linkedin": "LinkedIn", "seo": "SEO", "sea": "SEA", "crm": "CRM", "pme": "PME", "eti": "ETI",
+               "ge": "GE", "tpe": "TPE", "b2b": "B2B", "b2c": "B2C", "saas": "SaaS", "hubspot": "HubSpot",
+               "google": "Google", "facebook": "Facebook", "youtube": "YouTube", "tiktok": "TikTok", "ads": "Ads",
+               "id": "ID", "kpi": "KPI", "mrr": "MRR", "arr": "ARR", "sms": "SMS", "api": "API", "ai": "AI"}
+
+
+def readable(key: str) -> str:
+    """A key as words: `linkedin_ads` -> "LinkedIn Ads", `paid_search` -> "Paid search"; a value that is already
+    words (has a space or capitals) is kept as it is."""
+    if " " in key or key != key.lower() or not key:
+        return key
+    words = [w for w in key.replace("-", "_").split("_") if w]
+    out = []
+    for i, w in enumerate(words):
+        known = KNOWN_WORDS.get(w)
+        out.append(known if known else (w.capitalize() if i == 0 else w))
+    # After a brand, the next word takes a capital too: "LinkedIn Ads", "Google Ads".
+    for i in range(1, len(out)):
+        if words[i - 1] in KNOWN_WORDS and out[i - 1][:1].isupper() and words[i] in KNOWN_WORDS:
+            out[i] = KNOWN_WORDS[words[i]]
+    return " ".join(out)
+
+
 def _has_password(url: str) -> bool:
     from urllib.parse import urlsplit
 
@@ -397,6 +421,8 @@ class Workspace(Spec):
     board: list[str] = []
     metrics: list[Metric] = []
     channels: list[Channel] = []
+    labels: dict[str, str] = Field(default={}, description="words for dimension names and values, e.g. "
+                                                            "{channel: Canal, linkedin_ads: LinkedIn Ads}")
     alerts: AlertSettings = AlertSettings()
     review: Review | None = None
     base_url: str | None = Field(default=None, description="the web app's public address, for links in alerts and "
@@ -425,6 +451,16 @@ class Workspace(Spec):
             if t.key == key:
                 return t
         raise KeyError(key)
+
+    def label_of(self, key: str) -> str:
+        """A dimension's name or value in people's words: its `labels:` entry, else a readable default
+        (`linkedin_ads` -> "LinkedIn Ads", `leads.channel` -> "Channel")."""
+        if key in self.labels:
+            return self.labels[key]
+        short = key.rsplit(".", 1)[-1]
+        if short in self.labels:
+            return self.labels[short]
+        return readable(short)
 
     def channel(self, key: str) -> Channel:
         for c in self.channels:

@@ -216,10 +216,11 @@ def root_cause(ins: Insights, key: str, period: date) -> dict[str, Any] | None:
     worst = min(moved, key=lambda c: sign * c.change, default=None)
     if worst is None or sign * worst.change >= 0:
         return None
-    return {"cause_dimension": " × ".join(worst.dimensions), "cause_value": " × ".join(worst.values),
+    return {"cause_dimension": " × ".join(ws.label_of(d) for d in worst.dimensions),
+            "cause_value": " × ".join(ws.label_of(v) for v in worst.values),
             "cause_before": worst.before, "cause_after": worst.after,
-            "cause_from": label(before, metric.grain, ws.week_start), "cause_to": label(period, metric.grain,
-                                                                                       ws.week_start)}
+            "cause_from": before.isoformat(), "cause_from_label": label(before, metric.grain, ws.week_start),
+            "cause_to": period.isoformat(), "cause_to_label": label(period, metric.grain, ws.week_start)}
 
 
 def _messages(ws: Workspace, pings: Sequence[tuple[str, str, str]], payloads: Mapping[str, tuple[str, dict[str, Any]]],
