@@ -13,7 +13,7 @@ from kpilot.insights import AuditVerdict, Insights
 from kpilot.insights.funnel import funnel_stages, funnel_values
 from kpilot.model import Grain, Metric
 from kpilot.model.errors import render
-from kpilot.model.periods import label, period_start
+from kpilot.model.periods import label, parse_period, period_start
 from kpilot.service import DecisionRecord, MetricStatus
 from kpilot.web.views import N_, Page, decided_by, decision_of
 
@@ -138,11 +138,21 @@ class DecisionRow:
     alert_id: int | None
 
 
+def said(period: str, page: Page) -> str:
+    """A decision's period (as stored: 2026-W37, 2026-09) as the tiles say it: "week of 7 Sep", "September 2026"."""
+    try:
+        grain, start = parse_period(period)
+    except ValueError:
+        return period
+    return page.period(start, grain)
+
+
 def decision_row(d: DecisionRecord, page: Page) -> DecisionRow:
     unit = page.ws.metric(d.metric).unit if d.metric in page.ws.metric_keys else None
     name = page.ws.metric(d.metric).label if d.metric in page.ws.metric_keys else d.metric
     effect = d.effect or {}
-    return DecisionRow(d.id, d.metric, name, d.period, d.action, page.team(d.owner) if d.owner else "—", d.status,
+    return DecisionRow(d.id, d.metric, name, said(d.period, page), d.action,
+                       page.team(d.owner) if d.owner else "—", d.status,
                        page.tr(d.status), d.note or "", page.day(d.created_at.date()), decided_by(d, page),
                        d.expected_effect or "", effect_words(effect, unit, page), str(effect.get("verdict") or ""),
                        d.alert_id)
