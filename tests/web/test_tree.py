@@ -160,7 +160,7 @@ def test_the_list_holds_the_same_tree(page_fr: str, engine_board: list[MetricSta
                 _role(cards[f"metric:{s.key}"], role), (s.key, role)
     # The text alternative: the drawing names its description, which says the list holds the same tree.
     svg = _svg(page_fr)
-    assert svg.get("role") == "img" and svg.get("aria-labelledby") == "tree-graph-title tree-graph-desc"
+    assert svg.get("role") == "group" and svg.get("aria-labelledby") == "tree-graph-title tree-graph-desc"
     assert '<p id="tree-graph-desc" hidden>' in page_fr
     assert svg.find(f"{SVG}title") is not None
 
