@@ -4,12 +4,16 @@ the header is at most 64 px high, its menu opens the nav, and nothing scrolls si
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kpilot.i18n import format_value
+from kpilot.service import MetricStatus
 from tests.web.conftest import AS_OF
 
 pytestmark = pytest.mark.browser
@@ -113,3 +117,25 @@ def test_phone_menu_opens_the_nav(browser: Any, live_server: str, screenshots: P
         assert p.locator("h1").inner_text() == "Audit"
     finally:
         context.close()
+
+
+def test_charts_state_their_numbers(client: Any, engine_board: list[MetricStatus]) -> None:
+    """Each sparkline and the KPI page's history say in words the latest value, its target and the verdict."""
+    client.cookies.set("kpilot_lang", "en")
+    try:
+        board = client.get(f"/?as_of={AS_OF.isoformat()}").text
+        for s in engine_board:
+            tile = board[board.index(f'data-key="{s.key}"'):]
+            alt = html.unescape(re.search(r'class="chart spark"[^>]*aria-label="([^"]*)"', tile).group(1))
+            assert alt.startswith(f"Last periods against target. {s.name}: "), alt
+            if s.value is not None:
+                value = format_value(s.value, s.unit, "en", currency="EUR")
+                target = format_value(s.target, s.unit, "en", currency="EUR")
+                assert f": {value} in " in alt and f"against a target of {target}, " in alt, alt
+        s = next(s for s in engine_board if s.key == "pipeline_generated")
+        page = client.get(f"/metric/{s.key}?as_of={AS_OF.isoformat()}").text
+        alt = html.unescape(re.search(r'class="chart history"[^>]*aria-label="([^"]*)"', page).group(1))
+        assert alt.startswith(f"History against target. {s.name}: "), alt
+        assert format_value(s.value, s.unit, "en", currency="EUR") in alt
+    finally:
+        client.cookies.delete("kpilot_lang")

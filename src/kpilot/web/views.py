@@ -142,6 +142,7 @@ class Tile:
     warnings: list[Any] = field(default_factory=list)  # insight_views.WarningView: early warnings on this KPI
     decided: str | None = None  # "Decided by ... on ..., review on ...": an open decision of the current period
     shape: str = ""  # the verdict's shape (● ▲ ◆ ○): the verdict never rests on colour alone
+    spark_alt: str = ""  # the sparkline's text alternative: the latest value, target and verdict in words
     reason: str = ""  # the verdict's reason in one line
     leads: list[LeadLink] = field(default_factory=list)  # measured leading indicators of this KPI (or what it leads)
 
@@ -223,8 +224,17 @@ def tile(s: MetricStatus, rows: list[dict[str, object]], page: Page, *, big: boo
         spark=charts.sparkline(rows, unit=s.unit, height=84 if big else 44, lang=page.lang,
                                currency=page.ws.currency),
         shape=VERDICT_SHAPES[s.verdict.value], reason=tile_reason(s, page, reason),
-        data_through=page.day(s.data_through), raw=s,
+        data_through=page.day(s.data_through), raw=s, spark_alt=spark_alt(s, verdict_label, page),
     )
+
+
+def spark_alt(s: MetricStatus, verdict_label: str, page: Page) -> str:
+    """A chart's words for screen readers: "Demos booked: 83 in week of 21 Sep against a target of 100, off track"."""
+    if s.value is None:
+        return page.tr("{metric}: {verdict}").format(metric=s.name, verdict=verdict_label)
+    return page.tr("{metric}: {value} in {period} against a target of {target}, {verdict}").format(
+        metric=s.name, value=page.value(s.value, s.unit), period=page.period(s.period, s.grain),
+        target=page.value(s.target, s.unit), verdict=verdict_label)
 
 
 def decided_by(d: DecisionRecord, page: Page) -> str:
