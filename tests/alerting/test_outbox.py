@@ -10,6 +10,8 @@ import hmac
 import json
 import re
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -192,3 +194,24 @@ def test_compute_evaluates_the_alerts_of_a_workspace_with_channels(acme_dir: Pat
     assert r.returncode == 0, r.stderr
     m = re.search(r"Alertes : (\d+) active\(s\), (\d+) message\(s\) en file d'envoi", r.stdout)
     assert m is not None and int(m.group(1)) >= 4 and int(m.group(2)) >= 4
+
+
+def test_the_smtp_password_stored_with_kpilot_secrets(acme_dir: Path, tmp_path: Path) -> None:
+    ws = _workspace(acme_dir, tmp_path)
+    state = tmp_path / "state"
+    refused = subprocess.run([sys.executable, "-m", "kpilot.cli", "secrets", "set", "alerts", "SMTP_PASS", "-w",
+                              str(ws), "--state-dir", str(state)], input="x", capture_output=True, text=True)
+    assert refused.returncode == 1 and "KPILOT_SMTP_PASSWORD" in refused.stderr  # the names it reads, suggested
+    stored = subprocess.run([sys.executable, "-m", "kpilot.cli", "secrets", "set", "alerts", "KPILOT_SMTP_PASSWORD",
+                             "-w", str(ws), "--state-dir", str(state)], input="s3cret-pass\n", capture_output=True,
+                            text=True)
+    assert stored.returncode == 0, stored.stderr
+    with SmtpReceiver(auth=("kpilot", "s3cret-pass")) as smtp, \
+            WorkspaceService(ws, state_root=state) as svc:
+        svc.load()
+        service.evaluate(svc, as_of=AS_OF)
+        env = {"KPILOT_SMTP_URL": smtp.url("kpilot"), "SALES_HOOK": "http://127.0.0.1:9/x", "HOOK_SECRET": SECRET,
+               "MKT_SLACK": "http://127.0.0.1:9/y"}  # no password in the environment
+        report = service.deliver(svc, env, now=datetime.now(UTC) + timedelta(seconds=1))
+    assert smtp.logins and all(ok for _, ok in smtp.logins)
+    assert len(smtp.envelopes) >= 1 and not [e for d, e in report.failed if "SMTP" in e]

@@ -79,7 +79,7 @@ def alerts(
 def _check_sending(svc: Any) -> None:
     from kpilot.model import WorkspaceInvalid
 
-    issues = [i for i in svc.validate(with_data=False, environ=os.environ)
+    issues = [i for i in svc.validate(with_data=False, environ={**os.environ, **svc.alert_secrets()})
               if i.severity == "error" and i.code in ("no_smtp", "bad_smtp", "env_not_set", "unknown_channel")]
     if issues:
         raise WorkspaceInvalid(issues)

@@ -45,6 +45,9 @@ from kpilot.store.alert_log import AlertRecord, OutboxRecord
 from kpilot.store.credentials import CredentialVault, check_name
 
 Progress = Callable[[int, int, str], None]
+ALERT_SECRETS = "alerts"  # the `kpilot secrets` source under which the alert channels' settings are stored
+
+
 class WorkspaceService:
     """A workspace opened from its folder; cheap to create, holds one DuckDB connection."""
 
@@ -263,9 +266,31 @@ class WorkspaceService:
             self._own_store = True
         return self.store
 
+    def alert_secret_names(self) -> list[str]:
+        """The settings the alert channels read that may be stored with `kpilot secrets set alerts NAME`: the SMTP
+        server and password, and each channel's `url_env` and `secret_env`."""
+        names = ["KPILOT_SMTP_URL", "KPILOT_SMTP_PASSWORD"]
+        names += [n for c in self.ws.channels for n in (c.url_env, c.secret_env) if n]
+        return list(dict.fromkeys(names))
+
+    def alert_secrets(self) -> dict[str, str]:
+        """The alert channels' settings stored encrypted (`kpilot secrets set alerts NAME`); they win over the
+        environment's. Empty when no application database exists."""
+        if not self.has_app_store():
+            return {}
+        with self.credentials() as vault:
+            found = {n: vault.get(self.ws.workspace, ALERT_SECRETS, n) for n in self.alert_secret_names()}
+        return {n: v for n, v in found.items() if v}
+
     def check_credential(self, source: str, name: str) -> None:
         """Refuse a credential of a source kpilot.yaml does not declare, or under a name that is no variable name:
-        before its value is asked for."""
+        before its value is asked for. The source `alerts` holds the alert channels' settings."""
+        if source == ALERT_SECRETS:
+            names = self.alert_secret_names()
+            if name not in names:
+                raise KpilotError(msg("the alert channels read no setting named {name};{hint} they read: {names}",
+                                      name=name, hint=did_you_mean(name, names), names=one_of(names)))
+            return
         keys = [s.key for s in self.ws.sources]
         if source not in keys:
             raise KpilotError(msg("no source '{source}' in {file};{hint} sources: {sources}", source=source,

@@ -365,8 +365,9 @@ def replay(svc: WorkspaceService, first: date, last: date) -> dict[str, Any]:
 
 def deliver(svc: WorkspaceService, environ: Mapping[str, str], *, now: datetime | None = None,
             store: AppStore | None = None) -> DeliveryReport:
-    """Try every due message of the outbox once (what `kpilot alerts --send` and the worker do)."""
-    return deliver_due(store or svc.app_store(), svc.ws, environ, now=now)
+    """Try every due message of the outbox once (what `kpilot alerts --send` and the worker do). The settings stored
+    with `kpilot secrets set alerts NAME` win over the environment's."""
+    return deliver_due(store or svc.app_store(), svc.ws, {**environ, **svc.alert_secrets()}, now=now)
 
 
 def acknowledge(svc: WorkspaceService, alert_id: int, by: str | None) -> AlertRecord:

@@ -125,7 +125,7 @@ def check_sending(svc: WorkspaceService, environ: Mapping[str, str]) -> None:
             return path.split(".")[0] in used
         return path.startswith("review")
 
-    issues = [i for i in svc.validate(with_data=False, environ=environ)
+    issues = [i for i in svc.validate(with_data=False, environ={**environ, **svc.alert_secrets()})
               if i.severity == "error" and i.code in SENDING_CHECKS and concerns(i.code, i.path)]
     if issues:
         raise WorkspaceInvalid(issues)
