@@ -22,6 +22,7 @@ def test_the_expected_effect_in_words() -> None:
     assert expected_change("+15 % demos within 3 weeks") == pytest.approx(0.15)
     assert expected_change("−10,5 % de churn") == pytest.approx(-0.105)
     assert expected_change("more demos") is None
+    assert expected_change("+" + "9" * 400 + " %") is None  # not infinity
     assert review_date("+15 % démos sous 3 semaines", date(2026, 9, 16), Grain.week, None) == date(2026, 10, 7)
     assert review_date(None, date(2026, 9, 16), Grain.month, 2) == date(2026, 11, 30)  # end of the 2nd month after
     assert review_date(None, date(2026, 9, 16), Grain.week, None) == date(2026, 10, 14)

@@ -372,26 +372,42 @@ def deliver(svc: WorkspaceService, environ: Mapping[str, str], *, now: datetime 
 
 def acknowledge(svc: WorkspaceService, alert_id: int, by: str | None) -> AlertRecord:
     """Someone owns the alert: no more messages about it until it resolves."""
+    _open_alert(svc, alert_id)
     return _set_state(svc, alert_id, "acknowledged", by=by)
 
 
 def snooze(svc: WorkspaceService, alert_id: int, until: date) -> AlertRecord:
     """No message about the alert before `until` (a day after today); if its condition still holds then, it fires
     again."""
-    if until <= svc.today():
-        raise StoreInvalid(msg("--until must be a date after today, e.g. {example}",
-                               example=(svc.today() + timedelta(days=7)).isoformat()))
+    _open_alert(svc, alert_id)
+    today = svc.today()
+    if until <= today:
+        raise StoreInvalid(msg("an alert is snoozed until a day after today; {day} is not. Fix: pick a later day, "
+                               "e.g. {example}.", day=until.isoformat(),
+                               example=(today + timedelta(days=7)).isoformat()))
     return _set_state(svc, alert_id, "snoozed", until=until.isoformat())
+
+
+def _open_alert(svc: WorkspaceService, alert_id: int) -> AlertRecord:
+    """An open alert of the workspace: StoreNotFound (404) when there is none, StoreConflict (409) when resolved."""
+    found = svc.app_store().alert(svc.ws.workspace, alert_id)
+    if found is None:
+        raise StoreNotFound(msg("there is no alert {id} in workspace '{workspace}'. Fix: see `kpilot alerts` for "
+                                "the ids.", id=alert_id, workspace=svc.ws.workspace))
+    if found.state == "resolved":
+        raise StoreConflict(msg("alert {id} is resolved already: there is nothing left to acknowledge or snooze.",
+                                id=alert_id))
+    return found
 
 
 def _set_state(svc: WorkspaceService, alert_id: int, state: str, **kw: Any) -> AlertRecord:
     try:
         record = svc.app_store().set_alert_state(svc.ws.workspace, alert_id, state, **kw)
-    except ValueError as exc:
+    except ValueError as exc:  # resolved between the check and the change
         raise StoreConflict(message_of(exc)) from None
     if record is None:
         raise StoreNotFound(msg("there is no alert {id} in workspace '{workspace}'. Fix: see `kpilot alerts` for "
-                              "the ids.", id=alert_id, workspace=svc.ws.workspace))
+                                "the ids.", id=alert_id, workspace=svc.ws.workspace))
     return record
 
 

@@ -12,6 +12,7 @@ the effect is judged beyond it only when the actual value leaves its 80 % interv
 
 from __future__ import annotations
 
+import math
 import re
 from contextlib import suppress
 from datetime import date, timedelta
@@ -22,7 +23,9 @@ import numpy as np
 from kpilot.analysis import forecast as forecast_mod
 from kpilot.model.errors import msg
 from kpilot.model.periods import Grain, label, next_start, period_start, shift
+from kpilot.model.workspace import Metric
 from kpilot.store import AppStore, DecisionRecord, StoreInvalid, StoreNotFound
+from kpilot.store.alert_log import AlertRecord
 
 if TYPE_CHECKING:
     from kpilot.service import WorkspaceService
@@ -43,7 +46,8 @@ def expected_change(text: str | None) -> float | None:
     if m is None:
         return None
     number = m.group(1).replace(" ", "").replace("−", "-").replace(",", ".")
-    return float(number) / 100
+    share = float(number) / 100
+    return share if math.isfinite(share) else None  # "+999…9 %" reads as no expectation, not infinity
 
 
 def review_date(text: str | None, decided: date, grain: Grain, review_after: int | None) -> date:
@@ -107,6 +111,34 @@ def _between(after: date, upto: date, grain: Grain, week_start: Any) -> list[dat
     return out
 
 
+def review_day(metric: Metric, expected_effect: str | None, review_on: date | None, day: date) -> date:
+    """The review date of a decision taken on `day` (the one given, else the expected effect's delay, else the rule's),
+    checked: after the decision's day and at most five years later (a later one would forecast for years)."""
+    try:
+        review = review_on or review_date(expected_effect, day, metric.grain,
+                                          metric.decision.review_after if metric.decision else None)
+    except (OverflowError, ValueError):
+        review = date.max
+    if review <= day:
+        raise StoreInvalid(msg("the review date {day} must be after the decision's day", day=review.isoformat()))
+    if review - day > REVIEW_HORIZON:
+        raise StoreInvalid(msg("the review date {day} is more than five years ahead. Fix: pick a date within five "
+                               "years.", day=review.isoformat()))
+    return review
+
+
+def answered_alert(store: AppStore, workspace: str, alert_id: int, key: str) -> AlertRecord:
+    """The alert a decision on `key` answers: one of the workspace's (StoreNotFound), about that KPI (StoreInvalid)."""
+    found = store.alert(workspace, alert_id)
+    if found is None:
+        raise StoreNotFound(msg("there is no alert {id} in workspace '{workspace}'. Fix: see `kpilot alerts` for the "
+                                "ids.", id=alert_id, workspace=workspace))
+    if found.metric != key:
+        raise StoreInvalid(msg("alert {id} is about {alert_metric}, not {metric}. Fix: decide on {alert_metric}, or "
+                               "leave the alert out.", id=alert_id, alert_metric=found.metric, metric=key))
+    return found
+
+
 def decide(svc: WorkspaceService, key: str, *, action: str, by: str | None = None, owner: str | None = None,
            expected_effect: str | None = None, review_on: date | None = None, alert_id: int | None = None,
            today: date | None = None) -> DecisionRecord:
@@ -116,21 +148,10 @@ def decide(svc: WorkspaceService, key: str, *, action: str, by: str | None = Non
     metric = svc.ws.metric(key)
     day = today or svc.today()
     rule = metric.decision
-    review = review_on or review_date(expected_effect, day, metric.grain, rule.review_after if rule else None)
-    if review <= day:
-        raise StoreInvalid(msg("the review date {day} must be after the decision's day", day=review.isoformat()))
-    if review - day > REVIEW_HORIZON:
-        raise StoreInvalid(msg("the review date {day} is more than five years ahead. Fix: pick a date within five "
-                               "years.", day=review.isoformat()))
+    review = review_day(metric, expected_effect, review_on, day)
     store = svc.app_store()
     if alert_id is not None:
-        alert = store.alert(svc.ws.workspace, alert_id)
-        if alert is None:
-            raise StoreNotFound(msg("there is no alert {id} in workspace '{workspace}'. Fix: see `kpilot alerts` for "
-                                    "the ids.", id=alert_id, workspace=svc.ws.workspace))
-        if alert.metric != key:
-            raise StoreInvalid(msg("alert {id} is about {alert_metric}, not {metric}. Fix: decide on {alert_metric}, "
-                                   "or leave the alert out.", id=alert_id, alert_metric=alert.metric, metric=key))
+        answered_alert(store, svc.ws.workspace, alert_id, key)
     period = label(period_start(day, metric.grain, svc.ws.week_start), metric.grain, svc.ws.week_start)
     svc.load()
     record = store.add_decision(
@@ -192,4 +213,5 @@ def review_due(svc: WorkspaceService, as_of: date, *, store: AppStore | None = N
     return done
 
 
-__all__ = ["VERDICTS", "baseline", "decide", "expected_change", "measure", "review_date", "review_due"]
+__all__ = ["VERDICTS", "answered_alert", "baseline", "decide", "expected_change", "measure", "review_date",
+           "review_day", "review_due"]

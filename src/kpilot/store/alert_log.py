@@ -7,6 +7,7 @@ second worker never loses a message nor sends it twice under two ids.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -148,7 +149,7 @@ class AlertLog:
         with self._session() as s:
             pending_story: list[tuple[AlertRow, str]] = []
             for change in changes:
-                fields = dict(change)
+                fields = json_safe(dict(change))
                 story_key = fields.pop("story_key", None)
                 alert_id = fields.pop("id", None)
                 if alert_id is not None:
@@ -172,7 +173,7 @@ class AlertLog:
             for m in messages:
                 alert_id = ids.get(m.alert_key) if m.alert_key else None
                 delivery = uuid.uuid4().hex
-                message = {**_with_alert_id(m.message, alert_id), "delivery_id": delivery}
+                message = {**json_safe(_with_alert_id(m.message, alert_id)), "delivery_id": delivery}
                 # Held back for the digest; for a team without a channel, kept (it counts in the budget) unsent.
                 state = "held" if m.kind == "held" else "pending" if m.channel else "unrouted"
                 s.add(OutboxRow(workspace=workspace, delivery_id=delivery, channel=m.channel, recipient=m.recipient,
@@ -194,8 +195,8 @@ class AlertLog:
             if row is None or row.workspace != workspace:
                 return None
             if row.state == "resolved":
-                raise ValueError(msg("alert {id} is resolved already: there is nothing left to {action}",
-                                     id=alert_id, action=state))
+                raise ValueError(msg("alert {id} is resolved already: there is nothing left to acknowledge or snooze.",
+                                     id=alert_id))
             row.state = state
             row.acknowledged_by = by if state == "acknowledged" else row.acknowledged_by
             row.snoozed_until = until if state == "snoozed" else None
@@ -271,6 +272,17 @@ class AlertLog:
                 return False
             row.state, row.next_attempt_at = "pending", datetime.now(UTC)
             return True
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every non-finite number (NaN, infinity) as None: PostgreSQL's JSON refuses them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 ALERT_ID_SLOT = "{alert_id}"  # in a queued message's texts: the id of its alert, known once the alert is written

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kpilot.model import KpilotError
 from kpilot.model.errors import N_, msg
 from kpilot.model.periods import period_range
-from kpilot.store.alert_log import AlertLog
+from kpilot.store.alert_log import AlertLog, json_safe
 from kpilot.store.models import (
     AnnotationRow,
     CredentialRow,
@@ -309,7 +309,7 @@ class AppStore(AlertLog):
         row = DecisionRow(workspace=workspace, metric=metric, period=period, action=action, owner=owner,
                           status=status, note=note, created_at=now, updated_at=now, user=user,
                           expected_effect=expected_effect, expected_change=expected_change, review_on=review_on,
-                          alert_id=alert_id, baseline=baseline)
+                          alert_id=alert_id, baseline=json_safe(baseline))
         with self._session() as s:
             s.add(row)
             s.flush()
@@ -321,10 +321,7 @@ class AppStore(AlertLog):
         _check_status(status)
         _check_texts("decision", {"note": (note, TEXT_MAX)})
         with self._session() as s:
-            row = s.get(DecisionRow, decision_id)
-            if row is None or row.workspace != workspace:
-                raise StoreNotFound(msg("no decision {id} in workspace '{workspace}'. Fix: list the decisions to "
-                                        "find its id.", id=decision_id, workspace=workspace))
+            row = _decision_row(s, workspace, decision_id)
             row.status = status
             if note is not None:
                 row.note = note
@@ -335,11 +332,8 @@ class AppStore(AlertLog):
     def record_effect(self, workspace: str, decision_id: int, effect: dict[str, Any]) -> DecisionRecord:
         """Keep the effect measured at a decision's review."""
         with self._session() as s:
-            row = s.get(DecisionRow, decision_id)
-            if row is None or row.workspace != workspace:
-                raise StoreNotFound(msg("no decision {id} in workspace '{workspace}'. Fix: list the decisions to "
-                                        "find its id.", id=decision_id, workspace=workspace))
-            row.effect = effect
+            row = _decision_row(s, workspace, decision_id)
+            row.effect = json_safe(effect)
             row.updated_at = _now()
             s.flush()
             return DecisionRecord.of(row)
@@ -481,6 +475,15 @@ class AppStore(AlertLog):
 def _credential_row(s: Session, workspace: str, source: str, name: str) -> CredentialRow | None:
     return s.scalars(select(CredentialRow).where(CredentialRow.workspace == workspace, CredentialRow.source == source,
                                                  CredentialRow.name == name)).one_or_none()
+
+
+def _decision_row(s: Session, workspace: str, decision_id: int) -> DecisionRow:
+    """The workspace's decision `decision_id` (StoreNotFound otherwise: another workspace's is not reachable)."""
+    row = s.get(DecisionRow, decision_id)
+    if row is None or row.workspace != workspace:
+        raise StoreNotFound(msg("no decision {id} in workspace '{workspace}'. Fix: list the decisions to find its id.",
+                                id=decision_id, workspace=workspace))
+    return row
 
 
 def _check_status(status: str) -> None:

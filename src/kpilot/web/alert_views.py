@@ -20,9 +20,8 @@ from kpilot.i18n import (
     alert_reason,
     format_verdict,
 )
-from kpilot.model.errors import msg
 from kpilot.service import AlertRecord
-from kpilot.web.views import Page, Refused, a_day
+from kpilot.web.views import Page
 
 KIND_WORDS, STATE_WORDS = ALERT_KINDS, ALERT_STATES
 RESOLVED_SHOWN = timedelta(weeks=4)  # resolved alerts listed under the open ones
@@ -110,15 +109,6 @@ def outbox_row(m: Any, page: Page) -> OutboxRow:
                      m.last_error or "", m.attempts, page.day(m.created_at.date()))
 
 
-def snooze_until(text: str, today: date) -> date:
-    """The day a snooze ends, from a form or a body: a date after today (Refused, for people, otherwise)."""
-    day = a_day(text)
-    if day <= today:
-        raise Refused(msg("an alert is snoozed until a day after today; {day} is not. Fix: pick a later day, e.g. "
-                          "{example}.", day=day.isoformat(), example=(today + timedelta(days=7)).isoformat()))
-    return day
-
-
 def _day(iso: str, page: Page) -> str:
     try:
         return page.day(date.fromisoformat(iso[:10]))
@@ -127,4 +117,4 @@ def _day(iso: str, page: Page) -> str:
 
 
 __all__ = ["AlertRecord", "AlertRow", "OutboxRow", "alert_row", "outbox_row", "reason", "recently_resolved",
-           "snooze_until", "verdict_of"]
+           "verdict_of"]

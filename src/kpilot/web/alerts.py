@@ -14,7 +14,7 @@ from kpilot.model import KpilotError
 from kpilot.model.errors import msg
 from kpilot.service import AlertRecord
 from kpilot.service import alerts as service
-from kpilot.web import alert_views
+from kpilot.web import alert_views, views
 from kpilot.web.settings import Forms, form_field
 from kpilot.web.state import WorkspaceGate
 
@@ -27,23 +27,16 @@ class NotFound(KpilotError):
     status = 404
 
 
-class Resolved(KpilotError):
-    """An alert resolved already: nothing left to acknowledge or snooze (HTTP 409)."""
-
-    status = 409
-
-
 def acknowledge(gate: WorkspaceGate, alert_id: int, by: str | None) -> AlertRecord:
-    """Acknowledge through the service: no more messages about the alert until it resolves."""
-    _known(gate, alert_id)
+    """Acknowledge through the service (which refuses an unknown alert, 404, or a resolved one, 409): no more
+    messages about the alert until it resolves."""
     with gate.service() as svc:
         return service.acknowledge(svc, alert_id, by)
 
 
 def snooze(gate: WorkspaceGate, alert_id: int, until: str) -> AlertRecord:
-    """Snooze through the service until a day after today (Refused otherwise)."""
-    _known(gate, alert_id)
-    day = alert_views.snooze_until(until, gate.today())
+    """Snooze through the service until a day after today (the service refuses another day, 422)."""
+    day = views.a_day(until)
     with gate.service() as svc:
         return service.snooze(svc, alert_id, day)
 
@@ -54,19 +47,6 @@ def retry(gate: WorkspaceGate, message_id: int) -> None:
         raise NotFound(msg("there is no undelivered message {id} in workspace '{workspace}'. Fix: see the alerts "
                            "page for the messages not delivered.", id=message_id,
                            workspace=gate.primary.ws.workspace))
-
-
-def _known(gate: WorkspaceGate, alert_id: int) -> AlertRecord:
-    """An open alert of the workspace (NotFound, or Resolved, otherwise)."""
-    workspace = gate.primary.ws.workspace
-    found = gate.store.alert(workspace, alert_id)
-    if found is None:
-        raise NotFound(msg("there is no alert {id} in workspace '{workspace}'. Fix: see `kpilot alerts` for the ids.",
-                           id=alert_id, workspace=workspace))
-    if found.state == "resolved":
-        raise Resolved(msg("alert {id} is resolved already: there is nothing left to acknowledge or snooze.",
-                           id=alert_id))
-    return found
 
 
 def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
@@ -111,4 +91,4 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
         return await change(request, lambda form: retry(gate, message_id))
 
 
-__all__ = ["NotFound", "Resolved", "acknowledge", "register", "retry", "snooze"]
+__all__ = ["NotFound", "acknowledge", "register", "retry", "snooze"]

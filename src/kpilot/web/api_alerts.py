@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import Field, field_validator
 
+from kpilot.model import KpilotError
 from kpilot.web import alerts
 from kpilot.web.api_common import ApiError, Body, no_nul
 from kpilot.web.state import WorkspaceGate
-from kpilot.web.views import Refused
 
 AlertState = Literal["pending", "firing", "acknowledged", "snoozed", "resolved"]
 OutboxState = Literal["pending", "sent", "failed", "unrouted", "held", "digested"]
@@ -62,7 +62,9 @@ def register(api: APIRouter, gate: WorkspaceGate) -> None:
         fires again. Returns the alert."""
         try:
             return alerts.snooze(gate, alert_id, body.until.isoformat()).to_dict()
-        except Refused as exc:
+        except KpilotError as exc:
+            if getattr(exc, "status", 422) != 422:
+                raise  # an unknown alert (404), a resolved one (409)
             raise ApiError(422, exc.message, [{"field": "until", "message": "must be a day after today"}]) from None
 
     @api.get("/outbox", summary="The outbox's messages")

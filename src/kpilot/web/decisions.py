@@ -6,13 +6,13 @@ that fire now, and a decision recorded (from this page, a KPI's page or an alert
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from kpilot.model import Metric
+from kpilot.model import KpilotError, Metric
 from kpilot.model.errors import msg
 from kpilot.service import AlertRecord, AppStore, DecisionRecord
 from kpilot.service import decisions as service
@@ -20,7 +20,6 @@ from kpilot.web import alert_views, alignment, views
 from kpilot.web.settings import Forms, form_field, known
 from kpilot.web.state import WorkspaceGate
 
-REVIEW_HORIZON = timedelta(days=5 * 366)  # the furthest review date taken (a later one would forecast for ever)
 BACK = {"metric": "/metric/{key}{query}#decision-log", "alerts": "/alerts{query}"}  # where a form returns to
 
 
@@ -65,32 +64,19 @@ class DecisionForm:
 
 
 def review_for(m: Metric, expected_effect: str | None, review_on: date | None, day: date) -> date:
-    """The review date the service takes (the one given, else the expected effect's delay, else the rule's), checked:
-    after the decision's day and at most five years later (Refused otherwise: a later one would forecast for
-    ever)."""
+    """The review date the service will take, checked by the service (Refused, for the form, otherwise)."""
     try:
-        review = review_on or service.review_date(expected_effect, day, m.grain,
-                                                  m.decision.review_after if m.decision else None)
-    except (OverflowError, ValueError):
-        review = date.max
-    if review <= day:
-        raise views.Refused(msg("the review date {day} must be after the decision's day", day=review.isoformat()))
-    if review - day > REVIEW_HORIZON:
-        raise views.Refused(msg("the review date {day} is more than five years ahead. Fix: pick a date within five "
-                                "years.", day=review.isoformat()))
-    return review
+        return service.review_day(m, expected_effect, review_on, day)
+    except KpilotError as exc:
+        raise views.Refused(exc.message) from None
 
 
 def answered_alert(store: AppStore, workspace: str, alert_id: int, key: str) -> AlertRecord:
-    """The alert a decision answers: one of the workspace's, about the same KPI (Refused otherwise)."""
-    found = store.alert(workspace, alert_id)
-    if found is None:
-        raise views.Refused(msg("there is no alert {id} in workspace '{workspace}'. Fix: see `kpilot alerts` for "
-                                "the ids.", id=alert_id, workspace=workspace))
-    if found.metric != key:
-        raise views.Refused(msg("alert {id} is about {alert_metric}, not {metric}. Fix: decide on {alert_metric}, or "
-                                "leave the alert out.", id=alert_id, alert_metric=found.metric, metric=key))
-    return found
+    """The alert a decision answers, checked by the service (Refused, for the form, otherwise)."""
+    try:
+        return service.answered_alert(store, workspace, alert_id, key)
+    except KpilotError as exc:
+        raise views.Refused(exc.message) from None
 
 
 def read_decision(form: dict[str, list[str]], gate: WorkspaceGate, page: views.Page, key: str) -> DecisionForm:
