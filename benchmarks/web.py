@@ -1,10 +1,11 @@
 """The web app under load: the board and a KPI page, N concurrent clients, for a fixed time.
 
 Starts `kpilot.web` on the acme workspace in a uvicorn subprocess on 127.0.0.1 (a fresh warehouse in a
-temporary folder), warms it up, then runs N asyncio/httpx clients that each request the board and a
-KPI page in turn, as fast as they can, for the given duration (lean asyncio-stream clients by default,
-httpx.AsyncClient with --client httpx). Prints p50/p95/p99 latency per page and
-the error count (non-200 answers and failed requests).
+temporary folder), waits until the server has computed today's analysis in the background (as `kpilot serve`
+does after each load), measures the first answer of each page, then runs N asyncio/httpx clients that each
+request the board and a KPI page in turn, as fast as they can, for the given duration (lean asyncio-stream
+clients by default, httpx.AsyncClient with --client httpx). Prints p50/p95/p99 latency per page and the error
+count (non-200 answers and failed requests).
 
     python3 benchmarks/web.py                      # the shipped set-up: one service behind a lock, cache on
     python3 benchmarks/web.py --compare            # lock vs a pool of 2, cache on vs off, side by side
@@ -33,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 ACME = Path(os.environ.get("KPILOT_SHARED", ROOT.parent / "shared")) / "examples" / "acme"
 GOAL_P95_MS = 150.0
+GOAL_FIRST_MS = 300.0  # the first board a person opens after a start or a load
 
 
 @dataclass
@@ -62,8 +64,9 @@ def _serve(args: argparse.Namespace) -> None:
     from kpilot.web import create_app
 
     app = create_app(Path(args.workspace), state_dir=Path(args.state_dir), pool_size=args.pool_size,
-                     cache_size=0 if args.no_cache else 256)
-    app.state.gate.refresh()  # as `kpilot serve` does: the data is loaded before the first request
+                     cache_size=0 if args.no_cache else 256, warm=True)
+    app.state.gate.refresh()  # as `kpilot serve` does: the data is loaded before the first request, and today's
+    # analysis and board are computed in the background (the first board waits for nothing once that is done)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
@@ -71,11 +74,13 @@ def _start(workspace: Path, state_dir: Path, port: int, pool_size: int, no_cache
     cmd = [sys.executable, __file__, "--serve", "--workspace", str(workspace), "--state-dir", str(state_dir),
            "--port", str(port), "--pool-size", str(pool_size)] + (["--no-cache"] if no_cache else [])
     proc = subprocess.Popen(cmd)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            if r.status_code == 200 and not r.json().get("warming"):
                 return proc
+            time.sleep(0.2)
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
@@ -218,6 +223,8 @@ def main() -> None:
     for r in board:
         verdict = "met" if float(r[5]) < GOAL_P95_MS and r[7] == "0" else "not met"
         print(f"goal (board p95 < {GOAL_P95_MS:.0f} ms, zero errors) with {r[0]}: {verdict}")
+        first = "met" if float(r[9]) < GOAL_FIRST_MS else "not met"
+        print(f"goal (first board < {GOAL_FIRST_MS:.0f} ms once the server is ready) with {r[0]}: {first}")
 
 
 if __name__ == "__main__":

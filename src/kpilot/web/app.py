@@ -52,14 +52,18 @@ def _environment() -> Environment:
 
 
 def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size: int = 1,
-               cache_size: int = 256, db_url: str | None = None, hosts: Iterable[str] = ()) -> FastAPI:
+               cache_size: int = 256, db_url: str | None = None, hosts: Iterable[str] = (),
+               warm: bool = False) -> FastAPI:
     """The web app of one workspace. The warehouse lives in `state_dir` (default: the workspace's).
 
     `pool_size` services answer requests in parallel (each one DuckDB connection, used by one request at a
     time); `cache_size` answers are kept per version of the workspace's files (0: no cache). Requests are
-    answered for loopback host names, `hosts` and `KPILOT_ALLOWED_HOSTS` only (see `kpilot.web.guard`)."""
+    answered for loopback host names, `hosts` and `KPILOT_ALLOWED_HOSTS` only (see `kpilot.web.guard`). With `warm`,
+    today's analysis and board are computed in the background after the data is loaded (at start and after each
+    load), so that nobody waits for them on the first page."""
     gate = WorkspaceGate(Path(workspace_dir), state_dir=state_dir, pool_size=pool_size, cache_size=cache_size,
                          db_url=db_url)  # gate.store: the application database (settings, decisions)
+    gate.warm = warm
     env = _environment()
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -239,8 +243,9 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     tree.register(app, gate, forms)  # /tree
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, object]:
+        """Alive; `warming` while today's analysis is being computed in the background."""
+        return {"status": "ok", "warming": gate.warming}
 
     return app
 
@@ -331,7 +336,7 @@ def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000, *, state_d
 
     named = [] if host in ("0.0.0.0", "::", "") else [host]
     app = create_app(Path(directory), state_dir=state_dir, pool_size=pool_size, db_url=db_url,
-                     hosts=[*named, *hosts])
+                     hosts=[*named, *hosts], warm=True)
     app.state.gate.refresh()  # load the data now: a broken file is reported here, not on the first page
     tr = web_translator(app.state.gate.primary.ws.language.value)
     print(tr("Serving {workspace} on {url} (Ctrl-C to stop).").format(

@@ -138,6 +138,11 @@ class WorkspaceGate:
         self._base: Workspace = first.base  # kpilot.yaml as read, before the settings overrides
         self._overrides_print = ""
         self._services = [first]
+        # Warming (see `warm_soon`): off unless the server turns it on.
+        self.warm = False
+        self._warm_state = threading.Lock()
+        self._warm_due = False
+        self._warmer: threading.Thread | None = None
         self._read_overrides()
         self._effective(first)
         self._pool.put(first)
@@ -161,6 +166,10 @@ class WorkspaceGate:
             self._give_back([svc])
 
     def close(self) -> None:
+        self.warm = False
+        warmer = self._warmer
+        if warmer is not None:
+            warmer.join(timeout=30)
         for svc in self._services:
             svc.close()
         self.store.close()
@@ -357,6 +366,7 @@ class WorkspaceGate:
                 # nothing to load, every answer to compute again.
                 self.clear_cache()
                 self._fingerprint = current
+                self.warm_soon()
                 return
             services = self._take_all()  # no request reads while the warehouse changes
             try:
@@ -383,6 +393,43 @@ class WorkspaceGate:
                 self._fingerprint = f"{files}:{self._outside_changes}"
             finally:
                 self._give_back(services)
+        self.warm_soon()
+
+    # --- warming ------------------------------------------------------------------------------------
+
+    def warm_soon(self) -> None:
+        """Compute today's analysis and board in a background thread (when `warm` is on), so that the first
+        person to open the board after a start or a load does not wait for the analysis. A request arriving
+        meanwhile waits for the part it needs, as it would have computed it anyway."""
+        if not self.warm:
+            return
+        with self._warm_state:
+            self._warm_due = True
+            if self._warmer is not None:
+                return  # the running warmer sees the flag and goes round again
+            self._warmer = threading.Thread(target=self._warm_loop, name="kpilot-warm", daemon=True)
+            self._warmer.start()
+
+    @property
+    def warming(self) -> bool:
+        """Whether today's analysis and board are being computed in the background."""
+        return self._warmer is not None
+
+    def _warm_loop(self) -> None:
+        while True:
+            with self._warm_state:
+                if not self._warm_due or not self.warm:
+                    self._warmer = None
+                    return
+                self._warm_due = False
+            try:
+                today = self.today()
+                self.analysis(today)
+                self.board(today)
+            except KpilotError as exc:  # the page will say it when asked; the log says it now
+                log.warning("warming the board failed: %s", exc.message)
+            except Exception:  # a background thread must not die silently
+                log.exception("warming the board failed")
 
     # --- cached answers -------------------------------------------------------------------------
 
@@ -461,6 +508,7 @@ class WorkspaceGate:
                 finally:
                     self.clear_cache()
                     self._give_back(services)
+            self.warm_soon()
 
     def pushed(self) -> dict[str, int]:
         """Materialize the pushed data into the warehouse now (after a push), while no request reads it; the
