@@ -5,13 +5,18 @@ Pure functions over aligned series (same periods, NaN = no value). For every (le
 1. the span both have values on is kept (interior gaps are filled linearly), each series is detrended
    (a linear trend, plus Fourier seasonality when `season` is given and the span holds two seasons);
 2. each detrended series is pre-whitened by its own AR(p) filter, p <= 6 chosen by AIC, so that under
-   "no relation" the cross-correlations are independent with variance ~1/N (double pre-whitening);
+   "no relation" the cross-correlations are independent with variance ~1/N (double pre-whitening); the
+   whitened values are then winsorized at 3 robust standard deviations, so that one shock in each series
+   (a paused campaign, a week of mass churn) cannot line up into a lead on its own;
 3. the cross-correlation r_k of the whitened follower with the whitened leader k periods earlier is
    computed for k = 0..max_lag; the test statistic is the largest |sum of r_k| over windows of WINDOW
    consecutive lags in 1..max_lag (a sales cycle spreads an effect over several periods), its p-value
    Bonferroni-corrected for the number of windows; the best lag is the strongest lag of that window;
 4. p-values are adjusted over all pairs tested (Benjamini–Hochberg); a pair is an edge when its adjusted
    p-value is <= alpha. Lag 0 is never an edge: a leading indicator must lead.
+
+Pairs of different grains are tested in one family with `pair_tests_across`: each `PairSet` holds series
+aligned at one grain, and an edge's lag is counted in the periods of its set's grain (`LeadLagEdge.grain`).
 
 Alongside: a Granger F test (bivariate VAR(max_lag) on the whitened pair, as statsmodels'
 VARResults.test_causality(kind='f'); a second opinion, not used to select edges), the effect of a
@@ -31,6 +36,7 @@ from numpy.typing import NDArray
 from scipy import special  # the distributions' functions, without scipy.stats' import time
 
 from kpilot.model.errors import KpilotError, msg
+from kpilot.model.periods import Grain
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -41,6 +47,8 @@ MIN_PERIODS = 30  # fewest periods a pair needs on top of max_lag and the AR fil
 STABILITY_TOLERANCE = 2  # a half's best lag may differ from the full span's by this many periods
 FOURIER_HARMONICS = 3  # seasonal terms removed when `season` is given
 EFFECT_CHANGE = 10.0  # the effect is given for a change of the leader by this many percent
+ROBUST_CLIP = 3.0  # whitened values are pulled back to within this many robust standard deviations
+KPSS_CRITICAL = 0.146  # 5 % critical value of the KPSS test of trend stationarity (Kwiatkowski et al. 1992)
 
 
 class EdgeLike(Protocol):
@@ -68,7 +76,8 @@ class LeadLagEdge:
     change of the follower, summed over the lag window, for a +10 % change of the leader (elasticity
     of levels at their means; NaN when a mean is not positive); `n` is the number of periods the pair
     has in common; `stable` says whether both halves of the span agree (same sign, best lag within
-    ±2 periods).
+    ±2 periods). `lag`, `n` and `window` count periods of `grain`, the grain the pair was tested at
+    (the leader's when a coarser follower was computed at it); None when the caller gave no grain.
     """
 
     leader: str
@@ -84,6 +93,7 @@ class LeadLagEdge:
     granger_f: float = math.nan
     granger_p: float = math.nan
     granger_lags: int = 0
+    grain: Grain | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -100,6 +110,7 @@ class LeadLagEdge:
             "granger_f": _json(self.granger_f),
             "granger_p": _json(self.granger_p),
             "granger_lags": self.granger_lags,
+            "grain": self.grain.value if self.grain is not None else None,
         }
 
 
@@ -187,6 +198,21 @@ def _rss(z: Array, y: Array) -> float:
 
 # --- discovery -----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class PairSet:
+    """(leader, follower) pairs tested on one set of series aligned on the same contiguous periods.
+
+    `series` as for `discover`; `grain` is the grain of those periods, the unit of the edges' lags (kept on
+    each edge; None when unknown). Pairs with leader == follower are skipped.
+    """
+
+    series: Mapping[str, Sequence[float] | NDArray[np.float64]]
+    pairs: Sequence[tuple[str, str]]
+    max_lag: int = 12
+    season: int | None = None
+    grain: Grain | None = None
+
+
 def discover(series: Mapping[str, Sequence[float] | NDArray[np.float64]], leaders: Sequence[str],
              followers: Sequence[str], *, max_lag: int = 12, season: int | None = None,
              alpha: float = 0.05) -> list[LeadLagEdge]:
@@ -197,7 +223,12 @@ def discover(series: Mapping[str, Sequence[float] | NDArray[np.float64]], leader
     or None. An edge's `lag` is in periods of the series (1..max_lag); a pair leader == follower is
     skipped. Significance is after the Benjamini–Hochberg correction over all pairs tested.
     """
-    tests = pair_tests(series, leaders, followers, max_lag=max_lag, season=season, alpha=alpha)
+    return discover_across([PairSet(series, _pairs(leaders, followers), max_lag, season)], alpha=alpha)
+
+
+def discover_across(sets: Sequence[PairSet], *, alpha: float = 0.05) -> list[LeadLagEdge]:
+    """The significant edges of several pair sets (e.g. one per grain) corrected as one family, strongest first."""
+    tests = pair_tests_across(sets, alpha=alpha)
     edges = [t.edge for t in tests if t.significant and t.edge is not None]
     return sorted(edges, key=lambda e: (e.p_value, e.p_raw, -abs(e.correlation), e.leader, e.follower))
 
@@ -210,12 +241,44 @@ def pair_tests(series: Mapping[str, Sequence[float] | NDArray[np.float64]], lead
     Pairs that cannot be tested (too short, constant) carry a reason and no edge; they do not count in
     the multiple-testing correction. Same arguments as `discover`; order: leaders, then followers.
     """
-    if max_lag < 1:
-        raise KpilotError(msg("max_lag must be at least 1, got {max_lag}", max_lag=max_lag))
+    return pair_tests_across([PairSet(series, _pairs(leaders, followers), max_lag, season)], alpha=alpha)
+
+
+def pair_tests_across(sets: Sequence[PairSet], *, alpha: float = 0.05) -> list[PairTest]:
+    """Every pair of every set, in order, with p-values adjusted (Benjamini–Hochberg) over all of them.
+
+    One family of tests whatever the sets' grains: a follower tested against leaders of several grains,
+    or several followers, cost the same correction as if all were at one grain.
+    """
     if not 0 < alpha < 1:
         raise KpilotError(msg("alpha must be between 0 and 1, got {alpha}", alpha=alpha))
-    arrays = _arrays(series, [*leaders, *followers])
-    pairs = [(ld, fw) for ld in dict.fromkeys(leaders) for fw in dict.fromkeys(followers) if ld != fw]
+    found = [_tested(s) for s in sets]
+    order = [(i, pair) for i, (raw, _) in enumerate(found) for pair in raw]
+    adjusted = _benjamini_hochberg([found[i][0][pair].p_raw for i, pair in order])
+    final = {(i, pair): replace(found[i][0][pair], p_value=q, grain=sets[i].grain)
+             for (i, pair), q in zip(order, adjusted, strict=True)}
+    out: list[PairTest] = []
+    for i, s in enumerate(sets):
+        for ld, fw in dict.fromkeys(s.pairs):
+            if ld == fw:
+                continue
+            edge = final.get((i, (ld, fw)))
+            out.append(PairTest(ld, fw, edge, edge is not None and edge.p_value <= alpha,
+                                found[i][1].get((ld, fw), "")))
+    return out
+
+
+def _pairs(leaders: Sequence[str], followers: Sequence[str]) -> list[tuple[str, str]]:
+    return [(ld, fw) for ld in dict.fromkeys(leaders) for fw in dict.fromkeys(followers) if ld != fw]
+
+
+def _tested(s: PairSet) -> tuple[dict[tuple[str, str], LeadLagEdge], dict[tuple[str, str], str]]:
+    """Unadjusted estimates of a set's testable pairs, and why the others could not be tested."""
+    max_lag = s.max_lag
+    if max_lag < 1:
+        raise KpilotError(msg("max_lag must be at least 1, got {max_lag}", max_lag=max_lag))
+    pairs = [(ld, fw) for ld, fw in dict.fromkeys(s.pairs) if ld != fw]
+    arrays = _arrays(s.series, [n for pair in pairs for n in pair])
     need = MIN_PERIODS + max_lag + AR_MAX
     spans = {name: _span(a) for name, a in arrays.items()}
     groups: dict[tuple[int, int], list[tuple[str, str]]] = defaultdict(list)
@@ -239,14 +302,8 @@ def pair_tests(series: Mapping[str, Sequence[float] | NDArray[np.float64]], lead
                                         name=ld if flat[names.index(ld)] else fw)
         ok = [(ld, fw) for ld, fw in group if (ld, fw) not in reasons]
         if ok:
-            raw.update(_estimate(names, values, ok, max_lag, season))
-    adjusted = _benjamini_hochberg([raw[p].p_raw for p in raw])
-    out: list[PairTest] = []
-    final = {pair: replace(edge, p_value=q) for (pair, edge), q in zip(raw.items(), adjusted, strict=True)}
-    for ld, fw in pairs:
-        edge = final.get((ld, fw))
-        out.append(PairTest(ld, fw, edge, edge is not None and edge.p_value <= alpha, reasons.get((ld, fw), "")))
-    return out
+            raw.update(_estimate(names, values, ok, max_lag, s.season))
+    return {pair: raw[pair] for pair in pairs if pair in raw}, reasons
 
 
 def _arrays(series: Mapping[str, Sequence[float] | NDArray[np.float64]], names: Sequence[str]) -> dict[str, Array]:
@@ -295,6 +352,42 @@ def _detrend(values: Array, season: int | None) -> Array:
     return out
 
 
+def kpss(d: Array) -> Array:
+    """KPSS statistic of each row against trend stationarity (above KPSS_CRITICAL: a unit root at 5 %).
+
+    Residuals u of a linear trend, partial sums S; eta = sum(S^2) / (n^2 x long-run variance of u), the
+    long-run variance with Bartlett weights up to lag floor(4 (n/100)^(1/4)) (Schwert's short rule, as R's
+    tseries::kpss.test with lshort=TRUE).
+    """
+    n = d.shape[1]
+    t = np.linspace(-1.0, 1.0, n)
+    x = np.column_stack([np.ones(n), t])
+    u = d - (x @ np.linalg.lstsq(x, d.T, rcond=None)[0]).T
+    partial = u.cumsum(axis=1)
+    long_run = (u * u).sum(axis=1) / n
+    lags = int(4 * (n / 100) ** 0.25)
+    for j in range(1, min(lags, n - 1) + 1):
+        long_run += 2 * (1 - j / (lags + 1)) * (u[:, j:] * u[:, :-j]).sum(axis=1) / n
+    out: Array = (partial * partial).sum(axis=1) / (n * n * np.maximum(long_run, 1e-300))
+    return out
+
+
+def _differenced(d: Array) -> Array:
+    """Rows with a unit root (KPSS) as their period-to-period changes (centred; the first period, which has no
+    change, at their mean), the others as they are.
+
+    An AR fit underestimates a unit root on a few years of data (the Dickey–Fuller bias): the whitened series
+    would keep a trace of its random walk, and two independent walks would then look related a little too often.
+    """
+    unit = kpss(d) > KPSS_CRITICAL
+    out = d.copy()
+    if unit.any():
+        changes = np.diff(d[unit], axis=1)
+        changes -= changes.mean(axis=1, keepdims=True)
+        out[unit] = np.concatenate([np.zeros((len(changes), 1)), changes], axis=1)
+    return out
+
+
 def _whiten(d: Array, pmax: int) -> Array:
     """Residuals of each row's AR(p) fit, p in 0..pmax chosen by AIC on the common sample t >= pmax."""
     m, n = d.shape
@@ -316,6 +409,23 @@ def _whiten(d: Array, pmax: int) -> Array:
         best_aic = np.where(better, aic, best_aic)
         best[better] = resid[better]
     return best
+
+
+def _winsorize(e: Array) -> Array:
+    """Each row with its values pulled back to within ROBUST_CLIP robust standard deviations of its median.
+
+    The robust standard deviation is 1.4826 x the median absolute deviation (the standard deviation when more
+    than half the values are equal). The cross-correlation of two whitened series is a sum of products: one
+    shock in each, a few periods apart, would otherwise dominate it, and its normal p-value would be far too
+    small. Values within the bound (99.7 % of them for normal noise) are left as they are.
+    """
+    med = np.median(e, axis=1, keepdims=True)
+    scale = 1.4826 * np.median(np.abs(e - med), axis=1, keepdims=True)
+    sd = e.std(axis=1, keepdims=True)
+    scale = np.where(scale > 1e-9 * sd, scale, sd)
+    bound = ROBUST_CLIP * scale
+    out: Array = med + np.clip(e - med, -bound, bound)
+    return out
 
 
 def _solve(a: Array, b: Array) -> Array:
@@ -351,7 +461,7 @@ def _estimate(names: list[str], values: Array, pairs: list[tuple[str, str]], max
     n = values.shape[1]
     pmax = min(AR_MAX, n // 10)
     d = _detrend(values, season)
-    e = _whiten(d, pmax)
+    e = _winsorize(_whiten(_differenced(d), pmax))
     big_n = e.shape[1]
     width = min(WINDOW, max_lag)
     r = _ccf(e, max_lag)
