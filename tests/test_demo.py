@@ -333,3 +333,20 @@ def test_demo_won_revenue_is_weekly_while_the_reference_is_monthly(
     monthly = computer.series("won_revenue", Grain.month)
     _assert_agree(series(tables, CAL, "new_bookings"),
                   list(zip(monthly.periods, map(float, monthly.values), strict=True)), "demo.won_revenue by month")
+
+
+def test_the_north_star_gets_its_leading_indicators_with_lags_in_weeks(demo: Path,
+                                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Monthly MRR tested on its weekly values against the weekly leaders. The story: deals created close 3 to 6 weeks
+    # later and their subscriptions start days after: pipeline leads MRR by ~5 weeks; sessions, further up the
+    # funnel (session -> lead -> demo -> deal), by ~8.
+    from kpilot.insights import Insights
+    from kpilot.service import WorkspaceService
+
+    svc = WorkspaceService(demo.parent, state_dir=tmp_path_factory.mktemp("demo-leads"))
+    svc.load()
+    edges = [e for e in Insights(svc, as_of=TODAY, computer=svc.computer(TODAY)).leads() if e.follower == "mrr"]
+    found = {e.leader: e for e in edges}
+    assert set(found) == {"pipeline_generated", "sessions"}
+    assert all(e.grain is Grain.week and e.p_value <= 0.05 and e.correlation > 0 for e in edges)
+    assert 4 <= found["pipeline_generated"].lag <= 6 and 7 <= found["sessions"].lag <= 10

@@ -183,7 +183,8 @@ class _Context:
         outcome = self.label(path[-1].follower)
         if len(path) == 1:
             e = path[0]
-            one, many = LAG_WORDS[self.ws.metric(e.follower).grain]
+            grain: Grain = getattr(e, "grain", None) or self.ws.metric(e.follower).grain  # the lag's unit
+            one, many = LAG_WORDS[grain]
             return True, msg("leading indicator of {outcome}, {lag} (correlation {correlation})",
                              outcome=outcome, lag=msg(one if e.lag == 1 else many, n=e.lag),
                              correlation=f"{e.correlation:.2f}")

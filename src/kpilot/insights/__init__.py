@@ -28,6 +28,7 @@ from kpilot.compute.compiler import aggregates_of, is_additive
 from kpilot.compute.metrics import MetricComputer
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding, Finding
 from kpilot.insights.funnel import funnel_stages
+from kpilot.insights.leads import LeadFinder, leading
 from kpilot.model import Grain, KpilotError, MetricType
 from kpilot.model.errors import did_you_mean, msg, one_of
 from kpilot.model.expressions import AGGREGATES, parse_measure
@@ -38,7 +39,6 @@ from kpilot.model.workspace import Kind, Metric, RatioPart, Workspace
 SEASON: dict[Grain, int | None] = {Grain.day: 7, Grain.week: 52, Grain.month: 12, Grain.quarter: 4,
                                    Grain.year: None}
 QUIET: dict[Grain, int] = {Grain.day: 7, Grain.week: 4, Grain.month: 2, Grain.quarter: 1, Grain.year: 1}
-MAX_LAG: dict[Grain, int] = {Grain.day: 28, Grain.week: 12, Grain.month: 6, Grain.quarter: 4, Grain.year: 2}
 
 
 @dataclass(frozen=True)
@@ -158,29 +158,30 @@ class Insights:
     # --- lead-lag -------------------------------------------------------------------------------
 
     def leads(self, *, max_lag: int | None = None) -> list[leadlag.LeadLagEdge]:
-        """Lead-lag edges from every candidate leader to the North Star and lagging metrics.
+        """Lead-lag edges from every candidate leader to the North Star and lagging metrics, strongest first.
 
-        Each follower is analysed at its own grain, with the leaders computed at that grain; the lag is
-        in periods of the follower's grain.
+        Each pair is tested at the finer of its two grains when the coarser metric can be computed at it (a
+        monthly MRR against weekly demos: weekly MRR), else at the coarser grain (kpilot.insights.leads); an
+        edge's `lag` counts periods of its `grain`.
         """
         if self._edges is not None and max_lag is None:
             return self._edges
-        leaders, followers = self.candidates()
-        edges: list[leadlag.LeadLagEdge] = []
-        by_grain: dict[Grain, list[str]] = {}
-        for f in followers:
-            by_grain.setdefault(self.ws.metric(f).grain, []).append(f)
-        for grain, fs in by_grain.items():
-            data = self.aligned([*leaders, *fs], grain)
-            if len(data.periods) < 12:
-                continue
-            # No yearly deseasonalising here: on weekly sales data the yearly dips (summer, Christmas)
-            # are what carries the lead (see docs/analysis.md); trend and autocorrelation are removed.
-            edges += leadlag.discover(data.values, leaders, fs, max_lag=max_lag or MAX_LAG[grain])
-        edges.sort(key=lambda e: e.p_value)
+        tests = self.lead_tests(max_lag=max_lag)
+        edges = sorted((t.edge for t in tests if t.significant and t.edge is not None),
+                       key=lambda e: (e.p_value, e.p_raw, e.leader, e.follower))
         if max_lag is None:
             self._edges = edges
         return edges
+
+    def lead_tests(self, *, max_lag: int | None = None) -> list[leadlag.PairTest]:
+        """Every candidate pair with its estimates and adjusted p-value, or why it could not be tested.
+
+        No yearly deseasonalising: on weekly sales data the yearly dips (summer, Christmas) are what carries
+        the lead (see docs/analysis.md); trend and autocorrelation are removed. `max_lag` overrides the
+        grain's default (kpilot.insights.leads.MAX_LAG) for every pair.
+        """
+        leaders, followers = self.candidates()
+        return LeadFinder(self).tests(leaders, followers, max_lag=max_lag)
 
     # --- forecasts ------------------------------------------------------------------------------
 
@@ -199,7 +200,7 @@ class Insights:
         """
         metric = self.metric(key)
         grain = metric.grain
-        lead_edges = [e for e in (edges if edges is not None else self.edges()) if e.follower == key and e.lag >= 1]
+        lead_edges = leading(edges if edges is not None else self.edges(), key, grain)
         data = self.aligned([key, *[e.leader for e in lead_edges]], grain)
         y = data.values[key]
         valid = np.flatnonzero(np.isfinite(y))
@@ -273,7 +274,15 @@ class Insights:
             return None
         return [leadlag.LeadLagEdge(e["leader"], e["follower"], int(e["lag"]), float(e["correlation"]),
                                     float(e["p_value"]), float(e["effect"]) if e["effect"] is not None else np.nan,
-                                    int(e["n"]), bool(e["stable"])) for e in run.payload]
+                                    int(e["n"]), bool(e["stable"]), grain=self._edge_grain(e))
+                for e in run.payload]
+
+    def _edge_grain(self, stored: dict[str, Any]) -> Grain | None:
+        """A stored edge's grain; an edge stored without one was measured at its follower's grain."""
+        if stored.get("grain"):
+            return Grain(stored["grain"])
+        follower = stored["follower"]
+        return self.ws.metric(follower).grain if follower in self.ws.metric_keys else None
 
     def warnings(self, edges: Sequence[leadlag.LeadLagEdge] | None = None) -> list[EarlyWarningFinding]:
         """Early warnings for every follower with targets, from the edges that lead it.
@@ -291,7 +300,9 @@ class Insights:
             metric = self.ws.metric(follower)
             if not metric.targets:
                 continue
-            mine = [e for e in edges if e.follower == follower and e.lag >= 1]
+            mine = leading(edges, follower, metric.grain)
+            if not mine:
+                continue
             data = self.aligned([follower, *[e.leader for e in mine]], metric.grain)
             if not data.periods:
                 continue
