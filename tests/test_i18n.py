@@ -47,18 +47,39 @@ def _fields(text: str) -> list[str]:
 
 
 def test_number_formats() -> None:
-    assert format_value(1234567, "EUR", "fr") == "1\u202f234\u202f567\u00a0€"
-    assert format_value(1234567, "EUR", "en") == "€1,234,567"
+    assert format_value(834567, "EUR", "fr") == "834\u202f567\u00a0€"
+    assert format_value(834567, "EUR", "en") == "€834,567"
     assert format_value(0.2845, "percent", "fr") == "28,4\u202f%"
     assert format_value(0.2845, "percent", "en") == "28.4%"
     assert format_percent(-0.05, "en", signed=True, digits=0) == "−5%"
     assert format_value(None, "EUR", "en") == "—"
 
 
+def test_one_number_rule_per_unit() -> None:
+    """Money and plain numbers in full below a million, short from a million on (three significant digits), the
+    same for every caller; counts as whole numbers; French and English conventions."""
+    assert format_value(999_999, "EUR", "en") == "€999,999"
+    assert format_value(1_234_567, "EUR", "en") == "€1.23M"
+    assert format_value(1_234_567, "EUR", "fr") == "1,23\u00a0M\u00a0€"
+    assert format_value(12_345_678, "EUR", "en") == "€12.3M"
+    assert format_value(123_456_789, "USD", "en") == "$123M"
+    assert format_value(2_500_000_000, "EUR", "en") == "€2.5B"
+    assert format_value(-1_500_000, "EUR", "en") == "-€1.5M"
+    assert format_value(42.5, "EUR", "en") == "€42.50"
+    assert format_value(41.27, "count", "en") == "41"  # a count is whole, even paced or forecast
+    assert format_value(1234.6, "leads", "fr") == "1\u202f235\u00a0leads"
+    assert format_value(3_400_000, "count", "fr") == "3,4\u00a0M"
+    assert format_value(12.25, "days", "en") == "12.25\u00a0days"
+    assert format_value(2.5, None, "fr") == "2,5"
+
+
 def test_evidence_and_verdict_words() -> None:
     from kpilot.i18n import format_evidence, format_verdict
 
-    assert format_evidence("2026-11", 0.021, 0.017, "red", "percent", "fr") == "2026-11 : 2,1\u202f% (objectif 1,7\u202f%, rouge)"
+    assert format_evidence("2026-11", 0.021, 0.017, "red", "percent", "fr") == \
+        "2026-11 : 2,1\u202f% (objectif 1,7\u202f%, hors cible)"
+    assert format_evidence("2026-11", 0.021, 0.017, "red", "percent", "en", period=date(2026, 11, 1),
+                           grain="month") == "November 2026: 2.1% (target 1.7%, off track)"
     assert format_evidence("2026-W50", 0, 135, "none", None, "en") == "2026-W50: 0 (target 135)"  # not judged yet
     assert format_verdict("at_risk", None, None, "fr") == ("À risque", "")
     assert format_verdict("no_data", "stale", date(2026, 11, 22), "en") == ("No data",

@@ -84,26 +84,52 @@ def is_currency(unit: str | None) -> bool:
     return bool(unit) and len(unit or "") == 3 and (unit or "").isalpha() and (unit or "").isupper()
 
 
-def format_value(value: float | None, unit: str | None, lang: str, *, compact: bool = False,
-                 currency: str | None = None) -> str:
-    """A metric value for people: money, percent or plain number, in the language's conventions."""
+COMPACT_FROM = 1_000_000  # from a million on, money and numbers are written short: "€1.23M", "1,23 M €"
+# Units of things counted one by one: shown as whole numbers (a paced or forecast count of 41.3 reads "41").
+COUNT_UNITS = ("count", "people", "customers", "orders", "leads", "sessions")
+
+
+def _compact_digits(value: float) -> int:
+    """Fraction digits that keep three significant digits in a short number: 1.23M, 12.3M, 123M."""
+    m = abs(value)
+    while m >= 1000:
+        m /= 1000
+    return 2 if m < 10 else 1 if m < 100 else 0
+
+
+def format_value(value: float | None, unit: str | None, lang: str, *, currency: str | None = None) -> str:
+    """A metric value for people, by the one rule of its unit wherever it is shown (tiles, tables, intervals,
+    tooltips, messages): percent with one decimal; money and numbers in full below COMPACT_FROM and short from it
+    on; counts as whole numbers; the language's separators."""
+    return _format(value, unit, lang, currency, shorten=True)
+
+
+def format_full(value: float | None, unit: str | None, lang: str, *, currency: str | None = None) -> str:
+    """A value written in full even from a million on (the hover text of a short value)."""
+    return _format(value, unit, lang, currency, shorten=False)
+
+
+def _format(value: float | None, unit: str | None, lang: str, currency: str | None, *, shorten: bool) -> str:
     if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
         return "—"
     loc = LOCALES.get(lang, "en_US")
     u = (unit or "").strip()
     if u.lower() in ("percent", "%", "pct"):
         return format_percent(value, lang)
+    short = shorten and abs(value) >= COMPACT_FROM
     if is_currency(u) or u.lower() == "currency":
         code = u if is_currency(u) else (currency or "EUR")
-        if compact and abs(value) >= 10_000:
-            return format_compact_currency(value, code, locale=loc, fraction_digits=1)
-        digits = 0 if abs(value) >= 100 else 2
+        if short:
+            return format_compact_currency(value, code, locale=loc, fraction_digits=_compact_digits(value))
+        digits = 0 if abs(value) >= 100 or float(value).is_integer() else 2
         pattern = "#,##0\u00a0¤" if lang == "fr" else "¤#,##0"
         if digits:
             pattern = pattern.replace("#,##0", "#,##0.00")
         return format_currency(value, code, locale=loc, format=pattern, currency_digits=False)
-    if compact and abs(value) >= 10_000:
-        text = format_compact_decimal(value, locale=loc, fraction_digits=1)
+    if short:
+        text = format_compact_decimal(value, locale=loc, fraction_digits=_compact_digits(value))
+    elif u.lower() in COUNT_UNITS:
+        text = format_decimal(round(value), locale=loc, format="#,##0")
     else:
         text = format_decimal(value, locale=loc, format="#,##0" if abs(value) >= 100 or value == int(value)
                               else "#,##0.##")
@@ -131,9 +157,12 @@ def format_day(d: date | None, lang: str) -> str:
 
 
 def format_evidence(period_label: str, value: float | None, target: float | None, status: str, unit: str | None,
-                    lang: str) -> str:
-    """One period a decision rule read, for people: "2026-11: 2.4% (target 2.0%, red)"."""
+                    lang: str, *, period: date | None = None, grain: str | None = None) -> str:
+    """One period a decision rule read, for people: "November 2026: 2.4% (target 2.0%, off track)" (the period in
+    words when its start and grain are given, else its label; the status in words, never a colour's name)."""
     tr = translator(lang)
+    if period is not None and grain is not None:
+        period_label = period_words(period, grain, lang)
     shown = format_value(value, unit, lang)
     if target is None:
         return tr("{period}: {value}").format(period=period_label, value=shown)
@@ -141,13 +170,18 @@ def format_evidence(period_label: str, value: float | None, target: float | None
         return tr("{period}: {value} (target {target})").format(period=period_label, value=shown,
                                                                target=format_value(target, unit, lang))
     return tr("{period}: {value} (target {target}, {status})").format(
-        period=period_label, value=shown, target=format_value(target, unit, lang), status=tr(status))
+        period=period_label, value=shown, target=format_value(target, unit, lang),
+        status=tr(STATUS_WORDS.get(status, status)).lower())
 
 
-def format_evidence_list(evidence: Iterable[Any], projected: float | None, unit: str | None, lang: str) -> list[str]:
-    """A decision rule's evidence for people, one entry per period it read (items with label, value, target and
-    status), then the projection a forecast condition compared."""
-    out = [format_evidence(e.label, e.value, e.target, e.status, unit, lang) for e in evidence]
+def format_evidence_list(evidence: Iterable[Any], projected: float | None, unit: str | None, lang: str,
+                         grain: object = None) -> list[str]:
+    """A decision rule's evidence for people, one entry per period it read (items with period, label, value,
+    target and status; the period said in words when `grain` is given), then the projection a forecast condition
+    compared."""
+    said = None if grain is None else str(getattr(grain, "value", grain))  # a Grain or its name
+    out = [format_evidence(e.label, e.value, e.target, e.status, unit, lang, period=getattr(e, "period", None),
+                           grain=said) for e in evidence]
     if projected is not None:
         out.append(translator(lang)("projected at period end: {value}").format(value=format_value(projected, unit,
                                                                                                    lang)))

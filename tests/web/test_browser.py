@@ -164,6 +164,9 @@ def test_forecast_on_the_history_chart(page: Any, live_server: str, screenshots:
     _wait_for_charts(page, 2)
     # The forecast's diamonds are drawn in their own colour.
     assert page.locator(f".history svg path[fill='{FORECAST_COLOR}']").count() >= 1
+    # The time axis says its months with their year, as the browser draws it (not only the server).
+    texts = page.locator(".history svg text").evaluate_all("nodes => nodes.map(n => n.textContent)")
+    assert "sept. 2026" in texts and "déc. 2026" in texts, texts  # the last tick: the forecast ahead
     page.locator("#forecast").scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots / "metric-mrr-forecast-fr.png"), full_page=True)
     assert watch.errors == []

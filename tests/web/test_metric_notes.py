@@ -35,7 +35,7 @@ def _store(client: TestClient) -> AppStore:
 
 
 def _spec(html: str) -> dict[str, Any]:
-    found = re.search(r"<div class=\"chart history\" data-spec='([^']*)'", html)
+    found = re.search(r"<div class=\"chart history\"[^>]*? data-spec='([^']*)'", html)
     assert found is not None
     return json.loads(unescape(found.group(1)))  # type: ignore[no-any-return]
 

@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 import time
-from datetime import date
+from datetime import date, timedelta
 from html import unescape
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kpilot.analysis.warning import EarlyWarning
-from kpilot.i18n import VERDICT_COLOURS, format_percent, format_value, translator
+from kpilot.i18n import VERDICT_COLOURS, format_percent, format_value, period_words, translator
 from kpilot.insights.findings import EarlyWarningFinding
 from kpilot.model.errors import render
 from kpilot.report.charts import FORECAST_COLOR, STATUS_COLORS
@@ -39,7 +39,7 @@ def _text(fragment: str) -> str:
 
 
 def _role(tile: str, role: str) -> str:
-    m = re.search(rf'data-role="{role}">([^<]*)<', tile)
+    m = re.search(rf'data-role="{role}"[^>]*>([^<]*)<', tile)
     assert m, role
     return unescape(m.group(1))
 
@@ -59,7 +59,9 @@ def test_board_in_french_matches_the_engine(client: TestClient, engine_board: li
         assert _role(tile, "value") == format_value(s.value, s.unit, "fr", currency="EUR")
         assert _role(tile, "target") == format_value(s.target, s.unit, "fr", currency="EUR")
     mrr = _tile(html, "mrr")
-    assert _role(mrr, "value") == "1\u202f822\u202f148\u00a0€"  # 1 822 148,46 € in acme's subscriptions
+    # 1 822 148,46 € in acme's subscriptions: short from a million on, in full on hover.
+    assert _role(mrr, "value") == "1,82\u00a0M\u00a0€"
+    assert 'title="1\u202f822\u202f148\u00a0€"' in mrr
     assert "À risque" in _text(mrr)  # amber: at risk, in French
     pipeline = _text(_tile(html, "pipeline_generated"))
     assert "Si valeur sous 85\u202f% de l'objectif pendant 2 périodes →" in pipeline
@@ -74,7 +76,7 @@ def test_board_in_english_by_cookie(client: TestClient, engine_board: list[Metri
     r = client.get(f"/?as_of={AS_OF}", headers=EN)
     html = r.text
     assert '<html lang="en">' in html and "board as of Nov 15, 2026" in html
-    assert _role(_tile(html, "mrr"), "value") == "€1,822,148"
+    assert _role(_tile(html, "mrr"), "value") == "€1.82M"
     assert _role(_tile(html, "win_rate"), "value") == "24.5%"
     for s in engine_board:
         assert _role(_tile(html, s.key), "value") == format_value(s.value, s.unit, "en", currency="EUR")
@@ -117,19 +119,24 @@ def test_metric_page(client: TestClient, acme_dir: Path, tmp_path: Path) -> None
     assert "<h1>Démos planifiées</h1>" in html
     # The history table: newest period first, value and status as the service computes them.
     table = html[html.index('class="history-table"'):]
-    first = re.search(r'<tr data-status="(\w+)"><td>([^<]*?)\*?</td><td class="num">([^<]*)</td>', table)
+    first = re.search(r'<tr data-status="(\w+)"><td[^>]*>([^<]*?)\*?</td><td[^>]*>([^<]*)</td>', table)
     assert first
     last = [r for r in rows if date.fromisoformat(str(r["period"])) <= date(2026, 11, 9)][-1]
     assert (first.group(1), first.group(2), unescape(first.group(3))) == (
-        last["status"], last["label"], format_value(last["value"], None, "fr"))  # type: ignore[arg-type]
+        last["status"], "semaine du 9 nov.", format_value(last["value"], "count", "fr"))  # type: ignore[arg-type]
+    words = _text(table[:table.index("</table>")])
+    assert {"Dans la cible", "Hors cible"} & set(re.findall("Dans la cible|Hors cible", words))  # words, not colours
+    assert not re.search(r"\b(vert|rouge|orange|green|red|amber)\b", words)
     # The breakdown of the current week by every dimension of meetings: type, leads.channel, leads.segment.
     dims = re.findall(r'<div class="breakdown" data-dimension="([^"]+)">', html)
     assert dims == ["type", "leads.channel", "leads.segment"]
     block = html[html.index('data-dimension="leads.channel"'):html.index('data-dimension="leads.segment"')]
     for row in by_channel:
-        cell = re.search(rf'<span class="slice-name">{re.escape(str(row["leads.channel"]))}</span></td>\s*'
-                         r'<td class="num">([^<]*)</td>', block)
-        assert cell and unescape(cell.group(1)) == format_value(row["value"], None, "fr"), row  # type: ignore[arg-type]
+        said = {"linkedin_ads": "LinkedIn Ads", "google_ads": "Google Ads", "seo": "SEO", "events": "Events",
+                "partners": "Partners", "outbound": "Outbound", "referral": "Referral"}.get(str(row["leads.channel"]))
+        cell = re.search(rf'<span class="slice-name">{re.escape(said or str(row["leads.channel"]))}</span></td>\s*'
+                         r'<td[^>]*class="num">([^<]*)</td>', block)
+        assert cell and unescape(cell.group(1)) == format_value(row["value"], "count", "fr"), row  # type: ignore[arg-type]
     # The decision rule in words, with whether it fires.
     assert "la prévision de fin de période manque l'objectif" in unescape(html)
     assert "La règle ne se déclenche pas sur cette période." in html
@@ -185,10 +192,12 @@ def test_history_chart_rendered_on_the_server(client: TestClient) -> None:
     assert svg.startswith("<svg") and STATUS_COLORS["red"] in svg and STATUS_COLORS["green"] in svg
     labels = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     # The legend says what a colour means, never the colour's name; French legend and axes.
-    assert {"Hors cible", "Dans la cible", "juillet", "400k\u00a0€", "1,2M\u00a0€"} <= set(labels), labels
+    assert {"Hors cible", "Dans la cible", "400\u202f000\u00a0€", "1,2\u00a0M\u00a0€"} <= set(labels), labels
+    assert "16 nov. 2026" in labels  # periods with their year; the week ahead is the forecast's
     assert not {"rouge", "vert", "orange"} & set(labels)
     english = client.get(f"/metric/pipeline_generated/history.svg?as_of={AS_OF}", headers=EN).text
-    assert {"Off track", "On track", "July", "€400k", "€1.2M"} <= set(re.findall(r"<text[^>]*>([^<]*)</text>", english))
+    assert {"Off track", "On track", "16 Nov 2026", "€400,000", "€1.2M"} <= set(
+        re.findall(r"<text[^>]*>([^<]*)</text>", english))
 
 
 def test_a_changed_workspace_file_is_picked_up(acme_dir: Path, tmp_path: Path) -> None:
@@ -230,12 +239,12 @@ def test_board_tiles_show_the_forecast_and_the_warnings(client: TestClient, expe
     assert set(expected.forecasts) == {"mrr", "pipeline_generated", "demos_booked", "win_rate", "logo_churn"}
     for key in expected.forecasts:
         tile, point, unit = _tile(html, key), _ahead(expected, key), _unit(client, key)
-        assert _role(tile, "forecast-value") == format_value(point["value"], unit, "fr", compact=True,  # type: ignore[arg-type]
-                                                             currency="EUR"), key
+        assert _role(tile, "forecast-value") == format_value(point["value"], unit, "fr", currency="EUR")  # type: ignore[arg-type], key
         assert _role(tile, "forecast-interval") == "({} – {})".format(
-            *(format_value(point[b], unit, "fr", compact=True, currency="EUR") for b in ("lower", "upper")))  # type: ignore[arg-type]
+            *(format_value(point[b], unit, "fr", currency="EUR") for b in ("lower", "upper")))  # type: ignore[arg-type]
         assert _role(tile, "forecast-chance") == format_percent(point["probability"], "fr", digits=0)  # type: ignore[arg-type]
-        assert f"Prévision {point['label']}" in _text(tile)
+        start = date.fromisoformat(str(point["period"]))
+        assert f"Prévision {period_words(start, expected.forecasts[key].grain.value, 'fr')}" in _text(tile)
         assert "Projection" not in _text(tile)  # the forecast takes the pace's projection's place
     # MRR's month is half gone: its forecast is for November's end, with 1 822 148 € already booked.
     assert _ahead(expected, "mrr")["label"] == "2026-11"
@@ -264,7 +273,8 @@ def test_an_early_warning_is_a_badge_on_its_kpi(acme_dir: Path, tmp_path: Path, 
         badge = re.search(r'<span class="badge warn st-red" data-role="early-warning" title="([^"]*)">([^<]*)<',
                           _tile(board, "pipeline_generated"))
         assert badge and unescape(badge.group(2)) == "⚠ Alerte précoce"
-        assert "Pipeline généré en 2026-W48 : projeté à 610\u202f000\u00a0€" in unescape(badge.group(1))
+        assert "Pipeline généré en semaine du 23 nov. : projeté à 610\u202f000\u00a0€" in unescape(badge.group(1))
+        assert "en semaine du 9 nov., 2 semaines plus tôt" in unescape(badge.group(1))
         assert 'data-role="early-warning"' not in _tile(board, "demos_booked")
         page = _text(c.get(f"/metric/pipeline_generated?as_of={AS_OF}").text)
         assert "Alertes précoces" in page and "83" in page and "−31,0\u202f%" in page
@@ -275,18 +285,20 @@ def test_metric_page_shows_the_forecast_leads_anomalies_and_root_cause(client: T
     html = client.get(f"/metric/pipeline_generated?as_of={AS_OF}").text
     forecast = html[html.index('id="forecast"'):html.index('id="anomalies"')]
     for p in expected.forecasts["pipeline_generated"].points:
-        row = re.search(rf'<tr data-period="{p["label"]}">(.*?)</tr>', forecast, re.S)
+        row = re.search(rf'<tr data-period="{p["period"]}">(.*?)</tr>', forecast, re.S)
         assert row, p["label"]
+        assert period_words(date.fromisoformat(str(p["period"])), "week", "fr") in _text(row.group(1))
         assert _role(row.group(1), "forecast-value") == format_value(p["value"], "EUR", "fr")  # type: ignore[arg-type]
         assert _role(row.group(1), "forecast-chance") == format_percent(p["probability"], "fr", digits=0)  # type: ignore[arg-type]
     # The chart: the history and the forecast ahead, as a band and diamonds in the forecast's colour.
-    spec = json.loads(unescape(re.search(r"<div class=\"chart history\" data-spec='([^']*)'", html).group(1)))  # type: ignore[union-attr]
+    spec = json.loads(unescape(re.search(r"<div class=\"chart history\"[^>]*? data-spec='([^']*)'", html).group(1)))  # type: ignore[union-attr]
     band = [layer for layer in spec["layer"] if layer.get("mark", {}).get("color") == FORECAST_COLOR]
-    assert [m["type"] for m in (layer["mark"] for layer in band)] == ["area", "line", "point"]
+    assert [m["type"] for m in (layer["mark"] for layer in band)] == ["area", "line", "line", "line", "point"]
     ahead = [v for v in band[0]["data"]["values"] if not v["anchor"]]
-    assert [(v["label"], v["value"], v["lower"], v["upper"]) for v in ahead] == [
-        (p["label"], p["value"], p["lower"], p["upper"]) for p in expected.forecasts["pipeline_generated"].points
+    assert [(v["period"], v["value"], v["lower"], v["upper"]) for v in ahead] == [
+        (p["period"], p["value"], p["lower"], p["upper"]) for p in expected.forecasts["pipeline_generated"].points
         if p["observed_share"] < 1]
+    assert all(v["label"].startswith("semaine du ") for v in ahead)
     # Pipeline leads won revenue (a lagging metric off the board) by 5 weeks.
     leads = html[html.index('class="leads"'):]
     for e in [e for e in expected.edges if e.leader == "pipeline_generated"]:
@@ -300,7 +312,7 @@ def test_metric_page_shows_the_forecast_leads_anomalies_and_root_cause(client: T
         why = Insights(svc, as_of=AS_OF).explain("pipeline_generated", date(2026, 11, 2), date(2026, 11, 9),
                                                  pairs=False)
     cause = _text(html[html.index('id="root-cause"'):html.index("Par dimension")])
-    assert "2026-W45 → 2026-W46" in cause
+    assert "semaine du 2 nov. → semaine du 9 nov." in cause
     assert f"{format_value(why.total_before, 'EUR', 'fr')} → {format_value(why.total_after, 'EUR', 'fr')}" in cause
     top = next(c for c in why.contributions if c.dimensions == ("segment",))
     assert f"{top.values[0]} +{format_value(top.change, 'EUR', 'fr')}" in cause
@@ -312,8 +324,9 @@ def test_metric_page_shows_the_forecast_leads_anomalies_and_root_cause(client: T
     # Anomalies of won revenue: period, value, expected, severity as Insights found them.
     table = won[won.index('id="anomalies"'):]
     for f in [f for f in expected.anomalies if f.metric == "won_revenue"]:
-        row = re.search(rf"<td>{f.label}</td>(.*?)</tr>", table, re.S)
-        assert row, f.label
+        said = period_words(f.period, "week", "fr")
+        row = re.search(rf'<td data-label="Période">{re.escape(said)}</td>(.*?)</tr>', table, re.S)
+        assert row, said
         assert format_value(f.anomaly.value, "EUR", "fr") in unescape(row.group(1))
         assert format_value(f.anomaly.expected, "EUR", "fr") in unescape(row.group(1))
         assert translator("fr")(f.severity) in row.group(1)
@@ -417,3 +430,25 @@ def test_a_failed_load_keeps_the_board_and_says_so(acme_dir: Path, tmp_path: Pat
     assert unescape(note.group(1)).startswith("Le dernier chargement a échoué (")
     assert "deals" in unescape(note.group(1)) and "dernières données valides" in unescape(note.group(1))
     assert _role(_tile(html, "pipeline_generated"), "value") == before
+
+
+def test_the_history_chart_shows_13_weeks_12_months_or_everything(client: TestClient, engine_board: list[MetricStatus]
+                                                                   ) -> None:
+    def shown(query: str) -> tuple[list[str], str]:
+        html = client.get(f"/metric/pipeline_generated?as_of={AS_OF}{query}").text
+        spec = json.loads(unescape(re.search(r"<div class=\"chart history\"[^>]*? data-spec='([^']*)'",  # type: ignore[union-attr]
+                                             html).group(1)))
+        nav = html[html.index('class="ranges"'):html.index("</nav>", html.index('class="ranges"'))]
+        return [str(v["period"]) for v in spec["data"]["values"]], nav
+
+    current = next(s.period for s in engine_board if s.key == "pipeline_generated")  # the week of 9 Nov 2026
+    weeks, nav = shown("&range=13w")
+    assert weeks[-1] == current.isoformat() and len(weeks) == 13
+    assert date.fromisoformat(weeks[0]) == current - timedelta(weeks=12)
+    assert re.search(r'range=13w#history" aria-current="true">13 semaines<', nav)
+    year, nav = shown("")  # 12 months unless asked otherwise
+    assert len(year) == 52 and year[-1] == current.isoformat()
+    assert re.search(r'range=12m#history" aria-current="true">12 mois<', nav)
+    everything, _ = shown("&range=all")
+    assert everything[-1] == current.isoformat() and len(everything) > len(year)
+    assert shown("&range=nonsense")[0] == year  # an unknown range: the default, not an error

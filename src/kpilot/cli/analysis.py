@@ -24,7 +24,7 @@ from kpilot.cli.options import (
     err,
     out,
 )
-from kpilot.i18n import Translator, format_day, format_percent, format_value, translator
+from kpilot.i18n import Translator, format_day, format_percent, format_value, period_words, periods_count, translator
 from kpilot.model import Grain, KpilotError
 from kpilot.model.errors import msg, render
 
@@ -111,7 +111,7 @@ def forecast(
                 tr("Method")):
         table.add_column(col)
     for f in found:
-        unit = ins.ws.metric(f.metric).unit
+        unit = ins.ws.unit_of(f.metric)
         for p in f.points:
             table.add_row(_name(ins, f.metric), str(p["label"]), format_value(p["value"], unit, language),
                           f"{format_value(p['lower'], unit, language)} – {format_value(p['upper'], unit, language)}",
@@ -139,17 +139,18 @@ def warnings_cmd(
         return
     for f in found:
         w = f.warning
-        unit = ins.ws.metric(f.metric).unit
+        unit = ins.ws.unit_of(f.metric)
         style = STATUS_STYLE.get(f.severity, "")
         out.print(f"[{style}]⚠[/] " + tr("{kpi} in {period}: projected {projected} against a target of {target} "
                                         "({confidence} chance of missing it)").format(
-            kpi=_name(ins, f.metric), period=f.label, projected=format_value(w.projected, unit, language),
+            kpi=_name(ins, f.metric), period=period_words(f.period, ins.ws.metric(f.metric).grain.value, language),
+            projected=format_value(w.projected, unit, language),
             target=format_value(w.target, unit, language),
             confidence=format_percent(w.confidence, language, digits=0)))
-        out.print("   " + tr("because {leader} was {change} against its normal in {period}, {lag} period(s) "
-                             "earlier").format(leader=_name(ins, w.leader),
-                                               change=format_percent(w.leader_change, language, signed=True),
-                                               period=f.leader_label, lag=w.lag))
+        grain = ins.ws.metric(f.metric).grain.value
+        out.print("   " + tr("because {leader} was {change} against its normal in {period}, {lag} earlier").format(
+            leader=_name(ins, w.leader), change=format_percent(w.leader_change, language, signed=True),
+            period=period_words(f.leader_period, grain, language), lag=periods_count(w.lag, grain, language)))
         d = f.decision
         if d:
             out.print("   → " + f"{d.owner}: {d.action}".replace("[", "\\["))
@@ -178,7 +179,7 @@ def anomalies(
         table.add_column(col)
     for f in found:
         a = f.anomaly
-        unit = ins.ws.metric(f.metric).unit
+        unit = ins.ws.unit_of(f.metric)
         table.add_row(_name(ins, f.metric), f.label, format_value(a.value, unit, language),
                       format_value(a.expected, unit, language),
                       f"{format_value(a.lower, unit, language)} – {format_value(a.upper, unit, language)}",
@@ -210,7 +211,7 @@ def explain(
                "grain": compared.grain.value, **result.to_dict()})
         return
     language, tr = _lang(lang, ins)
-    unit = ins.ws.metric(metric).unit
+    unit = ins.ws.unit_of(metric)
     out.print(f"[bold]{_name(ins, metric)}[/], {compared.before_label} → {compared.after_label}: " + tr(
         "{before} → {after} ({change})").format(
         before=format_value(result.total_before, unit, language), after=format_value(result.total_after, unit,

@@ -33,6 +33,7 @@ from kpilot.cli.options import (
     out,
 )
 from kpilot.i18n import (
+    STATUS_WORDS,
     VERDICT_COLOURS,
     Translator,
     format_day,
@@ -109,7 +110,7 @@ def _decisions(statuses: list[Any], svc: Any, lang: str, tr: Translator) -> None
             out.print(f"  [bold red]⚑[/] [bold]{name}[/] — {tr('if')} {condition} → [bold]{team(d.owner)}[/]: {action}")
         else:
             out.print(f"  [dim]·[/] {name} — {tr('if')} {condition} → {team(d.owner)}: [dim]{action}[/]")
-        evidence = format_evidence_list(d.evidence, d.projected, s.unit, lang)
+        evidence = format_evidence_list(d.evidence, d.projected, s.unit, lang, s.grain)
         if evidence and d.evaluated:
             out.print(f"      [dim]{tr('Evidence:')} {' · '.join(evidence)}[/]")
 
@@ -191,14 +192,15 @@ def series(
     language = lang or svc.ws.language.value
     tr = translator(language)
     m = svc.ws.metric(metric)
+    svc_unit = svc.ws.unit_of(metric)
     table = Table(title=f"{m.label} ({(grain or m.grain).value})")
     for col in (tr("Period"), tr("Value"), tr("Target"), tr("Status")):
         table.add_column(col)
     for r in rows:
         style = STATUS_STYLE.get(str(r["status"]), "")
-        table.add_row(str(r["label"]) + ("" if r["complete"] else "*"), format_value(r["value"], m.unit, language),
-                      format_value(r["target"], m.unit, language),
-                      f"[{style}]{tr(str(r['status']))}[/]")
+        table.add_row(str(r["label"]) + ("" if r["complete"] else "*"), format_value(r["value"], svc_unit, language),
+                      format_value(r["target"], svc_unit, language),
+                      f"[{style}]{tr(STATUS_WORDS.get(str(r['status']), str(r['status'])))}[/]")
     out.print(table)
 
 
@@ -224,11 +226,13 @@ def _print_breakdown(rows: list[dict[str, Any]], dims: list[str], format: Series
     language = lang or svc.ws.language.value
     tr = translator(language)
     m = svc.ws.metric(metric)
-    table = Table(title=f"{m.label} — {', '.join(dims)}")
-    for col in (tr("Period"), *dims, tr("Value")):
+    svc_unit = svc.ws.unit_of(metric)
+    said = svc.ws.label_of
+    table = Table(title=f"{m.label} — {', '.join(said(d) for d in dims)}")
+    for col in (tr("Period"), *[said(d) for d in dims], tr("Value")):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["label"]), *[str(r[d]) for d in dims], format_value(r["value"], m.unit, language))
+        table.add_row(str(r["label"]), *[said(str(r[d])) for d in dims], format_value(r["value"], svc_unit, language))
     out.print(table)
 
 

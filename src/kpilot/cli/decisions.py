@@ -68,7 +68,7 @@ def decisions(
         table.add_column(col)
     for d in log:
         name = svc.ws.metric(d.metric).label if d.metric in svc.ws.metric_keys else d.metric
-        unit = svc.ws.metric(d.metric).unit if d.metric in svc.ws.metric_keys else None
+        unit = svc.ws.unit_of(d.metric) if d.metric in svc.ws.metric_keys else None
         table.add_row(str(d.id), name, d.action, d.user or d.owner or "", d.expected_effect or "", d.review_on or "",
                       _effect(d.effect, unit, language))
     out.print(table)

@@ -157,7 +157,8 @@ def judge(ins: Insights, key: str, role: str = "metric") -> MetricStatus:
         pacing=a.pace_ratio, pacing_share=a.share, pacing_method=a.method, projected=a.projected,
         change=a.change, previous=a.previous, previous_to_date=a.previous_to_date,
         complete=now.complete if now else False, data_through=through,
-        decision=_decision(metric, a.rule, grain, ws.week_start), unit=metric.unit, direction=metric.direction.value,
+        decision=_decision(metric, a.rule, grain, ws.week_start), unit=ws.unit_of(key),
+        direction=metric.direction.value,
         kind=metric.kind.value if metric.kind else None, nature="flow" if additive else "level",
         owners=list(metric.owners), role=role, history=a.history,
     )

@@ -272,6 +272,17 @@ def columns_of(tree: exp.Expr) -> list[ColumnRef]:
     return out
 
 
+def counts_rows(measure: str) -> bool:
+    """Whether a measure is a count of rows (count, count_if, a distinct count): its values are whole numbers."""
+    try:
+        tree = parse_measure(measure)
+    except ExpressionError:
+        return False
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    return AGGREGATES.get(type(tree)) in ("count", "count_if", "approx_count_distinct")
+
+
 @lru_cache(maxsize=4096)
 def parse_measure(text: str) -> exp.Expr:
     """An aggregate expression over a model's rows, e.g. sum(amount), count(*), sum(a) - sum(b).

@@ -440,6 +440,17 @@ class Workspace(Spec):
                 return m
         raise KeyError(key)
 
+    def unit_of(self, key: str) -> str | None:
+        """The unit a metric's values are shown in, by one rule everywhere: its `unit:`, else "count" for a count
+        of rows (shown as whole numbers), else none."""
+        m = self.metric(key)
+        if m.unit:
+            return m.unit
+        from kpilot.model.expressions import counts_rows  # expressions needs sqlglot: loaded when asked
+
+        counted = m.type is not MetricType.derived and m.measure is not None and counts_rows(m.measure)
+        return "count" if counted else None
+
     def model_by_key(self, key: str) -> Model:
         for m in self.models:
             if m.key == key:

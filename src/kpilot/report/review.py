@@ -25,6 +25,8 @@ from kpilot.i18n import (
     format_percent,
     format_value,
     format_verdict,
+    period_words,
+    periods_count,
     translator,
 )
 from kpilot.model.errors import N_
@@ -148,6 +150,8 @@ class Warning(Protocol):
     def warning(self) -> EarlyWarning: ...
     @property
     def leader_label(self) -> str: ...
+    @property
+    def leader_period(self) -> date: ...
     @property
     def decision(self) -> DecisionRule | None: ...
 
@@ -328,7 +332,7 @@ class _Words:
         return self.ws.metric(key).label if key in self.ws.metric_keys else key
 
     def unit(self, key: str) -> str | None:
-        return self.ws.metric(key).unit if key in self.ws.metric_keys else None
+        return self.ws.unit_of(key) if key in self.ws.metric_keys else None
 
     def team(self, key: str | None) -> str:
         if not key:
@@ -402,10 +406,11 @@ class _Words:
 
     def cause(self, w: Warning) -> str:
         e, tr = w.warning, self.tr
-        return tr("{leader} moved {change} against its usual level in {period}; it leads {kpi} by {lag} "
-                       "period(s).").format(leader=self.metric(e.leader),
-                                            change=format_percent(e.leader_change, self.lang, digits=0, signed=True),
-                                            period=w.leader_label, kpi=self.metric(w.metric), lag=e.lag)
+        grain = self.ws.metric(w.metric).grain.value if w.metric in self.ws.metric_keys else "week"
+        return tr("{leader} moved {change} against its usual level in {period}; it leads {kpi} by {lag}.").format(
+            leader=self.metric(e.leader), change=format_percent(e.leader_change, self.lang, digits=0, signed=True),
+            period=period_words(w.leader_period, grain, self.lang), kpi=self.metric(w.metric),
+            lag=periods_count(e.lag, grain, self.lang))
 
     def misses(self, board: Sequence[Tile], forecasts: Mapping[str, Forecast], warnings: Sequence[Warning]
                ) -> list[Miss]:
@@ -460,7 +465,7 @@ class _Words:
         assert d is not None
         condition = describe_when(d.when, Direction(s.direction), self.tr,
                                   lambda x: format_percent(x, self.lang, digits=0))
-        evidence = format_evidence_list(d.evidence, d.projected, s.unit, self.lang) if d.evaluated else []
+        evidence = format_evidence_list(d.evidence, d.projected, s.unit, self.lang, s.grain) if d.evaluated else []
         return DecisionToTake(kpi=s.name, owner=self.team(d.owner), action=d.action, condition=condition,
                               evidence=" · ".join(evidence))
 

@@ -112,7 +112,7 @@ def signals(ins: Insights, statuses: Sequence[MetricStatus]) -> list[Signal]:
     def base(key: str) -> dict[str, Any]:
         metric = ws.metric(key)
         owner = metric.decision.owner if metric.decision else (metric.owners[0] if metric.owners else None)
-        return {"metric": key, "name": metric.label, "unit": metric.unit, "grain": metric.grain.value,
+        return {"metric": key, "name": metric.label, "unit": ws.unit_of(key), "grain": metric.grain.value,
                 "owner": owner, "owner_name": _team_name(ws, owner) if owner else None,
                 "action": metric.decision.action if metric.decision else None}
 
@@ -138,7 +138,8 @@ def signals(ins: Insights, statuses: Sequence[MetricStatus]) -> list[Signal]:
                    "target": s.target, "projected": s.projected, "change": s.change, "fires": s.fires,
                    "role": s.role,
                    "condition": s.decision.condition if s.decision else None,
-                   "evidence_text": format_evidence_list(s.decision.evidence, s.decision.projected, s.unit, lang)
+                   "evidence_text": format_evidence_list(s.decision.evidence, s.decision.projected, s.unit, lang,
+                                                         s.grain)
                    if s.decision else []}
         out.append(signal(s.key, "kpi", f"kpi:{s.key}", "red" if off else "amber", ready,
                           needed if ready else held, needed, payload))
@@ -189,7 +190,7 @@ def chart_png(ins: Insights, key: str) -> bytes | None:
                                                            -CHART_PERIODS[metric.grain.value]), current)
     if not any(r.get("value") is not None for r in rows):
         return None
-    spec = charts.history(rows, unit=metric.unit, labels=charts.history_labels(translator(lang)), lang=lang,
+    spec = charts.history(rows, unit=ws.unit_of(metric.key), labels=charts.history_labels(translator(lang)), lang=lang,
                           currency=ws.currency, width=560, height=220)
     try:
         return charts.to_png(spec, lang, currency=ws.currency, width=560, scale=1.5)
@@ -318,7 +319,7 @@ def _decision_reviews(svc: WorkspaceService, store: AppStore, day: date, week: d
     messages: list[NewMessage] = []
     for d in review_due(svc, day, store=store):
         metric = ws.metric(d.metric)
-        message = decision_review_message(d.to_dict(), metric.label, metric.unit, workspace=ws.workspace,
+        message = decision_review_message(d.to_dict(), metric.label, ws.unit_of(metric.key), workspace=ws.workspace,
                                           lang=ws.language.value, base_url=ws.base_url).to_dict()
         team = d.owner or (metric.decision.owner if metric.decision else None)
         if team is None:

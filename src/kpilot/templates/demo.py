@@ -173,7 +173,7 @@ def generate_demo(target: Path, *, today: date | None = None, seed: int = SEED, 
     tables = _Generator(cal, seed).run()
     write_tables(tables, target / "data")
     mrr_goal = math.ceil(series(tables, cal, "mrr")[-1][1] * 1.6 / 5e5) * 5e5
-    story = {**story_values(cal), "mrr_goal": format_value(mrr_goal, "EUR", language, compact=True)}
+    story = {**story_values(cal), "mrr_goal": format_value(mrr_goal, "EUR", language)}
     return render_workspace(target, "demo", language, cal.today, targets=compute_targets(tables, cal, DEMO_TARGETS),
                             start=cal.start, values=story)
 

@@ -68,7 +68,7 @@ def alert_row(a: AlertRecord, page: Page) -> AlertRow:
     tr = page.tr
     verdict = verdict_of(a)
     label, _ = format_verdict(verdict, None, None, page.lang)
-    unit = page.ws.metric(a.metric).unit if a.metric in page.ws.metric_keys else a.payload.get("unit")
+    unit = page.ws.unit_of(a.metric) if a.metric in page.ws.metric_keys else a.payload.get("unit")
     name = str(a.payload.get("name") or a.metric)
     note = ""
     if a.state == "acknowledged" and a.acknowledged_by:

@@ -148,7 +148,7 @@ def said(period: str, page: Page) -> str:
 
 
 def decision_row(d: DecisionRecord, page: Page) -> DecisionRow:
-    unit = page.ws.metric(d.metric).unit if d.metric in page.ws.metric_keys else None
+    unit = page.ws.unit_of(d.metric) if d.metric in page.ws.metric_keys else None
     name = page.ws.metric(d.metric).label if d.metric in page.ws.metric_keys else d.metric
     effect = d.effect or {}
     return DecisionRow(d.id, d.metric, name, said(d.period, page), d.action,
@@ -184,9 +184,10 @@ class SettingsRow:
 
 def settings_row(m: Metric, overridden: dict[str, object], page: Page) -> SettingsRow:
     tr = page.tr
-    targets = [f"{t.from_}{' → ' + str(t.to) if t.to is not None else ''}: {page.value(t.value, m.unit)}"
+    unit = page.ws.unit_of(m.key)
+    targets = [f"{t.from_}{' → ' + str(t.to) if t.to is not None else ''}: {page.value(t.value, unit)}"
                for t in m.targets]
-    bands = tr("green ≥ {green}, amber ≥ {amber}").format(green=page.percent(m.bands.green),
+    bands = tr("on track ≥ {green}, at risk ≥ {amber}").format(green=page.percent(m.bands.green),
                                                           amber=page.percent(m.bands.amber))
     decision = ""
     if m.decision is not None:

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from kpilot.i18n import LANGUAGES
 from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import message_of, msg, render
-from kpilot.model.periods import NotADay, label, parse_day, period_start
+from kpilot.model.periods import NotADay, parse_day, period_start
 from kpilot.report import charts
 from kpilot.service import DecisionRecord, signing_key
 from kpilot.web import alerts, alignment, api, decisions, insight_views, review, settings, tree, views
@@ -160,6 +160,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     def metric_page(request: Request, page: views.Page, key: str, notes: views.Notes) -> str:
         ws = page.ws
         m = ws.metric(key)
+        unit = ws.unit_of(key)
         status = gate.status(key, page.as_of)
         rows = gate.series(key, page.as_of)
         shown = [r for r in rows if date.fromisoformat(str(r["period"])) <= status.period]
@@ -169,34 +170,35 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         for dim in gate.dimensions(key, page.as_of):
             try:
                 bd_rows = gate.breakdown(key, dim, previous, current, page.as_of)
-                breakdowns.append(views.breakdown(dim, bd_rows, current, previous, m.unit, page))
+                breakdowns.append(views.breakdown(dim, bd_rows, current, previous, unit, page))
             except KpilotError as exc:
                 breakdowns.append(views.Breakdown(dimension=dim, slices=[], error=render(exc.message, page.tr)))
         analysis = gate.analysis(page.as_of)
         fc = gate.forecast(key, page.as_of)
-        forecast = insight_views.forecast_view(fc, m.unit, page)
+        forecast = insight_views.forecast_view(fc, unit, page)
         tile = views.with_decision(_with_analysis(views.tile(status, _history_rows(status, page), page, big=True), fc,
                                                   analysis, page), notes.decisions, page)
         complete = [r for r in shown if r.get("complete", True)]
         if len(complete) >= 2:
             before, after = (date.fromisoformat(str(r["period"])) for r in complete[-2:])
             explained = gate.explain(key, before, after, page.as_of)
-            cause = insight_views.root_cause(explained, str(complete[-2]["label"]), str(complete[-1]["label"]),
-                                             m.unit, m.direction.value == "up", page)
+            cause = insight_views.root_cause(explained, page.period(before, m.grain), page.period(after, m.grain),
+                                             unit, m.direction.value == "up", page)
         else:
-            cause = insight_views.root_cause(None, "", "", m.unit, m.direction.value == "up", page)
-        return render_page(request, "metric.html", page, metric=m, tile=tile,
-                           history_spec=views.history_chart(shown, m.unit, page, insight_views.ahead_points(fc),
-                                                            notes.annotations),
+            cause = insight_views.root_cause(None, "", "", unit, m.direction.value == "up", page)
+        span = views.chart_range(request.query_params.get("range"))
+        return render_page(request, "metric.html", page, metric=m, tile=tile, span=span, spans=views.RANGES,
+                           history_spec=views.history_chart(views.in_range(shown, span, current), unit, m.grain, page,
+                                                            insight_views.ahead_points(fc), notes.annotations),
                            decisions=[alignment.decision_row(d, page) for d in notes.decisions],
                            annotations=notes.annotations, csrf=CSRF_SLOT, teams=page.ws.teams,
                            decide=decisions.prefill(m, page),
-                           history_rows=views.history_rows(shown, m.unit, page),
-                           breakdowns=breakdowns, previous_label=label(previous, m.grain, ws.week_start),
+                           history_rows=views.history_rows(shown, unit, m.grain, page),
+                           breakdowns=breakdowns, previous_label=page.period(previous, m.grain),
                            owners=[page.team(o) for o in m.owners], forecast=forecast,
                            leaders=insight_views.lead_rows(analysis.leaders_of(key), page, other="leader"),
                            leads=insight_views.lead_rows(analysis.led_by(key), page, other="follower"),
-                           anomalies=insight_views.anomaly_rows(analysis.anomalies_of(key), m.unit, page),
+                           anomalies=insight_views.anomaly_rows(analysis.anomalies_of(key), unit, page),
                            warnings=tile.warnings, cause=cause, analysis_errors=_analysis_errors(analysis, page))
 
     @app.get("/audit", response_class=HTMLResponse)
@@ -218,10 +220,11 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         page = page_of(request)
         if key not in page.ws.metric_keys:
             raise PageError(404, msg("unknown metric '{metric}'", metric=key))
-        m = page.ws.metric(key)
         current = gate.current_period(key, page.as_of)
         rows = [r for r in gate.series(key, page.as_of) if date.fromisoformat(str(r["period"])) <= current]
-        spec = views.history_chart(rows, m.unit, page, insight_views.ahead_points(gate.forecast(key, page.as_of)),
+        rows = views.in_range(rows, views.chart_range(request.query_params.get("range")), current)
+        spec = views.history_chart(rows, page.ws.unit_of(key), page.ws.metric(key).grain, page,
+                                   insight_views.ahead_points(gate.forecast(key, page.as_of)),
                                    gate.store.annotations(page.ws.workspace, key))
         svg = charts.to_svg(spec, page.lang, currency=page.ws.currency)
         return Response(svg, media_type="image/svg+xml")
@@ -299,7 +302,7 @@ def _fallback_page(request: Request, gate: WorkspaceGate) -> views.Page:
 
 def _with_analysis(tile: views.Tile, fc: Any, analysis: Analysis, page: views.Page) -> views.Tile:
     """A tile with its forecast (in place of the pace's projection) and the early warnings on its KPI."""
-    shown = insight_views.forecast_view(fc, tile.raw.unit, page, compact=True)
+    shown = insight_views.forecast_view(fc, tile.raw.unit, page)
     tile.forecast = shown.ahead if shown else None
     if tile.forecast is not None:
         tile.projected = None
@@ -324,7 +327,7 @@ def _analysis_errors(analysis: Analysis, page: views.Page) -> list[str]:
 
 def _history_rows(s: Any, page: views.Page) -> list[dict[str, object]]:
     """The judged periods the service returned with a status, as chart rows."""
-    return [{"period": j.period.isoformat(), "label": label(j.period, s.grain, page.ws.week_start), "value": j.value,
+    return [{"period": j.period.isoformat(), "label": page.period(j.period, s.grain), "value": j.value,
              "target": j.target, "status": j.status, "complete": j.complete} for j in s.history]
 
 

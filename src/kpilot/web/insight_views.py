@@ -7,8 +7,9 @@ this module only picks what a page shows and formats it (numbers through kpilot.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from kpilot.i18n import periods_count
@@ -43,6 +44,7 @@ class ForecastPoint:
     target: str
     probability: str
     known: bool  # the period is over: the value is what happened, not a forecast
+    period: str = ""  # the period's first day (ISO): a key for scripts and tests
 
 
 @dataclass
@@ -59,8 +61,7 @@ def ahead_points(fc: KpiForecast | None) -> list[dict[str, Any]]:
     return [p for p in fc.points if (p.get("observed_share") or 0.0) < 1.0 and p.get("value") is not None]
 
 
-def forecast_view(fc: KpiForecast | None, unit: str | None, page: Page, *, compact: bool = False
-                  ) -> ForecastView | None:
+def forecast_view(fc: KpiForecast | None, unit: str | None, page: Page) -> ForecastView | None:
     if fc is None:
         return None
     points = []
@@ -68,11 +69,11 @@ def forecast_view(fc: KpiForecast | None, unit: str | None, page: Page, *, compa
     for p in fc.points:
         known = (p.get("observed_share") or 0.0) >= 1.0
         point = ForecastPoint(
-            period_label=str(p["label"]), value=page.value(p.get("value"), unit, compact=compact),
-            lower=page.value(p.get("lower"), unit, compact=compact),
-            upper=page.value(p.get("upper"), unit, compact=compact),
-            target=page.value(p.get("target"), unit, compact=compact),
-            probability=page.percent(p.get("probability")), known=known)
+            period_label=_said(p, fc.grain, page), value=page.value(p.get("value"), unit),
+            lower=page.value(p.get("lower"), unit),
+            upper=page.value(p.get("upper"), unit),
+            target=page.value(p.get("target"), unit),
+            probability=page.percent(p.get("probability")), known=known, period=str(p.get("period", "")))
         points.append(point)
         if ahead is None and not known and p.get("value") is not None:
             ahead = point
@@ -93,14 +94,15 @@ class WarningView:
 def warning_view(f: EarlyWarningFinding, page: Page) -> WarningView:
     tr = page.tr
     w = f.warning
-    unit = page.ws.metric(f.metric).unit
+    unit = page.ws.unit_of(f.metric)
+    grain = page.ws.metric(f.metric).grain  # the warning's periods and lag are counted in the KPI's grain
     headline = tr("{kpi} in {period}: projected {projected} against a target of {target} "
                   "({confidence} chance of missing it)").format(
-        kpi=metric_name(f.metric, page), period=f.label, projected=page.value(w.projected, unit),
+        kpi=metric_name(f.metric, page), period=page.period(f.period, grain), projected=page.value(w.projected, unit),
         target=page.value(w.target, unit), confidence=page.percent(w.confidence))
-    because = tr("because {leader} was {change} against its normal in {period}, {lag} period(s) earlier").format(
+    because = tr("because {leader} was {change} against its normal in {period}, {lag} earlier").format(
         leader=metric_name(w.leader, page), change=page.percent(w.leader_change, digits=1, signed=True),
-        period=f.leader_label, lag=w.lag)
+        period=page.period(f.leader_period, grain), lag=periods_count(w.lag, grain.value, page.lang))
     d = f.decision
     action = f"{page.team(d.owner)} — {d.action}" if d else None
     return WarningView(severity=f.severity, headline=headline, because=because, action=action)
@@ -157,8 +159,17 @@ class AnomalyRow:
     direction: str
 
 
+def _said(point: Mapping[str, Any], grain: Any, page: Page) -> str:
+    """A forecast point's period as people say it ("November 2026"), else its label."""
+    try:
+        return page.period(date.fromisoformat(str(point["period"])[:10]), grain)
+    except (KeyError, ValueError):
+        return str(point.get("label", ""))
+
+
 def anomaly_rows(found: Sequence[AnomalyFinding], unit: str | None, page: Page) -> list[AnomalyRow]:
-    return [AnomalyRow(period_label=f.label, value=page.value(f.anomaly.value, unit),
+    return [AnomalyRow(period_label=page.period(f.period, page.ws.metric(f.metric).grain)
+                       if f.metric in page.ws.metric_keys else f.label, value=page.value(f.anomaly.value, unit),
                        expected=page.value(f.anomaly.expected, unit), lower=page.value(f.anomaly.lower, unit),
                        upper=page.value(f.anomaly.upper, unit), severity=f.severity,
                        severity_label=page.tr(f.severity), direction=f.anomaly.direction)
@@ -213,7 +224,7 @@ def root_cause(found: Explanation | str | None, before_label: str, after_label: 
         if len(rows) >= TOP_CONTRIBUTIONS:
             continue
         rows.append(ContributionRow(
-            value=c.values[0], before=page.value(c.before, unit), after=page.value(c.after, unit),
+            value=page.ws.label_of(c.values[0]), before=page.value(c.before, unit), after=page.value(c.after, unit),
             change=_change(c.change, unit, page),
             share=page.percent(c.share, signed=True) if c.share is not None else "—",
             mix=_change(c.mix, unit, page) if out.ratio and c.mix is not None else None,

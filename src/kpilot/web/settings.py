@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from babel.numbers import format_decimal
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from kpilot.i18n import LOCALES
 from kpilot.model import KpilotError, Metric, WorkspaceInvalid
 from kpilot.model.errors import Issue, msg, render
 from kpilot.model.overrides import apply_overrides, as_json, metric_path
@@ -36,7 +38,8 @@ CSRF_FIELD = "csrf"
 TARGET_ROWS_SPARE = 2  # empty target rows under the existing ones, for new periods
 STATUSES = ("red", "amber", "green", "not_green")
 FORECASTS = ("miss", "hit")
-NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+GROUPED = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 
 PageOf = Callable[[Request], views.Page]
 Html = Callable[..., HTMLResponse]
@@ -84,13 +87,24 @@ def issue_errors(issues: list[Issue], base: str, tr: Any) -> FieldErrors:
 # --- the form <-> the data a kpilot.yaml holds ---------------------------------------------------------
 
 
-def _number(text: str) -> object:
-    """A number typed in a form ("0,85", "800 000"); the text itself when it is none (the check says why)."""
-    cleaned = text.replace("\u202f", "").replace("\u00a0", "").replace(" ", "")
+def _number(text: str, lang: str = "en") -> object:
+    """A number typed in a form as the page's language writes it: "800 000" and "0,85" in French, "800,000" and
+    "0.85" in English (either takes "800000", and French "0.85" too); the text itself when it is none (the check
+    says why, beside the field)."""
+    cleaned = re.sub(r"[\s\u202f\u00a0']", "", text)
+    if lang == "fr":
+        cleaned = cleaned.replace(",", ".")
+    elif GROUPED.match(cleaned):  # English thousands: 1,200,000
+        cleaned = cleaned.replace(",", "")
     if NUMBER.match(cleaned):
-        value = float(cleaned.replace(",", "."))
-        return int(value) if value.is_integer() and "." not in cleaned and "," not in cleaned else value
+        value = float(cleaned)
+        return int(value) if value.is_integer() and "." not in cleaned else value
     return text
+
+
+def _shown(value: float, lang: str = "en") -> str:
+    """A number as the form shows it in the page's language: 800 000 and 0,85; 800,000 and 0.85."""
+    return format_decimal(value, format="#,##0.##########", locale=LOCALES.get(lang, "en_US"))
 
 
 def _period(text: str) -> object:
@@ -99,23 +113,18 @@ def _period(text: str) -> object:
     return int(text) if text.isdigit() else text
 
 
-def _shown(value: float) -> str:
-    """A number as typed in a form: 2000000, 0.85 (no exponent, no thousands separator)."""
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
-def form_values(metric: Metric) -> dict[str, Any]:
-    """A metric's editable fields as the form shows them."""
+def form_values(metric: Metric, lang: str = "en") -> dict[str, Any]:
+    """A metric's editable fields as the form shows them, numbers in the page's language."""
     rule = metric.decision
     when = rule.when if rule else None
     return {
-        "targets": [{"from": str(t.from_), "to": "" if t.to is None else str(t.to), "value": _shown(t.value)}
+        "targets": [{"from": str(t.from_), "to": "" if t.to is None else str(t.to), "value": _shown(t.value, lang)}
                     for t in metric.targets],
-        "green": _shown(metric.bands.green), "amber": _shown(metric.bands.amber),
+        "green": _shown(metric.bands.green, lang), "amber": _shown(metric.bands.amber, lang),
         "owners": list(metric.owners),
         "has_rule": rule is not None,
         "status": (when.status if when else None) or "",
-        "below_target": "" if when is None or when.below_target is None else _shown(when.below_target),
+        "below_target": "" if when is None or when.below_target is None else _shown(when.below_target, lang),
         "forecast": (when.forecast if when else None) or "",
         "periods": str(when.periods) if when else "1",
         "rule_owner": rule.owner if rule else "",
@@ -123,7 +132,8 @@ def form_values(metric: Metric) -> dict[str, Any]:
     }
 
 
-def parse_form(form: dict[str, list[str]], metric: Metric) -> tuple[dict[str, object], dict[str, Any], list[int]]:
+def parse_form(form: dict[str, list[str]], metric: Metric, lang: str = "en"
+               ) -> tuple[dict[str, object], dict[str, Any], list[int]]:
     """The fields a metric's form sets, as JSON-able override values; the values to show again; and, per
     target given, the form row it came from (to put its errors beside it)."""
     def one(name: str) -> str:
@@ -137,23 +147,23 @@ def parse_form(form: dict[str, list[str]], metric: Metric) -> tuple[dict[str, ob
         shown_targets.append({"from": f.strip(), "to": t.strip(), "value": v.strip()})
         if not (f.strip() or t.strip() or v.strip()):
             continue
-        target: dict[str, object] = {"from": _period(f), "value": _number(v.strip())}
+        target: dict[str, object] = {"from": _period(f), "value": _number(v.strip(), lang)}
         if t.strip():
             target["to"] = _period(t)
         targets.append(target)
         rows.append(i)
     out: dict[str, object] = {"targets": targets, "owners": form.get("owners", [])}
     green, amber = one("green"), one("amber")
-    out["bands"] = {"green": _number(green), "amber": _number(amber)} if green or amber else None
+    out["bands"] = {"green": _number(green, lang), "amber": _number(amber, lang)} if green or amber else None
     if one("has_rule"):
         # Conditions the form does not show (trend, change_below, ...) are kept as they are.
         kept = metric.decision.when.model_dump(exclude_none=True, exclude={"status", "below_target", "forecast",
                                                                              "periods"}) if metric.decision else {}
-        when: dict[str, object] = {**kept, "periods": _number(one("periods") or "1")}
+        when: dict[str, object] = {**kept, "periods": _number(one("periods") or "1", lang)}
         if one("status"):
             when["status"] = one("status")
         if one("below_target"):
-            when["below_target"] = _number(one("below_target"))
+            when["below_target"] = _number(one("below_target"), lang)
         if one("forecast"):
             when["forecast"] = one("forecast")
         rule: dict[str, object] = {"when": when, "owner": one("rule_owner"), "action": one("action")}
@@ -288,7 +298,7 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
     def settings_metric(request: Request, key: str) -> Response:
         page = page_of(request)
         metric = known(page, key)
-        return metric_form(request, page, metric, form_values(metric), FieldErrors(), [])
+        return metric_form(request, page, metric, form_values(metric, page.lang), FieldErrors(), [])
 
     def metric_form(request: Request, page: views.Page, metric: Metric, values: dict[str, Any],
                     errors: FieldErrors, rows: list[int], status: int = 200) -> Response:
@@ -309,7 +319,7 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
         if form_field(form, "reset"):
             await run_in_threadpool(_reset, gate, key)
             return RedirectResponse(_saved(key, page), status_code=303)
-        data, shown, rows = parse_form(form, metric)
+        data, shown, rows = parse_form(form, metric, page.lang)
         stored = gate.overrides()
         edited = {**stored.get(key, {}), **{f: as_json(v) for f, v in data.items()}}
         try:

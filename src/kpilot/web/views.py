@@ -8,19 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from babel.numbers import format_decimal
 
 from kpilot.i18n import (
     LOCALES,
+    STATUS_WORDS,
     VERDICT_COLOURS,
     VERDICT_LABELS,
     VERDICT_SHAPES,
     Translator,
     format_day,
     format_evidence_list,
+    format_full,
     format_percent,
     format_value,
     format_verdict,
@@ -77,12 +79,20 @@ class Page:
     def query(self) -> str:
         return f"?as_of={self.as_of.isoformat()}" if self.pinned else ""
 
-    def value(self, v: float | None, unit: str | None, *, compact: bool = False) -> str:
-        return format_value(v, unit, self.lang, compact=compact, currency=self.ws.currency)
+    def value(self, v: float | None, unit: str | None) -> str:
+        return format_value(v, unit, self.lang, currency=self.ws.currency)
 
     def period(self, start: date, grain: Grain | str) -> str:
         """A period as people say it in the page's language: "week of 30 Nov", "novembre 2026"."""
         return period_words(start, getattr(grain, "value", str(grain)), self.lang)
+
+    def period_text(self, text: str) -> str:
+        """A period typed by someone ("2026-11", "2026-W45") as people say it; the text itself when it is none."""
+        try:
+            grain, start = parse_period(text)
+        except ValueError:
+            return text
+        return self.period(start, grain)
 
     def number(self, v: float, digits: int = 2) -> str:
         """A plain number in the page's language: 0.62 / 0,62."""
@@ -145,6 +155,7 @@ class Tile:
     spark_alt: str = ""  # the sparkline's text alternative: the latest value, target and verdict in words
     reason: str = ""  # the verdict's reason in one line
     leads: list[LeadLink] = field(default_factory=list)  # measured leading indicators of this KPI (or what it leads)
+    value_full: str = ""  # the value in full when `value` is short ("1,82 M €" -> "1 822 148 €"): its hover text
 
 
 @dataclass(frozen=True)
@@ -192,7 +203,7 @@ def decision_of(s: MetricStatus, page: Page) -> Decision | None:
     if d is None:
         return None
     condition = describe_when(d.when, Direction(s.direction), page.tr, lambda x: page.percent(x))
-    evidence = format_evidence_list(d.evidence, d.projected, s.unit, page.lang)
+    evidence = format_evidence_list(d.evidence, d.projected, s.unit, page.lang, s.grain)
     return Decision(condition=condition, owner_key=d.owner, owner=page.team(d.owner), action=d.action,
                     fires=d.fires, evaluated=d.evaluated, evidence=evidence)
 
@@ -225,7 +236,13 @@ def tile(s: MetricStatus, rows: list[dict[str, object]], page: Page, *, big: boo
                                currency=page.ws.currency),
         shape=VERDICT_SHAPES[s.verdict.value], reason=tile_reason(s, page, reason),
         data_through=page.day(s.data_through), raw=s, spark_alt=spark_alt(s, verdict_label, page),
+        value_full=_full_if_short(s.value, s.unit, page),
     )
+
+
+def _full_if_short(v: float | None, unit: str | None, page: Page) -> str:
+    full = format_full(v, unit, page.lang, currency=page.ws.currency)
+    return full if full != page.value(v, unit) else ""
 
 
 def spark_alt(s: MetricStatus, verdict_label: str, page: Page) -> str:
@@ -290,18 +307,39 @@ def a_day(text: str) -> date:
                           text=text)) from None
 
 
-def history_chart(rows: list[dict[str, object]], unit: str | None, page: Page,
+def history_chart(rows: list[dict[str, object]], unit: str | None, grain: Grain | str, page: Page,
                   forecast: Sequence[Mapping[str, object]] = (),
                   annotations: Sequence[AnnotationRecord] = ()) -> dict[str, Any]:
     """The history chart's spec (with the forecast's points ahead, if any, and the annotations within the
-    periods shown as rules), its legend and tooltips in the page's language."""
+    periods shown as rules), its legend, tooltips and periods in the page's language."""
+    def said(r: Mapping[str, object]) -> dict[str, object]:
+        return {**r, "label": page.period(date.fromisoformat(str(r["period"])[:10]), grain)}
+
+    rows = [said(r) for r in rows]
     return charts.history(rows, unit=unit, labels=charts.history_labels(page.tr), lang=page.lang,
-                          currency=page.ws.currency, forecast=forecast,
-                          annotations=annotation_marks(annotations, rows))
+                          currency=page.ws.currency, forecast=[said(p) for p in forecast],
+                          annotations=annotation_marks(annotations, rows, page))
 
 
-def annotation_marks(annotations: Sequence[AnnotationRecord],
-                     rows: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
+RANGES = ("13w", "12m", "all")  # what the history chart can show: 13 weeks, 12 months, everything
+DEFAULT_RANGE = "12m"
+
+
+def chart_range(asked: str | None) -> str:
+    """The history's range a request asks for (`?range=`), the default when it names none we know."""
+    return asked if asked in RANGES else DEFAULT_RANGE
+
+
+def in_range(rows: list[dict[str, object]], span: str, current: date) -> list[dict[str, object]]:
+    """The rows whose period starts within the range ending at the current period (all of them for "all")."""
+    if span == "all":
+        return rows
+    first = current - timedelta(weeks=13 if span == "13w" else 52)
+    return [r for r in rows if date.fromisoformat(str(r["period"])[:10]) > first]
+
+
+def annotation_marks(annotations: Sequence[AnnotationRecord], rows: Sequence[Mapping[str, object]],
+                     page: Page) -> list[dict[str, object]]:
     """The annotations placed at their period's first day, those within the chart's periods only (one outside
     would stretch the time axis)."""
     if not rows:
@@ -310,11 +348,11 @@ def annotation_marks(annotations: Sequence[AnnotationRecord],
     out: list[dict[str, object]] = []
     for a in annotations:
         try:
-            _, start = parse_period(a.period)
+            own, start = parse_period(a.period)
         except ValueError:
             continue
         if first <= start.isoformat() <= last:
-            out.append({"period": start.isoformat(), "label": a.period, "text": a.text})
+            out.append({"period": start.isoformat(), "label": page.period(start, own), "text": a.text})
     return out
 
 
@@ -341,14 +379,17 @@ class HistoryRow:
     complete: bool
 
 
-def history_rows(rows: list[dict[str, object]], unit: str | None, page: Page, last: int = 12) -> list[HistoryRow]:
-    """The last periods, newest first, for the table under the chart."""
+def history_rows(rows: list[dict[str, object]], unit: str | None, grain: Grain | str, page: Page,
+                 last: int = 12) -> list[HistoryRow]:
+    """The last periods, newest first, for the table under the chart: periods and statuses in words."""
     out = []
     for r in reversed(rows[-last:]):
         status = str(r.get("status") or "none")
-        out.append(HistoryRow(label=str(r["label"]), value=page.value(_num(r.get("value")), unit),
+        out.append(HistoryRow(label=page.period(date.fromisoformat(str(r["period"])[:10]), grain),
+                              value=page.value(_num(r.get("value")), unit),
                               target=page.value(_num(r.get("target")), unit), status=status,
-                              status_label=page.tr(status), complete=bool(r.get("complete", True))))
+                              status_label=page.tr(STATUS_WORDS.get(status, status)),
+                              complete=bool(r.get("complete", True))))
     return out
 
 
@@ -366,6 +407,7 @@ class Breakdown:
     dimension: str
     slices: list[Slice]
     error: str | None = None
+    label: str = ""  # the dimension in people's words
 
 
 def breakdown(dim: str, rows: list[dict[str, object]], current: date, previous: date, unit: str | None,
@@ -386,9 +428,10 @@ def breakdown(dim: str, rows: list[dict[str, object]], current: date, previous: 
     for n in names:
         v, p = now.get(n), before.get(n)
         change = page.percent(v / p - 1, digits=0, signed=True) if v is not None and p else None
-        slices.append(Slice(name=n, value=page.value(v, unit), previous=page.value(p, unit), change=change,
+        slices.append(Slice(name=page.ws.label_of(n) if n != "—" else n,
+                            value=page.value(v, unit), previous=page.value(p, unit), change=change,
                             bar=round(100 * abs(v) / top, 1) if v is not None and top else 0.0))
-    return Breakdown(dimension=dim, slices=slices)
+    return Breakdown(dimension=dim, slices=slices, label=page.ws.label_of(dim))
 
 
 def _num(v: object) -> float | None:
