@@ -31,7 +31,7 @@ from kpilot.insights.funnel import funnel_stages
 from kpilot.insights.leads import LeadFinder, leading
 from kpilot.model import Grain, KpilotError, MetricType
 from kpilot.model.errors import did_you_mean, msg, one_of
-from kpilot.model.expressions import AGGREGATES, parse_measure
+from kpilot.model.expressions import AGGREGATES, counts_rows, parse_measure
 from kpilot.model.periods import label, next_start, period_start, periods_between, shift
 from kpilot.model.targets import target_for
 from kpilot.model.workspace import Kind, Metric, RatioPart, Workspace
@@ -515,13 +515,12 @@ def _part_domain(ws: Workspace, part: RatioPart | None) -> Domain:
 
 
 def _measure_domain(measure: str) -> Domain:
+    if counts_rows(measure):
+        return COUNT
     tree = parse_measure(measure)
     while isinstance(tree, exp.Paren):
         tree = tree.this
-    name = AGGREGATES.get(type(tree))
-    if name in ("count", "count_if", "approx_count_distinct"):
-        return COUNT
-    return UNBOUNDED if name is None else NON_NEGATIVE
+    return UNBOUNDED if AGGREGATES.get(type(tree)) is None else NON_NEGATIVE
 
 
 def _restarts(ws: Workspace, metric: Metric, periods: Sequence[date]) -> list[bool]:
