@@ -46,8 +46,8 @@ def test_independent_walks_at_mixed_grains_give_at_most_5_percent_false_edges(lu
 
 
 def test_one_shock_in_each_series_does_not_line_up_into_an_edge(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Measured on 1,000 seeds (benchmarks/leadlag.py): 2.8 % false edges with the whitened values winsorized,
-    # 8.2 % without. Here 600 seeds; 40 is 600 x 0.05 + 2 sd.
+    # Measured on 1,000 seeds (benchmarks/leadlag.py): 2.5 % false edges with the whitened values winsorized,
+    # 8.3 % without. Here 600 seeds; 40 is 600 x 0.05 + 2 sd.
     with_clip = sum(len(ll.discover(shocked(seed), ["a"], ["b"])) for seed in range(600))
     monkeypatch.setattr(ll, "ROBUST_CLIP", math.inf)
     without = sum(len(ll.discover(shocked(seed), ["a"], ["b"])) for seed in range(600))
