@@ -1,27 +1,38 @@
 """Anomalies in a metric's series: an online detector with a score in [0, 1) and a severity.
 
 Each point is scored from the past only (appending or changing later points never changes an earlier
-score), so the same function serves the weekly review and a live feed. Per point:
+score), so the same function serves the weekly review and a live feed. Two methods, one entry point:
+the series' spacing decides (`method_for`).
 
-1. Views of the series: the value itself, its step change (first difference), its 3- and 12-point
-   trailing means (a level shift sustained over a few points), and, when a season is known, the
-   error of a seasonal baseline (median of the same phase in up to three past cycles, plus the
-   median recent gap to it). The same views of the signed log of the series, sign(x) log(1 + |x|),
-   catch multiplicative changes of heavy-tailed counts.
-2. Surprise of each view: its distance to the mean of its own past, in standard deviations of that
-   past (the last `HISTORY` points, or all of them while fewer). z = the largest of these.
-3. News, not repetition: a surprise no larger than the largest one of the previous `REPEAT_SPAN`
-   points is damped (x `REPEAT_DAMPING`): an anomaly is reported once, not at every point it lasts.
-4. Quiet after an alarm: a surprise of `REFRACTORY_Z` (6) or more opens a period of `REFRACTORY_SPAN`
-   points (at most one season) in which surprises are silenced (0) unless one exceeds
-   `REFRACTORY_BREAKTHROUGH` (2) times the largest let through since the alarm.
-5. Score = z / (z + 3): 0.5 at 3 sigmas, 0.67 at 6, 0.75 at 9, 0.83 at 15.
+- **Surprise** (KPI series: a day or more per point, or no timestamps; what the product's metrics are).
+  A few dozen to a few hundred points, trends and a yearly season: a point is judged by how many
+  standard deviations each view of it lies from that view's past. Per point:
 
-The constants were chosen on the NAB corpus (see docs/analysis.md): in-sample, said plainly.
+  1. Views of the series: the value itself, its step change (first difference), its 3- and 12-point
+     trailing means (a level shift sustained over a few points), and, when a season is known, the
+     error of a seasonal baseline (median of the same phase in up to three past cycles, plus the
+     median recent gap to it). The same views of the signed log of the series, sign(x) log(1 + |x|),
+     catch multiplicative changes of heavy-tailed counts.
+  2. Surprise of each view: its distance to the mean of its own past, in standard deviations of that
+     past (the last `HISTORY` points, or all of them while fewer). z = the largest of these.
+  3. News, not repetition: a surprise no larger than the largest one of the previous `REPEAT_SPAN`
+     points is damped (x `REPEAT_DAMPING`): an anomaly is reported once, not at every point it lasts.
+  4. Quiet after an alarm: a surprise of `REFRACTORY_Z` (6) or more opens a period of `REFRACTORY_SPAN`
+     points (at most one season) in which surprises are silenced (0) unless one exceeds
+     `REFRACTORY_BREAKTHROUGH` (2) times the largest let through since the alarm.
+  5. Score = z / (z + 3): 0.5 at 3 sigmas, 0.67 at 6, 0.75 at 9, 0.83 at 15.
+
+  Its constants were chosen on the NAB corpus before the record method existed (docs/analysis.md).
+
+- **Records** (monitoring series: intraday points, thousands of them, as in the Numenta Anomaly
+  Benchmark): `kpilot.analysis.anomaly_records`. A point is judged by how far one of its views goes
+  beyond the range that view has covered in its past; a record at a view's tolerance counts as the
+  default threshold's surprise (z = 7), so scores, threshold and severities read the same way.
+
 NaN values score 0 and are skipped by the model (it sees the series without them).
 
-`detect` shows each anomaly with its normal range: the values none of the views would have found
-surprising, cut to the metric's domain (`kpilot.analysis.domain`: a count's range never goes below 0).
+`detect` shows each anomaly with its normal range: the values none of the views would have flagged,
+cut to the metric's domain (`kpilot.analysis.domain`: a count's range never goes below 0).
 A surprising point lies outside the range of the view that found it, hence outside their intersection:
 what is reported and the range shown agree. A series too short to have a past to judge by (fewer than
 `min_history` points) reports nothing. A running total that restarts (a year to date) is judged on its
@@ -36,12 +47,28 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kpilot.analysis import anomaly_records
+from kpilot.analysis.anomaly_views import (
+    DAY_SECONDS,
+    LEVEL_WINDOW,
+    FloatArray,
+    View,
+    causal,
+    identity,
+    intersect_bands,
+    median_step_seconds,
+    past,
+    season_from_timestamps,
+    seasonal_baseline,
+    signed_exp,
+    signed_log,
+    value_band,
+)
 from kpilot.analysis.domain import UNBOUNDED, Domain
 
-FloatArray = npt.NDArray[np.float64]
+__all__ = ["DEFAULT_THRESHOLD", "Anomaly", "anomaly_scores", "detect", "increments", "method_for", "score_of_z",
+           "season_from_timestamps", "severity_of", "z_of_score"]
 
-LEVEL_WINDOW = 12  # points in the level baseline's median (the expected value without a season)
-SEASON_CYCLES = 3  # past cycles in the seasonal baseline's median
 HISTORY = 6400  # past points whose mean and standard deviation judge each view
 MEAN_SPANS = (3, 12)  # trailing means that reveal a sustained shift
 MIN_POINTS = 10  # past points needed before a point is scored
@@ -52,7 +79,7 @@ REFRACTORY_SPAN = 200  # points of quiet after an alarm (at most one season)
 REFRACTORY_BREAKTHROUGH = 2.0  # during the quiet, a surprise this many times the alarm's still counts
 Z_HALF = 3.0  # z at which the score is 0.5
 
-DEFAULT_THRESHOLD = 0.7  # z = 7
+DEFAULT_THRESHOLD = 0.7  # z = 7; for a monitoring series, a record at its view's tolerance
 DEFAULT_MIN_HISTORY = 12
 SEVERITY_MEDIUM = 0.75  # z = 9
 SEVERITY_HIGH = 5.0 / 6.0  # z = 15
@@ -84,19 +111,9 @@ class _Fit:
     upper: FloatArray
 
 
-@dataclass(frozen=True)
-class _View:
-    """One view of a series judged for surprise: its values, the index where it begins to exist, and how a
-    point's own value enters it: view = (series - a part fixed by the past) / scale."""
-
-    values: FloatArray
-    start: int
-    scale: float = 1.0
-
-
 # A view as judged: the series it is taken of, the inverse of that series' transform, the view, and the
 # mean and standard deviation of each point's past in it.
-_Judged = tuple[FloatArray, Callable[[FloatArray], FloatArray], _View, FloatArray, FloatArray]
+_Judged = tuple[FloatArray, Callable[[FloatArray], FloatArray], View, FloatArray, FloatArray]
 
 
 def score_of_z(z: FloatArray | float) -> FloatArray:
@@ -120,50 +137,6 @@ def severity_of(score: float) -> str:
     return "low"
 
 
-def season_from_timestamps(timestamps: npt.ArrayLike) -> int | None:
-    """The natural cycle of a series from its spacing: a day of intraday points, a week of days,
-    a year of weeks or months. None when the spacing is irregular or longer than a month."""
-    ts = np.asarray(timestamps, dtype="datetime64[s]").astype(np.int64)
-    if len(ts) < 3:
-        return None
-    step = float(np.median(np.diff(ts)))
-    day = 86400.0
-    if step <= 0:
-        return None
-    if step < day:
-        per_day = day / step
-        return round(per_day) if per_day >= 4 and abs(per_day - round(per_day)) < 0.05 else None
-    if abs(step - day) < 0.05 * day:
-        return 7
-    if abs(step - 7 * day) < 0.05 * day:
-        return 52
-    if 28 * day <= step <= 31 * day:
-        return 12
-    return None
-
-
-def _causal(filter_name: str, x: FloatArray, width: int) -> FloatArray:
-    """A filter over the window ending at each point (x[i-width+1 .. i]); the start is padded with x[0]."""
-    from scipy import ndimage  # on first use: half a second of import the board does not need
-
-    n = len(x)
-    width = max(1, min(width, n))
-    padded = np.r_[np.full(width - 1, x[0]), x]
-    if filter_name == "median":
-        out = ndimage.median_filter(padded, size=width, mode="nearest")
-    elif filter_name == "max":
-        out = ndimage.maximum_filter1d(padded, size=width, mode="nearest")
-    else:
-        out = ndimage.uniform_filter1d(padded, size=width, mode="nearest")
-    start = width // 2
-    return np.asarray(out[start:start + n], dtype=np.float64)
-
-
-def _past(x: FloatArray) -> FloatArray:
-    """Shift by one point: the value at i is what was known before point i (NaN at 0)."""
-    return np.concatenate(([np.nan], x[:-1]))
-
-
 def _past_moments(x: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Mean and standard deviation of the points before each one: the last HISTORY, or all while fewer."""
     n = len(x)
@@ -175,14 +148,14 @@ def _past_moments(x: FloatArray) -> tuple[FloatArray, FloatArray]:
     mean = np.cumsum(c) / count
     mean2 = np.cumsum(c * c) / count
     if n > HISTORY:
-        mean[HISTORY:] = _causal("mean", c, HISTORY)[HISTORY:]
-        mean2[HISTORY:] = _causal("mean", c * c, HISTORY)[HISTORY:]
-    mean, mean2 = _past(mean), _past(mean2)
+        mean[HISTORY:] = causal("mean", c, HISTORY)[HISTORY:]
+        mean2[HISTORY:] = causal("mean", c * c, HISTORY)[HISTORY:]
+    mean, mean2 = past(mean), past(mean2)
     sd = np.sqrt(np.maximum(mean2 - mean * mean, 0.0))
     return mean + x[0], sd
 
 
-def _judge(view: _View) -> tuple[FloatArray, FloatArray]:
+def _judge(view: View) -> tuple[FloatArray, FloatArray]:
     """Mean and standard deviation of the past of each point of a view, the yardstick of its surprise;
     NaN until MIN_POINTS are seen from `view.start` (where it begins to exist: a short series may end first)."""
     n = len(view.values)
@@ -195,50 +168,20 @@ def _judge(view: _View) -> tuple[FloatArray, FloatArray]:
     return mean, sd
 
 
-def _surprise(view: _View, mean: FloatArray, sd: FloatArray) -> FloatArray:
+def _surprise(view: View, mean: FloatArray, sd: FloatArray) -> FloatArray:
     """|view - mean of its past| in standard deviations of its past; 0 where it is not judged yet."""
     z = np.abs(view.values - mean) / sd
     return np.where(np.isfinite(z), z, 0.0)
 
 
-def _signed_log(x: FloatArray) -> FloatArray:
-    return np.asarray(np.sign(x) * np.log1p(np.abs(x)), dtype=np.float64)
-
-
-def _signed_exp(v: FloatArray) -> FloatArray:
-    """The inverse of `_signed_log`."""
-    with np.errstate(over="ignore"):
-        return np.asarray(np.sign(v) * np.expm1(np.abs(v)), dtype=np.float64)
-
-
-def _identity(x: FloatArray) -> FloatArray:
-    return x
-
-
-def _seasonal_baseline(x: FloatArray, season: int) -> FloatArray:
-    """Median of the same phase in up to SEASON_CYCLES past cycles, plus the median recent gap to it."""
-    n = len(x)
-    lags = np.full((SEASON_CYCLES, n), np.nan)
-    for k in range(1, SEASON_CYCLES + 1):
-        if k * season < n:
-            lags[k - 1, k * season:] = x[:-k * season]
-    reference = np.full(n, np.nan)
-    ok = np.any(~np.isnan(lags), axis=0)
-    reference[ok] = np.nanmedian(lags[:, ok], axis=0)
-    gap = np.where(ok, x - reference, 0.0)
-    expected = reference + _past(_causal("median", gap, LEVEL_WINDOW))
-    expected[: min(n, season + LEVEL_WINDOW)] = np.nan  # the gap's median needs a few cycles' points
-    return expected
-
-
-def _views(x: FloatArray, season: int | None) -> list[_View]:
+def _views(x: FloatArray, season: int | None) -> list[View]:
     """The views of a series judged for surprise: the value, its step change, its trailing means and,
     with a season, the error of the seasonal baseline."""
     step = np.r_[0.0, np.diff(x)]
-    views = [_View(x, 0), _View(step, 1)] + [_View(_causal("mean", x, span), span - 1, float(span))
+    views = [View(x, 0), View(step, 1)] + [View(causal("mean", x, span), span - 1, float(span))
                                              for span in MEAN_SPANS]
     if season is not None:
-        views.append(_View(x - _seasonal_baseline(x, season), season + LEVEL_WINDOW))
+        views.append(View(x - seasonal_baseline(x, season), season + LEVEL_WINDOW))
     return views
 
 
@@ -258,9 +201,18 @@ def _refractory(z: FloatArray, span: int) -> FloatArray:
     return out
 
 
+def method_for(timestamps: npt.ArrayLike | None) -> str:
+    """Which detector judges a series: 'records' for intraday points (monitoring data: a median spacing
+    under a day), 'surprise' otherwise (KPI series, a day or more per point, or no timestamps)."""
+    if timestamps is None:
+        return "surprise"
+    step = median_step_seconds(timestamps)
+    return "records" if step is not None and 0 < step < DAY_SECONDS else "surprise"
+
+
 def _fit(values: Sequence[float] | npt.ArrayLike, season: int | None, timestamps: npt.ArrayLike | None,
          quiet: int | None = None, band_z: float | None = None) -> _Fit:
-    """Scores, baseline and, with `band_z`, the band of values no view would find `band_z` sigmas off."""
+    """Scores, baseline and, with `band_z`, the band of values that would score below `score_of_z(band_z)`."""
     x_all = np.asarray(values, dtype=np.float64).ravel()
     finite = np.isfinite(x_all)
     out = _Fit(expected=np.full(len(x_all), np.nan), score=np.zeros(len(x_all)),
@@ -269,22 +221,33 @@ def _fit(values: Sequence[float] | npt.ArrayLike, season: int | None, timestamps
     n = len(x)
     if n <= MIN_POINTS:
         return out
-    if season is None and timestamps is not None:
-        season = season_from_timestamps(np.asarray(timestamps)[finite])
+    stamps = None if timestamps is None else np.asarray(timestamps)[finite]
+    if season is None and stamps is not None:
+        season = season_from_timestamps(stamps)
 
     has_season = season is not None and season >= 2 and n > season + LEVEL_WINDOW
-    expected = _past(_causal("median", x, LEVEL_WINDOW))
+    expected = past(causal("median", x, LEVEL_WINDOW))
     if season is not None and has_season:
-        seasonal = _seasonal_baseline(x, season)
+        seasonal = seasonal_baseline(x, season)
         expected = np.where(np.isnan(seasonal), expected, seasonal)
+    out.expected[finite] = expected
+    if method_for(stamps) == "records":
+        # A record at its view's tolerance (ratio 1) stands for the default threshold's surprise.
+        alarm_z = z_of_score(DEFAULT_THRESHOLD)
+        fit = anomaly_records.fit(x, season if has_season else None, quiet,
+                                  band_ratio=None if band_z is None else band_z / alarm_z)
+        out.score[finite] = score_of_z(alarm_z * fit.ratio)
+        out.lower[finite], out.upper[finite] = fit.lower, fit.upper
+        return out
+
     # The same views of the series and of its signed log (multiplicative changes of a heavy-tailed count).
     judged: list[_Judged] = [(series, inverse, view, *_judge(view))
-              for series, inverse in ((x, _identity), (_signed_log(x), _signed_exp))
+              for series, inverse in ((x, identity), (signed_log(x), signed_exp))
               for view in _views(series, season if has_season else None)]
     surprises = np.array([_surprise(view, mean, sd) for _, _, view, mean, sd in judged])
     z = surprises.max(axis=0)
     # Not news: a surprise no larger than the largest of the previous REPEAT_SPAN points.
-    repeated = np.nan_to_num(_past(_causal("max", z, REPEAT_SPAN)), nan=-1.0) >= z
+    repeated = np.nan_to_num(past(causal("max", z, REPEAT_SPAN)), nan=-1.0) >= z
     z = np.where(repeated, REPEAT_DAMPING * z, z)
     if quiet is None:
         quiet = min(REFRACTORY_SPAN, season) if season is not None and season >= 2 else REFRACTORY_SPAN
@@ -292,7 +255,6 @@ def _fit(values: Sequence[float] | npt.ArrayLike, season: int | None, timestamps
 
     if band_z is not None:
         out.lower[finite], out.upper[finite] = _band(judged, surprises, band_z)
-    out.expected[finite] = expected
     out.score[finite] = score_of_z(z)
     return out
 
@@ -306,19 +268,9 @@ def _band(judged: Sequence[_Judged], surprises: FloatArray, band_z: float) -> tu
     much that no value suits them all (the step change expects a count to go on falling by one, its log
     expects no collapse to zero), the range is that of the most surprised view.
     """
-    lows, highs = [], []
-    for series, inverse, view, mean, sd in judged:
-        fixed = series - view.scale * view.values
-        here = np.isfinite(mean) & np.isfinite(fixed)
-        with np.errstate(invalid="ignore"):
-            lows.append(np.where(here, inverse(fixed + view.scale * (mean - band_z * sd)), -np.inf))
-            highs.append(np.where(here, inverse(fixed + view.scale * (mean + band_z * sd)), np.inf))
-    low, high = np.array(lows), np.array(highs)
-    lower, upper = np.fmax.reduce(low), np.fmin.reduce(high)
-    top = np.argmax(surprises, axis=0)[None]
-    empty = lower > upper
-    return (np.where(empty, np.take_along_axis(low, top, 0)[0], lower),
-            np.where(empty, np.take_along_axis(high, top, 0)[0], upper))
+    bands = [value_band(series, inverse, view, mean - band_z * sd, mean + band_z * sd)
+             for series, inverse, view, mean, sd in judged]
+    return intersect_bands([b[0] for b in bands], [b[1] for b in bands], surprises)
 
 
 def anomaly_scores(values: Sequence[float] | npt.ArrayLike, *, season: int | None = None,
@@ -326,7 +278,9 @@ def anomaly_scores(values: Sequence[float] | npt.ArrayLike, *, season: int | Non
     """Anomaly score in [0, 1) of every point, online: score[i] depends only on values[:i+1].
 
     `season` is the cycle length in points (None: from `timestamps` when given, else no season).
-    NaN values get score 0 and do not update the model; the first MIN_POINTS points score 0.
+    `timestamps` also choose the method (`method_for`): intraday points are judged as a monitoring series.
+    NaN values get score 0 and do not update the model; the first MIN_POINTS points score 0 (a monitoring
+    series: the first `anomaly_records.MIN_HISTORY`).
     """
     return _fit(values, season, timestamps).score
 
@@ -349,13 +303,13 @@ def detect(values: Sequence[float] | npt.ArrayLike, *, season: int | None = None
            timestamps: npt.ArrayLike | None = None, quiet: int | None = None,
            domain: Domain = UNBOUNDED) -> list[Anomaly]:
     """The points whose score is >= `threshold`, from index `min_history` on, each with the baseline's
-    expected value and its normal range: the values none of the views would have found `z_of_score(threshold)`
-    standard deviations off, kept inside `domain` (whole numbers for counts). A reported value always lies
-    outside its range.
+    expected value and its normal range: the values that would have scored below `threshold` (for a KPI
+    series, no view `z_of_score(threshold)` standard deviations off), kept inside `domain` (whole numbers for
+    counts). A reported value always lies outside its range.
 
-    `quiet`: periods of silence after an alarm (default: one season, at most REFRACTORY_SPAN points,
-    as tuned on NAB's minute data); KPI series want a few periods, not a year. With fewer than
-    `min_history` points nothing is reported: there is not enough history to judge by.
+    `quiet`: points of silence after an alarm (KPI series: default one season, at most REFRACTORY_SPAN
+    points; a KPI wants a few periods, not a year. Monitoring series: `anomaly_records.QUIET`). With fewer
+    than `min_history` points nothing is reported: there is not enough history to judge by.
     """
     x = np.asarray(values, dtype=np.float64).ravel()
     fit = _fit(x, season, timestamps, quiet, band_z=z_of_score(threshold))
