@@ -218,7 +218,7 @@ def main() -> None:
     secs = result["seconds"]
     absent = result["files_absent"]
     print(f"NAB: {result['n_files']} files, {result['n_points']:,} points, {result['n_windows']} windows"
-          + (f" ({len(absent)} files of the windows list absent: {', '.join(absent)})" if absent else "")  # type: ignore[arg-type]
+          + (f" (absent from the folder: {', '.join(absent)})" if absent else "")  # type: ignore[arg-type]
           + f"; wall time {secs['total']} s (detect {secs['detect']} s)")  # type: ignore[index]
     header = f"{'detector':<50}{'standard':>10}{'low FP':>10}{'low FN':>10}"
     print(header)
