@@ -13,6 +13,11 @@ ratio r, and R the total ratio,
 and sum_i (rate_i + mix_i) = R1 - R0, because sum_i w0_i = sum_i w1_i = 1 (the centring term sums to
 zero; it makes a segment growing at the average ratio carry no mix effect).
 
+Beyond one dimension at a time, `causes` names the few combinations of dimension values, at any depth
+(`segment=PME & channel=linkedin_ads`), whose cells moved together and explain the change: rootcause_search finds
+them, rootcause_causes gives each its numbers (for ratios: rate and mix causes, through numerator and
+denominator). `localize_additive` and `localize_ratio` give them alone.
+
 Which periods are compared is decided here too (`periods_to_compare`, `comparison`): both at the grain of
 the periods asked, whatever the metric's own grain, and a period in progress against the earlier one cut
 after the same number of days.
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import combinations
 
+from kpilot.analysis.rootcause_causes import Cause, Localization, additive_causes, ratio_causes, shift_share
 from kpilot.model.errors import KpilotError, Message, msg
 from kpilot.model.periods import Grain, WeekStart, label, next_start, parse_period, period_start
 
@@ -110,6 +116,8 @@ class Explanation:
     each, biggest |change| first. The contributions of one dimension (or one pair) sum to
     `total_change`, up to `residual`: 0 for cells that add up to the total, otherwise the part of
     the reported total that the cells do not explain (shown, never spread over the segments).
+    `causes` are the combinations of dimension values (any depth) that moved it, biggest first; `explained` what
+    they moved together, `noise` the typical relative move of the other cells (see rootcause_causes.Localization).
     """
 
     total_before: float
@@ -119,6 +127,9 @@ class Explanation:
     contributions: tuple[Contribution, ...]
     residual: float
     compared: Comparison | None = None  # the periods compared, when the caller says (Insights.explain does)
+    causes: tuple[Cause, ...] = ()
+    explained: float | None = None
+    noise: float | None = None
 
     def for_dimensions(self, *dimensions: str) -> tuple[Contribution, ...]:
         """The contributions of one dimension, or of one pair (dimensions in the order given to explain)."""
@@ -132,6 +143,9 @@ class Explanation:
             "total_change": _json(self.total_change),
             "residual": _json(self.residual),
             "contributions": [c.to_dict() for c in self.contributions],
+            "causes": [c.to_dict() for c in self.causes],
+            "explained": _json(self.explained),
+            "noise": _json(self.noise),
         }
         if self.compared is not None:
             out["compared"] = self.compared.to_dict()
@@ -217,8 +231,10 @@ def explain_additive(before: Mapping[Key, float], after: Mapping[Key, float], di
             gap = total_change - math.fsum(c.change for c in block)
             residual = gap if abs(gap) > abs(residual) else residual
         contributions.extend(_ordered(block))
+    found = additive_causes(before, after, dimensions)
     return Explanation(total_before=total_before, total_after=total_after, total_change=total_change,
-                       kind="additive", contributions=tuple(contributions), residual=residual)
+                       kind="additive", contributions=tuple(contributions), residual=residual, causes=found.causes,
+                       explained=found.explained, noise=found.noise)
 
 
 def explain_ratio(before: Mapping[Key, tuple[float, float]], after: Mapping[Key, tuple[float, float]],
@@ -250,28 +266,40 @@ def explain_ratio(before: Mapping[Key, tuple[float, float]], after: Mapping[Key,
         for values in dict.fromkeys([*b, *a]):
             sn0, sd0 = b.get(values, (0.0, 0.0))
             sn1, sd1 = a.get(values, (0.0, 0.0))
-            w0, w1 = sd0 / d0, sd1 / d1
-            r0 = sn0 / sd0 if sd0 != 0 else None
-            r1 = sn1 / sd1 if sd1 != 0 else None
-            if r0 is not None and r1 is not None:
-                rate = (r1 - r0) * (w0 + w1) / 2
-                mix = (w1 - w0) * ((r0 + r1) / 2 - mean_total)
-            else:
-                # No rate in one period: the segment's whole move (its part n/D of the ratio, centred
-                # like the other segments) is mix. Numerators without denominator land here too.
-                rate = 0.0
-                mix = (sn1 / d1 - sn0 / d0) - (w1 - w0) * mean_total
+            rate, mix, r0, r1 = shift_share(sn0, sd0, sn1, sd1, d0, d1, mean_total)
             change = mix + rate
             block.append(Contribution(
                 dimensions=tuple(dimensions[p] for p in positions), values=values, before=r0, after=r1,
-                change=change, share=_share(change, total_change), mix=mix, rate=rate, weight_before=w0,
-                weight_after=w1))
+                change=change, share=_share(change, total_change), mix=mix, rate=rate, weight_before=sd0 / d0,
+                weight_after=sd1 / d1))
         if len(positions) == 1:
             gap = total_change - math.fsum(c.change for c in block)
             residual = gap if abs(gap) > abs(residual) else residual
         contributions.extend(_ordered(block))
+    found = ratio_causes(before, after, dimensions)
     return Explanation(total_before=r_total0, total_after=r_total1, total_change=total_change, kind="ratio",
-                       contributions=tuple(contributions), residual=residual)
+                       contributions=tuple(contributions), residual=residual, causes=found.causes,
+                       explained=found.explained, noise=found.noise)
+
+
+def localize_additive(before: Mapping[Key, float], after: Mapping[Key, float], dimensions: Sequence[str]
+                      ) -> Localization:
+    """The causes of an additive metric's change alone (what explain_additive gives as `causes`, same defaults)."""
+    _check_cells(before, dimensions, "before")
+    _check_cells(after, dimensions, "after")
+    return additive_causes(before, after, dimensions)
+
+
+def localize_ratio(before: Mapping[Key, tuple[float, float]], after: Mapping[Key, tuple[float, float]],
+                   dimensions: Sequence[str]) -> Localization:
+    """The causes of a ratio's change alone (what explain_ratio gives as `causes`, same defaults)."""
+    _check_cells(before, dimensions, "before")
+    _check_cells(after, dimensions, "after")
+    for period, cells in (("before", before), ("after", after)):
+        if math.fsum(v[1] for v in cells.values()) == 0:
+            raise KpilotError(msg("the ratio's denominator is 0 in {period}: there is no ratio to explain",
+                                  period=_period(period)))
+    return ratio_causes(before, after, dimensions)
 
 
 def _sum_pairs(cells: Mapping[Key, tuple[float, float]], positions: tuple[int, ...]) -> dict[Key, tuple[float, float]]:
