@@ -232,6 +232,8 @@ def explain(
                      "({other_days} against {period_days}), not with the whole of {other}.").format(
             period=later[0], other=earlier[0], days=compared.days, other_days=days(*earlier[1:]),
             period_days=days(*later[1:])))
+    for line in _cause_lines(result, ins.ws, unit, language, tr):
+        out.print(line.replace("[", "\\["))
     table = Table(box=None, header_style="bold")
     ratio = result.kind == "ratio"
     cols = [tr("Dimension"), tr("Value"), tr("Before"), tr("After"), tr("Contribution"), tr("Share")]
@@ -251,6 +253,37 @@ def explain(
             row += [format_value(c.mix, unit, language), format_value(c.rate, unit, language)]
         table.add_row(*row)
     out.print(table)
+
+
+def _cause_lines(result: Any, ws: Any, unit: str | None, language: str, tr: Translator) -> list[str]:
+    """The combinations of dimension values that moved the metric, in words; one line saying so when none stands out."""
+    if result.total_change == 0:
+        return []
+    if not result.causes:
+        return [tr("No combination of dimension values stands out: the change is spread over many cells, or all of "
+                   "them moved alike.")]
+
+    def percent(x: float | None) -> str:
+        return format_percent(x, language, digits=0) if x is not None else "—"
+
+    share = result.explained / result.total_change if result.explained is not None else None
+    lines = [tr("What moved it ({explained}, {share} of the change), combination by combination:").format(
+        explained=format_value(result.explained, unit, language), share=percent(share))]
+    for c in result.causes:
+        words = {"element": " & ".join(f"{ws.label_of(d)} = {ws.label_of(v)}"
+                                       for d, v in zip(c.dimensions, c.values, strict=True)),
+                 "before": format_value(c.before, unit, language), "after": format_value(c.after, unit, language),
+                 "change": format_value(c.change, unit, language), "share": percent(c.share),
+                 "weight_before": percent(c.weight_before), "weight_after": percent(c.weight_after)}
+        if c.effect == "rate":
+            text = tr("{element}: its own rate {before} → {after}, {change} on the total ({share} of the change)")
+        elif c.effect == "mix":
+            text = tr("{element}: its weight {weight_before} → {weight_after} at a rate of {after}, {change} on the "
+                      "total ({share} of the change)")
+        else:
+            text = tr("{element}: {before} → {after} ({change}, {share} of the change)")
+        lines.append("  • " + text.format(**words))
+    return lines
 
 
 def _fix_words(fix: Any, metric: str | None, ins: Any, tr: Translator, inventory: Path | None) -> str:
