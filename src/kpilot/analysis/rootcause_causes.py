@@ -10,7 +10,8 @@ denominator for a ratio); rootcause_search finds the combinations; this module g
   whose share of the denominator moved (denominators compared with the same growth for all) in a way that moved
   the total ratio: more weight on a segment below the average ratio lowers it. Each cause carries the exact
   shift-share split of its own segment (rate and mix effects, as rootcause.explain_ratio gives them), and is kept
-  only when its effect goes the way the total ratio moved.
+  only when the effect it was found for goes the way the total ratio moved (for a mix cause: by MIX_SHARE of the
+  change at least).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ import numpy as np
 import numpy.typing as npt
 
 from kpilot.analysis.rootcause_search import Found, search
+
+#: A mix cause (a segment whose weight moved) must account for this share of the ratio's change at least: a
+#: segment's weight can move a lot and the ratio not at all (its own ratio is the average).
+MIX_SHARE = 0.05
 
 Key = tuple[str, ...]
 Floats = npt.NDArray[np.float64]
@@ -186,8 +191,9 @@ def ratio_causes(before: Mapping[Key, tuple[float, float]], after: Mapping[Key, 
         for f in found.found:
             element = cells.element(f)
             rate, mix, own0, own1, w0, w1 = effects(f.cells)
-            if (rate if effect == "rate" else mix) * way <= 0 or element in causes:
-                continue  # it moved, but not the way the ratio did: it does not explain the change
+            moved = rate if effect == "rate" else mix
+            if moved * way <= 0 or element in causes or (effect == "mix" and abs(mix) < MIX_SHARE * abs(total)):
+                continue  # it moved, but that did not move the ratio the way it went: it does not explain it
             causes[element] = Cause(*element, own0, own1, rate + mix, _share(rate + mix, total),
                                     int(np.count_nonzero((d0[f.cells] != 0) | (d1[f.cells] != 0))), f.evidence,
                                     effect, mix, rate, w0, w1)
