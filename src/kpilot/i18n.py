@@ -46,6 +46,11 @@ STATUS_WORDS = {"green": N_("On track"), "amber": N_("At risk"), "red": N_("Off 
 PERIOD_COUNTS = {"day": (N_("{n} day"), N_("{n} days")), "week": (N_("{n} week"), N_("{n} weeks")),
                  "month": (N_("{n} month"), N_("{n} months")), "quarter": (N_("{n} quarter"), N_("{n} quarters")),
                  "year": (N_("{n} year"), N_("{n} years"))}
+# Forecasting methods in words (their keys are identifiers: ets_damped, seasonal_naive...).
+METHOD_WORDS = {"naive": N_("naive"), "seasonal_naive": N_("seasonal naive"), "drift": N_("drift"),
+                "ses": N_("simple exponential smoothing"), "ets_damped": N_("damped-trend ETS"), "theta": N_("Theta"),
+                "distributed_lag": N_("distributed-lag regression"), "combination": N_("combination of methods"),
+                "short_history": N_("last value (short history)")}
 # An alert's kind and state in words (kpilot alerts, the alerts page).
 ALERT_KINDS = {"kpi": N_("KPI"), "early_warning": N_("early warning"), "anomaly": N_("anomaly")}
 ALERT_STATES = {"pending": N_("pending"), "firing": N_("firing"), "acknowledged": N_("acknowledged"),
@@ -221,6 +226,15 @@ def alert_reason(kind: str, p: Mapping[str, Any], lang: str,
                                                                        verdict=verdict.lower(), value=shown("value"))
     return tr("{period}: {name} is {verdict} at {value}, against a target of {target}.").format(
         period=period, name=name, verdict=verdict.lower(), value=shown("value"), target=shown("target"))
+
+
+def method_words(method: str, lang: str) -> str:
+    """A forecasting method as people say it: "damped-trend ETS", "naïve saisonnière"."""
+    tr = translator(lang)
+    if method in METHOD_WORDS:
+        return tr(METHOD_WORDS[method])
+    said = tr(method)
+    return said if said != method else method.replace("_", " ")
 
 
 def periods_count(n: int, grain: str, lang: str) -> str:

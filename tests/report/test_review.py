@@ -23,7 +23,7 @@ import typer
 from typer.testing import CliRunner
 
 from kpilot.cli.review import review as review_command
-from kpilot.i18n import format_percent, format_value, format_verdict, translator
+from kpilot.i18n import format_percent, format_value, format_verdict, period_words, translator
 from kpilot.insights import Insights
 from kpilot.report.render import headings, to_html, to_markdown, to_pdf
 from kpilot.report.review import Review
@@ -99,7 +99,7 @@ def expected_row(s: MetricStatus, lang: str) -> list[str]:
     verdict, change, projection."""
     verdict, _ = format_verdict(s.verdict.value, s.verdict_reason, s.data_through, lang)
     projected = format_value(s.projected, s.unit, lang) if not s.complete and s.projected is not None else "—"
-    return [s.name, s.period_label + ("" if s.complete else "*"), format_value(s.value, s.unit, lang),
+    return [s.name, period_words(s.period, s.grain.value, lang) + ("" if s.complete else "*"), format_value(s.value, s.unit, lang),
             format_value(s.target, s.unit, lang), verdict,
             format_percent(s.change, lang, signed=True) if s.change is not None else "—", projected]
 
@@ -158,7 +158,7 @@ def test_what_changed_states_each_verdict_change_against_a_week_earlier(acme: Re
     s = changed[0]
     assert acme.review.changes[0] == (
         f"Churn clients est passé de « Dans la cible » à « Hors cible » : {format_value(s.value, s.unit, 'fr')} pour "
-        f"un objectif de {format_value(s.target, s.unit, 'fr')} (2026-11).")
+        f"un objectif de {format_value(s.target, s.unit, 'fr')} (novembre 2026).")
     # Its decision rule fires since: that is said too.
     assert acme.review.changes[1].startswith("La règle de décision de Churn clients se déclenche : Customer success :")
     assert len(acme.review.changes) == 2

@@ -3,6 +3,7 @@ values checked against WorkspaceService, errors as JSON, idempotent pushes, and 
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from kpilot.compute import results
+from kpilot.i18n import translator
 from kpilot.model import Grain, load_workspace
 from kpilot.service import MetricStatus, WorkspaceService
 from kpilot.store import AppStore
@@ -340,6 +342,15 @@ def test_openapi_and_docs_are_served_for_the_api_only(api: Api) -> None:
     docs = api.client.get("/api/v1/docs", headers=EN)
     assert docs.status_code == 200 and "<code>POST /api/v1/push</code>" in docs.text
     assert "Paramètre" in docs.text  # acme's language, French
+    # Every title, description and parameter of the French page is in French.
+    fr = translator("fr")
+    page = html.unescape(docs.text)
+    for ops in spec["paths"].values():
+        for op in ops.values():
+            texts = [op["summary"], op.get("description")] + [p.get("description") for p in op.get("parameters", [])]
+            for text in filter(None, texts):
+                assert fr(text) != text and fr(text) in page, text
+    assert "Acknowledge an alert" not in page and "Prendre en charge une alerte" in page
     assert api.client.get("/docs").status_code == 404 and api.client.get("/openapi.json").status_code == 404
 
 

@@ -24,7 +24,16 @@ from kpilot.cli.options import (
     err,
     out,
 )
-from kpilot.i18n import Translator, format_day, format_percent, format_value, period_words, periods_count, translator
+from kpilot.i18n import (
+    Translator,
+    format_day,
+    format_percent,
+    format_value,
+    method_words,
+    period_words,
+    periods_count,
+    translator,
+)
 from kpilot.model import Grain, KpilotError
 from kpilot.model.errors import msg, render
 
@@ -117,7 +126,7 @@ def forecast(
                           f"{format_value(p['lower'], unit, language)} – {format_value(p['upper'], unit, language)}",
                           format_value(p["target"], unit, language),
                           format_percent(p["probability"], language, digits=0) if p["probability"] is not None
-                          else "—", tr(f.method))
+                          else "—", method_words(f.method, language))
     out.print(table)
 
 

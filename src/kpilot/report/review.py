@@ -25,6 +25,7 @@ from kpilot.i18n import (
     format_percent,
     format_value,
     format_verdict,
+    method_words,
     period_words,
     periods_count,
     translator,
@@ -150,6 +151,8 @@ class Warning(Protocol):
     def warning(self) -> EarlyWarning: ...
     @property
     def leader_label(self) -> str: ...
+    @property
+    def period(self) -> date: ...
     @property
     def leader_period(self) -> date: ...
     @property
@@ -355,7 +358,7 @@ class _Words:
         good = None if not s.change else (s.change > 0) == (s.direction == "up")
         return KpiLine(
             key=s.key, name=s.name, north_star=s.role == "north_star", verdict=s.verdict.value,
-            colour=VERDICT_COLOURS[s.verdict.value], verdict_label=label, why=why, period=s.period_label,
+            colour=VERDICT_COLOURS[s.verdict.value], verdict_label=label, why=why, period=self.said(s),
             in_progress=not s.complete, value=self.value(s.value, s.unit), target=self.value(s.target, s.unit),
             projected=self.value(s.projected, s.unit) if not s.complete and s.projected is not None else None,
             change=format_percent(s.change, self.lang, signed=True) if s.change is not None else None,
@@ -391,7 +394,7 @@ class _Words:
                 out.append(tr("{kpi} went from {before} to {after}: {value} against a target of {target} "
                               "({period}).").format(kpi=s.name, before=self.verdict(b), after=self.verdict(s),
                                                     value=self.value(s.value, s.unit),
-                                                    target=self.value(s.target, s.unit), period=s.period_label))
+                                                    target=self.value(s.target, s.unit), period=self.said(s)))
             fires, fired = bool(s.decision and s.decision.fires), bool(b.decision and b.decision.fires)
             if fires and not fired:
                 out.append(tr("The decision rule of {kpi} fires now: {action}.").format(
@@ -403,6 +406,14 @@ class _Words:
         return out
 
     # --- predictions
+
+    def said(self, s: Tile) -> str:
+        """A KPI's period as people say it: "November 2026", "week of 9 Nov"."""
+        return period_words(s.period, s.grain.value, self.lang)
+
+    def said_warning(self, w: Warning) -> str:
+        grain = self.ws.metric(w.metric).grain.value if w.metric in self.ws.metric_keys else "week"
+        return period_words(w.period, grain, self.lang)
 
     def cause(self, w: Warning) -> str:
         e, tr = w.warning, self.tr
@@ -436,16 +447,16 @@ class _Words:
             warned = by_metric.get(s.key)
             cause = self.cause(warned) if warned else tr(
                 "no leading indicator moved: the forecast follows the KPI's own history ({method}).").format(
-                method=tr(f.method))
+                method=method_words(f.method, self.lang))
             projected = s.projected if s.projected is not None else point.get("value")
-            out.append(Miss(s.name, s.period_label, self.value(projected, s.unit), self.value(s.target, s.unit),
+            out.append(Miss(s.name, self.said(s), self.value(projected, s.unit), self.value(s.target, s.unit),
                             format_percent(chance, self.lang, digits=0), cause, self.action(s.decision)))
             told.add((s.key, s.period_label))
         for w in sorted(strongest.values(), key=lambda w: (w.metric, w.label)):
             if (w.metric, w.label) in told:
                 continue
             e, unit = w.warning, self.unit(w.metric)
-            out.append(Miss(self.metric(w.metric), w.label, self.value(e.projected, unit), self.value(e.target, unit),
+            out.append(Miss(self.metric(w.metric), self.said_warning(w), self.value(e.projected, unit), self.value(e.target, unit),
                             format_percent(1 - e.confidence, self.lang, digits=0), self.cause(w),
                             self.action(w.decision)))
         return out

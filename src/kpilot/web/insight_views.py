@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from kpilot.i18n import periods_count
+from kpilot.i18n import method_words, periods_count
 from kpilot.insights import Explanation, KpiForecast, LeadLagEdge
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model.errors import render
@@ -77,7 +77,7 @@ def forecast_view(fc: KpiForecast | None, unit: str | None, page: Page) -> Forec
         points.append(point)
         if ahead is None and not known and p.get("value") is not None:
             ahead = point
-    return ForecastView(method=page.tr(fc.method), points=points, ahead=ahead)
+    return ForecastView(method=method_words(fc.method, page.lang), points=points, ahead=ahead)
 
 
 # --- early warnings --------------------------------------------------------------------------------
