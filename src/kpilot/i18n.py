@@ -50,6 +50,8 @@ PERIOD_COUNTS = {"day": (N_("{n} day"), N_("{n} days")), "week": (N_("{n} week")
 METHOD_WORDS = {"naive": N_("naive"), "seasonal_naive": N_("seasonal naive"), "drift": N_("drift"),
                 "ses": N_("simple exponential smoothing"), "ets_damped": N_("damped-trend ETS"), "theta": N_("Theta"),
                 "distributed_lag": N_("distributed-lag regression"), "combination": N_("combination of methods"),
+                "arima": N_("ARIMA on the changes, with drift"), "ar": N_("autoregression around a mean"),
+                "naive_short_history": N_("last value (short history)"),
                 "short_history": N_("last value (short history)")}
 # An alert's kind and state in words (kpilot alerts, the alerts page).
 ALERT_KINDS = {"kpi": N_("KPI"), "early_warning": N_("early warning"), "anomaly": N_("anomaly")}
