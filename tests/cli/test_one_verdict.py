@@ -99,7 +99,7 @@ def test_before_the_stop_nothing_is_stale_and_every_door_agrees(acme: tuple[Path
     # The text board prints the evidence beside each rule.
     table = kpilot("status", "-w", str(ws), "--as-of", "2026-11-20", "--lang", "en", state=state)
     assert table.returncode == 0, table.stderr
-    assert "Evidence: 2026-11: 2.4% (target 2.0%, red)" in table.stdout
+    assert "Evidence: November 2026: 2.4% (target 2.0%, off track)" in table.stdout
 
 
 def test_settings_saved_in_the_web_app_are_served_to_the_cli(acme: tuple[Path, Path]) -> None:

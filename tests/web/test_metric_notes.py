@@ -66,9 +66,9 @@ def test_an_annotation_added_on_the_page_is_listed_and_drawn(app_client: TestCli
 
     html = c.get(PAGE, headers=EN).text  # the page cached before the note is not served again
     block = re.search(r'<div class="annotations-block" id="annotations">(.*?)</div>', html, re.S)
-    assert block is not None and '<strong>2026-10</strong> Price rise of 8 %' in block.group(1)
+    assert block is not None and '<strong>October 2026</strong> Price rise of 8 %' in block.group(1)
     spec = _spec(html)
-    assert _rules(spec) == [{"period": "2026-10-01", "label": "2026-10", "text": "Price rise of 8 %"}]
+    assert _rules(spec) == [{"period": "2026-10-01", "label": "October 2026", "text": "Price rise of 8 %"}]
     rule = next(layer for layer in spec["layer"] if layer.get("mark", {}).get("type") == "rule")
     assert [t["field"] for t in rule["encoding"]["tooltip"]] == ["label", "text"]
     assert rule["encoding"]["tooltip"][1]["title"] == "Annotation"

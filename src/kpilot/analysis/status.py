@@ -165,7 +165,10 @@ def describe_when(when: When, direction: Direction, tr: Callable[[str], str] = s
     n = when.periods
     span = tr(" for {n} periods").format(n=n) if n > 1 else ""
     if when.status:
-        parts.append(tr("status is {status}").format(status=tr(when.status.replace("_", " "))) + span)
+        # What the status means, never a colour's name ("off track for 2 periods").
+        said = {"red": tr("off track"), "amber": tr("at risk"), "green": tr("on track"),
+                "not_green": tr("not on track")}.get(when.status, when.status.replace("_", " "))
+        parts.append(said + span)
     if when.below_target is not None:
         parts.append(tr("value below {share} of target").format(share=fmt(when.below_target)) + span)
     if when.above_target is not None:
@@ -174,8 +177,11 @@ def describe_when(when: When, direction: Direction, tr: Callable[[str], str] = s
         parts.append(tr("the period-end forecast misses the target") if when.forecast == "miss"
                      else tr("the period-end forecast hits the target"))
     if when.trend:
-        parts.append((tr("falling for {n} period(s) in a row") if when.trend == "down"
-                      else tr("rising for {n} period(s) in a row")).format(n=n))
+        if n > 1:
+            parts.append((tr("falling for {n} periods in a row") if when.trend == "down"
+                          else tr("rising for {n} periods in a row")).format(n=n))
+        else:
+            parts.append(tr("falling") if when.trend == "down" else tr("rising"))
     if when.change_below is not None:
         parts.append(tr("change vs previous period below {share}").format(share=fmt(when.change_below)) + span)
     if when.change_above is not None:

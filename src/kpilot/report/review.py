@@ -456,7 +456,8 @@ class _Words:
             if (w.metric, w.label) in told:
                 continue
             e, unit = w.warning, self.unit(w.metric)
-            out.append(Miss(self.metric(w.metric), self.said_warning(w), self.value(e.projected, unit), self.value(e.target, unit),
+            out.append(Miss(self.metric(w.metric), self.said_warning(w), self.value(e.projected, unit),
+                            self.value(e.target, unit),
                             format_percent(1 - e.confidence, self.lang, digits=0), self.cause(w),
                             self.action(w.decision)))
         return out

@@ -13,7 +13,7 @@ from kpilot.insights import AuditVerdict, Insights
 from kpilot.insights.funnel import funnel_stages, funnel_values
 from kpilot.model import Grain, Metric
 from kpilot.model.errors import render
-from kpilot.model.periods import label, parse_period, period_start
+from kpilot.model.periods import parse_period, period_start
 from kpilot.service import DecisionRecord, MetricStatus
 from kpilot.web.views import N_, Page, decided_by, decision_of
 
@@ -44,7 +44,7 @@ def funnel(gate: Any, page: Page) -> Funnel:
         with gate.service() as svc:
             return funnel_values(Insights(svc, as_of=page.as_of), stages, month)
 
-    period = label(month, Grain.month, ws.week_start)
+    period = page.period(month, Grain.month)
     try:
         values = gate.remember(("funnel", page.as_of), compute)
     except Exception as exc:  # a KpilotError (data not loaded...) is said on the page, the rest still shows
@@ -57,7 +57,8 @@ def funnel(gate: Any, page: Page) -> Funnel:
     for i, (s, v) in enumerate(zip(stages, values, strict=True)):
         before = values[i - 1] if i else None
         conversion = page.percent(v / before, digits=1) if v is not None and before else None
-        steps.append(FunnelStep(page.tr(s.name), s.metric, ws.metric(s.metric).label, page.value(v, None), conversion))
+        steps.append(FunnelStep(page.tr(s.name), s.metric, ws.metric(s.metric).label,
+                                page.value(v, "count"), conversion))  # how many reached the stage
     return Funnel(period, steps)
 
 

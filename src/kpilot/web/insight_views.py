@@ -16,16 +16,11 @@ from kpilot.i18n import method_words, periods_count
 from kpilot.insights import Explanation, KpiForecast, LeadLagEdge
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model.errors import render
+from kpilot.web import views
 from kpilot.web.audit_views import AuditRow, audit_rows  # the audit's page: its own module
 from kpilot.web.views import Page
 
-# A lag in periods of the follower's grain.
 TOP_CONTRIBUTIONS = 3  # per dimension, in the root cause of the last change
-
-
-def lag_text(lag: int, follower: str, page: Page) -> str:
-    """A lag in periods of the follower's grain, singular or plural: "1 week", "4 weeks"."""
-    return periods_count(lag, page.ws.metric(follower).grain.value, page.lang)
 
 
 def metric_name(key: str, page: Page) -> str:
@@ -130,7 +125,7 @@ def lead_rows(edges: Sequence[LeadLagEdge], page: Page, *, other: str) -> list[L
     for e in edges:
         key = e.leader if other == "leader" else e.follower
         effect = page.percent(e.effect / 100, digits=1, signed=True) if e.effect == e.effect else "—"
-        out.append(LeadRow(key=key, name=metric_name(key, page), lag=lag_text(e.lag, e.follower, page),
+        out.append(LeadRow(key=key, name=metric_name(key, page), lag=views.lag_words(e, page),
                            correlation=_signed(e.correlation, page), effect=effect,
                            stable=tr("yes") if e.stable else tr("no")))
     return out

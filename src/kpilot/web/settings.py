@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kpilot.i18n import LOCALES
 from kpilot.model import KpilotError, Metric, WorkspaceInvalid
-from kpilot.model.errors import Issue, msg, render
+from kpilot.model.errors import N_, Issue, msg, render
 from kpilot.model.overrides import apply_overrides, as_json, metric_path
 from kpilot.model.periods import PERIOD_FORMS, period_range
 from kpilot.web import alignment, views
@@ -36,8 +36,9 @@ from kpilot.web.state import WorkspaceGate
 SESSION_COOKIE = "kpilot_session"
 CSRF_FIELD = "csrf"
 TARGET_ROWS_SPARE = 2  # empty target rows under the existing ones, for new periods
-STATUSES = ("red", "amber", "green", "not_green")
-FORECASTS = ("miss", "hit")
+# The statuses a rule can wait for, in words (their keys are kpilot.yaml's).
+STATUSES = {"red": N_("off track"), "amber": N_("at risk"), "green": N_("on track"), "not_green": N_("not on track")}
+FORECASTS = {"miss": N_("the target will be missed"), "hit": N_("the target will be hit")}
 NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 GROUPED = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from kpilot.i18n import VERDICT_COLOURS, VERDICT_LABELS, VERDICT_SHAPES, periods_count
+from kpilot.i18n import VERDICT_COLOURS, VERDICT_LABELS, VERDICT_SHAPES
 from kpilot.insights import LeadLagEdge
 from kpilot.model import KpilotError
 from kpilot.model.errors import render
@@ -158,8 +158,8 @@ def kind_words(kind: str, page: Page) -> str:
 
 
 def lag_words(e: LeadLagEdge, page: Page) -> str:
-    """The lead's lag in periods of the follower's grain, singular or plural: "1 week", "4 weeks"."""
-    return periods_count(e.lag, page.ws.metric(e.follower).grain.value, page.lang)
+    """The lead's lag in periods of the grain it was measured at, singular or plural: "1 week", "4 weeks"."""
+    return views.lag_words(e, page)
 
 
 def correlation(e: LeadLagEdge, page: Page) -> str:

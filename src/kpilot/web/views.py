@@ -186,13 +186,13 @@ def lead_links(key: str, leaders: Sequence[Any], followers: Sequence[Any], page:
     tr = page.tr
     out: list[LeadLink] = []
     for e in sorted(leaders, key=lambda e: -abs(e.correlation))[:2]:
-        lag = periods_count(e.lag, page.ws.metric(e.follower).grain.value, page.lang)
+        lag = lag_words(e, page)
         out.append(LeadLink(e.leader, tr("Led by {metric}, {lag} ahead (r = {r})").format(
             metric=page.ws.metric(e.leader).label, lag=lag, r=page.number(e.correlation))))
     if out:
         return out
     for e in sorted(followers, key=lambda e: -abs(e.correlation))[:2]:
-        lag = periods_count(e.lag, page.ws.metric(e.follower).grain.value, page.lang)
+        lag = lag_words(e, page)
         out.append(LeadLink(e.follower, tr("Leads {metric} by {lag} (r = {r})").format(
             metric=page.ws.metric(e.follower).label, lag=lag, r=page.number(e.correlation))))
     return out
@@ -252,6 +252,13 @@ def spark_alt(s: MetricStatus, verdict_label: str, page: Page) -> str:
     return page.tr("{metric}: {value} in {period} against a target of {target}, {verdict}").format(
         metric=s.name, value=page.value(s.value, s.unit), period=page.period(s.period, s.grain),
         target=page.value(s.target, s.unit), verdict=verdict_label)
+
+
+def lag_words(e: Any, page: Page) -> str:
+    """A lead-lag edge's lag in periods of the grain it was measured at (the finer of the two metrics' when the
+    coarser one can be computed at it; the follower's for edges stored without one): "1 week", "5 weeks"."""
+    grain = e.grain if getattr(e, "grain", None) is not None else page.ws.metric(e.follower).grain
+    return periods_count(e.lag, grain.value, page.lang)
 
 
 def decided_by(d: DecisionRecord, page: Page) -> str:
