@@ -6,7 +6,7 @@ import ast
 from datetime import date
 from pathlib import Path
 
-from kpilot.i18n import DYNAMIC_MESSAGES, UNIT_WORDS, _catalog, format_percent, format_value, translator
+from kpilot.i18n import DYNAMIC_MESSAGES, UNIT_WORDS, _catalog, format_percent, format_value, format_values, translator
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "kpilot"
 
@@ -71,6 +71,12 @@ def test_one_number_rule_per_unit() -> None:
     assert format_value(3_400_000, "count", "fr") == "3,4\u00a0M"
     assert format_value(12.25, "days", "en") == "12.25\u00a0days"
     assert format_value(2.5, None, "fr") == "2,5"
+    # Values read together (a forecast and its interval) take one form: short for all when one is a million or more.
+    assert format_values([851_557, 548_932, 1_150_000], "EUR", "en") == ["€852K", "€549K", "€1.15M"]
+    assert format_values([851_557, 548_932, 1_150_000], "EUR", "fr") == ["852\u00a0k\u00a0€", "549\u00a0k\u00a0€",
+                                                                          "1,15\u00a0M\u00a0€"]
+    assert format_values([851_557, 548_932, 950_000], "EUR", "en") == ["€851,557", "€548,932", "€950,000"]
+    assert format_values([41.3, None, 55.9], "count", "en") == ["41", "—", "56"]
 
 
 def test_evidence_and_verdict_words() -> None:

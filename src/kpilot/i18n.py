@@ -7,7 +7,7 @@ go through the `format_*` functions so "1 234 567 €" and "€1,234,567" come f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -108,22 +108,30 @@ def format_value(value: float | None, unit: str | None, lang: str, *, currency: 
     """A metric value for people, by the one rule of its unit wherever it is shown (tiles, tables, intervals,
     tooltips, messages): percent with one decimal; money and numbers in full below COMPACT_FROM and short from it
     on; counts as whole numbers; the language's separators."""
-    return _format(value, unit, lang, currency, shorten=True)
+    return _format(value, unit, lang, currency, form="auto")
 
 
 def format_full(value: float | None, unit: str | None, lang: str, *, currency: str | None = None) -> str:
     """A value written in full even from a million on (the hover text of a short value)."""
-    return _format(value, unit, lang, currency, shorten=False)
+    return _format(value, unit, lang, currency, form="full")
 
 
-def _format(value: float | None, unit: str | None, lang: str, currency: str | None, *, shorten: bool) -> str:
+def format_values(values: Sequence[float | None], unit: str | None, lang: str, *, currency: str | None = None
+                  ) -> list[str]:
+    """Values read together (a forecast and its interval, a value and its normal range) in one form: all short
+    when one of them is from a million on ("€849K – €1.15M"), else all in full."""
+    short = any(v is not None and math.isfinite(v) and abs(v) >= COMPACT_FROM for v in values)
+    return [_format(v, unit, lang, currency, form="short" if short else "full") for v in values]
+
+
+def _format(value: float | None, unit: str | None, lang: str, currency: str | None, *, form: str) -> str:
     if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
         return "—"
     loc = LOCALES.get(lang, "en_US")
     u = (unit or "").strip()
     if u.lower() in ("percent", "%", "pct"):
         return format_percent(value, lang)
-    short = shorten and abs(value) >= COMPACT_FROM
+    short = form == "short" or (form == "auto" and abs(value) >= COMPACT_FROM)
     if is_currency(u) or u.lower() == "currency":
         code = u if is_currency(u) else (currency or "EUR")
         if short:

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kpilot.analysis.warning import EarlyWarning
-from kpilot.i18n import VERDICT_COLOURS, format_percent, format_value, period_words, translator
+from kpilot.i18n import VERDICT_COLOURS, format_percent, format_value, format_values, period_words, translator
 from kpilot.insights.findings import EarlyWarningFinding
 from kpilot.model.errors import render
 from kpilot.report.charts import FORECAST_COLOR, STATUS_COLORS
@@ -239,9 +239,10 @@ def test_board_tiles_show_the_forecast_and_the_warnings(client: TestClient, expe
     assert set(expected.forecasts) == {"mrr", "pipeline_generated", "demos_booked", "win_rate", "logo_churn"}
     for key in expected.forecasts:
         tile, point, unit = _tile(html, key), _ahead(expected, key), _unit(client, key)
-        assert _role(tile, "forecast-value") == format_value(point["value"], unit, "fr", currency="EUR")  # type: ignore[arg-type], key
-        assert _role(tile, "forecast-interval") == "({} – {})".format(
-            *(format_value(point[b], unit, "fr", currency="EUR") for b in ("lower", "upper")))  # type: ignore[arg-type]
+        value, lower, upper = format_values([point["value"], point["lower"], point["upper"]], unit, "fr",  # type: ignore[list-item]
+                                            currency="EUR")
+        assert _role(tile, "forecast-value") == value, key
+        assert _role(tile, "forecast-interval") == f"({lower} – {upper})", key
         assert _role(tile, "forecast-chance") == format_percent(point["probability"], "fr", digits=0)  # type: ignore[arg-type]
         start = date.fromisoformat(str(point["period"]))
         assert f"Prévision {period_words(start, expected.forecasts[key].grain.value, 'fr')}" in _text(tile)
@@ -288,7 +289,8 @@ def test_metric_page_shows_the_forecast_leads_anomalies_and_root_cause(client: T
         row = re.search(rf'<tr data-period="{p["period"]}">(.*?)</tr>', forecast, re.S)
         assert row, p["label"]
         assert period_words(date.fromisoformat(str(p["period"])), "week", "fr") in _text(row.group(1))
-        assert _role(row.group(1), "forecast-value") == format_value(p["value"], "EUR", "fr")  # type: ignore[arg-type]
+        assert _role(row.group(1), "forecast-value") == format_values(
+            [p["value"], p["lower"], p["upper"]], "EUR", "fr")[0]  # type: ignore[list-item]
         assert _role(row.group(1), "forecast-chance") == format_percent(p["probability"], "fr", digits=0)  # type: ignore[arg-type]
     # The chart: the history and the forecast ahead, as a band and diamonds in the forecast's colour.
     spec = json.loads(unescape(re.search(r"<div class=\"chart history\"[^>]*? data-spec='([^']*)'", html).group(1)))  # type: ignore[union-attr]
@@ -327,8 +329,9 @@ def test_metric_page_shows_the_forecast_leads_anomalies_and_root_cause(client: T
         said = period_words(f.period, "week", "fr")
         row = re.search(rf'<td data-label="Période">{re.escape(said)}</td>(.*?)</tr>', table, re.S)
         assert row, said
-        assert format_value(f.anomaly.value, "EUR", "fr") in unescape(row.group(1))
-        assert format_value(f.anomaly.expected, "EUR", "fr") in unescape(row.group(1))
+        a = f.anomaly
+        value, expected, _, _ = format_values([a.value, a.expected, a.lower, a.upper], "EUR", "fr")
+        assert value in unescape(row.group(1)) and expected in unescape(row.group(1))
         assert translator("fr")(f.severity) in row.group(1)
 
 

@@ -13,7 +13,7 @@ from datetime import date
 from itertools import pairwise
 from typing import Any
 
-from kpilot.i18n import COMPACT_FROM, COUNT_UNITS, STATUS_WORDS, format_value, is_currency
+from kpilot.i18n import COMPACT_FROM, COUNT_UNITS, STATUS_WORDS, format_value, format_values, is_currency
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # an identifier for vega-embed; never fetched
 VL_VERSION = "6.4"  # the vendored vega-lite's minor version, for vl-convert
@@ -139,12 +139,16 @@ def _status_scale() -> dict[str, Any]:
     return {"domain": list(STATUSES), "range": [STATUS_COLORS[s] for s in STATUSES]}
 
 
+def _number(v: object) -> float | None:
+    return float(v) if isinstance(v, int | float) else None
+
+
 def _rows(rows: Sequence[Mapping[str, object]], unit: str | None, lang: str, currency: str
           ) -> list[dict[str, object]]:
     """The fields a chart reads, as JSON values (a missing status is 'none'), with the value and the target as the
     tiles write them (for tooltips)."""
     def text(v: object) -> str:
-        return format_value(v if isinstance(v, int | float) else None, unit, lang, currency=currency)
+        return format_value(_number(v), unit, lang, currency=currency)
 
     return [{"period": r["period"], "label": r.get("label", r["period"]), "value": r.get("value"),
              "target": r.get("target"), "status": r.get("status") or "none", "complete": bool(r.get("complete", True)),
@@ -204,12 +208,12 @@ def _forecast_layers(rows: Sequence[Mapping[str, object]], forecast: Sequence[Ma
                      labels: Mapping[str, str], unit: str | None, lang: str, currency: str) -> list[dict[str, Any]]:
     """The forecast as a band (its interval, shaded and edged so that it shows even when narrow) and points,
     fanning out from the last complete value."""
-    def text(v: object) -> str:
-        return format_value(v if isinstance(v, int | float) else None, unit, lang, currency=currency)
+    def texts(p: Mapping[str, object]) -> dict[str, str]:  # read together, in one form (i18n.format_values)
+        found = format_values([_number(p[k]) for k in ("value", "lower", "upper")], unit, lang, currency=currency)
+        return dict(zip(("value_text", "lower_text", "upper_text"), found, strict=True))
 
     points = [{"period": p["period"], "label": p.get("label", p["period"]), "value": p["value"], "lower": p["lower"],
-               "upper": p["upper"], "probability": p.get("probability"), "anchor": False,
-               "value_text": text(p["value"]), "lower_text": text(p["lower"]), "upper_text": text(p["upper"])}
+               "upper": p["upper"], "probability": p.get("probability"), "anchor": False, **texts(p)}
               for p in forecast if p.get("value") is not None and p.get("lower") is not None]
     if not points:
         return []

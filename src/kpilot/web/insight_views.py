@@ -63,10 +63,9 @@ def forecast_view(fc: KpiForecast | None, unit: str | None, page: Page) -> Forec
     ahead = None
     for p in fc.points:
         known = (p.get("observed_share") or 0.0) >= 1.0
+        value, lower, upper = page.values([p.get("value"), p.get("lower"), p.get("upper")], unit)
         point = ForecastPoint(
-            period_label=_said(p, fc.grain, page), value=page.value(p.get("value"), unit),
-            lower=page.value(p.get("lower"), unit),
-            upper=page.value(p.get("upper"), unit),
+            period_label=_said(p, fc.grain, page), value=value, lower=lower, upper=upper,
             target=page.value(p.get("target"), unit),
             probability=page.percent(p.get("probability")), known=known, period=str(p.get("period", "")))
         points.append(point)
@@ -163,12 +162,14 @@ def _said(point: Mapping[str, Any], grain: Any, page: Page) -> str:
 
 
 def anomaly_rows(found: Sequence[AnomalyFinding], unit: str | None, page: Page) -> list[AnomalyRow]:
-    return [AnomalyRow(period_label=page.period(f.period, page.ws.metric(f.metric).grain)
-                       if f.metric in page.ws.metric_keys else f.label, value=page.value(f.anomaly.value, unit),
-                       expected=page.value(f.anomaly.expected, unit), lower=page.value(f.anomaly.lower, unit),
-                       upper=page.value(f.anomaly.upper, unit), severity=f.severity,
-                       severity_label=page.tr(f.severity), direction=f.anomaly.direction)
-            for f in found]
+    out = []
+    for f in found:
+        a = f.anomaly
+        value, expected, lower, upper = page.values([a.value, a.expected, a.lower, a.upper], unit)
+        period = page.period(f.period, page.ws.metric(f.metric).grain) if f.metric in page.ws.metric_keys else f.label
+        out.append(AnomalyRow(period_label=period, value=value, expected=expected, lower=lower, upper=upper,
+                              severity=f.severity, severity_label=page.tr(f.severity), direction=a.direction))
+    return out
 
 
 # --- root cause ------------------------------------------------------------------------------------

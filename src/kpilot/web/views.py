@@ -25,6 +25,7 @@ from kpilot.i18n import (
     format_full,
     format_percent,
     format_value,
+    format_values,
     format_verdict,
     period_words,
     periods_count,
@@ -81,6 +82,10 @@ class Page:
 
     def value(self, v: float | None, unit: str | None) -> str:
         return format_value(v, unit, self.lang, currency=self.ws.currency)
+
+    def values(self, vs: Sequence[float | None], unit: str | None) -> list[str]:
+        """Values read together (a forecast and its interval) in one form: see i18n.format_values."""
+        return format_values(vs, unit, self.lang, currency=self.ws.currency)
 
     def period(self, start: date, grain: Grain | str) -> str:
         """A period as people say it in the page's language: "week of 30 Nov", "novembre 2026"."""
