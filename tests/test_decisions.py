@@ -59,7 +59,7 @@ def test_a_decision_measured_against_its_counterfactual(acme_ws: Path, tmp_path:
                            env_state=state).stdout)
     rows = fc if isinstance(fc, list) else fc["forecasts"]
     w39 = next(p for f in rows if f["metric"] == "demos_booked" for p in f["points"] if p["label"] == "2026-W39")
-    assert base["periods"][0]["value"] == pytest.approx(w39["value"])
+    assert base["periods"][0]["value"] == pytest.approx(w39["value"], abs=0.5)  # `kpilot forecast` shows counts whole
     # At the review date: the actual weeks from the raw data.
     r = kpilot("decisions", "-w", str(acme_ws), "--review", "--as-of", "2026-10-07", "--format", "json",
                env_state=state)

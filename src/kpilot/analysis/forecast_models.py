@@ -25,6 +25,7 @@ Array = NDArray[np.float64]
 SEASONALITY_Z = 1.645
 MIN_CYCLES_TO_ADJUST = 3
 MIN_POINTS_ETS = 6
+MAX_AR_ORDER = 3
 
 
 @dataclass(frozen=True)
@@ -96,21 +97,41 @@ def seasonal_indices(y: Array, m: int) -> tuple[Array, bool]:
     return idx, mult
 
 
+@dataclass(frozen=True)
+class SeasonalAdjustment:
+    """A history with its seasonal pattern taken out, and the pattern of the periods to forecast."""
+
+    adjusted: Array
+    future: Array  # the seasonal index of steps 1..h
+    multiplicative: bool
+
+    def restore(self, f: Array) -> Array:
+        """Put the season back into forecasts of the adjusted history (as many steps as given)."""
+        index = self.future[: len(f)]
+        return np.asarray(f * index if self.multiplicative else f + index, dtype=np.float64)
+
+
+def seasonal_adjustment(y: Array, m: int | None, h: int) -> SeasonalAdjustment | None:
+    """The classical decomposition's adjustment when the history passes the seasonality test, else None."""
+    if m is None or m < 2 or not is_seasonal(y, m):
+        return None
+    idx, mult = seasonal_indices(y, m)
+    n = len(y)
+    past, future = idx[np.arange(n) % m], idx[np.arange(n, n + h) % m]
+    if mult and not bool(np.all(past > 0)):
+        return None
+    return SeasonalAdjustment(y / past if mult else y - past, future, mult)
+
+
 def deseasonalized(model: Callable[[Array, int], Array | None], m: int | None) -> Callable[[Array, int], Array | None]:
     """`model` applied to the seasonally adjusted history when the series passes the seasonality test."""
-    if m is None or m < 2:
-        return model
 
     def run(y: Array, h: int) -> Array | None:
-        if not is_seasonal(y, m):
+        adjustment = seasonal_adjustment(y, m, h)
+        if adjustment is None:
             return model(y, h)
-        idx, mult = seasonal_indices(y, m)
-        n = len(y)
-        past, future = idx[np.arange(n) % m], idx[np.arange(n, n + h) % m]
-        f = model(y / past if mult else y - past, h)
-        if f is None:
-            return None
-        return f * future if mult else f + future
+        f = model(adjustment.adjusted, h)
+        return None if f is None else adjustment.restore(f)
 
     return run
 
@@ -150,13 +171,19 @@ def _ses_fit(y: Array, alpha: float) -> tuple[float, float]:
     return level0, float(np.sum(np.square(rest - level0 * unit)))
 
 
-def ses(y: Array, h: int) -> Array | None:
-    """Simple exponential smoothing, ETS(A,N,N): alpha and the initial level by least squares."""
-    if len(y) < MIN_POINTS_ETS:
-        return None
+def ses_alpha(y: Array) -> float:
+    """SES's smoothing parameter by least squares of the one-step errors (initial level solved exactly)."""
     best = minimize_scalar(lambda a: _ses_fit(y, a)[1], bounds=(1e-4, 1 - 1e-4), method="bounded",
                            options={"xatol": 1e-5})
-    alpha = float(best.x)
+    return float(best.x)
+
+
+def ses(y: Array, h: int, alpha: float | None = None) -> Array | None:
+    """Simple exponential smoothing, ETS(A,N,N): alpha (unless given) and the initial level by least squares."""
+    if len(y) < MIN_POINTS_ETS:
+        return None
+    if alpha is None:
+        alpha = ses_alpha(y)
     level0, _ = _ses_fit(y, alpha)
     level = float(lfilter([alpha], [1.0, alpha - 1.0], y)[-1]) + (1.0 - alpha) ** len(y) * level0
     return np.full(h, level) if math.isfinite(level) else None
@@ -197,46 +224,157 @@ def _holt_fit(y: Array, params: Array) -> tuple[Array, float]:
     return x0, float(np.sum(np.square(rest - basis @ x0)))
 
 
-def ets_damped(y: Array, h: int) -> Array | None:
+def _standard(y: Array) -> tuple[Array, float, float]:
+    """y on a unit scale (the least-squares fit is invariant to it; the optimizer likes it), its mean and scale."""
+    scale = float(np.std(y)) or 1.0
+    mean = float(np.mean(y))
+    return (y - mean) / scale, mean, scale
+
+
+def ets_damped_params(y: Array) -> tuple[float, float, float]:
+    """ETS(A,Ad,N)'s (alpha, beta / alpha, phi) by least squares of the one-step errors."""
+    z, _, _ = _standard(y)
+    fit = minimize(lambda p: _holt_fit(z, p)[1], np.array([0.5, 0.1, 0.9]), method="SLSQP",
+                   bounds=[(1e-4, 1 - 1e-4), (1e-4, 1 - 1e-4), (0.8, 0.98)])
+    return float(fit.x[0]), float(fit.x[1]), float(fit.x[2])
+
+
+def ets_damped(y: Array, h: int, params: tuple[float, float, float] | None = None) -> Array | None:
     """Exponential smoothing with an additive damped trend, ETS(A,Ad,N), fitted by least squares.
 
-    Parameter bounds as in R's forecast package: 0 < beta < alpha < 1, 0.8 <= phi <= 0.98.
+    Parameter bounds as in R's forecast package: 0 < beta < alpha < 1, 0.8 <= phi <= 0.98. `params`
+    (from `ets_damped_params`) are used as given; the initial states are always solved for `y`.
     """
     if len(y) < MIN_POINTS_ETS:
         return None
-    scale = float(np.std(y)) or 1.0
-    z = (y - float(np.mean(y))) / scale  # the fit is invariant to it, the optimizer likes unit scale
-    fit = minimize(lambda p: _holt_fit(z, p)[1], np.array([0.5, 0.1, 0.9]), method="SLSQP",
-                   bounds=[(1e-4, 1 - 1e-4), (1e-4, 1 - 1e-4), (0.8, 0.98)])
-    alpha, beta, phi = float(fit.x[0]), float(fit.x[0] * fit.x[1]), float(fit.x[2])
-    x0, sse = _holt_fit(z, fit.x)
+    z, mean, scale = _standard(y)
+    if params is None:
+        params = ets_damped_params(y)
+    x0, sse = _holt_fit(z, np.array(params))
     if not math.isfinite(sse):
         return None
+    alpha, beta, phi = params[0], params[0] * params[1], params[2]
     level, trend = float(x0[0]), float(x0[1])
     for v in z:
         err = v - (level + phi * trend)
         level, trend = level + phi * trend + alpha * err, phi * trend + beta * err
     damp = np.cumsum(phi ** np.arange(1, h + 1))
-    f = (level + damp * trend) * scale + float(np.mean(y))
+    f = (level + damp * trend) * scale + mean
     return f if bool(np.all(np.isfinite(f))) else None
 
 
-def theta(y: Array, h: int) -> Array | None:
-    """The classic Theta method (Assimakopoulos & Nikolopoulos), as in the M4 benchmark code.
-
-    Half the linear-regression trend line plus half of SES on the theta=2 line (2y - trend).
-    """
+def _theta_line(y: Array, h: int) -> tuple[Array, Array]:
+    """The linear-regression trend over the history and its extension over the next h periods."""
     n = len(y)
-    if n < MIN_POINTS_ETS:
-        return None
     t = np.arange(1, n + 1, dtype=float)
     slope, intercept = np.polyfit(t, y, 1)
-    line_in = intercept + slope * t
-    line_out = intercept + slope * np.arange(n + 1, n + h + 1)
-    s = ses(2 * y - line_in, h)
+    return intercept + slope * t, intercept + slope * np.arange(n + 1, n + h + 1)
+
+
+def theta_alpha(y: Array) -> float:
+    """The smoothing parameter of Theta's SES on the theta=2 line."""
+    line, _ = _theta_line(y, 1)
+    return ses_alpha(2 * y - line)
+
+
+def theta(y: Array, h: int, alpha: float | None = None) -> Array | None:
+    """The classic Theta method (Assimakopoulos & Nikolopoulos), as in the M4 benchmark code.
+
+    Half the linear-regression trend line plus half of SES on the theta=2 line (2y - trend); `alpha`
+    (from `theta_alpha`) is used as given.
+    """
+    if len(y) < MIN_POINTS_ETS:
+        return None
+    line_in, line_out = _theta_line(y, h)
+    s = ses(2 * y - line_in, h, alpha)
     if s is None:
         return None
     return np.asarray(0.5 * s + 0.5 * line_out, dtype=np.float64)
+
+
+def arima(y: Array, h: int) -> Array | None:
+    """ARIMA(p,1,0) with drift: an autoregression of the period-to-period changes on their own last p values.
+
+    p from 0 to 3, chosen by AICc on a common sample, then refitted by least squares on all the changes
+    it can use; an order whose autoregression is not stationary is skipped (p = 0, the drift alone,
+    always qualifies).
+    """
+    d = np.diff(y)
+    if len(d) < MIN_POINTS_ETS + MAX_AR_ORDER:
+        return None
+    best: tuple[float, int] | None = None
+    for p in range(MAX_AR_ORDER + 1):
+        coef, sse, size = _ar_fit(d, p, MAX_AR_ORDER)
+        if p and not _stationary(coef[1:]):
+            continue
+        aicc = _aicc(sse, size, p + 2)
+        if best is None or aicc < best[0]:
+            best = (aicc, p)
+    p = best[1] if best is not None else 0
+    coef, _, _ = _ar_fit(d, p, p)
+    if p and not _stationary(coef[1:]):  # refitted on more data, the order may no longer be stationary
+        coef, _, _ = _ar_fit(d, 0, 0)
+    f = float(y[-1]) + np.cumsum(_ar_path(d, coef, h))
+    return f if bool(np.all(np.isfinite(f))) else None
+
+
+def ar(y: Array, h: int) -> Array | None:
+    """ARIMA(p,0,0): an autoregression of the values on their own last p values around a mean.
+
+    For series that return to a level (a rate, a share); p from 1 to 3 by AICc on a common sample, least
+    squares, stationary orders only. None when no order is stationary.
+    """
+    if len(y) < MIN_POINTS_ETS + MAX_AR_ORDER + 1:
+        return None
+    best: tuple[float, Array] | None = None
+    for p in range(1, MAX_AR_ORDER + 1):
+        coef, sse, size = _ar_fit(y, p, MAX_AR_ORDER)
+        if not _stationary(coef[1:]):
+            continue
+        aicc = _aicc(sse, size, p + 2)
+        if best is None or aicc < best[0]:
+            best = (aicc, coef)
+    if best is None:
+        return None
+    p = len(best[1]) - 1
+    coef, _, _ = _ar_fit(y, p, p)  # refitted on all the values it can use, as arima() does
+    if not _stationary(coef[1:]):
+        coef = best[1]
+    f = _ar_path(y, coef, h)
+    return f if bool(np.all(np.isfinite(f))) else None
+
+
+def _aicc(sse: float, size: int, k: int) -> float:
+    """AICc of a least-squares fit with k parameters (the variance counted)."""
+    return size * math.log(max(sse / size, 1e-300)) + 2 * k + 2 * k * (k + 1) / max(size - k - 1, 1)
+
+
+def _ar_path(x: Array, coef: Array, h: int) -> Array:
+    """The next h values of x_t = c + sum_j a_j x_(t-j), from x's last values."""
+    p = len(coef) - 1
+    recent = [float(v) for v in x[len(x) - p :]] if p else []
+    out = []
+    for _ in range(h):
+        value = float(coef[0]) + sum(float(coef[j]) * recent[-j] for j in range(1, p + 1))
+        out.append(value)
+        recent.append(value)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _ar_fit(d: Array, p: int, start: int) -> tuple[Array, float, int]:
+    """Least squares of d_t on (1, d_(t-1), ..., d_(t-p)) for t >= start: coefficients, SSE, sample size."""
+    n = len(d)
+    x = np.column_stack([np.ones(n - start), *(d[start - j : n - j] for j in range(1, p + 1))])
+    coef = np.asarray(np.linalg.lstsq(x, d[start:], rcond=None)[0], dtype=np.float64)
+    return coef, float(np.sum(np.square(d[start:] - x @ coef))), n - start
+
+
+def _stationary(ar: Array) -> bool:
+    """Whether the autoregression x_t = sum ar_j x_(t-j) is stationary: its companion matrix's roots inside 1."""
+    companion = np.zeros((len(ar), len(ar)))
+    companion[0] = ar
+    companion[1:, :-1] = np.eye(len(ar) - 1)
+    return bool(np.max(np.abs(np.linalg.eigvals(companion))) < 1 - 1e-6)
 
 
 def distributed_lag(y: Array, h: int, leaders: Sequence[LeaderSeries]) -> Array | None:

@@ -59,10 +59,12 @@ class KpiForecast:
     error: float
     backtest: dict[str, float]
     points: list[dict[str, Any]] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)  # kpilot.analysis.forecast.Forecast.evidence()
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "grain": self.grain.value, "method": self.method, "error": _num(self.error),
-                "backtest": {k: _num(v) for k, v in self.backtest.items()}, "points": self.points}
+                "backtest": {k: _num(v) for k, v in self.backtest.items()}, "points": self.points,
+                "evidence": self.evidence}
 
 
 def _num(x: float | None) -> float | None:
@@ -259,7 +261,7 @@ class Insights:
                            "value": _num(value), "lower": _num(lower), "upper": _num(upper),
                            "target": target, "probability": _num(prob), "observed": _num(observed),
                            "observed_share": share})
-        return KpiForecast(key, grain, fc.method, float(fc.error), dict(fc.backtest), points)
+        return KpiForecast(key, grain, fc.method, float(fc.error), dict(fc.backtest), points, fc.evidence())
 
     def forecasts(self) -> list[KpiForecast]:
         edges = self.edges()
