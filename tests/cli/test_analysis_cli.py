@@ -50,6 +50,13 @@ def test_forecast_gives_the_current_and_next_period_with_interval_and_chance(acm
         for p in f["points"]:
             assert p["lower"] <= p["value"] <= p["upper"]
             assert 0 <= p["probability"] <= 1
+        # The evidence: the backtest error beside the seasonal naive forecast's, and the interval's coverage.
+        ev = f["evidence"]
+        assert ev["error"] == pytest.approx(f["error"]) and ev["error_metric"] == "MASE" and ev["level"] == 0.8
+        assert ev["relative_error"] == pytest.approx(ev["error"] / ev["baseline_error"])
+        assert ev["baseline"] == ("seasonal_naive" if f["grain"] == "week" else "naive")
+        assert 0 <= ev["coverage"] <= 1 and ev["coverage_points"] >= 10
+        assert sum(ev["weights"].values()) == pytest.approx(1, abs=1e-3) and set(ev["weights"]) <= set(f["backtest"])
     # The week of 2026-11-23 holds the as-of date: demos already booked count, the rest is forecast.
     demos = by_metric["demos_booked"]["points"][0]
     assert demos["period"] == "2026-11-23" and demos["observed"] is not None
@@ -62,6 +69,20 @@ def test_forecast_gives_the_current_and_next_period_with_interval_and_chance(acm
                   "AND (end_date IS NULL OR end_date > DATE '2026-11-26')"))
     # A snapshot's period-end forecast starts from today's value: one month-end step can only move it so far.
     assert abs(mrr["points"][0]["value"] - mrr["points"][0]["observed"]) < 0.01 * mrr["points"][0]["observed"]
+
+
+def test_forecast_table_says_how_each_forecast_fared_in_english_and_french(acme_dir: Path, state: Path) -> None:
+    found = {f["metric"]: f["evidence"] for f in run_json(acme_dir, state, "forecast", "demos_booked")}
+    ev = found["demos_booked"]
+    for lang, words in (("en", ("backtest error", "of the seasonal naive forecast's", "past outcomes")),
+                        ("fr", ("erreur rétrospective", "de la prévision naïve saisonnière", "valeurs passées"))):
+        r = kpilot("forecast", "demos_booked", "-w", str(acme_dir), "--as-of", AS_OF, "--lang", lang, env_state=state)
+        assert r.returncode == 0, r.stderr
+        line = next(x for x in r.stdout.splitlines() if words[0] in x)
+        assert all(w in line for w in words), line
+        coverage = round(100 * ev["coverage"])
+        assert (f"{coverage}%" if lang == "en" else f"{coverage}\u202f%") in line
+        assert f" {ev['coverage_points']} " in line
 
 
 def test_forecast_of_an_unknown_metric_says_which_exist(acme_dir: Path, state: Path) -> None:

@@ -128,6 +128,28 @@ def forecast(
                           format_percent(p["probability"], language, digits=0) if p["probability"] is not None
                           else "—", method_words(f.method, language))
     out.print(table)
+    out.print(tr("How these forecasts fared on each KPI's own past (rolling-origin backtest):"))
+    for f in found:
+        out.print("  " + _evidence(f.evidence, _name(ins, f.metric), language, tr))
+
+
+def _evidence(ev: dict[str, Any], name: str, language: str, tr: Translator) -> str:
+    """A forecast's backtest error beside its yardstick's, and its interval's measured coverage, in words."""
+    if ev.get("error") is None:
+        return tr("{kpi}: too little history to backtest: no measured error or coverage yet.").format(kpi=name)
+    said = tr("{kpi}: backtest error {error} ({metric}) over {origins} past origins").format(
+        kpi=name, error=format_value(ev["error"], None, language), metric=ev["error_metric"], origins=ev["origins"])
+    if ev.get("relative_error") is not None:
+        said += tr(", {ratio} of the {baseline} forecast's ({baseline_error})").format(
+            ratio=format_percent(ev["relative_error"], language, digits=0),
+            baseline=method_words(ev["baseline"], language),
+            baseline_error=format_value(ev["baseline_error"], None, language))
+    if ev.get("coverage") is None:
+        return said + tr("; too few origins yet to measure its interval's coverage.")
+    return said + tr("; its {level} interval held {coverage} of {count} past outcomes.").format(
+        level=format_percent(ev["level"], language, digits=0), coverage=format_percent(ev["coverage"], language,
+                                                                                       digits=0),
+        count=ev["coverage_points"])
 
 
 def warnings_cmd(
