@@ -203,3 +203,14 @@ def test_every_depth_is_searched_unless_the_cells_are_too_many() -> None:
     assert depth_for(48_000, 5) == 5
     assert depth_for(100_000, 12) == 2
     assert depth_for(10, 1) == 1
+
+
+def test_with_few_cells_against_the_change_the_noise_is_not_taken_from_one_cell() -> None:
+    # Seven cells fell, one rose by 1 %: measured on that cell alone the noise would be 1 %, and the cells that fell
+    # by 4-6 % would all pass for causes. Measured on every cell, only the one that fell by 65 % does.
+    before = {(r, c): 100.0 for r in ("north", "south") for c in ("seo", "ads", "outbound", "referral")}
+    after = {k: v * f for (k, v), f in zip(before.items(), [0.95, 0.94, 0.96, 0.955, 0.945, 0.35, 0.95, 1.01],
+                                            strict=True)}
+    found = localize_additive(before, after, ["region", "channel"])
+    assert [c.element for c in found.causes] == ["region=south&channel=ads"]
+    assert found.causes[0].change == pytest.approx(-65.0)

@@ -14,9 +14,9 @@ Squeeze, AutoRoot/PSqueeze, RiskLoc):
   times (1 + e), e ~ N(0, sigma), either way round. Its gap then has the density p0(r) = (phi(r) + phi(r / (1 - r))
   / (1 - r)^2) / 2 on each side, phi the N(0, sigma) density. Causes move one way (the total's), so the cells that
   moved the other way are all normal: sigma is the one whose p0 has their median gap (a median: a few odd cells
-  there do not move it). A cell that fell to 0 (or rose from 0) has gap 1; the noise model gives that almost no
-  chance, so its chance under the noise is what the cells that moved the other way show (one in as many as them
-  when none did).
+  there do not move it; with fewer than MIN_AGAINST of them, the median gap of all cells, an overestimate). A
+  cell that fell to 0 (or rose from 0) has gap 1; the noise model gives that almost no chance, so its chance
+  under the noise is what the cells that moved the other way show (one in as many as them when none did).
 * The cells of a cause moved by about the same fraction m: their gaps are N(m, sigma^2 + SPREAD^2), with m at
   least sigma (a cause moves its cells more than noise does).
 * An element is scored by how much better its cells are described as one cause than as noise: the log-likelihood
@@ -53,6 +53,8 @@ Floats = npt.NDArray[np.float64]
 SPREAD = 0.1
 #: The smallest noise assumed: cells never agree better than to 1 % by chance.
 NOISE_FLOOR = 0.01
+#: Cells that moved against the total needed to measure the noise on them alone (a median of fewer is a guess).
+MIN_AGAINST = 5
 #: At most this many causes are named (the search stops there even if more would pass).
 MAX_CAUSES = 25
 #: Cells times combinations of dimensions scored at most: deeper combinations are left out beyond it.
@@ -164,7 +166,10 @@ def search(codes: Ints, before: Floats, after: Floats, *, direction: int | None 
     side = np.sign(after - before) * direction
     gap = r * side
     against = known & (side <= 0)
-    sigma = max(_sigma_for_median(float(np.median(r[against]))) if against.any() else 0.0, NOISE_FLOOR)
+    # Too few cells moved against the total to measure the noise: all cells' gaps, causes included, measure it
+    # (an overestimate, so fewer causes are named rather than noise taken for causes).
+    measured = against if int(against.sum()) >= MIN_AGAINST else known
+    sigma = max(_sigma_for_median(float(np.median(r[measured]))), NOISE_FLOOR)
     tau2 = sigma ** 2 + spread ** 2
     log0 = _noise_logpdf(r, sigma)
     # A cell at 0 in one period only: as rare under the noise as the cells that moved against the total show, on

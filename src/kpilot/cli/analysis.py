@@ -291,8 +291,8 @@ def _cause_lines(result: Any, ws: Any, unit: str | None, language: str, tr: Tran
     if result.total_change == 0:
         return []
     if not result.causes:
-        return [tr("No combination of dimension values stands out: the change is spread over many cells, or all of "
-                   "them moved alike.")]
+        return [tr("No combination of dimension values stands out from the others: see each value's contribution "
+                   "below.")]
 
     def percent(x: float | None) -> str:
         return format_percent(x, language, digits=0) if x is not None else "—"
