@@ -246,6 +246,8 @@ def test_alignment_matrix_funnel_and_incentives(client: TestClient, acme_raw: du
     assert row is not None and re.findall(r'data-owned="(\w*)"', row.group(1)) == ["shared", "shared", ""]
     row = re.search(r'<tr data-key="leads"[^>]*>(.*?)</tr>', text, re.S)
     assert row is not None and re.findall(r'data-owned="(\w*)"', row.group(1)) == ["alone", "", ""]
+    # On a phone each cell names its team (the row becomes a list).
+    assert re.findall(r'data-label="([^"]+)"', row.group(1)) == ["Marketing", "Ventes", "Customer success"]
     # Funnel over October 2026, against DuckDB reading the CSVs.
     month = "created_at >= '2026-10-01' AND created_at < '2026-11-01'"
     counts = [
