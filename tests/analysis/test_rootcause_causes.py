@@ -214,3 +214,29 @@ def test_with_few_cells_against_the_change_the_noise_is_not_taken_from_one_cell(
     found = localize_additive(before, after, ["region", "channel"])
     assert [c.element for c in found.causes] == ["region=south&channel=ads"]
     assert found.causes[0].change == pytest.approx(-65.0)
+
+
+@pytest.mark.parametrize("element", [
+    {"channel": "seo"},
+    {"region": "south", "segment": "GE"},
+    {"region": "east", "segment": "PME", "channel": "referral"},
+], ids=["depth 1", "depth 2", "depth 3"])
+def test_a_planted_rate_fall_is_found_at_its_depth(element: dict[str, str]) -> None:
+    rng = np.random.default_rng(len(element))
+    keys = list(itertools.product(*VALUES[:3]))  # region x segment x channel: 80 cells
+    d0 = rng.integers(200, 400, len(keys)).astype(float)
+    d1 = d0 * (1 + rng.normal(0, 0.03, len(keys)))
+    n0 = d0 * 0.25 * (1 + rng.normal(0, 0.03, len(keys)))
+    n1 = d1 * 0.25 * (1 + rng.normal(0, 0.03, len(keys)))
+    inside = [i for i, k in enumerate(keys) if under(k, element)]
+    n1[inside] *= 0.5  # half the rate in the planted combination
+    before = {k: (float(n), float(d)) for k, n, d in zip(keys, n0, d0, strict=True)}
+    after = {k: (float(n), float(d)) for k, n, d in zip(keys, n1, d1, strict=True)}
+    found = localize_ratio(before, after, DIMS[:3])
+    assert [(c.element, c.effect) for c in found.causes] == [(name(element), "rate")]
+    cause = found.causes[0]
+    r0 = math.fsum(n0[inside]) / math.fsum(d0[inside])
+    r1 = math.fsum(n1[inside]) / math.fsum(d1[inside])
+    assert (cause.before, cause.after) == pytest.approx((r0, r1), rel=1e-12)
+    assert cause.rate is not None and cause.rate < 0
+    assert found.explained == pytest.approx(cause.change, rel=1e-12)

@@ -177,16 +177,21 @@ def search(codes: Ints, before: Floats, after: Floats, *, direction: int | None 
     seen = (int((against & (r >= 1)).sum()) + 0.5) / (int(against.sum()) + 1)
     log0 = np.where(r >= 1, math.log(0.5 * max(seen, math.erfc(1 / sigma / math.sqrt(2)) / 2)), log0)
     w = known.astype(np.float64)
-    x = np.stack([w, w * gap, w * gap * gap, w * log0], axis=1)
+    # A cause's wide spread would describe a cell far out against the total better than the noise does: such a
+    # cell never speaks for a cause. Its excess at the smallest move (m = sigma; any larger m gives less) is taken
+    # back from every element holding it.
+    against_excess = np.where(gap < 0, np.maximum(0.0, -(gap - sigma) ** 2 / (2 * tau2)
+                                                  - 0.5 * math.log(2 * math.pi * tau2) - log0), 0.0)
+    x = np.stack([w, w * gap, w * gap * gap, w * log0, w * against_excess], axis=1)
     lattice = _Lattice(codes, depth_for(n, dims))
     bar = math.log(lattice.size)
     norm_const = 0.5 * math.log(2 * math.pi * tau2)
 
     def scores(s: Floats) -> tuple[Floats, Floats]:
-        count, s1, s2, l0 = s[:, 0], s[:, 1], s[:, 2], s[:, 3]
+        count, s1, s2, l0, excess = s[:, 0], s[:, 1], s[:, 2], s[:, 3], s[:, 4]
         with np.errstate(divide="ignore", invalid="ignore"):
             m = np.maximum(np.where(count > 0, s1 / np.maximum(count, 1e-300), 0.0), sigma)
-        gain = -(s2 - 2 * m * s1 + m * m * count) / (2 * tau2) - count * norm_const - l0
+        gain = -(s2 - 2 * m * s1 + m * m * count) / (2 * tau2) - count * norm_const - l0 - excess
         return np.where(count > 0.5, gain, -np.inf), m
 
     found: list[Found] = []
