@@ -1,0 +1,11 @@
+-- metric simple_sum: {'key': 'simple_sum', 'model': 'events', 'measure': 'sum(amount)', 'filter': "kind = 'won'", 'grain': 'month'}
+-- test: tests/compute/test_dialect_snapshots.py::test_sql_snapshot[snowflake-simple_sum]
+-- SQL checked, not run here. Regenerate: KPILOT_UPDATE_SNAPSHOTS=1 python3 -m pytest -q tests/compute/test_dialect_snapshots.py
+SELECT
+  CAST(DATE_TRUNC('MONTH', CAST(CONVERT_TIMEZONE('UTC', 'Europe/Paris', "t".created_at) AS DATE)) AS DATE) AS "period",
+  CAST(SUM(CASE WHEN "t".kind = 'won' THEN "t".amount END) AS DOUBLE) AS "a0"
+FROM ANALYTICS.PUBLIC.events AS "t"
+WHERE
+  NOT "t".created_at IS NULL
+GROUP BY
+  1;
