@@ -12,7 +12,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "scale.py"
 
 
 def test_scale_benchmark_values_match_at_20k_rows() -> None:
-    done = subprocess.run([sys.executable, str(SCRIPT), "--rows", "20000", "--format", "json"],
+    done = subprocess.run([sys.executable, str(SCRIPT), "--rows", "20000", "--repeat", "1", "--format", "json"],
                           capture_output=True, text=True, timeout=120, check=True)
     s = json.loads(done.stdout)
     assert s["mismatches"] == 0
