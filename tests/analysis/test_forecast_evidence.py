@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ def _drift(y: np.ndarray, h: int) -> list[float]:
     return [float(y[-1] + slope * k) for k in range(1, h + 1)]
 
 
-def _errors(model, y: np.ndarray) -> list[list[float | None]]:  # type: ignore[no-untyped-def]
+def _errors(model: Callable[[np.ndarray, int], list[float]], y: np.ndarray) -> list[list[float | None]]:
     """Rows: origins 8..19 (index of the first forecast period); columns: steps 1, 2; None past the history."""
     rows = []
     for o in range(8, len(y)):
