@@ -121,6 +121,8 @@ def test_short_history_falls_back_to_naive_with_wide_interval() -> None:
     assert (p2.upper - p2.lower) == pytest.approx((p1.upper - p1.lower) * math.sqrt(2))
     assert "Only 8 periods" in fc.notes[0]
     assert fc.to_dict()["error"] is None
+    ev = fc.evidence()  # nothing measured: the doors say so rather than show numbers
+    assert (ev["relative_error"], ev["coverage"], ev["coverage_points"], ev["baseline"]) == (None, None, 0, None)
 
 
 def test_window_keeps_the_last_periods() -> None:
