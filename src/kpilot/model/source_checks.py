@@ -3,12 +3,13 @@ checked before any load: a wrong option is an error at its line in kpilot.yaml, 
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from kpilot.model.errors import Message, did_you_mean, msg, one_of
 from kpilot.model.steering import Checks
 from kpilot.model.types import FILE_OPTIONS, TYPE_NAMES, column_type, delimiter_char, format_problem
-from kpilot.model.workspace import FILE_SOURCE_TYPES, Source
+from kpilot.model.workspace import ENGINE_SOURCE_TYPES, FILE_SOURCE_TYPES, Source
 from kpilot.model.yamlsrc import PathKey
 
 
@@ -75,11 +76,34 @@ def source_problems(source: Source) -> list[SourceProblem]:
     return out
 
 
+# The Python package each engine source needs, and the extra that installs it.
+ENGINE_PACKAGES = {"spark": ("pyspark", "spark"), "chdb": ("chdb", "chdb"),
+                   "clickhouse": ("clickhouse_connect", "clickhouse")}
+
+
+def missing_package(source: Source) -> SourceProblem | None:
+    """The package a spark, chdb or clickhouse source needs, when it is not installed."""
+    if source.type not in ENGINE_SOURCE_TYPES:
+        return None
+    package, extra = ENGINE_PACKAGES[source.type]
+    needed = [package]
+    if source.type == "spark" and source.url:  # Spark Connect speaks gRPC
+        needed, extra = [package, "grpc"], "spark-connect"
+    if all(importlib.util.find_spec(p) is not None for p in needed):
+        return None
+    return SourceProblem(("type",), msg("a {type} source needs the Python package {package}, which is not "
+                                        "installed", type=source.type, package=package),
+                         msg("install it: pip install 'kpilot[{extra}]'", extra=extra))
+
+
 def check_sources(ctx: Checks) -> None:
     """Options of file sources, their date formats, and the column types models declare."""
     for i, source in enumerate(ctx.ws.sources):
         for p in source_problems(source):
             ctx.error(("sources", i, *p.field), "source_option", p.message, p.fix, key=p.key)
+        missing = missing_package(source)
+        if missing is not None:
+            ctx.error(("sources", i, *missing.field), "missing_package", missing.message, missing.fix)
         if source.type not in FILE_SOURCE_TYPES:
             continue
         for name, fmt in (("date_format", source.date_format), ("timestamp_format", source.timestamp_format)):
@@ -100,4 +124,4 @@ def check_sources(ctx: Checks) -> None:
                           msg("use one of these in the model's `columns:`"))
 
 
-__all__ = ["SourceProblem", "check_sources", "source_problems"]
+__all__ = ["ENGINE_PACKAGES", "SourceProblem", "check_sources", "missing_package", "source_problems"]

@@ -176,7 +176,7 @@ def _check_models(ctx: _Ctx) -> None:
                     there=_engine_label(ws, join.model)),
                     msg("compute both tables in the same place: copy the in-place one into the warehouse "
                         "(`mode: copy`), or declare both `mode: in_place` on the same source"))
-        rewritten = _rewritten_in_place(ws, model.key)
+        rewritten = _rewritten_in_place(ws, model.key, timezones=True)
         if rewritten and model.timezone and model.timezone != ws.timezone:
             ctx.error((*base, "timezone"), "not_in_place", msg(
                 "model {model}: time zone conversions are not supported on tables computed in place on {database}",
@@ -206,14 +206,18 @@ def _check_models(ctx: _Ctx) -> None:
             _check_column(ctx, (*base, "primary_key"), cols, model.primary_key, where)
 
 
-def _rewritten_in_place(ws: Workspace, model_key: str) -> str | None:
-    """The database computing a model in place when it is one whose queries are rewritten (MySQL, SQLite)."""
+def _rewritten_in_place(ws: Workspace, model_key: str, *, timezones: bool = False) -> str | None:
+    """The database computing a model in place when it is one whose queries are rewritten (MySQL, SQLite; with
+    `timezones`, also Spark and ClickHouse, which compute median() but convert no time zone)."""
     try:
         key = ws.engine_of(model_key)
     except KeyError:
         return None
     types = {s.key: s.type for s in ws.sources}
-    return {"mysql": "MySQL/MariaDB", "sqlite": "SQLite"}.get(types.get(key or "", ""))
+    names = {"mysql": "MySQL/MariaDB", "sqlite": "SQLite"}
+    if timezones:
+        names.update({"spark": "Spark", "chdb": "ClickHouse", "clickhouse": "ClickHouse"})
+    return names.get(types.get(key or "", ""))
 
 
 def _engine_label(ws: Workspace, model_key: str) -> Message:

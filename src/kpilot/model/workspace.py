@@ -86,6 +86,11 @@ SQL_SOURCE_TYPES = ("postgres", "mysql", "sqlite", "duckdb")
 SERVER_SOURCE_TYPES = ("postgres", "mysql")
 # Database sources whose tables can stay where they are, the metrics computed by the database (push-down).
 IN_PLACE_SOURCE_TYPES = ("postgres", "mysql", "sqlite", "duckdb")
+# Engines that compute where their data lives and never copy: every table of such a source is computed in place.
+ENGINE_SOURCE_TYPES = ("spark", "chdb", "clickhouse")
+# Table formats such an engine reads from a file or folder (`path:` relative to the workspace folder).
+ENGINE_FORMATS: dict[str, tuple[str, ...]] = {"spark": ("parquet", "delta"), "chdb": ("parquet",),
+                                              "clickhouse": ()}
 
 
 class SourceTable(Spec):
@@ -99,6 +104,11 @@ class SourceTable(Spec):
                                                                           "rows replace their previous copy")
     mode: Literal["copy", "in_place"] = Field(default="copy", description="`copy`: rows are copied into the "
                                               "warehouse; `in_place`: metrics are computed by the database itself")
+    # Spark and chDB: a table read from files rather than from the engine's catalog.
+    path: str | None = Field(default=None, description="spark, chdb: a file or folder holding the table, relative "
+                                                       "to the workspace folder")
+    format: str | None = Field(default=None, description="spark: parquet or delta; chdb: parquet (the format of "
+                                                         "`path:`, default parquet)")
 
     @property
     def key_columns(self) -> list[str]:
@@ -122,7 +132,7 @@ class Source(Spec):
 
     key: str = Field(pattern=KEY_PATTERN)
     type: Literal[
-        "csv", "excel", "parquet", "duckdb", "sqlite", "postgres", "mysql",
+        "csv", "excel", "parquet", "duckdb", "sqlite", "postgres", "mysql", "spark", "chdb", "clickhouse",
         "ga4", "hubspot", "pipedrive", "salesforce", "brevo", "push",
     ]
     path: str | None = None
@@ -144,6 +154,8 @@ class Source(Spec):
     url: str | None = Field(default=None, description="connection URL without a password")
     url_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                 description="environment variable holding the connection URL")
+    master: str | None = Field(default=None, description="spark: the master of a local session, e.g. `local[2]` "
+                                                         "(or `url: sc://host:15002` for Spark Connect)")
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000,
                             description="rows read and committed at a time when copying a database table")
     # Connector-specific settings (URLs, account ids...); secrets never go here.
@@ -178,7 +190,11 @@ class Source(Spec):
         out: dict[str, SourceTable] = {}
         for name, value in (self.tables or {}).items():
             spec = SourceTable(table=value) if isinstance(value, str) else value
-            out[name] = spec if spec.table else spec.model_copy(update={"table": name})
+            if self.type in ENGINE_SOURCE_TYPES:  # always in place; a file table has no catalog name
+                out[name] = spec.model_copy(update={"mode": "in_place"} if spec.path else
+                                            {"mode": "in_place", "table": spec.table or name})
+            else:
+                out[name] = spec if spec.table else spec.model_copy(update={"table": name})
         return out
 
     @model_validator(mode="after")
@@ -191,6 +207,16 @@ class Source(Spec):
             if self.url or self.url_env:
                 raise ValueError(msg("url and url_env are for database sources; a {type} source reads `path:`",
                                      type=self.type))
+        if self.type in ENGINE_SOURCE_TYPES:
+            self._engine_settings()
+        if self.master is not None and self.type != "spark":
+            raise ValueError(msg("`master:` is for spark sources (e.g. `master: local[2]`); a {type} source has "
+                                 "none. Fix: remove it", type=self.type))
+        if self.type not in ENGINE_SOURCE_TYPES and any(
+                isinstance(v, SourceTable) and (v.path is not None or v.format is not None)
+                for v in (self.tables or {}).values()):
+            raise ValueError(msg("a table's `path:` and `format:` are for spark and chdb sources; a {type} source "
+                                 "names its tables with `table:`", type=self.type))
         if self.type in SERVER_SOURCE_TYPES:
             if bool(self.url) == bool(self.url_env):
                 raise ValueError(msg("a {type} source needs `url_env:` (the name of an environment variable "
@@ -204,7 +230,7 @@ class Source(Spec):
             raise ValueError(msg("a {type} source needs `path:`, the database file (relative to the workspace "
                                  "folder)", type=self.type))
         in_place = [name for name, spec in self.table_specs().items() if spec.mode == "in_place"]
-        if in_place and self.type not in IN_PLACE_SOURCE_TYPES:
+        if in_place and self.type not in IN_PLACE_SOURCE_TYPES + ENGINE_SOURCE_TYPES:
             raise ValueError(msg("`mode: in_place` (computing inside the database) is not supported yet for {type} "
                                  "sources (table(s) {tables}); it works with postgres, mysql, sqlite and duckdb "
                                  "sources. Fix: use `mode: copy` (the default)", type=self.type,
@@ -216,11 +242,72 @@ class Source(Spec):
             if any(spec != SourceTable() for spec in self.tables.values()):
                 raise ValueError(msg("the tables of a push source take no settings; list their names, e.g. "
                                      "`tables: [crm_calls]`"))
+        if self.type in ENGINE_SOURCE_TYPES and not self.tables:
+            raise ValueError(msg("a {type} source needs `tables:`, the tables it computes, e.g. `tables: {{orders: "
+                                 "{{path: data/orders.parquet}}}}` or `tables: {{orders: shop.orders}}`",
+                                 type=self.type))
         if self.type in SQL_SOURCE_TYPES and not self.tables:
             raise ValueError(msg("a {type} source needs `tables:`, the tables to copy, e.g. `tables: {{orders: "
                                  "{{table: public.orders, cursor: updated_at, primary_key: id}}}}`",
                                  type=self.type))
         return self
+
+    def _engine_settings(self) -> None:
+        """Where a spark, chdb or clickhouse source computes, and what its tables are."""
+        if self.type == "spark":
+            if bool(self.url) == bool(self.master):
+                raise ValueError(msg("a spark source needs `master:` (a local session, e.g. `master: local[2]`) or "
+                                     "`url:` (Spark Connect, e.g. `url: sc://spark.example.com:15002`), one of "
+                                     "the two"))
+            if self.url_env:
+                raise ValueError(msg("a spark source takes `url:` (Spark Connect) or `master:`, not `url_env:`"))
+            if self.url and not self.url.startswith("sc://"):
+                raise ValueError(msg("the `url:` of a spark source is a Spark Connect address starting with "
+                                     "sc://, e.g. `url: sc://spark.example.com:15002`, not \"{url}\"",
+                                     url=self.url))
+            if self.url and _has_password(self.url):
+                raise ValueError(msg("the `url:` of source '{source}' holds a password; kpilot.yaml is no place "
+                                     "for secrets", source=self.key))
+        elif self.type == "chdb":
+            if self.url or self.url_env or self.path:
+                raise ValueError(msg("a chdb source runs ClickHouse inside kpilot: it takes no `url:`, `url_env:` "
+                                     "or `path:`; each table names its file with `path:`, e.g. `tables: {{orders: "
+                                     "{{path: data/orders.parquet}}}}`"))
+        elif bool(self.url) == bool(self.url_env):
+            raise ValueError(msg("a clickhouse source needs `url_env:` (the name of an environment variable "
+                                 "holding the server's URL, e.g. https://user:password@host:8443/db) or `url:` (a "
+                                 "URL without a password)"))
+        elif self.url and _has_password(self.url):
+            raise ValueError(msg("the `url:` of source '{source}' holds a password; kpilot.yaml is no place for "
+                                 "secrets. Fix: put the URL in an environment variable and name it with "
+                                 "`url_env:`", source=self.key))
+        formats = ENGINE_FORMATS[self.type]
+        for name, value in (self.tables or {}).items():
+            if not isinstance(value, SourceTable):
+                continue
+            if (value.cursor is not None or value.primary_key is not None
+                    or (value.mode == "copy" and "mode" in value.model_fields_set)):
+                raise ValueError(msg("table {table}: a {type} source computes its tables where they are, so it "
+                                     "takes no `cursor:`, `primary_key:` or `mode: copy`. Fix: remove them",
+                                     table=name, type=self.type))
+            if value.path is not None and value.table is not None:
+                raise ValueError(msg("table {table} has both `table:` and `path:`; give one: `table:` (the "
+                                     "engine's catalog) or `path:` (a file or folder)", table=name))
+            if value.path is not None and not formats:
+                raise ValueError(msg("table {table}: a clickhouse source reads tables of the server, named with "
+                                     "`table:` (e.g. `table: shop.orders`); `path:` is for spark and chdb",
+                                     table=name))
+            if value.format is not None and value.path is None:
+                raise ValueError(msg("table {table}: `format:` goes with `path:` (the file's format)", table=name))
+            if value.format is not None and value.format not in formats:
+                raise ValueError(msg("table {table}: unknown format '{format}' for a {type} source; formats: "
+                                     "{formats}", table=name, format=value.format, type=self.type,
+                                     formats=", ".join(formats)))
+            if value.path is not None and (value.path.startswith(("/", "~")) or ".." in value.path.replace(
+                    "\\", "/").split("/")):
+                raise ValueError(msg("table {table}: `path: {path}` is outside the workspace folder; a table's "
+                                     "path is relative to the folder of kpilot.yaml, e.g. `data/orders.parquet`",
+                                     table=name, path=value.path))
 
 
 # Words whose usual spelling a plain capitalisation gets wrong.
@@ -481,7 +568,7 @@ class Workspace(Spec):
 
     def in_place_tables(self) -> dict[str, str]:
         """Table -> key of the database source computing it in place (`mode: in_place`)."""
-        return {name: s.key for s in self.sources if s.type in IN_PLACE_SOURCE_TYPES
+        return {name: s.key for s in self.sources if s.type in IN_PLACE_SOURCE_TYPES + ENGINE_SOURCE_TYPES
                 for name, spec in s.table_specs().items() if spec.mode == "in_place"}
 
     def engine_of(self, model_key: str) -> str | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kpilot.model.errors import msg
-from kpilot.model.workspace import Source, Workspace
+from kpilot.model.workspace import ENGINE_SOURCE_TYPES, Source, Workspace
 from kpilot.sources.base import Connector, SourceTableInfo, SyncError
 from kpilot.sources.databases.connectors import (
     DuckDBConnector,
@@ -64,7 +64,8 @@ class InPlaceTables:
     @property
     def sources(self) -> list[Source]:
         keys = set(self.ws.in_place_tables().values())
-        return [s for s in self.ws.sources if s.key in keys]
+        # Spark and ClickHouse sources are engines of their own, opened by compute (kpilot.compute.in_place).
+        return [s for s in self.ws.sources if s.key in keys and s.type not in ENGINE_SOURCE_TYPES]
 
     def discover(self) -> None:
         """Connect to each source with in-place tables and find the tables in its catalog (once)."""

@@ -1,0 +1,168 @@
+"""Spark as an engine: the compiled trees, rewritten for what Spark SQL runs, in SQLGlot's spark dialect.
+
+A session is local (`master: local[2]`) or remote (Spark Connect, `url: sc://host:15002`). A table is the
+catalog's (`db.name`) or a file or folder (Parquet or Delta) registered as a temporary view of the engine's own
+session, so that two workspaces in one process never see each other's views. Spark has no `EXTRACT(isodow ...)`
+(-> `WEEKDAY(d) + 1`) nor `date - integer` (-> `DATE_SUB`); `quantile_cont(x, q)` becomes Spark's exact
+`percentile(x, q)` (linear interpolation, as DuckDB's). Time zone conversions are refused; the session's time
+zone is the workspace's, so a timestamp's date is the workspace's date. Results come back per period as Arrow.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from kpilot.compute.engine import EngineError, check_emitted
+from kpilot.compute.engine_clickhouse import _floats
+from kpilot.compute.engine_dbapi import values_to_union
+from kpilot.compute.engine_mysql import mysql_dates
+from kpilot.model.errors import KpilotError, msg
+
+_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "smallint": "SMALLINT", "tinyint": "TINYINT",
+          "double": "DOUBLE", "float": "FLOAT", "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP",
+          "timestamp_ntz": "TIMESTAMP", "decimal": "DECIMAL"}
+
+_sessions: dict[str, Any] = {}  # master or URL -> the process's root session (the JVM starts once)
+_sessions_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SparkTable:
+    """A table Spark reads: from its catalog (`name`: `db.table`), or a file or folder (`path`, `format`)."""
+
+    name: str | None = None
+    path: Path | None = None
+    format: str = "parquet"
+
+
+def warehouse_type(spark_type: str) -> str:
+    """A Spark type (`simpleString`) in the warehouse's names (`decimal(12,2)` -> DECIMAL)."""
+    return _TYPES.get(spark_type.split("(", 1)[0].lower(), spark_type.upper())
+
+
+def spark_tree(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.PercentileCont):  # quantile_cont(x, q): Spark's percentile is exact, interpolated
+        return exp.Anonymous(this="PERCENTILE", expressions=[node.this.copy(), node.expression.copy()])
+    return mysql_dates(node)
+
+
+def root_session(master: str | None, url: str | None) -> Any:
+    """The process's Spark session for a master (or a Spark Connect URL), started on first use."""
+    key = url or master or ""
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is not None:
+            return session
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise KpilotError(msg("a spark source needs pyspark. Fix: pip install 'kpilot[spark]'")) from None
+        try:
+            if url:
+                session = SparkSession.builder.remote(url).getOrCreate()
+            else:
+                session = (SparkSession.builder.master(master or "local[2]").appName("kpilot")
+                           .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+                           .getOrCreate())
+                session.sparkContext.setLogLevel("ERROR")
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise KpilotError(msg("cannot start the Spark session ({where}): {reason}. Fix: check `master:` or "
+                                  "`url:`, and that Java 17 or later is installed (JAVA_HOME)", where=key,
+                                  reason=first[:300])) from None
+        _sessions[key] = session
+        return session
+
+
+class SparkEngine:
+    """Runs compiled metric queries on a Spark session of its own (its temporary views are its tables)."""
+
+    dialect = "spark"
+    label = "Spark"
+
+    def __init__(self, session: Any, tables: Mapping[str, SparkTable], timezone: str = "UTC"):
+        # A session of its own: the same JVM, its own temporary views and settings.
+        self.session = session.newSession() if hasattr(session, "newSession") else session
+        self.session.conf.set("spark.sql.session.timeZone", timezone)
+        self._tables = dict(tables)
+        self.allowed_tables: frozenset[str] | None = None
+        self._lock = threading.RLock()
+        for name, table in self._tables.items():
+            if table.path is not None:
+                self._register(name, table)
+
+    def _register(self, name: str, table: SparkTable) -> None:
+        assert table.path is not None
+        try:
+            reader = self.session.read.format(table.format)
+            reader.load(str(table.path)).createOrReplaceTempView(name)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            hint = (msg(" Delta tables need Delta Lake on the Spark session (the delta-spark package and its "
+                        "settings).") if table.format == "delta" else "")
+            raise KpilotError(msg("Spark cannot read the table {table} from {path} ({format}): {reason}.{hint}",
+                                  table=name, path=str(table.path), format=table.format, reason=first[:300],
+                                  hint=hint)) from None
+
+    def mapping(self) -> dict[str, tuple[str, str]]:
+        """Warehouse table -> (database, table) as Spark names it (a file's view: no database)."""
+        out: dict[str, tuple[str, str]] = {}
+        for name, table in self._tables.items():
+            if table.path is not None or not table.name:
+                out[name] = ("", name)
+            else:
+                db, _, short = table.name.rpartition(".")
+                out[name] = (db, short)
+        return out
+
+    def text(self, sql: exp.Expr | str) -> str:
+        if not isinstance(sql, exp.Expr):
+            return sql
+        tree = sql.copy()
+        if any(tree.find_all(exp.AtTimeZone)):
+            raise EngineError(msg("time zone conversions are not supported on tables computed in place on "
+                                  "{database}: the model's time column must be a naive timestamp in the workspace's "
+                                  "time zone. Fix: remove the model's `timezone:`", database=self.label))
+        return tree.transform(values_to_union).transform(spark_tree).sql(dialect=self.dialect)
+
+    def query(self, sql: exp.Expr | str) -> pa.Table:
+        text = self.text(sql)
+        if isinstance(sql, exp.Expr):
+            if self.allowed_tables is None:
+                self.allowed_tables = frozenset(self.tables())
+            check_emitted(text, self.dialect, self.allowed_tables)
+        with self._lock:
+            try:
+                table = self.session.sql(text).toArrow()
+            except Exception as exc:  # Spark's AnalysisException and the JVM's errors
+                first = (str(exc).strip().splitlines() or [""])[0]
+                raise EngineError(msg("{database} rejected a generated query: {reason}\nSQL: {sql}",
+                                      database=self.label, reason=first[:500], sql=text)) from None
+        return _floats(table)
+
+    def columns(self, table: str) -> dict[str, str]:
+        db, name = self.mapping()[table]
+        target = f"{db}.{name}" if db else name
+        with self._lock:
+            try:
+                fields = self.session.table(target).schema.fields
+            except Exception as exc:
+                first = (str(exc).strip().splitlines() or [""])[0]
+                raise KpilotError(msg("Spark cannot read the table {table}: {reason}", table=target,
+                                      reason=first[:300])) from None
+        return {f.name: warehouse_type(f.dataType.simpleString()) for f in fields}
+
+    def tables(self) -> list[str]:
+        return [f"{db}.{name}" if db else name for db, name in self.mapping().values()]
+
+    def close(self) -> None:
+        for name, table in self._tables.items():
+            if table.path is not None:
+                self.session.catalog.dropTempView(name)

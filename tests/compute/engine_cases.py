@@ -1,0 +1,121 @@
+"""What the Spark and chDB tests share: the same rows as Parquet files, and the comparisons with DuckDB.
+
+Two comparisons, each on the same rows: every metric of acme computed by the engine against DuckDB on acme's
+CSVs; and every construct the compiler uses (snapshots over validity ranges, joins, weeks starting on a
+Wednesday, distinct counts, count_if, breakdowns) computed in place against the same files loaded into the
+warehouse.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import yaml
+
+from kpilot.compute.engine import DuckDBEngine, Engine
+from kpilot.compute.metrics import MetricComputer
+from kpilot.model import load_workspace
+from kpilot.service import WorkspaceService
+from tests.conftest import ACME_TABLES
+from tests.sources.test_in_place import BALANCES, CUSTOMERS, FULL_METRICS, FULL_MODELS, SUBS
+
+AS_OF = date(2026, 11, 26)
+
+
+def acme_parquet(acme_raw: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, dict[str, str]]:
+    """acme's tables (as DuckDB read the CSVs) written as Parquet files `folder/<table>.parquet`; their schema."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for table in ACME_TABLES:
+        acme_raw.execute(f"COPY {table} TO '{folder / (table + '.parquet')}' (FORMAT parquet)")
+    return {t: {r[0]: r[1] for r in acme_raw.execute(f"DESCRIBE {t}").fetchall()} for t in ACME_TABLES}
+
+
+def assert_acme_equal(engine: Engine, acme_dir: Path, acme_raw: duckdb.DuckDBPyConnection) -> set[str]:
+    """Every metric of acme computed by `engine` equals DuckDB's on the same rows; the metric types covered."""
+    schema = {t: engine.columns(t) for t in ACME_TABLES}
+    duck = DuckDBEngine(acme_raw.cursor())
+    duck_schema = {t: duck.columns(t) for t in ACME_TABLES}
+    assert schema == duck_schema  # the files' columns, read back by the engine in the warehouse's type names
+    ws, _ = load_workspace(acme_dir, schema)
+    on_engine = MetricComputer(engine, ws, schema, as_of=AS_OF)
+    on_duck = MetricComputer(duck, ws, duck_schema, as_of=AS_OF)
+    for key in ws.metric_keys:
+        a, b = on_engine.series(key), on_duck.series(key)
+        assert a.periods == b.periods, key
+        assert len(a.periods) > 10, key
+        for x, y in zip(a.values, b.values, strict=True):
+            assert (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y, rel=1e-12), key
+    assert on_engine.report.queries > 0
+    return {str(ws.metric(k).type) for k in ws.metric_keys}
+
+
+def full_parquet(folder: Path) -> None:
+    """The rows of the every-construct case (subscriptions, customers, balances) as Parquet files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE subs (id INTEGER, customer_id INTEGER, started_at DATE, ended_at DATE, mrr DOUBLE, "
+                "plan VARCHAR)")
+    con.executemany("INSERT INTO subs VALUES (?, ?, ?, ?, ?, ?)", SUBS)
+    con.execute("CREATE TABLE customers (id INTEGER, segment VARCHAR)")
+    con.executemany("INSERT INTO customers VALUES (?, ?)", CUSTOMERS)
+    con.execute("CREATE TABLE balances (taken_at TIMESTAMP, account VARCHAR, balance DOUBLE)")
+    con.executemany("INSERT INTO balances VALUES (?, ?, ?)", BALANCES)
+    for table in ("subs", "customers", "balances"):
+        con.execute(f"COPY {table} TO '{folder / (table + '.parquet')}' (FORMAT parquet)")
+    con.close()
+
+
+def _workspace(ws: Path, source: dict[str, Any]) -> None:
+    doc = {"workspace": "inplace", "week_start": "wednesday", "sources": [source], "models": FULL_MODELS,
+           "metrics": FULL_METRICS}
+    (ws / "kpilot.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+
+def _series_of(ws: Path, state: Path) -> dict[str, Any]:
+    """Each metric's series and breakdowns, as the service computes them (files loaded first, if any)."""
+    with WorkspaceService(ws, state_dir=state) as svc:
+        assert [str(i) for i in svc.validate() if i.severity == "error"] == []
+        svc.load()
+        svc.compute()
+        mc = svc.computer()
+        out: dict[str, Any] = {"engines": sorted({e.dialect for e in mc.engines.values()})}
+        for key in [m["key"] for m in FULL_METRICS]:
+            s = mc.series(key)
+            out[key] = (s.periods, [None if math.isnan(v) else v for v in s.values])
+        for key, dim in (("active_mrr", "plan"), ("new_plans", "plan"), ("balance", "account")):
+            parts = mc.breakdown(key, [dim])
+            out[f"{key}/{dim}"] = {k: (s.periods, [None if math.isnan(v) else v for v in s.values])
+                                   for k, s in parts.items()}
+    return out
+
+
+def assert_same_as_loaded(tmp_path: Path, engine_source: dict[str, Any]) -> None:
+    """Every construct computed in place by the engine source equals the same Parquet files loaded and computed
+    in the warehouse (DuckDB)."""
+    tables = {t: f"{t}.parquet" for t in ("subs", "customers", "balances")}
+    for name in ("loaded", "inplace"):
+        full_parquet(tmp_path / name / "data")
+    _workspace(tmp_path / "loaded", {"key": "shop", "type": "parquet", "path": "data/", "tables": tables})
+    _workspace(tmp_path / "inplace", {"key": "shop", **engine_source,
+                                      "tables": {t: {"path": f"data/{f}"} for t, f in tables.items()}})
+    loaded = _series_of(tmp_path / "loaded", tmp_path / "state_loaded")
+    in_place = _series_of(tmp_path / "inplace", tmp_path / "state_inplace")
+    assert loaded.pop("engines") == [] and in_place.pop("engines") == [_DIALECTS[engine_source["type"]]]
+    assert set(loaded) == set(in_place)
+    for key, value in loaded.items():
+        parts = value if isinstance(value, dict) else {(): value}
+        got = in_place[key] if isinstance(value, dict) else {(): in_place[key]}
+        assert set(got) == set(parts), key
+        for k, (periods, values) in parts.items():
+            assert got[k][0] == periods, (key, k)
+            assert [v is None for v in got[k][1]] == [v is None for v in values], (key, k)
+            assert [v for v in got[k][1] if v is not None] == pytest.approx([v for v in values if v is not None]), key
+    assert any(v is not None and v > 0 for v in in_place["active_mrr"][1])
+
+
+_DIALECTS = {"spark": "spark", "chdb": "clickhouse", "clickhouse": "clickhouse"}
