@@ -247,6 +247,65 @@ def method_words(method: str, lang: str) -> str:
     return said if said != method else method.replace("_", " ")
 
 
+def format_forecast_evidence(ev: Mapping[str, Any], name: str, lang: str) -> str:
+    """What backs a forecast, in words (kpilot.analysis.forecast.Forecast.evidence): its backtest error beside
+    its yardstick's, and its interval's measured coverage. The same sentence in the CLI and on the KPI page."""
+    tr = translator(lang)
+    if ev.get("error") is None:
+        return tr("{kpi}: too little history to backtest: no measured error or coverage yet.").format(kpi=name)
+    said = tr("{kpi}: backtest error {error} ({metric}) over {origins} past origins").format(
+        kpi=name, error=format_value(ev["error"], None, lang), metric=ev["error_metric"], origins=ev["origins"])
+    if ev.get("relative_error") is not None:
+        said += tr(", {ratio} of the {baseline} forecast's ({baseline_error})").format(
+            ratio=format_percent(ev["relative_error"], lang, digits=0), baseline=method_words(ev["baseline"], lang),
+            baseline_error=format_value(ev["baseline_error"], None, lang))
+    if ev.get("coverage") is None:
+        return said + tr("; too few origins yet to measure its interval's coverage.")
+    return said + tr("; its {level} interval held {coverage} of {count} past outcomes.").format(
+        level=format_percent(ev["level"], lang, digits=0), coverage=format_percent(ev["coverage"], lang, digits=0),
+        count=ev["coverage_points"])
+
+
+def cause_sentences(result: Any, ws: Any, unit: str | None, lang: str) -> list[str]:
+    """What moved a metric between two periods (a kpilot.analysis.rootcause.Explanation), in words: a headline,
+    then one sentence per combination of dimension values (`ws.label_of` names them); the headline alone says so
+    when no combination stands out; nothing when the metric did not move. The CLI and the KPI page say the same."""
+    tr = translator(lang)
+    if result.total_change == 0:
+        return []
+    if not result.causes:
+        return [tr("No combination of dimension values stands out from the others: see each value's contribution "
+                   "below.")]
+
+    def percent(x: float | None) -> str:
+        return format_percent(x, lang, digits=0) if x is not None else "—"
+
+    share = result.explained / result.total_change if result.explained is not None else None
+    lines = [tr("What moved it ({explained}, {share} of the change), combination by combination:").format(
+        explained=format_value(result.explained, unit, lang), share=percent(share))]
+    for c in result.causes:
+        words = {"element": " & ".join(f"{ws.label_of(d)} = {ws.label_of(v)}"
+                                       for d, v in zip(c.dimensions, c.values, strict=True)),
+                 "before": format_value(c.before, unit, lang), "after": format_value(c.after, unit, lang),
+                 "change": format_value(c.change, unit, lang), "share": percent(c.share),
+                 "weight_before": percent(c.weight_before), "weight_after": percent(c.weight_after)}
+        if c.effect == "rate":
+            text = tr("{element}: its own rate {before} → {after}, {change} on the total ({share} of the change)")
+        elif c.effect == "mix":
+            text = tr("{element}: its weight {weight_before} → {weight_after} at a rate of {after}, {change} on the "
+                      "total ({share} of the change)")
+        else:
+            text = tr("{element}: {before} → {after} ({change}, {share} of the change)")
+        lines.append(text.format(**words))
+    return lines
+
+
+def format_weights(weights: Mapping[str, float], lang: str, most: int = 3) -> str:
+    """A combination's main methods with their shares: "Theta 45 %, damped-trend ETS 30 %"."""
+    top = sorted(((w, m) for m, w in weights.items() if w and w > 0), reverse=True)[:most]
+    return ", ".join(f"{method_words(m, lang)} {format_percent(w, lang, digits=0)}" for w, m in top)
+
+
 def periods_count(n: int, grain: str, lang: str) -> str:
     """`n` periods of a grain in words, singular or plural by the language's rule (French: 0 and 1 are singular)."""
     one, many = PERIOD_COUNTS.get(grain, ("{n}", "{n}"))

@@ -15,7 +15,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kpilot.analysis.warning import EarlyWarning
-from kpilot.i18n import VERDICT_COLOURS, format_percent, format_value, format_values, period_words, translator
+from kpilot.i18n import (
+    VERDICT_COLOURS,
+    cause_sentences,
+    format_forecast_evidence,
+    format_percent,
+    format_value,
+    format_values,
+    period_words,
+    translator,
+)
 from kpilot.insights.findings import EarlyWarningFinding
 from kpilot.model.errors import render
 from kpilot.report.charts import FORECAST_COLOR, STATUS_COLORS
@@ -292,6 +301,12 @@ def test_metric_page_shows_the_forecast_leads_anomalies_and_root_cause(client: T
         assert _role(row.group(1), "forecast-value") == format_values(
             [p["value"], p["lower"], p["upper"]], "EUR", "fr")[0]  # type: ignore[list-item]
         assert _role(row.group(1), "forecast-chance") == format_percent(p["probability"], "fr", digits=0)  # type: ignore[arg-type]
+    # What backs the forecast: its backtest error beside seasonal naive's and its interval's measured coverage, the
+    # sentence `kpilot forecast` prints.
+    fc = expected.forecasts["pipeline_generated"]
+    assert fc.evidence["error"] is not None and fc.evidence["coverage"] is not None
+    assert _role(forecast, "forecast-evidence") == format_forecast_evidence(fc.evidence, "Pipeline généré", "fr")
+    assert "MASE" in _role(forecast, "forecast-evidence")
     # The chart: the history and the forecast ahead, as a band and diamonds in the forecast's colour.
     spec = json.loads(unescape(re.search(r"<div class=\"chart history\"[^>]*? data-spec='([^']*)'", html).group(1)))  # type: ignore[union-attr]
     band = [layer for layer in spec["layer"] if layer.get("mark", {}).get("color") == FORECAST_COLOR]
@@ -316,6 +331,12 @@ def test_metric_page_shows_the_forecast_leads_anomalies_and_root_cause(client: T
     cause = _text(html[html.index('id="root-cause"'):html.index("Par dimension")])
     assert "semaine du 2 nov. → semaine du 9 nov." in cause
     assert f"{format_value(why.total_before, 'EUR', 'fr')} → {format_value(why.total_after, 'EUR', 'fr')}" in cause
+    # What moved it, in the same words as `kpilot explain` (combinations of values at any depth).
+    from kpilot.model import load_workspace
+
+    said = cause_sentences(why, load_workspace(acme_dir)[0], "EUR", "fr")
+    assert said and said[0] in cause
+    assert all(line in cause for line in said[1:])
     top = next(c for c in why.contributions if c.dimensions == ("segment",))
     assert f"{top.values[0]} +{format_value(top.change, 'EUR', 'fr')}" in cause
 

@@ -26,7 +26,9 @@ from kpilot.cli.options import (
 )
 from kpilot.i18n import (
     Translator,
+    cause_sentences,
     format_day,
+    format_forecast_evidence,
     format_percent,
     format_value,
     method_words,
@@ -130,26 +132,7 @@ def forecast(
     out.print(table)
     out.print(tr("How these forecasts fared on each KPI's own past (rolling-origin backtest):"))
     for f in found:
-        out.print("  " + _evidence(f.evidence, _name(ins, f.metric), language, tr))
-
-
-def _evidence(ev: dict[str, Any], name: str, language: str, tr: Translator) -> str:
-    """A forecast's backtest error beside its yardstick's, and its interval's measured coverage, in words."""
-    if ev.get("error") is None:
-        return tr("{kpi}: too little history to backtest: no measured error or coverage yet.").format(kpi=name)
-    said = tr("{kpi}: backtest error {error} ({metric}) over {origins} past origins").format(
-        kpi=name, error=format_value(ev["error"], None, language), metric=ev["error_metric"], origins=ev["origins"])
-    if ev.get("relative_error") is not None:
-        said += tr(", {ratio} of the {baseline} forecast's ({baseline_error})").format(
-            ratio=format_percent(ev["relative_error"], language, digits=0),
-            baseline=method_words(ev["baseline"], language),
-            baseline_error=format_value(ev["baseline_error"], None, language))
-    if ev.get("coverage") is None:
-        return said + tr("; too few origins yet to measure its interval's coverage.")
-    return said + tr("; its {level} interval held {coverage} of {count} past outcomes.").format(
-        level=format_percent(ev["level"], language, digits=0), coverage=format_percent(ev["coverage"], language,
-                                                                                       digits=0),
-        count=ev["coverage_points"])
+        out.print("  " + format_forecast_evidence(f.evidence, _name(ins, f.metric), language))
 
 
 def warnings_cmd(
@@ -287,34 +270,9 @@ def explain(
 
 
 def _cause_lines(result: Any, ws: Any, unit: str | None, language: str, tr: Translator) -> list[str]:
-    """The combinations of dimension values that moved the metric, in words; one line saying so when none stands out."""
-    if result.total_change == 0:
-        return []
-    if not result.causes:
-        return [tr("No combination of dimension values stands out from the others: see each value's contribution "
-                   "below.")]
-
-    def percent(x: float | None) -> str:
-        return format_percent(x, language, digits=0) if x is not None else "—"
-
-    share = result.explained / result.total_change if result.explained is not None else None
-    lines = [tr("What moved it ({explained}, {share} of the change), combination by combination:").format(
-        explained=format_value(result.explained, unit, language), share=percent(share))]
-    for c in result.causes:
-        words = {"element": " & ".join(f"{ws.label_of(d)} = {ws.label_of(v)}"
-                                       for d, v in zip(c.dimensions, c.values, strict=True)),
-                 "before": format_value(c.before, unit, language), "after": format_value(c.after, unit, language),
-                 "change": format_value(c.change, unit, language), "share": percent(c.share),
-                 "weight_before": percent(c.weight_before), "weight_after": percent(c.weight_after)}
-        if c.effect == "rate":
-            text = tr("{element}: its own rate {before} → {after}, {change} on the total ({share} of the change)")
-        elif c.effect == "mix":
-            text = tr("{element}: its weight {weight_before} → {weight_after} at a rate of {after}, {change} on the "
-                      "total ({share} of the change)")
-        else:
-            text = tr("{element}: {before} → {after} ({change}, {share} of the change)")
-        lines.append("  • " + text.format(**words))
-    return lines
+    """The combinations of dimension values that moved the metric, in words (i18n.cause_sentences), as lines."""
+    said = cause_sentences(result, ws, unit, language)
+    return said[:1] + ["  • " + line for line in said[1:]]
 
 
 def _fix_words(fix: Any, metric: str | None, ins: Any, tr: Translator, inventory: Path | None) -> str:

@@ -199,8 +199,9 @@ def chart_png(ins: Insights, key: str) -> bytes | None:
 
 
 def root_cause(ins: Insights, key: str, period: date) -> dict[str, Any] | None:
-    """The dimension value that moved the KPI most the wrong way between the period before `period` and `period`
-    (`kpilot explain`'s localisation), or None when the KPI has no dimension or nothing moved the wrong way."""
+    """What moved the KPI most the wrong way between the period before `period` and `period` (`kpilot explain`'s
+    localisation: a combination of dimension values, else one value), or None when the KPI has no dimension or
+    nothing moved the wrong way."""
     from kpilot.model import KpilotError
     from kpilot.model.periods import label, shift
 
@@ -212,8 +213,11 @@ def root_cause(ins: Insights, key: str, period: date) -> dict[str, Any] | None:
     except (KpilotError, ValueError):
         return None
     sign = 1.0 if metric.direction.value == "up" else -1.0
-    # A value that is the whole metric (a filter's only value) explains nothing.
-    moved = [c for c in found.contributions if c.before != found.total_before or c.after != found.total_after]
+    # The localised causes first (combinations at any depth that moved together), else the single value that
+    # moved most the wrong way. A value that is the whole metric (a filter's only value) explains nothing.
+    moved: list[Any] = [c for c in found.causes if sign * c.change < 0]
+    moved = moved or [c for c in found.contributions
+                      if c.before != found.total_before or c.after != found.total_after]
     worst = min(moved, key=lambda c: sign * c.change, default=None)
     if worst is None or sign * worst.change >= 0:
         return None

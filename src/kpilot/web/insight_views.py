@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from kpilot.i18n import method_words, periods_count
+from kpilot.i18n import cause_sentences, format_forecast_evidence, format_weights, method_words, periods_count
 from kpilot.insights import Explanation, KpiForecast, LeadLagEdge
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model.errors import render
@@ -47,6 +47,8 @@ class ForecastView:
     method: str
     points: list[ForecastPoint]
     ahead: ForecastPoint | None  # the first period not fully known: the one the tile shows
+    evidence: str = ""  # its backtest error beside the yardstick's and its interval's measured coverage, in words
+    weights: str = ""  # a combination's main methods and their shares
 
 
 def ahead_points(fc: KpiForecast | None) -> list[dict[str, Any]]:
@@ -71,7 +73,10 @@ def forecast_view(fc: KpiForecast | None, unit: str | None, page: Page) -> Forec
         points.append(point)
         if ahead is None and not known and p.get("value") is not None:
             ahead = point
-    return ForecastView(method=method_words(fc.method, page.lang), points=points, ahead=ahead)
+    ev = fc.evidence or {}
+    return ForecastView(method=method_words(fc.method, page.lang), points=points, ahead=ahead,
+                        evidence=format_forecast_evidence(ev, metric_name(fc.metric, page), page.lang) if ev else "",
+                        weights=format_weights(ev.get("weights") or {}, page.lang))
 
 
 # --- early warnings --------------------------------------------------------------------------------
@@ -197,6 +202,7 @@ class RootCause:
     ratio: bool = False
     dimensions: dict[str, list[ContributionRow]] = field(default_factory=dict)
     note: str | None = None  # why there is no split
+    causes: list[str] = field(default_factory=list)  # what moved it: a headline, then one sentence per combination
 
 
 def root_cause(found: Explanation | str | None, before_label: str, after_label: str, unit: str | None, up: bool,
@@ -211,6 +217,7 @@ def root_cause(found: Explanation | str | None, before_label: str, after_label: 
         out.note = render(found, page.tr)
         return out
     out.total_before, out.total_after = page.value(found.total_before, unit), page.value(found.total_after, unit)
+    out.causes = cause_sentences(found, page.ws, unit, page.lang)
     out.total_change = _change(found.total_change, unit, page)
     out.ratio = found.kind == "ratio"
     for c in found.contributions:
