@@ -84,6 +84,7 @@ def translator(lang: str) -> Translator:
     def tr(message: str) -> str:
         return table.get(message, message)
 
+    setattr(tr, "decimal", "," if lang == "fr" else ".")  # noqa: B010 -- the mark Number uses in messages
     return tr
 
 

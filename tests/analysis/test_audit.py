@@ -268,7 +268,7 @@ def test_french_reasons_read_naturally(verdicts: dict[str, AuditVerdict]) -> Non
     assert ("contre-indicateur de qualité de Leads : il dit si le volume se fait au détriment de la qualité"
             in mql)
     pipe = [render(r, tr) for r in verdicts["pipeline_generated"].reasons]
-    assert "indicateur avancé de Revenu récurrent mensuel (MRR), avec 2 mois d'avance (corrélation 0.71)" in pipe
+    assert "indicateur avancé de Revenu récurrent mensuel (MRR), avec 2 mois d'avance (corrélation 0,71)" in pipe
     assert [render(f.text, tr) for f in verdicts["leads"].fixes] == [
         "Écrivez sa règle de décision : quand il bouge, qui agit et comment",
         "Fixez la valeur qu'il doit atteindre, période par période",

@@ -88,3 +88,14 @@ def test_recognize_repeated_placeholders_and_every_library_table_compiles() -> N
     assert recognize("a and b", ["{x} and {x}"]) == "a and b"  # not that template: kept verbatim
     for template in (*YAML_TEXTS, *PYDANTIC_TEXTS, *CHOICES):
         _pattern(template)
+
+
+def test_numbers_in_messages_take_the_languages_decimal_mark() -> None:
+    from kpilot.i18n import translator
+    from kpilot.model.errors import Number, msg, render
+
+    m = msg("leading indicator of {outcome}, {lag} (correlation {correlation})", outcome="MRR", lag="4 weeks",
+            correlation=Number(0.2))
+    assert m == "leading indicator of MRR, 4 weeks (correlation 0.20)"
+    assert render(m, translator("fr")).endswith("(corrélation 0,20)")
+    assert render(m, translator("en")).endswith("(correlation 0.20)")

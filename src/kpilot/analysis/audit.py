@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from kpilot.analysis.leadlag import EdgeLike
-from kpilot.model.errors import N_, KpilotError, Location, Message, did_you_mean, msg, verbatim
+from kpilot.model.errors import N_, KpilotError, Location, Message, Number, did_you_mean, msg, verbatim
 from kpilot.model.periods import Grain
 from kpilot.model.validate import dependencies
 from kpilot.model.workspace import Direction, Kind, Metric, MetricType, Workspace
@@ -187,7 +187,7 @@ class _Context:
             one, many = LAG_WORDS[grain]
             return True, msg("leading indicator of {outcome}, {lag} (correlation {correlation})",
                              outcome=outcome, lag=msg(one if e.lag == 1 else many, n=e.lag),
-                             correlation=f"{e.correlation:.2f}")
+                             correlation=Number(e.correlation))
         chain = " → ".join(self.label(k) for k in [path[0].leader, *(e.follower for e in path)])
         return True, msg("leading indicator of {outcome} through {chain}", outcome=outcome, chain=chain)
 
@@ -390,10 +390,10 @@ def _audit_metric(ctx: _Context, ws: Workspace, m: Metric, kept: Sequence[str]) 
     if dup and r is not None:
         if verdict == "delete" or board:
             reasons.append(msg("duplicate of {other} (correlation {correlation}): it tells nothing {other} does not",
-                               other=other, correlation=f"{r:.2f}"))
+                               other=other, correlation=Number(r)))
         else:
             reasons.append(msg("moves like {other} (correlation {correlation}): no need to show both, but the "
-                               "metrics that use it need its definition", other=other, correlation=f"{r:.2f}"))
+                               "metrics that use it need its definition", other=other, correlation=Number(r)))
     if verdict == "fix" and not dup and m.decision is None and predicts:
         if is_outcome:
             reasons.append(msg("an outcome without a decision: worth turning into a KPI (decision rule, owner, "
@@ -476,7 +476,7 @@ def _audit_row(ctx: _Context, ws: Workspace | None, row: InventoryRow, shown: di
             dup_of = shown[other_metric]
             reasons.append(msg("duplicate of the chart '{other}' ({metric}, correlation {correlation}): it tells "
                                "nothing that chart does not", other=dup_of, metric=ctx.label(other_metric),
-                               correlation=f"{r:.2f}"))
+                               correlation=Number(r)))
     checks: dict[str, bool | None] = {
         "decision": has_decision, "owner": has_owner, "target": None if m is None else bool(m.targets),
         "predicts": predicts, "incentive_risk": risk, "duplicate_of": dup,

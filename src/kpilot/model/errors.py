@@ -58,12 +58,34 @@ class Message(str):
         return _fill(tr(self.template), self.template, self.params, tr)
 
 
+class Number:
+    """A number in a message, written with the decimal mark of the language it is rendered in (0.62, 0,62): a
+    translator may say its mark in a `decimal` attribute (kpilot.i18n.translator does)."""
+
+    __slots__ = ("digits", "value")
+
+    def __init__(self, value: float, digits: int = 2) -> None:
+        self.value, self.digits = value, digits
+
+    def render(self, tr: Translate) -> str:
+        return f"{self.value:.{self.digits}f}".replace(".", getattr(tr, "decimal", "."))
+
+    def __str__(self) -> str:
+        return f"{self.value:.{self.digits}f}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Number) and (self.value, self.digits) == (other.value, other.digits)
+
+    def __hash__(self) -> int:
+        return hash((self.value, self.digits))
+
+
 def _rebuild(template: str, params: dict[str, object]) -> Message:
     return Message(template, **params)
 
 
 def _fill(translated: str, template: str, params: Mapping[str, object], tr: Translate) -> str:
-    values = {k: v.render(tr) if isinstance(v, Message) else v for k, v in params.items()}
+    values = {k: v.render(tr) if isinstance(v, Message | Number) else v for k, v in params.items()}
     try:
         return translated.format(**values)
     except (KeyError, IndexError, ValueError):  # a broken translation must not hide the error itself
