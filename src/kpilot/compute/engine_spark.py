@@ -88,8 +88,12 @@ class SparkEngine:
     label = "Spark"
 
     def __init__(self, session: Any, tables: Mapping[str, SparkTable], timezone: str = "UTC"):
-        # A session of its own: the same JVM, its own temporary views and settings.
-        self.session = session.newSession() if hasattr(session, "newSession") else session
+        # A session of its own: the same JVM, its own temporary views and settings (Spark Connect may not
+        # offer one: its session is then this engine's alone, opened for this process).
+        try:
+            self.session = session.newSession()
+        except Exception:
+            self.session = session
         self.session.conf.set("spark.sql.session.timeZone", timezone)
         self._tables = dict(tables)
         self.allowed_tables: frozenset[str] | None = None
