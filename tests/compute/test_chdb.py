@@ -8,6 +8,9 @@ server runs here, so only its settings are tested.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -226,3 +229,24 @@ def test_a_time_zone_conversion_is_refused_at_its_line_on_chdb(tmp_path: Path) -
     errors = [str(i) for i in info.value.issues if i.severity == "error"]
     assert len(errors) == 1 and "time zone conversions are not supported" in errors[0], errors
     assert "on ClickHouse" in errors[0] and "models[0].timezone" in errors[0]
+
+
+def test_validate_without_the_chdb_package_names_the_install_at_the_source_line(tmp_path: Path) -> None:
+    """The package hidden from a kpilot process (as on a machine without it): an error at the source's `type:`
+    line with the install command, never a traceback."""
+    ws = tmp_path / "ws"
+    _orders(ws / "data")
+    _write(ws, {"key": "lake", "type": "chdb", "tables": {"orders": {"path": "data/orders.parquet"}}})
+    hide = ("import sys, importlib.util as u\n"
+            "real = u.find_spec\n"
+            "u.find_spec = lambda name, *a: None if name.split('.')[0] == 'chdb' else real(name, *a)\n"
+            "sys.modules['chdb'] = None  # import chdb: ImportError\n"
+            "from kpilot.cli import main\n"
+            f"sys.argv = ['kpilot', 'validate', '-w', {str(ws)!r}]\n"
+            "main()\n")
+    env = dict(os.environ, KPILOT_STATE_DIR=str(tmp_path / "state"), COLUMNS="200")
+    r = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True, env=env, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert f"{ws / 'kpilot.yaml'}:4:9: error: sources[0].type: a chdb source needs the Python package chdb" in out, out
+    assert "pip install 'kpilot[chdb]'" in out and "Traceback" not in out, out
