@@ -6,7 +6,7 @@ tests/compute/snapshots/<dialect>/ was read and checked by hand for:
   `DATE_TRUNC('MONTH', date)`; both cast back to DATE; a day is `CAST(x AS DATE)`;
 - week start: the workspace's weeks start on Sunday: BigQuery `DATE_TRUNC(d, WEEK)` (its WEEK is
   WEEK(SUNDAY); other starts are written WEEK(MONDAY)...: see the test below); Snowflake
-  `DATEADD(DAY, -MOD(DAYOFWEEKISO(d) - 7 + 7, 7), d)`, independent of the session's WEEK_START
+  `DATEADD(DAY, CAST((DAYOFWEEKISO(d) - 7 + 7) % 7 AS INT) * -1, d)`, independent of the session's WEEK_START
   (Sunday: ISO day 7 goes back 0 days, Monday (1) goes back 1);
 - time zones: a naive UTC column shown in Europe/Paris is `DATETIME(TIMESTAMP(x, 'UTC'), 'Europe/Paris')` on
   BigQuery and `CONVERT_TIMEZONE('UTC', 'Europe/Paris', x)` on Snowflake; a TIMESTAMP WITH TIME ZONE column is
