@@ -119,3 +119,52 @@ def assert_same_as_loaded(tmp_path: Path, engine_source: dict[str, Any]) -> None
 
 
 _DIALECTS = {"spark": "spark", "chdb": "clickhouse", "clickhouse": "clickhouse"}
+
+
+# Times near midnight, as written (naive) and as instants (UTC-adjusted Parquet): a day's bucket depends on
+# the time zone they are read in (the workspace's, Europe/Paris: UTC+1 in winter, UTC+2 in summer).
+VISITS = [(f"2026-{1 + i % 12:02d}-{1 + i % 28:02d} {(21 + i % 5) % 24:02d}:{(i * 13) % 60:02d}:00", float(1 + i % 4))
+          for i in range(120)]
+TIME_METRICS: list[dict[str, Any]] = [
+    {"key": "visits_naive", "model": "visits", "measure": "sum(n)", "grain": "day"},
+    {"key": "visits_instant", "model": "visits", "time": "at_instant", "measure": "sum(n)", "grain": "day"},
+    {"key": "visits_instant_week", "model": "visits", "time": "at_instant", "measure": "count(*)", "grain": "week"},
+    {"key": "visits_instant_month", "model": "visits", "time": "at_instant", "measure": "avg(n)", "grain": "month"},
+]
+
+
+def assert_times_as_loaded(tmp_path: Path, engine_source: dict[str, Any]) -> None:
+    """Naive times and instants bucketed by the engine as by the warehouse, on the same Parquet file."""
+    for name in ("loaded", "inplace"):
+        (tmp_path / name / "data").mkdir(parents=True)
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("CREATE TABLE visits (at_naive TIMESTAMP, at_instant TIMESTAMPTZ, n DOUBLE)")
+        con.executemany("INSERT INTO visits VALUES (?, CAST(? AS TIMESTAMP) AT TIME ZONE 'UTC', ?)",
+                        [(t, t, n) for t, n in VISITS])
+        con.execute(f"COPY visits TO '{tmp_path / name / 'data' / 'visits.parquet'}' (FORMAT parquet)")
+        con.close()
+    out = {}
+    for name, source in (("loaded", {"key": "shop", "type": "parquet", "path": "data/",
+                                     "tables": {"visits": "visits.parquet"}}),
+                         ("inplace", {"key": "shop", **engine_source,
+                                      "tables": {"visits": {"path": "data/visits.parquet"}}})):
+        doc = {"workspace": "times", "timezone": "Europe/Paris", "sources": [source],
+               "models": [{"key": "visits", "table": "visits", "source": "shop", "time": "at_naive"}],
+               "metrics": TIME_METRICS}
+        (tmp_path / name / "kpilot.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        with WorkspaceService(tmp_path / name, state_dir=tmp_path / f"state_{name}") as svc:
+            assert [str(i) for i in svc.validate() if i.severity == "error"] == []
+            svc.load()
+            svc.compute()
+            mc = svc.computer()
+            assert bool(mc.engines) == (name == "inplace")
+            out[name] = {m["key"]: mc.series(m["key"]) for m in TIME_METRICS}
+    for key, loaded in out["loaded"].items():
+        got = out["inplace"][key]
+        assert got.periods == loaded.periods, key
+        assert [None if math.isnan(v) else v for v in got.values] == pytest.approx(
+            [None if math.isnan(v) else v for v in loaded.values]), key
+    # The instants really moved across midnight: their days differ from the naive times' days.
+    assert out["loaded"]["visits_naive"].periods != out["loaded"]["visits_instant"].periods or \
+        list(out["loaded"]["visits_naive"].values) != list(out["loaded"]["visits_instant"].values)

@@ -28,7 +28,7 @@ from kpilot.model.source_checks import missing_package
 from kpilot.model.workspace import Source
 from kpilot.service import WorkspaceService
 from tests.cli.test_acme_cli import kpilot
-from tests.compute.engine_cases import acme_parquet, assert_acme_equal, assert_same_as_loaded
+from tests.compute.engine_cases import acme_parquet, assert_acme_equal, assert_same_as_loaded, assert_times_as_loaded
 from tests.conftest import ACME_TABLES
 
 
@@ -250,3 +250,21 @@ def test_validate_without_the_chdb_package_names_the_install_at_the_source_line(
     assert r.returncode == 1, out
     assert f"{ws / 'kpilot.yaml'}:4:9: error: sources[0].type: a chdb source needs the Python package chdb" in out, out
     assert "pip install 'kpilot[chdb]'" in out and "Traceback" not in out, out
+
+
+def test_naive_times_and_instants_on_chdb_are_bucketed_as_in_the_warehouse(tmp_path: Path) -> None:
+    assert_times_as_loaded(tmp_path, {"type": "chdb"})
+
+
+def test_a_folder_of_parquet_files_is_one_chdb_table(tmp_path: Path) -> None:
+    for part, rows in (("a", "(1, DATE '2026-01-05', 10.0::DOUBLE)"), ("b", "(2, DATE '2026-01-20', 5.5::DOUBLE)")):
+        (tmp_path / "orders" / part).mkdir(parents=True)
+        duckdb.sql(f"SELECT * FROM (VALUES {rows}) v(id, d, amount)").write_parquet(
+            str(tmp_path / "orders" / part / "part.parquet"))
+    engine = ChDBEngine({"orders": tmp_path / "orders"})
+    try:
+        assert engine.columns("orders") == {"id": "INTEGER", "d": "DATE", "amount": "DOUBLE"}
+        got = engine.query(sqlglot.parse_one("SELECT count(*) AS n, sum(amount) AS s FROM kpilot.orders"))
+        assert got.to_pylist() == [{"n": 2, "s": 15.5}]
+    finally:
+        engine.close()

@@ -23,7 +23,12 @@ from kpilot.model import KpilotError, load_workspace
 from kpilot.model.workspace import Source
 from kpilot.service import WorkspaceService
 from tests.cli.test_acme_cli import kpilot
-from tests.compute.engine_cases import acme_parquet, assert_acme_equal, assert_same_as_loaded
+from tests.compute.engine_cases import (
+    acme_parquet,
+    assert_acme_equal,
+    assert_same_as_loaded,
+    assert_times_as_loaded,
+)
 from tests.conftest import ACME_TABLES
 
 MASTER = "local[2]"
@@ -58,6 +63,13 @@ def test_every_acme_metric_on_spark_equals_duckdb(spark_acme: OwnedEngine, acme_
 @pytest.mark.spark
 def test_every_construct_on_spark_in_place_equals_the_files_loaded(spark_acme: OwnedEngine, tmp_path: Path) -> None:
     assert_same_as_loaded(tmp_path, {"type": "spark", "master": MASTER})
+
+
+@pytest.mark.spark
+def test_naive_times_and_instants_on_spark_are_bucketed_as_in_the_warehouse(spark_acme: OwnedEngine,
+                                                                           tmp_path: Path) -> None:
+    """A Spark TIMESTAMP (an instant) is read in the session's time zone, the workspace's."""
+    assert_times_as_loaded(tmp_path, {"type": "spark", "master": MASTER})
 
 
 @pytest.mark.spark

@@ -3,8 +3,10 @@
 The compiled trees are generated in SQLGlot's clickhouse dialect after a few rewrites: `EXTRACT(isodow ...)`
 becomes `toDayOfWeek(d)` (1 = Monday), and `median(x)` / `quantile_cont(x, q)` become
 `quantileExactInclusive(q)(x)`, ClickHouse's exact quantile with linear interpolation (its own `median` is an
-estimate). `(VALUES ...)` becomes a UNION ALL. Time zone conversions are refused (times are read as they are,
-in a session at UTC, so dates are never shifted). Results come back as Arrow, decimals as floats.
+estimate). `(VALUES ...)` becomes a UNION ALL. Naive times are read as they are written (chDB: a session at
+UTC; a server: its own time zone); an instant (a `DateTime` with a time zone of its own, a UTC-adjusted Parquet
+time) is shown in the workspace's time zone as wall-clock time; a model's own `timezone:` is refused. Results
+come back as Arrow, decimals as floats.
 
 A chDB table is a view over its file (`file(path, Parquet)`); the generated queries read those views only
 (check_emitted), so a definition can never reach `file()`, `url()` or another table function itself.
@@ -40,6 +42,8 @@ def warehouse_type(ch_type: str) -> str:
     while text.endswith(")") and text.startswith(("Nullable(", "LowCardinality(")):
         text = text.split("(", 1)[1][:-1]
     base = text.split("(", 1)[0]
+    if base in ("DateTime", "DateTime64") and "'" in text:  # a time zone of its own: an instant
+        return "TIMESTAMP WITH TIME ZONE"
     return _TYPES.get(base, text.upper())
 
 
@@ -58,8 +62,19 @@ def clickhouse_tree(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def local_wall_clock(node: exp.Expr) -> exp.Expr:
+    """`instant AT TIME ZONE tz` (a time with a time zone, as a naive time in tz) -> the wall-clock time there:
+    `toDateTime64(toString(x, tz), 6)`, read back in the session's time zone as every naive time is."""
+    if isinstance(node, exp.AtTimeZone) and not isinstance(node.this, exp.AtTimeZone):
+        text = exp.Anonymous(this="toString", expressions=[node.this.copy(), node.args["zone"].copy()])
+        return exp.Anonymous(this="toDateTime64", expressions=[text, exp.Literal.number(6)])
+    return node
+
+
 def _refuse(tree: exp.Expr) -> None:
-    if any(tree.find_all(exp.AtTimeZone)):
+    # One conversion (an instant shown in the workspace's time zone) is rewritten; a naive time in a model's
+    # own time zone (two) is refused, as `kpilot validate` does.
+    if any(isinstance(n.this, exp.AtTimeZone) for n in tree.find_all(exp.AtTimeZone)):
         raise EngineError(msg("time zone conversions are not supported on tables computed in place on {database}: "
                               "the model's time column must be a naive timestamp in the workspace's time zone. "
                               "Fix: remove the model's `timezone:`", database="ClickHouse"))
@@ -71,6 +86,22 @@ def _floats(table: pa.Table) -> pa.Table:
         if pa.types.is_decimal(field.type):
             table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
     return table
+
+
+def parquet_times(path: Path) -> dict[str, str]:
+    """The time columns of Parquet files as written: naive, or instants (UTC-adjusted). ClickHouse reads both as
+    `DateTime64(6, 'UTC')`; kpilot reads a naive time as it is written and an instant in the workspace's time
+    zone, as on the warehouse."""
+    import pyarrow.dataset as ds
+
+    schema = ds.dataset(str(path), format="parquet").schema
+    return {f.name: "TIMESTAMP WITH TIME ZONE" if f.type.tz else "TIMESTAMP" for f in schema
+            if pa.types.is_timestamp(f.type)}
+
+
+def file_pattern(path: Path) -> str:
+    """What ClickHouse's file() reads: the file, or every Parquet file under the folder."""
+    return str(path / "**" / "*.parquet") if path.is_dir() else str(path)
 
 
 class _ClickHouse:
@@ -88,7 +119,7 @@ class _ClickHouse:
             return sql
         tree = sql.copy()
         _refuse(tree)
-        tree = tree.transform(values_to_union).transform(clickhouse_tree)
+        tree = tree.transform(values_to_union).transform(clickhouse_tree).transform(local_wall_clock)
         return tree.sql(dialect=self.dialect)
 
     def _run(self, text: str) -> pa.Table:  # pragma: no cover - each engine runs its own
@@ -130,7 +161,7 @@ class ChDBEngine(_ClickHouse):
             self._session.query(f"CREATE DATABASE IF NOT EXISTS {SCHEMA}")
             for name, path in self._files.items():
                 target = exp.table_(name, db=SCHEMA, quoted=True).sql(dialect="clickhouse")
-                source = exp.Literal.string(str(path)).sql(dialect="clickhouse")
+                source = exp.Literal.string(file_pattern(path)).sql(dialect="clickhouse")
                 self._session.query(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM file({source}, Parquet)")
             self._session.query("SET session_timezone = 'UTC'")
         except Exception as exc:
@@ -155,7 +186,8 @@ class ChDBEngine(_ClickHouse):
                 raise KpilotError(msg("chDB cannot read the table {table}: {reason}", table=table,
                                       reason=first[:500])) from None
         rows = described.select(["name", "type"]).to_pylist()
-        return {str(r["name"]): warehouse_type(str(r["type"])) for r in rows}
+        times = parquet_times(self._files[table])
+        return {str(r["name"]): times.get(str(r["name"])) or warehouse_type(str(r["type"])) for r in rows}
 
     def tables(self) -> list[str]:
         return [f"{SCHEMA}.{name}" for name in self._files]
@@ -186,7 +218,7 @@ class ClickHouseEngine(_ClickHouse):
 
     def _run(self, text: str) -> pa.Table:
         try:
-            table: pa.Table = self.client.query_arrow(text, settings={"session_timezone": "UTC"})
+            table: pa.Table = self.client.query_arrow(text)
         except Exception as exc:
             raise self._rejected(exc, text) from None
         return table
