@@ -100,6 +100,31 @@ def test_a_query_reading_anything_but_the_declared_tables_is_refused_on_spark(sp
 
 
 @pytest.mark.spark
+def test_a_table_of_the_spark_catalog_is_computed_by_its_name(spark_acme: OwnedEngine, lake: Path, acme_dir: Path,
+                                                              acme_raw) -> None:
+    """`{table: database.name}`: here a global temporary view (database `global_temp`) of the process's session."""
+    from kpilot.compute.engine_spark import root_session
+
+    root = root_session(MASTER, None)
+    root.read.parquet(str(lake / "data" / "deals.parquet")).createOrReplaceGlobalTempView("crm_deals")
+    schema = {t: {r[0]: r[1] for r in acme_raw.execute(f"DESCRIBE {t}").fetchall()} for t in ACME_TABLES}
+    ws, _ = load_workspace(acme_dir, schema)
+    source = Source(key="crm", type="spark", master=MASTER, tables={"deals": "global_temp.crm_deals"})
+    engine = open_source_engine(source, ws, lake)
+    try:
+        assert engine.columns("deals") == schema["deals"]
+        got = engine.query(sqlglot.parse_one("SELECT count(*) AS n, sum(amount_eur) AS s FROM deals"))
+        expected = acme_raw.execute("SELECT count(*), sum(amount_eur) FROM deals").fetchone()
+        assert expected is not None
+        assert got.to_pylist()[0]["n"] == expected[0]
+        assert got.to_pylist()[0]["s"] == pytest.approx(expected[1], rel=1e-12)
+        with pytest.raises(EngineError, match="outside the workspace's tables"):
+            engine.query(sqlglot.parse_one("SELECT * FROM global_temp.other", read="spark"))
+    finally:
+        engine.close()
+
+
+@pytest.mark.spark
 def test_a_delta_table_without_delta_lake_is_a_clear_error(spark_acme: OwnedEngine, lake: Path, acme_dir: Path,
                                                            acme_raw) -> None:
     schema = {t: {r[0]: r[1] for r in acme_raw.execute(f"DESCRIBE {t}").fetchall()} for t in ACME_TABLES}
