@@ -268,3 +268,23 @@ def test_a_folder_of_parquet_files_is_one_chdb_table(tmp_path: Path) -> None:
         assert got.to_pylist() == [{"n": 2, "s": 15.5}]
     finally:
         engine.close()
+
+
+def test_a_division_by_zero_on_chdb_equals_duckdb(tmp_path: Path) -> None:
+    """Infinity, -Infinity, NaN or NULL, as DuckDB computes them."""
+    rows = "(1, 3.0, 0.0), (2, -2.0, 0.0), (3, 0.0, 0.0), (4, NULL, 0.0), (5, 1.0, NULL), (6, 7.0, 2.0)"
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) v(id, a, b)")
+    con.execute(f"COPY t TO '{tmp_path / 't.parquet'}' (FORMAT parquet)")
+    query = "SELECT id, a / b AS r, sum(a) / sum(b) AS s FROM t GROUP BY id, a, b ORDER BY id"
+    expected = con.execute(query).fetchall()
+    engine = ChDBEngine({"t": tmp_path / "t.parquet"})
+    try:
+        tree = sqlglot.parse_one(query.replace("FROM t", "FROM kpilot.t"), read="duckdb")
+        got = [tuple(r.values()) for r in engine.query(tree).to_pylist()]
+    finally:
+        engine.close()
+    assert len(got) == len(expected) == 6
+    for g, e in zip(got, expected, strict=True):
+        for x, y in zip(g, e, strict=True):
+            assert (x is None and y is None) or (x != x and y != y) or x == y, (g, e)

@@ -73,6 +73,31 @@ def test_naive_times_and_instants_on_spark_are_bucketed_as_in_the_warehouse(spar
 
 
 @pytest.mark.spark
+def test_a_division_by_zero_on_spark_equals_duckdb(spark_acme: OwnedEngine, tmp_path: Path, acme_dir: Path,
+                                                   acme_raw) -> None:
+    """Infinity, -Infinity, NaN or NULL as DuckDB computes them, where Spark's ANSI mode would fail."""
+    rows = "(1, 3.0, 0.0), (2, -2.0, 0.0), (3, 0.0, 0.0), (4, NULL, 0.0), (5, 1.0, NULL), (6, 7.0, 2.0)"
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM (VALUES {rows}) v(id, a, b)")
+    (tmp_path / "data").mkdir()
+    con.execute(f"COPY t TO '{tmp_path / 'data' / 't.parquet'}' (FORMAT parquet)")
+    query = "SELECT id, a / b AS r, sum(a) / sum(b) AS s FROM t GROUP BY id, a, b ORDER BY id"
+    expected = con.execute(query).fetchall()
+    schema = {t: {r[0]: r[1] for r in acme_raw.execute(f"DESCRIBE {t}").fetchall()} for t in ACME_TABLES}
+    ws, _ = load_workspace(acme_dir, schema)
+    engine = open_source_engine(Source(key="t", type="spark", master=MASTER, tables={"t": {"path": "data/t.parquet"}}),
+                                ws, tmp_path)
+    try:
+        got = [tuple(r.values()) for r in engine.query(sqlglot.parse_one(query, read="duckdb")).to_pylist()]
+    finally:
+        engine.close()
+    assert len(got) == len(expected) == 6
+    for g, e in zip(got, expected, strict=True):
+        for x, y in zip(g, e, strict=True):
+            assert (x is None and y is None) or (x != x and y != y) or x == y, (g, e)
+
+
+@pytest.mark.spark
 def test_median_and_quantiles_on_spark_equal_duckdb(spark_acme: OwnedEngine, acme_raw) -> None:
     expected = acme_raw.execute("SELECT median(amount_eur), quantile_cont(amount_eur, 0.9), "
                                 "quantile_cont(amount_eur, 0.25) FROM deals").fetchone()

@@ -3,7 +3,8 @@
 The compiled trees are generated in SQLGlot's clickhouse dialect after a few rewrites: `EXTRACT(isodow ...)`
 becomes `toDayOfWeek(d)` (1 = Monday), and `median(x)` / `quantile_cont(x, q)` become
 `quantileExactInclusive(q)(x)`, ClickHouse's exact quantile with linear interpolation (its own `median` is an
-estimate). `(VALUES ...)` becomes a UNION ALL. Naive times are read as they are written (chDB: a session at
+estimate). A division is in doubles, as DuckDB's (a division by zero: +-Infinity or NaN). `(VALUES ...)`
+becomes a UNION ALL. Naive times are read as they are written (chDB: a session at
 UTC; a server: its own time zone); an instant (a `DateTime` with a time zone of its own, a UTC-adjusted Parquet
 time) is shown in the workspace's time zone as wall-clock time; a model's own `timezone:` is refused. Results
 come back as Arrow, decimals as floats.
@@ -52,7 +53,16 @@ def _quantile(level: exp.Expr, column: exp.Expr) -> exp.Expr:
     return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[level], params=[column])
 
 
+def float_division(node: exp.Div) -> exp.Div:
+    """`a / b` in doubles, as DuckDB divides (decimals and integers alike): a division by zero is +-Infinity or
+    NaN, where ClickHouse fails a decimal one."""
+    double = exp.DataType.build("DOUBLE")
+    return exp.Div(this=exp.cast(node.this.copy(), double), expression=exp.cast(node.expression.copy(), double))
+
+
 def clickhouse_tree(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Div):
+        return float_division(node)
     if is_isodow(node):
         return exp.Anonymous(this="toDayOfWeek", expressions=[node.expression.copy()])
     if isinstance(node, exp.Median):

@@ -4,12 +4,14 @@ A session is local (`master: local[2]`) or remote (Spark Connect, `url: sc://hos
 catalog's (`db.name`) or a file or folder (Parquet or Delta) registered as a temporary view of the engine's own
 session, so that two workspaces in one process never see each other's views. Spark has no `EXTRACT(isodow ...)`
 (-> `WEEKDAY(d) + 1`) nor `date - integer` (-> `DATE_SUB`); `quantile_cont(x, q)` becomes Spark's exact
-`percentile(x, q)` (linear interpolation, as DuckDB's). Time zone conversions are refused; the session's time
+`percentile(x, q)` (linear interpolation, as DuckDB's), and a division by zero gives +-Infinity or NaN as on
+DuckDB (Spark's ANSI mode would fail the query). Time zone conversions are refused; the session's time
 zone is the workspace's, so a timestamp's date is the workspace's date. Results come back per period as Arrow.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from kpilot.compute.engine import EngineError, check_emitted
-from kpilot.compute.engine_clickhouse import _floats
+from kpilot.compute.engine_clickhouse import _floats, float_division
 from kpilot.compute.engine_dbapi import values_to_union
 from kpilot.compute.engine_mysql import mysql_dates
 from kpilot.model.errors import KpilotError, msg
@@ -47,7 +49,25 @@ def warehouse_type(spark_type: str) -> str:
     return _TYPES.get(spark_type.split("(", 1)[0].lower(), spark_type.upper())
 
 
+def _double(text: str) -> exp.Expr:
+    return exp.cast(exp.Literal.string(text), exp.DataType.build("DOUBLE"))
+
+
+def ieee_division(node: exp.Div) -> exp.Expr:
+    """`a / b` as DuckDB computes it: in doubles, and a division by zero is +-Infinity or NaN (0 / 0), never the
+    error Spark's ANSI mode raises, nor the NULL of its legacy mode."""
+    a, b = node.this, node.expression
+    by_zero = exp.Case(ifs=[
+        exp.If(this=exp.GT(this=a.copy(), expression=exp.Literal.number(0)), true=_double("Infinity")),
+        exp.If(this=exp.LT(this=a.copy(), expression=exp.Literal.number(0)), true=_double("-Infinity")),
+        exp.If(this=exp.EQ(this=a.copy(), expression=exp.Literal.number(0)), true=_double("NaN"))])
+    return exp.Case(ifs=[exp.If(this=exp.EQ(this=b.copy(), expression=exp.Literal.number(0)), true=by_zero)],
+                    default=float_division(node))
+
+
 def spark_tree(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Div):
+        return ieee_division(node)
     if isinstance(node, exp.PercentileCont):  # quantile_cont(x, q): Spark's percentile is exact, interpolated
         return exp.Anonymous(this="PERCENTILE", expressions=[node.this.copy(), node.expression.copy()])
     return mysql_dates(node)
@@ -72,6 +92,9 @@ def root_session(master: str | None, url: str | None) -> Any:
                            .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
                            .getOrCreate())
                 session.sparkContext.setLogLevel("ERROR")
+            # PySpark logs each failed query with its Java stack; kpilot reports the failure itself.
+            for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+                logging.getLogger(name).disabled = True
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
             raise KpilotError(msg("cannot start the Spark session ({where}): {reason}. Fix: check `master:` or "
