@@ -19,7 +19,8 @@ tests/compute/snapshots/<dialect>/ was read and checked by hand for:
 - filters: no FILTER clause: `agg(CASE WHEN c THEN x END)`, count(*) as `COUNT(CASE WHEN c THEN 1 END)`,
   count_if with a filter as `SUM(CASE WHEN ... THEN 1 ELSE 0 END)`; COUNT(DISTINCT CASE ...) keeps DISTINCT;
 - division by zero: ratios and formulas are divided by kpilot (NaN, shown as no value), never in SQL; a
-  division inside a measure is `SAFE_DIVIDE` / `NULLIF(CAST(b AS DOUBLE), 0)` (no value, not an error);
+  division inside a measure is `IEEE_DIVIDE(a, b)` / `CASE WHEN b = 0 THEN <inf, -inf or NaN by the sign of a>
+  ELSE CAST(a AS DOUBLE) / CAST(b AS DOUBLE) END`: +-inf or NaN as on DuckDB, never an error;
 - snapshots: validity ranges as start (+1) / end (-1) changes, a non-linear one (avg) joined to the period
   ends, written as a UNION ALL of SELECTs on BigQuery (no VALUES list there).
 
@@ -144,3 +145,21 @@ def test_median_is_refused_on_bigquery_with_a_clear_error() -> None:
     with pytest.raises(EngineError, match="median"):
         metric_queries(ws, SCHEMA, "snapshot_avg", "bigquery", as_of=AS_OF)
     assert "MEDIAN" in metric_queries(ws, SCHEMA, "snapshot_avg", "snowflake", as_of=AS_OF)[0]
+
+
+def test_snowflake_division_gives_what_duckdb_gives() -> None:
+    """The CASE written for Snowflake, run by DuckDB, equals DuckDB's own division (zero divisors included)."""
+    import math
+
+    import duckdb
+    import sqlglot
+
+    from kpilot.compute.dialects import _snowflake_division
+
+    rows = "(VALUES (5.0, 2.0), (-3.0, 4.0), (5.0, 0.0), (-5.0, 0.0), (0.0, 0.0), (NULL, 1.0), (1.0, NULL)) v(a, b)"
+    native = duckdb.sql(f"SELECT a / b FROM {rows}").fetchall()
+    tree = sqlglot.parse_one(f"SELECT a / b FROM {rows}", read="duckdb").transform(_snowflake_division)
+    rewritten = duckdb.sql(tree.sql(dialect="duckdb")).fetchall()
+    assert "CASE" in tree.sql(dialect="duckdb")
+    for (x,), (y,) in zip(native, rewritten, strict=True):
+        assert (x is None and y is None) or (math.isnan(x) and math.isnan(y)) or x == y, (x, y)

@@ -10,8 +10,9 @@ What SQLGlot's own transpilation leaves wrong, and the rewrites here:
 - time zones: `x AT TIME ZONE src AT TIME ZONE ws` (a naive time read in src, shown in ws) becomes
   `DATETIME(TIMESTAMP(x, src), ws)` on BigQuery and `CONVERT_TIMEZONE(src, ws, x)` on Snowflake;
 - `agg(x) FILTER (WHERE c)` (neither has FILTER) becomes `agg(CASE WHEN c THEN x END)`;
-- a division inside a measure gives NULL when the divisor is 0 (`SAFE_DIVIDE`; `NULLIF` on Snowflake, over
-  doubles, since Snowflake's NUMBER division keeps only 6 more decimals), where both would fail the query;
+- a division inside a measure runs in doubles and, as on DuckDB, a zero divisor gives +-inf or NaN (0 / 0)
+  where both would fail the query: BigQuery's `IEEE_DIVIDE`; on Snowflake a CASE on the divisor (its NUMBER
+  division would also keep only 6 more decimals);
 - Snowflake folds unquoted names to upper case: the source's tables and columns are written unquoted (so
   `amount` finds AMOUNT), the names the query makes itself (t, period, a0) quoted, so they come back as written;
 - BigQuery has no VALUES list (-> UNION ALL of SELECTs), no MEDIAN and no aggregate PERCENTILE_CONT (refused).
@@ -125,17 +126,28 @@ def _snowflake_zones(node: exp.Expr) -> exp.Expr:
 
 
 def _bigquery_division(node: exp.Expr) -> exp.Expr:
-    if isinstance(node, exp.Div):
-        return exp.SafeDivide(this=node.this.copy(), expression=node.expression.copy())
+    if isinstance(node, exp.Div):  # FLOAT64; a zero divisor gives +-inf or NaN, as DuckDB's division
+        return exp.Anonymous(this="IEEE_DIVIDE", expressions=[node.this.copy(), node.expression.copy()])
     return node
+
+
+def _snowflake_float(text: str) -> exp.Expr:
+    return exp.cast(exp.Literal.string(text), exp.DataType.build("DOUBLE"))
 
 
 def _snowflake_division(node: exp.Expr) -> exp.Expr:
-    if isinstance(node, exp.Div):
-        dbl = exp.DataType.build("DOUBLE")
-        divisor = exp.Nullif(this=exp.cast(node.expression.copy(), dbl), expression=exp.Literal.number(0))
-        return exp.Div(this=exp.cast(node.this.copy(), dbl), expression=divisor)
-    return node
+    """`a / b` in doubles (Snowflake's NUMBER division keeps 6 more decimals only), and for a zero divisor the
+    +-inf or NaN DuckDB gives, where Snowflake fails the query."""
+    if not isinstance(node, exp.Div):
+        return node
+    a, b = node.this, node.expression
+    dbl = exp.DataType.build("DOUBLE")
+    zero = exp.Literal.number(0)
+    by_zero = exp.Case(ifs=[exp.If(this=exp.GT(this=a.copy(), expression=zero.copy()), true=_snowflake_float("inf")),
+                            exp.If(this=exp.LT(this=a.copy(), expression=zero.copy()), true=_snowflake_float("-inf")),
+                            exp.If(this=exp.EQ(this=a.copy(), expression=zero.copy()), true=_snowflake_float("NaN"))])
+    quotient = exp.Div(this=exp.cast(a.copy(), dbl), expression=exp.cast(b.copy(), dbl))
+    return exp.Case(ifs=[exp.If(this=exp.EQ(this=b.copy(), expression=zero.copy()), true=by_zero)], default=quotient)
 
 
 def _refuse_bigquery(tree: exp.Expr) -> None:

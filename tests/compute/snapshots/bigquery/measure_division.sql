@@ -3,7 +3,7 @@
 -- SQL checked, not run here. Regenerate: KPILOT_UPDATE_SNAPSHOTS=1 python3 -m pytest -q tests/compute/test_dialect_snapshots.py
 SELECT
   CAST(DATE_TRUNC(CAST(DATETIME(TIMESTAMP(`t`.`created_at`, 'UTC'), 'Europe/Paris') AS DATE), YEAR) AS DATE) AS `period`,
-  CAST(SAFE_DIVIDE(SUM(`t`.`amount`), COUNT(*)) AS FLOAT64) AS `a0`
+  CAST(IEEE_DIVIDE(SUM(`t`.`amount`), COUNT(*)) AS FLOAT64) AS `a0`
 FROM `my-project`.`analytics`.`events` AS t
 WHERE
   NOT `t`.`created_at` IS NULL
