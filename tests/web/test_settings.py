@@ -86,7 +86,9 @@ def test_settings_list_every_metric_and_prefill_the_form(site: tuple[TestClient,
     # Numbers as the page's language writes them: 800 000 and 0,85 in French.
     assert 'name="target_value" value="800\u202f000"' in form and 'name="target_from" value="2026-01"' in form
     assert 'name="below_target" value="0,85"' in form and 'name="periods" value="2"' in form
-    english = client.get("/settings/metric/pipeline_generated", cookies={"kpilot_lang": "en"}).text
+    client.cookies.set("kpilot_lang", "en")
+    english = client.get("/settings/metric/pipeline_generated").text
+    client.cookies.delete("kpilot_lang")
     assert 'name="target_value" value="800,000"' in english and 'name="below_target" value="0.85"' in english
     assert re.search(r'value="marketing" checked', form) and re.search(r'value="sales" checked', form)
     assert "Relancer la campagne LinkedIn Ads PME" in form
@@ -161,9 +163,9 @@ def test_numbers_typed_as_people_write_them(site: tuple[TestClient, Path, Path])
     client, _, state = site
     for lang, value, share in [("fr", "1\u202f200\u202f000", "0,8"), ("fr", "1 200 000", "0.8"),
                                ("en", "1,200,000", "0.8"), ("en", "1200000", "0.80")]:
-        cookies = {"kpilot_lang": lang}
-        token = _token_in(client, "/settings/metric/pipeline_generated", cookies)
-        saved = client.post("/settings/metric/pipeline_generated", follow_redirects=False, cookies=cookies,
+        client.cookies.set("kpilot_lang", lang)
+        token = _token(client, "/settings/metric/pipeline_generated")
+        saved = client.post("/settings/metric/pipeline_generated", follow_redirects=False,
                             data=_form(token, target_value=[value, ""], below_target=share))
         assert saved.status_code == 303, (lang, value, saved.text[:2000])
         with AppStore(state_dir=state) as store:
@@ -171,18 +173,11 @@ def test_numbers_typed_as_people_write_them(site: tuple[TestClient, Path, Path])
         assert stored["targets"][0]["value"] == 1_200_000, (lang, value)
         assert stored["decision"]["when"]["below_target"] == 0.8, (lang, share)
     # A French "1,5" is one and a half; an English "1,5" is no number: said so, beside the field.
-    token = _token_in(client, "/settings/metric/pipeline_generated", {"kpilot_lang": "en"})
-    bad = client.post("/settings/metric/pipeline_generated", follow_redirects=False, cookies={"kpilot_lang": "en"},
+    client.cookies.set("kpilot_lang", "en")
+    token = _token(client, "/settings/metric/pipeline_generated")
+    bad = client.post("/settings/metric/pipeline_generated", follow_redirects=False,
                       data=_form(token, target_value=["1,5", ""]))
     assert bad.status_code == 422 and "1,5" in html.unescape(bad.text)
-
-
-def _token_in(client: TestClient, path: str, cookies: dict[str, str]) -> str:
-    page = client.get(path, cookies=cookies)
-    assert page.status_code == 200, page.text
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found is not None
-    return found.group(1)
 
 
 def test_removing_a_decision_rule_makes_a_vanity_metric(site: tuple[TestClient, Path, Path]) -> None:
