@@ -12,8 +12,11 @@ zone is the workspace's, so a timestamp's date is the workspace's date. Results 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +76,32 @@ def spark_tree(node: exp.Expr) -> exp.Expr:
     return mysql_dates(node)
 
 
+_LOG4J = """rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+"""
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """PySpark warns that it does not fully support pandas 3: kpilot reads results as Arrow, never as pandas."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
+def _log_settings() -> str:
+    """A log4j2 file for the local JVM, in a folder of this process's own: errors only (Spark's defaults print
+    its start-up warnings)."""
+    path = Path(tempfile.mkdtemp(prefix="kpilot-spark-")) / "log4j2.properties"
+    path.write_text(_LOG4J, encoding="utf-8")
+    return str(path)
+
+
 def root_session(master: str | None, url: str | None) -> Any:
     """The process's Spark session for a master (or a Spark Connect URL), started on first use."""
     key = url or master or ""
@@ -85,13 +114,20 @@ def root_session(master: str | None, url: str | None) -> Any:
         except ImportError:
             raise KpilotError(msg("a spark source needs pyspark. Fix: pip install 'kpilot[spark]'")) from None
         try:
-            if url:
-                session = SparkSession.builder.remote(url).getOrCreate()
-            else:
-                session = (SparkSession.builder.master(master or "local[2]").appName("kpilot")
-                           .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
-                           .getOrCreate())
-                session.sparkContext.setLogLevel("ERROR")
+            with _quiet():
+                if url:
+                    session = SparkSession.builder.remote(url).getOrCreate()
+                else:
+                    # A local session listens on loopback only, shows no web UI, and logs errors only.
+                    session = (SparkSession.builder.master(master or "local[2]").appName("kpilot")
+                               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                               .config("spark.driver.bindAddress", "127.0.0.1")
+                               .config("spark.driver.host", "127.0.0.1")
+                               .config("spark.sql.shuffle.partitions", "4")
+                               .config("spark.driver.extraJavaOptions",
+                                       f"-Dlog4j2.configurationFile={_log_settings()}")
+                               .getOrCreate())
+                    session.sparkContext.setLogLevel("ERROR")
             # PySpark logs each failed query with its Java stack; kpilot reports the failure itself.
             for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
                 logging.getLogger(name).disabled = True
@@ -129,7 +165,8 @@ class SparkEngine:
         assert table.path is not None
         try:
             reader = self.session.read.format(table.format)
-            reader.load(str(table.path)).createOrReplaceTempView(name)
+            with _quiet():
+                reader.load(str(table.path)).createOrReplaceTempView(name)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
             hint = (msg(" Delta tables need Delta Lake on the Spark session (the delta-spark package and its "
@@ -167,7 +204,8 @@ class SparkEngine:
             check_emitted(text, self.dialect, self.allowed_tables)
         with self._lock:
             try:
-                table = self.session.sql(text).toArrow()
+                with _quiet():
+                    table = self.session.sql(text).toArrow()
             except Exception as exc:  # Spark's AnalysisException and the JVM's errors
                 first = (str(exc).strip().splitlines() or [""])[0]
                 raise EngineError(msg("{database} rejected a generated query: {reason}\nSQL: {sql}",
@@ -179,7 +217,8 @@ class SparkEngine:
         target = f"{db}.{name}" if db else name
         with self._lock:
             try:
-                fields = self.session.table(target).schema.fields
+                with _quiet():
+                    fields = self.session.table(target).schema.fields
             except Exception as exc:
                 first = (str(exc).strip().splitlines() or [""])[0]
                 raise KpilotError(msg("Spark cannot read the table {table}: {reason}", table=target,
