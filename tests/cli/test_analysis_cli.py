@@ -36,6 +36,11 @@ def test_leads_finds_demos_and_pipeline_leading_won_revenue(acme_dir: Path, stat
         assert 3 <= e["lag"] <= 5
         assert e["p_value"] < 0.05 and e["correlation"] > 0 and e["effect"] > 0
         assert list(e)[:8] == ["leader", "follower", "lag", "correlation", "p_value", "effect", "n", "stable"]
+    # The table says each lag with its plural, in the grain it was measured at.
+    table = kpilot("leads", "-w", str(acme_dir), "--as-of", AS_OF, "--lang", "en", env_state=state)
+    assert table.returncode == 0, table.stderr
+    lags = {e["lag"] for e in edges if e["follower"] == "won_revenue"}
+    assert all(f"{n} weeks" in table.stdout for n in lags if n > 1) and " 4 week " not in table.stdout
 
 
 def test_forecast_gives_the_current_and_next_period_with_interval_and_chance(acme_dir: Path, state: Path,

@@ -85,7 +85,7 @@ def leads(
         table.add_column(col)
     for e in edges:
         table.add_row(_name(ins, e.leader), _name(ins, e.follower),
-                      f"{e.lag} {tr((e.grain or ins.ws.metric(e.follower).grain).value)}",
+                      periods_count(e.lag, (e.grain or ins.ws.metric(e.follower).grain).value, language),
                       f"{e.correlation:+.2f}",
                       format_percent(e.effect / 100, language, signed=True) if e.effect == e.effect else "—",
                       f"{e.p_value:.1g}", str(e.n), tr("yes") if e.stable else tr("no"))
