@@ -90,3 +90,12 @@ def test_evidence_and_verdict_words() -> None:
     assert format_verdict("at_risk", None, None, "fr") == ("À risque", "")
     assert format_verdict("no_data", "stale", date(2026, 11, 22), "en") == ("No data",
                                                                            "data stopped arriving on Nov 22, 2026")
+
+
+def test_counts_say_their_plural() -> None:
+    from kpilot.i18n import counted
+
+    assert counted("decisions_to_take", 1, "en") == "1 decision to take this period."
+    assert counted("decisions_to_take", 3, "en") == "3 decisions to take this period."
+    assert counted("decisions_to_take", 0, "fr") == "0 décision à prendre sur cette période."  # French: 0 is singular
+    assert counted("attempts", 2, "fr") == "2 tentatives"

@@ -46,6 +46,11 @@ STATUS_WORDS = {"green": N_("On track"), "amber": N_("At risk"), "red": N_("Off 
 PERIOD_COUNTS = {"day": (N_("{n} day"), N_("{n} days")), "week": (N_("{n} week"), N_("{n} weeks")),
                  "month": (N_("{n} month"), N_("{n} months")), "quarter": (N_("{n} quarter"), N_("{n} quarters")),
                  "year": (N_("{n} year"), N_("{n} years"))}
+# Counted things, singular and plural (see `counted`).
+COUNTS = {"decisions_to_take": (N_("{n} decision to take this period."), N_("{n} decisions to take this period.")),
+          "messages_waiting": (N_("{n} message waiting to be sent: the worker delivers it."),
+                               N_("{n} messages waiting to be sent: the worker delivers them.")),
+          "attempts": (N_("{n} attempt"), N_("{n} attempts"))}
 # Forecasting methods in words (their keys are identifiers: ets_damped, seasonal_naive...).
 METHOD_WORDS = {"naive": N_("naive"), "seasonal_naive": N_("seasonal naive"), "drift": N_("drift"),
                 "ses": N_("simple exponential smoothing"), "ets_damped": N_("damped-trend ETS"), "theta": N_("Theta"),
@@ -305,6 +310,13 @@ def format_weights(weights: Mapping[str, float], lang: str, most: int = 3) -> st
     """A combination's main methods with their shares: "Theta 45 %, damped-trend ETS 30 %"."""
     top = sorted(((w, m) for m, w in weights.items() if w and w > 0), reverse=True)[:most]
     return ", ".join(f"{method_words(m, lang)} {format_percent(w, lang, digits=0)}" for w, m in top)
+
+
+def counted(what: str, n: int, lang: str) -> str:
+    """A count of something in COUNTS, singular or plural by the language's rule (French: 0 and 1 are singular)."""
+    one, many = COUNTS[what]
+    singular = n in (0, 1) if lang == "fr" else n == 1
+    return translator(lang)(one if singular else many).format(n=n)
 
 
 def periods_count(n: int, grain: str, lang: str) -> str:

@@ -36,6 +36,7 @@ from kpilot.i18n import (
     STATUS_WORDS,
     VERDICT_COLOURS,
     Translator,
+    counted,
     format_day,
     format_evidence_list,
     format_percent,
@@ -150,7 +151,7 @@ def status(
             out.print(f"[yellow]○[/] {s.name.replace('[', chr(92) + '[')}: {tr('no verdict')}, {why}.")
     _decisions(statuses, svc, language, tr)
     fired = [s for s in statuses if s.fires]
-    out.print(tr("{n} decision(s) to take this period.").format(n=len(fired)))
+    out.print(counted("decisions_to_take", len(fired), language))
 
 
 def series(

@@ -20,6 +20,7 @@ from kpilot.i18n import (
     VERDICT_LABELS,
     VERDICT_SHAPES,
     Translator,
+    counted,
     format_day,
     format_evidence_list,
     format_full,
@@ -90,6 +91,10 @@ class Page:
     def period(self, start: date, grain: Grain | str) -> str:
         """A period as people say it in the page's language: "week of 30 Nov", "novembre 2026"."""
         return period_words(start, getattr(grain, "value", str(grain)), self.lang)
+
+    def counted(self, what: str, n: int) -> str:
+        """A count in words with its plural: "1 decision to take this period." (see i18n.COUNTS)."""
+        return counted(what, n, self.lang)
 
     def period_text(self, text: str) -> str:
         """A period typed by someone ("2026-11", "2026-W45") as people say it; the text itself when it is none."""
