@@ -64,3 +64,21 @@ def test_no_warming_unless_asked(acme_dir: Path, tmp_path: Path, counted: list[o
         app.state.gate.refresh()
         assert client.get("/healthz").json() == {"status": "ok", "warming": False}
         assert counted == []
+
+
+def test_a_board_kpis_page_reads_the_boards_status(acme_dir: Path, tmp_path: Path) -> None:
+    """The status a KPI page shows is the one the board computed (not a second computation), and it is the
+    service's own status of that KPI."""
+    from kpilot.service import WorkspaceService
+
+    app = create_app(acme_dir, state_dir=tmp_path / "state")
+    gate = app.state.gate
+    gate.refresh()
+    day = gate.today()
+    board = gate.board(day)
+    with WorkspaceService(acme_dir, state_dir=tmp_path / "engine") as svc:
+        svc.load()
+        for s in board:
+            assert gate.status(s.key, day) is s
+            fresh = svc.metric_status(svc.computer(day), s.key, s.role)
+            assert (fresh.verdict, fresh.value, fresh.target, fresh.period) == (s.verdict, s.value, s.target, s.period)

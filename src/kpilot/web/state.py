@@ -525,7 +525,16 @@ class WorkspaceGate:
         return self._cached(("load_failure",), lambda svc: svc.last_load_failure())
 
     def board(self, as_of: date) -> list[MetricStatus]:
-        return self._cached(("board", as_of), lambda svc: svc.board(as_of=as_of))
+        statuses = self._cached(("board", as_of), lambda svc: svc.board(as_of=as_of))
+        # Each board KPI's status is the one its page shows: kept for `status` too (one verdict, computed once).
+        fingerprint = self._fingerprint
+        if self.cache_size:
+            with self._cache_lock:
+                for s in statuses:
+                    self._cache.setdefault((fingerprint, "status", s.key, as_of), s)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return statuses
 
     def status(self, key: str, as_of: date) -> MetricStatus:
         """One metric judged at its current period (any metric, on the board or not)."""
