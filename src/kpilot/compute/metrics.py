@@ -449,12 +449,16 @@ class MetricComputer:
         keys = list(metric_keys or self.ws.metric_keys)
         requests = [(k, (grains or {}).get(k, self.ws.metric(k).grain)) for k in keys]
         self.prepare(requests, progress)
+        batch: list[st.SeriesRows] = []
         for k, g in requests:
             s = self.series(k, g)
             if self.store is not None:
-                st.write_series(self.store, k, g.value, s.periods, s.values, s.numerator, s.denominator,
-                                metric_definition(self.ws, self.ws.metric(k)), self.as_of)
+                batch.append(st.SeriesRows(k, g.value, s.periods, s.values, s.numerator, s.denominator,
+                                           metric_definition(self.ws, self.ws.metric(k))))
             self.report.metrics.append(k)
+        if self.store is not None:
+            # Every series in one transaction: the board never reads a mix of old and new series.
+            st.write_series_batch(self.store, batch, self.as_of)
         if self.store is not None and metric_keys is None:
             st.drop_unknown(self.store, self.ws.metric_keys)
         return self.report

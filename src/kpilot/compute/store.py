@@ -73,7 +73,10 @@ def write_aggregates(con: duckdb.DuckDBPyConnection, grain: str,
     """Replace each aggregate's rows from its `since` on (all rows when None) and record its state.
 
     One transaction for the whole batch: a crash leaves either the old or the new values, never a mix.
+    A handful of statements whatever the batch's size: each one takes the batch's lists as parameters.
     """
+    if not batch:
+        return
     ids: list[str] = []
     periods: list[date] = []
     values: list[float | None] = []
@@ -84,18 +87,21 @@ def write_aggregates(con: duckdb.DuckDBPyConnection, grain: str,
                 periods.append(p)
                 values.append(None if v is None or v != v else float(v))
     now = datetime.now()
+    batch_ids = [b[0] for b in batch]
+    sinces = [b[2] for b in batch]
+    states = [b[3] for b in batch]
     con.execute("BEGIN TRANSACTION")
     try:
-        for agg_id, _, since, state in batch:
-            if since is None:
-                con.execute("DELETE FROM kpilot.aggregates WHERE agg_id = ? AND grain = ?", [agg_id, grain])
-            else:
-                con.execute("DELETE FROM kpilot.aggregates WHERE agg_id = ? AND grain = ? AND period >= ?",
-                            [agg_id, grain, since])
-            con.execute("DELETE FROM kpilot.agg_state WHERE agg_id = ? AND grain = ?", [agg_id, grain])
-            con.execute("INSERT INTO kpilot.agg_state VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [agg_id, grain, json.dumps(state.versions, sort_keys=True), state.as_of, state.first,
-                         state.last, now])
+        # Each aggregate loses its rows from its own `since` on (all of them when since is NULL).
+        con.execute("DELETE FROM kpilot.aggregates a USING (SELECT unnest(?::VARCHAR[]) AS agg_id, "
+                    "unnest(?::DATE[]) AS since) d WHERE a.grain = ? AND a.agg_id = d.agg_id "
+                    "AND (d.since IS NULL OR a.period >= d.since)", [batch_ids, sinces, grain])
+        con.execute("DELETE FROM kpilot.agg_state WHERE grain = ? AND list_contains(?::VARCHAR[], agg_id)",
+                    [grain, batch_ids])
+        con.execute("INSERT INTO kpilot.agg_state SELECT unnest(?::VARCHAR[]), ?, unnest(?::VARCHAR[]), "
+                    "unnest(?::DATE[]), unnest(?::DATE[]), unnest(?::DATE[]), ?",
+                    [batch_ids, grain, [json.dumps(x.versions, sort_keys=True) for x in states],
+                     [x.as_of for x in states], [x.first for x in states], [x.last for x in states], now])
         if ids:
             # Lists go in as parameters: no Arrow/pandas round trip for a few thousand values.
             con.execute("INSERT INTO kpilot.aggregates SELECT unnest(?::VARCHAR[]), ?, unnest(?::DATE[]), "
@@ -121,34 +127,81 @@ def stored_digest(con: duckdb.DuckDBPyConnection, metric: str, grain: str) -> st
     return rows[0][0] if rows else None
 
 
+@dataclass(frozen=True)
+class SeriesRows:
+    """One metric's composed series at one grain, as `write_series_batch` stores it."""
+    metric: str
+    grain: str
+    periods: list[date]
+    values: np.ndarray
+    numerator: np.ndarray | None
+    denominator: np.ndarray | None
+    definition: str
+
+
+def _column(a: np.ndarray | None, n: int) -> list[float | None]:
+    if a is None:
+        return [None] * n
+    return [None if np.isnan(x) else float(x) for x in a]
+
+
 def write_series(con: duckdb.DuckDBPyConnection, metric: str, grain: str, periods: list[date],
                  values: np.ndarray, numerator: np.ndarray | None, denominator: np.ndarray | None,
                  definition: str, as_of: date) -> bool:
     """Replace a metric's materialized series at a grain; returns False when it had not changed."""
-    digest = hashlib.sha1((definition + series_digest(periods, values, numerator, denominator)).encode()).hexdigest()
-    if stored_digest(con, metric, grain) == digest:
-        return False
+    return bool(write_series_batch(con, [SeriesRows(metric, grain, periods, values, numerator, denominator,
+                                                    definition)], as_of))
 
-    def col(a: np.ndarray | None) -> list[float | None]:
-        if a is None:
-            return [None] * len(periods)
-        return [None if np.isnan(x) else float(x) for x in a]
 
+def write_series_batch(con: duckdb.DuckDBPyConnection, batch: Sequence[SeriesRows], as_of: date) -> list[str]:
+    """Replace the materialized series of the batch's metrics that changed (their definition or values), in one
+    transaction and a handful of statements; returns the metrics written."""
+    if not batch:
+        return []
+    stored = {(m, g): d for m, g, d in con.execute("SELECT metric, grain, definition FROM kpilot.series_state")
+              .fetchall()}
+    changed: list[tuple[SeriesRows, str]] = []
+    for s in batch:
+        digest = hashlib.sha1((s.definition + series_digest(s.periods, s.values, s.numerator, s.denominator))
+                              .encode()).hexdigest()
+        if stored.get((s.metric, s.grain)) != digest:
+            changed.append((s, digest))
+    if not changed:
+        return []
+    metrics = [s.metric for s, _ in changed]
+    grains = [s.grain for s, _ in changed]
+    col_metric: list[str] = []
+    col_grain: list[str] = []
+    col_period: list[date] = []
+    col_value: list[float | None] = []
+    col_num: list[float | None] = []
+    col_den: list[float | None] = []
+    for s, _ in changed:
+        n = len(s.periods)
+        col_metric.extend([s.metric] * n)
+        col_grain.extend([s.grain] * n)
+        col_period.extend(s.periods)
+        col_value.extend(_column(s.values, n))
+        col_num.extend(_column(s.numerator, n))
+        col_den.extend(_column(s.denominator, n))
+    keys = "(SELECT unnest(?::VARCHAR[]) AS metric, unnest(?::VARCHAR[]) AS grain) d"
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM kpilot.series WHERE metric = ? AND grain = ?", [metric, grain])
-        if periods:
-            con.execute("INSERT INTO kpilot.series SELECT ?, ?, unnest(?::DATE[]), unnest(?::DOUBLE[]), "
-                        "unnest(?::DOUBLE[]), unnest(?::DOUBLE[])",
-                        [metric, grain, periods, col(values), col(numerator), col(denominator)])
-        con.execute("DELETE FROM kpilot.series_state WHERE metric = ? AND grain = ?", [metric, grain])
-        con.execute("INSERT INTO kpilot.series_state VALUES (?, ?, ?, ?, ?)",
-                    [metric, grain, digest, as_of, datetime.now()])
+        con.execute(f"DELETE FROM kpilot.series t USING {keys} WHERE t.metric = d.metric AND t.grain = d.grain",
+                    [metrics, grains])
+        if col_period:
+            con.execute("INSERT INTO kpilot.series SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+                        "unnest(?::DATE[]), unnest(?::DOUBLE[]), unnest(?::DOUBLE[]), unnest(?::DOUBLE[])",
+                        [col_metric, col_grain, col_period, col_value, col_num, col_den])
+        con.execute(f"DELETE FROM kpilot.series_state t USING {keys} WHERE t.metric = d.metric "
+                    "AND t.grain = d.grain", [metrics, grains])
+        con.execute("INSERT INTO kpilot.series_state SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+                    "unnest(?::VARCHAR[]), ?, ?", [metrics, grains, [d for _, d in changed], as_of, datetime.now()])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return True
+    return metrics
 
 
 def drop_unknown(con: duckdb.DuckDBPyConnection, metric_keys: list[str]) -> None:
