@@ -32,7 +32,7 @@ from kpilot.insights.leads import LeadFinder, leading
 from kpilot.model import Grain, KpilotError, MetricType
 from kpilot.model.errors import did_you_mean, msg, one_of
 from kpilot.model.expressions import AGGREGATES, counts_rows, parse_measure
-from kpilot.model.periods import label, next_start, period_start, periods_between, shift
+from kpilot.model.periods import WeekStart, label, next_start, period_start, periods_between, shift
 from kpilot.model.targets import target_for
 from kpilot.model.workspace import Kind, Metric, RatioPart, Workspace
 
@@ -302,6 +302,7 @@ class Insights:
             metric = self.ws.metric(follower)
             if not metric.targets:
                 continue
+            out += self._finer_warnings(metric, edges)
             mine = leading(edges, follower, metric.grain)
             if not mine:
                 continue
@@ -320,7 +321,45 @@ class Insights:
                 out.append(EarlyWarningFinding(
                     results.finding_id("early_warning", follower, period, [w.leader]), follower, period,
                     label(period, metric.grain, self.ws.week_start), w, leader_period,
-                    label(leader_period, metric.grain, self.ws.week_start), metric.decision))
+                    label(leader_period, metric.grain, self.ws.week_start), metric.decision, metric.grain))
+        return out
+
+    def _finer_warnings(self, metric: Metric, edges: Sequence[leadlag.LeadLagEdge]) -> list[EarlyWarningFinding]:
+        """Early warnings from edges measured at a grain finer than the KPI's (weekly leaders of a monthly KPI).
+
+        The KPI's values at the edge's grain are projected at the edge's lag, then judged on the KPI's own periods
+        against their targets: a flow as the sum of its fine periods (each weighted by its days in the period), a
+        snapshot as its value at the period's end (the fine period holding the last day). Other levels (ratios,
+        averages) do not add up from their fine periods and are left to the edges of their own grain.
+        """
+        additive = self.mc.is_additive(metric.key)
+        if not additive and metric.type is not MetricType.snapshot:
+            return []
+        week_start = self.ws.week_start
+        out: list[EarlyWarningFinding] = []
+        finer = sorted({e.grain for e in edges if e.follower == metric.key and e.lag >= 1 and e.grain is not None
+                        and e.grain.order < metric.grain.order}, key=lambda g: g.order)
+        for grain in finer:
+            mine = leading(edges, metric.key, grain)
+            data = self.aligned([metric.key, *[e.leader for e in mine]], grain)
+            if not data.periods:
+                continue
+            n = len(data.periods)
+            first = data.periods[0]
+            ahead = [shift(first, grain, i) for i in range(n, n + max(e.lag for e in mine))]
+            coarse_starts = list(dict.fromkeys(period_start(p, metric.grain, week_start) for p in ahead))
+            coarse = [warning.CoarsePeriod(
+                _fine_parts(start, metric.grain, first, grain, additive, week_start),
+                target_for(metric, start, metric.grain, week_start, additive)) for start in coarse_starts]
+            found = warning.rolled_up_warnings(metric.key, data.values[metric.key], data.values, mine, coarse,
+                                               direction=metric.direction.value, amber=metric.bands.amber)
+            for w in found:
+                period = coarse_starts[w.period]
+                leader_period = data.periods[w.leader_period]
+                out.append(EarlyWarningFinding(
+                    results.finding_id("early_warning", metric.key, period, [w.leader]), metric.key, period,
+                    label(period, metric.grain, week_start), w, leader_period,
+                    label(leader_period, grain, week_start), metric.decision, grain))
         return out
 
     # --- anomalies ------------------------------------------------------------------------------
@@ -448,6 +487,29 @@ class Insights:
         new = self.keep_findings([*warnings, *anomalies])
         return {"edges": len(edges), "forecasts": len(forecasts), "warnings": len(warnings),
                 "anomalies": len(anomalies), "audit": len(audit), "new_findings": new}
+
+
+def _fine_parts(start: date, grain: Grain, first: date, fine: Grain, flow: bool, week_start: WeekStart
+                ) -> tuple[tuple[int, float], ...]:
+    """The fine periods (index on a spine of `fine` periods from `first`, weight) that make up one coarse period.
+
+    A flow: every fine period overlapping it, weighted by the share of its days inside. A stock: the fine period
+    holding its last day. Empty when the period starts before the spine does.
+    """
+    end = next_start(start, grain)
+    if start < first:
+        return ()
+    i = len(periods_between(first, start, fine, week_start)) - 1  # the fine period holding its first day
+    if not flow:
+        return ((len(periods_between(first, end - timedelta(days=1), fine, week_start)) - 1, 1.0),)
+    parts: list[tuple[int, float]] = []
+    while (p := shift(first, fine, i)) < end:
+        q = next_start(p, fine)
+        inside = (min(q, end) - max(p, start)).days
+        if inside > 0:
+            parts.append((i, inside / (q - p).days))
+        i += 1
+    return tuple(parts)
 
 
 def _decomposable(ws: Workspace, metric: Metric) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from kpilot.analysis.anomaly import Anomaly
 from kpilot.analysis.warning import EarlyWarning
+from kpilot.model import Grain
 from kpilot.model.workspace import DecisionRule
 
 
@@ -28,6 +29,9 @@ class EarlyWarningFinding:
     leader_period: date  # the period the leader moved in
     leader_label: str
     decision: DecisionRule | None  # the KPI's rule: who acts, and how
+    # The grain of the edge that warned: `leader_period`, `leader_label` and the warning's `lag` count its
+    # periods (weeks for a weekly leader of a monthly KPI); `period` and `label` stay in the KPI's grain.
+    grain: Grain | None = None
 
     kind = "early_warning"
 
@@ -41,7 +45,8 @@ class EarlyWarningFinding:
             "action": self.decision.action}
         return {"id": self.id, "kind": self.kind, "metric": self.metric, "period": self.period,
                 "severity": self.severity, "label": self.label, "leader_period": self.leader_period.isoformat(),
-                "leader_label": self.leader_label, **self.warning.to_dict(), "decision": decision}
+                "leader_label": self.leader_label, **self.warning.to_dict(), "decision": decision,
+                "grain": self.grain.value if self.grain is not None else None}
 
 
 @dataclass(frozen=True)
