@@ -8,6 +8,14 @@ complete weeks of 2026-01 to 2026-06), judged with the default bands (red under 
 when two weeks in a row are red, as a `{status: red, periods: 2}` rule would see it.
 
     python benchmarks/early_warning.py [--workspace DIR] [--train-until 2026-08-02] [--format json]
+
+False warnings on random data (`--null`): a leader and a KPI drawn as independent noise, an edge said to lead
+the KPI by 3 periods anyway, the target at the KPI's mean (a coin flip, the hardest case: any lower target
+gives none). Counted per series: at the KPI's own grain (`early_warning.early_warnings`, its next 3 periods),
+and with the KPI monthly and the edge weekly (`early_warning.rolled_up_warnings`, a month made of one known
+week and the three projected ones).
+
+    python benchmarks/early_warning.py --null [--seeds 1000]
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -78,13 +87,47 @@ def scenario(workspace: Path, train_until: date, dip_from: date, state_dir: Path
     }
 
 
+@dataclass(frozen=True)
+class _Edge:
+    leader: str
+    follower: str
+    lag: int
+    correlation: float
+
+
+def null_rates(seeds: int) -> dict[str, float]:
+    """Share of random series that raise a warning, at the KPI's grain and rolled up into its month."""
+    own = rolled = 0
+    edge = [_Edge("lead", "kpi", 3, 0.5)]
+    month = warning.CoarsePeriod(((103, 1.0), (104, 1.0), (105, 1.0), (106, 1.0)), 800.0)
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        lead = 100 + rng.normal(0, 5, 104)
+        kpi = 200 + rng.normal(0, 10, 104)
+        own += bool(warning.early_warnings("kpi", kpi, {"lead": lead}, edge, [200.0] * 3, direction="up",
+                                           amber=0.9))
+        rolled += bool(warning.rolled_up_warnings("kpi", kpi, {"lead": lead}, edge, [month], direction="up",
+                                                  amber=0.9))
+    return {"seeds": seeds, "own_grain": own / seeds, "rolled_up": rolled / seeds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workspace", type=Path, default=DEFAULT_ACME)
     parser.add_argument("--train-until", type=date.fromisoformat, default=date(2026, 8, 2))
     parser.add_argument("--dip-from", type=date.fromisoformat, default=date(2026, 8, 3))
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--null", action="store_true", help="false warnings on random data instead of acme")
+    parser.add_argument("--seeds", type=int, default=1000)
     args = parser.parse_args()
+    if args.null:
+        rates = null_rates(args.seeds)
+        if args.format == "json":
+            print(json.dumps(rates, indent=2))
+        else:
+            print(f"false warnings on {args.seeds} random series, target at the mean: "
+                  f"{rates['own_grain']:.1%} at the KPI's grain, {rates['rolled_up']:.1%} rolled up from weeks")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         result = scenario(args.workspace, args.train_until, args.dip_from, Path(tmp))
     if args.format == "json":
