@@ -418,6 +418,9 @@ class _Words:
     def cause(self, w: Warning) -> str:
         e, tr = w.warning, self.tr
         grain = self.ws.metric(w.metric).grain.value if w.metric in self.ws.metric_keys else "week"
+        # A weekly leader of a monthly KPI: its period and lag are counted in the edge's grain (weeks).
+        edge_grain = getattr(w, "grain", None)
+        grain = edge_grain.value if edge_grain is not None else grain
         return tr("{leader} moved {change} against its usual level in {period}; it leads {kpi} by {lag}.").format(
             leader=self.metric(e.leader), change=format_percent(e.leader_change, self.lang, digits=0, signed=True),
             period=period_words(w.leader_period, grain, self.lang), kpi=self.metric(w.metric),
