@@ -6,6 +6,10 @@ folder, loads sources, computes metrics and judges them. No domain logic lives i
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -16,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+import kpilot
 from kpilot.analysis.status import describe_when
 from kpilot.compute import results
 from kpilot.compute.engine import DuckDBEngine, WarehouseDamaged, connect_duckdb, is_damage
@@ -45,6 +50,7 @@ from kpilot.store.alert_log import AlertRecord, OutboxRecord
 from kpilot.store.credentials import CredentialVault, check_name
 
 Progress = Callable[[int, int, str], None]
+VALIDATED_FILE = "validated"  # the hash of the last workspace that passed its check before a compute
 ALERT_SECRETS = "alerts"  # the `kpilot secrets` source under which the alert channels' settings are stored
 
 
@@ -490,24 +496,54 @@ class WorkspaceService:
 
     # --- compute --------------------------------------------------------------------------------
 
-    def _checked_workspace(self) -> Workspace:
-        """The workspace, checked against the loaded tables' columns (errors cite file:line)."""
-        _, smap = read_yaml_file(self.file)
-        schema = self.compute_schema()
+    def _checked_workspace(self, schema: Mapping[str, Mapping[str, str]] | None = None) -> Workspace:
+        """The workspace, checked against the loaded tables' columns (errors cite file:line).
+
+        The check is a pure function of kpilot.yaml's bytes, the saved settings and the columns: a check that
+        passed is remembered in the state folder under a hash of all three (and kpilot's version), and an
+        unchanged workspace is not checked again."""
+        schema = self.compute_schema() if schema is None else schema
         missing = sorted({m.table for m in self.ws.models} - set(schema))
         if missing:
             raise KpilotError(msg("table(s) {tables} are not loaded yet. Fix: run `kpilot load`.",
                                   tables=", ".join(missing)))
+        key = self._validation_key(schema)
+        marker = self.state_dir / VALIDATED_FILE
+        try:
+            if key is not None and marker.read_text(encoding="utf-8") == key:
+                return self.ws
+        except (OSError, UnicodeDecodeError):
+            pass
+        _, smap = read_yaml_file(self.file)
         issues = validate(self.ws, smap, schema)
         if any(i.severity == "error" for i in issues):
             raise WorkspaceInvalid(issues)
+        if key is not None:
+            try:
+                tmp = marker.with_name(f"{marker.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+                tmp.write_text(key, encoding="utf-8")
+                tmp.replace(marker)
+            except OSError:
+                pass  # a read-only state folder: the workspace is checked each time
         return self.ws
+
+    def _validation_key(self, schema: Mapping[str, Mapping[str, str]]) -> str | None:
+        """What a passed check depends on, hashed; None when kpilot.yaml cannot be read (the check says why)."""
+        try:
+            text = self.file.read_bytes()
+        except OSError:
+            return None
+        h = hashlib.sha256(f"{kpilot.__version__}\0".encode())
+        h.update(text + b"\0" + repr(self.ws).encode() + b"\0")
+        h.update(json.dumps({t: dict(c) for t, c in schema.items()}, sort_keys=True).encode())
+        return h.hexdigest()
 
     def computer(self, as_of: date | None = None) -> MetricComputer:
         """A computer at `as_of` (default today: materialized, incremental) or replaying a past date."""
-        ws = self._checked_workspace()
+        schema = self.compute_schema()
+        ws = self._checked_workspace(schema)
         replay = as_of is not None
-        return MetricComputer(DuckDBEngine(self.con), ws, self.compute_schema(), as_of=as_of or self.today(),
+        return MetricComputer(DuckDBEngine(self.con), ws, schema, as_of=as_of or self.today(),
                               replay=replay, store=self.con, engines=self.in_place.model_engines())
 
     def compute(self, *, progress: Progress | None = None) -> ComputeReport:
