@@ -48,11 +48,12 @@ def cause(kind: str, p: Mapping[str, Any], lang: str) -> str | None:
                                       first=said_period(p, lang, "cause_from"), second=said_period(p, lang, "cause_to"))
     if not leader:
         return None
+    lag_grain = p.get("lag_grain") or p.get("grain", "period")  # a weekly leader of a monthly KPI: weeks
     return tr("Leading cause: {leader} moved {change} in {period} against its usual level; it leads {name} by "
               "{lag} {grain}(s).").format(leader=leader, change=format_percent(p.get("leader_change"), lang,
                                                                                 digits=0, signed=True),
                                           period=p.get("leader_label", ""), name=p.get("name", ""),
-                                          lag=p.get("lag", ""), grain=tr(p.get("grain", "period")))
+                                          lag=p.get("lag", ""), grain=tr(lag_grain))
 
 
 def action(p: Mapping[str, Any], lang: str) -> str | None:

@@ -153,7 +153,7 @@ def signals(ins: Insights, statuses: Sequence[MetricStatus]) -> list[Signal]:
                        "projected": w.warning.projected, "target": w.warning.target,
                        "confidence": w.warning.confidence, "leader": leader.key, "leader_name": leader.label,
                        "leader_label": w.leader_label, "leader_change": w.warning.leader_change,
-                       "lag": w.warning.lag}
+                       "lag": w.warning.lag, "lag_grain": (w.grain or ws.metric(w.metric).grain).value}
             out.append(signal(w.metric, "early_warning", f"early_warning:{w.metric}", w.severity, True, 1, 1,
                               payload, frozenset({leader.key})))
     if ws.alerts.anomalies:
