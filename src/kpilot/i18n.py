@@ -50,7 +50,13 @@ PERIOD_COUNTS = {"day": (N_("{n} day"), N_("{n} days")), "week": (N_("{n} week")
 COUNTS = {"decisions_to_take": (N_("{n} decision to take this period."), N_("{n} decisions to take this period.")),
           "messages_waiting": (N_("{n} message waiting to be sent: the worker delivers it."),
                                N_("{n} messages waiting to be sent: the worker delivers them.")),
-          "attempts": (N_("{n} attempt"), N_("{n} attempts"))}
+          "attempts": (N_("{n} attempt"), N_("{n} attempts")),
+          "leading_indicators": (N_("{n} leading indicator"), N_("{n} leading indicators")),
+          "forecasts": (N_("{n} forecast"), N_("{n} forecasts")),
+          "early_warnings": (N_("{n} early warning"), N_("{n} early warnings")),
+          "anomalies": (N_("{n} anomaly"), N_("{n} anomalies")),
+          "metrics_audited": (N_("{n} metric audited"), N_("{n} metrics audited")),
+          "new_findings": (N_("{n} new finding"), N_("{n} new findings"))}
 # Forecasting methods in words (their keys are identifiers: ets_damped, seasonal_naive...).
 METHOD_WORDS = {"naive": N_("naive"), "seasonal_naive": N_("seasonal naive"), "drift": N_("drift"),
                 "ses": N_("simple exponential smoothing"), "ets_damped": N_("damped-trend ETS"), "theta": N_("Theta"),

@@ -100,6 +100,10 @@ def test_before_the_stop_nothing_is_stale_and_every_door_agrees(acme: tuple[Path
     table = kpilot("status", "-w", str(ws), "--as-of", "2026-11-20", "--lang", "en", state=state)
     assert table.returncode == 0, table.stderr
     assert "Evidence: November 2026: 2.4% (target 2.0%, off track)" in table.stdout
+    # Periods in words and each verdict with its shape, as on the pages.
+    assert "November 2026*" in table.stdout and "2026-11" not in table.stdout
+    assert ("▲ At risk" in table.stdout) == any(s["verdict"] == "at_risk" for s in statuses.values())
+    assert ("◆ Off track" in table.stdout) == any(s["verdict"] == "off_track" for s in statuses.values())
 
 
 def test_settings_saved_in_the_web_app_are_served_to_the_cli(acme: tuple[Path, Path]) -> None:

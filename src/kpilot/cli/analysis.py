@@ -27,6 +27,7 @@ from kpilot.cli.options import (
 from kpilot.i18n import (
     Translator,
     cause_sentences,
+    counted,
     format_day,
     format_forecast_evidence,
     format_percent,
@@ -338,8 +339,11 @@ def analyze(
         _json(summary)
         return
     language, tr = _lang(lang, ins)
-    out.print(tr("Analysed as of {date}: {edges} leading indicator(s), {forecasts} forecast(s), {warnings} early "
-                 "warning(s), {anomalies} anomaly(ies), {audit} metric(s) audited; {new} new finding(s).").format(
-        date=format_day(ins.as_of if isinstance(ins.as_of, date) else None, language), edges=summary["edges"],
-        forecasts=summary["forecasts"], warnings=summary["warnings"], anomalies=summary["anomalies"],
-        audit=summary["audit"], new=summary["new_findings"]))
+    out.print(tr("Analysed as of {date}: {edges}, {forecasts}, {warnings}, {anomalies}, {audit}; {new}.").format(
+        date=format_day(ins.as_of if isinstance(ins.as_of, date) else None, language),
+        edges=counted("leading_indicators", summary["edges"], language),
+        forecasts=counted("forecasts", summary["forecasts"], language),
+        warnings=counted("early_warnings", summary["warnings"], language),
+        anomalies=counted("anomalies", summary["anomalies"], language),
+        audit=counted("metrics_audited", summary["audit"], language),
+        new=counted("new_findings", summary["new_findings"], language)))

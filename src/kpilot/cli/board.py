@@ -42,13 +42,14 @@ from kpilot.i18n import (
     format_percent,
     format_value,
     format_verdict,
+    period_words,
     translator,
 )
 from kpilot.model import Direction, Grain, KpilotError
 from kpilot.model.errors import did_you_mean, msg, one_of
 from kpilot.model.periods import PERIOD_FORMS
 
-STATUS_DOT = {"green": "●", "amber": "●", "red": "●", "none": "○"}
+STATUS_DOT = {"green": "●", "amber": "▲", "red": "◆", "none": "○"}  # the verdicts' shapes, as on the pages
 
 
 class SeriesFmt(StrEnum):
@@ -75,7 +76,7 @@ def _status_table(statuses: list[Any], lang: str, tr: Translator) -> Table:
         else:
             decision = f"[dim]{tr('watching')}[/]"
         table.add_row(
-            mark, s.name, s.period_label + ("" if s.complete else "*"),
+            mark, s.name, period_words(s.period, s.grain.value, lang) + ("" if s.complete else "*"),
             format_value(s.value, s.unit, lang), format_value(s.target, s.unit, lang),
             format_percent(s.pacing, lang, digits=0) if s.pacing is not None else "—",
             f"[{style}]{STATUS_DOT.get(colour, '')} {verdict}[/]",
@@ -264,9 +265,10 @@ def demo(
             summary = Insights(svc, as_of=day).run_all()
     status(workspace=directory, state_dir=None, format=Fmt.table, as_of=day.isoformat() if day else None,
            all_metrics=False, lang=language)
-    out.print(tr("Analysis: {edges} leading indicator(s), {warnings} early warning(s), {anomalies} anomaly(ies) "
-                 "(kpilot leads, warnings, anomalies, forecast, audit -w {dir}).").format(
-        edges=summary["edges"], warnings=summary["warnings"], anomalies=summary["anomalies"], dir=directory))
+    out.print(tr("Analysis: {edges}, {warnings}, {anomalies} (kpilot leads, warnings, anomalies, forecast, audit -w "
+                 "{dir}).").format(edges=counted("leading_indicators", summary["edges"], language),
+                                   warnings=counted("early_warnings", summary["warnings"], language),
+                                   anomalies=counted("anomalies", summary["anomalies"], language), dir=directory))
     out.print(tr("Demo workspace: {dir} (edit {dir}/kpilot.yaml, then run kpilot status -w {dir}).").format(
         dir=directory))
     if serve:
