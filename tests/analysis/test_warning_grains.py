@@ -177,3 +177,13 @@ def test_a_weekly_lead_drop_warns_the_monthly_kpi_for_the_month_it_lands_in(tmp_
 
 def test_the_monthly_kpi_is_not_warned_when_the_weekly_leader_does_not_move(tmp_path: Path) -> None:
     assert _warnings(_workspace(tmp_path / "ws", dip=0.0), tmp_path / "state") == []
+
+
+def test_an_alert_says_the_lag_in_the_edge_grain() -> None:
+    from kpilot.alerting.compose import cause
+
+    p = {"name": "MRR", "grain": "month", "leader_name": "leads", "leader_label": "2026-W03", "leader_change": -0.4,
+         "lag": 5, "lag_grain": "week"}
+    said = cause("early_warning", p, "en") or ""
+    assert said.startswith("Leading cause: leads moved") and said.endswith("it leads MRR by 5 week(s).")
+    assert "5 month(s)" in (cause("early_warning", {**p, "lag_grain": None}, "en") or "")
