@@ -162,7 +162,7 @@ def warnings_cmd(
             projected=format_value(w.projected, unit, language),
             target=format_value(w.target, unit, language),
             confidence=format_percent(w.confidence, language, digits=0)))
-        grain = ins.ws.metric(f.metric).grain.value
+        grain = (f.grain or ins.ws.metric(f.metric).grain).value  # the lag's: weeks for a weekly leader
         out.print("   " + tr("because {leader} was {change} against its normal in {period}, {lag} earlier").format(
             leader=_name(ins, w.leader), change=format_percent(w.leader_change, language, signed=True),
             period=period_words(f.leader_period, grain, language), lag=periods_count(w.lag, grain, language)))
