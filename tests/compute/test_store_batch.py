@@ -56,3 +56,12 @@ def test_series_batch_writes_changed_series_only() -> None:
     assert states == [("m1", D2), ("m2", D3)]
     # A changed definition alone rewrites the series.
     assert st.write_series(con, "m1", "week", [D1, D2], vals, None, None, "def1 changed", D3)
+
+
+def test_group_reads_return_each_aggregate_its_own_rows() -> None:
+    con = _con()
+    st.write_aggregates(con, "week", [("a", {D1: 1.0, D2: 2.0}, None, _state(D2)), ("b", {D3: 3.0}, None, _state(D3))])
+    st.write_aggregates(con, "month", [("a", {D1: 9.0}, None, _state(D1))])
+    assert st.read_aggregates(con, ["a", "b", "c"], "week") == {"a": {D1: 1.0, D2: 2.0}, "b": {D3: 3.0}, "c": {}}
+    states = st.read_states(con, ["a", "c"], "week")
+    assert list(states) == ["a"] and states["a"].as_of == D2

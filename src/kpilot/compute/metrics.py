@@ -225,12 +225,15 @@ class MetricComputer:
     def _refresh_group(self, model_key: str, mode: str, time: str, grain: Grain, aggs: Sequence[Aggregate]) -> None:
         versions = self._current_versions(model_key)
         stale: list[tuple[Aggregate, date | None]] = []
+        ids = [a.id for a in aggs]
+        # The group's states and stored rows in one query each, not two per aggregate.
+        states = st.read_states(self.store, ids, grain.value) if self.store is not None else {}
+        stored = st.read_aggregates(self.store, ids, grain.value) if self.store is not None else {}
         for agg in aggs:
-            state = st.read_state(self.store, agg.id, grain.value) if self.store is not None else None
+            state = states.get(agg.id)
             fresh, since = self._since(model_key, mode, time, grain, state, versions)
             if fresh and state is not None and self.store is not None:
-                self._aggs[(agg.id, grain.value)] = _AggResult(st.read_aggregate(self.store, agg.id, grain.value),
-                                                               state.first, state.last)
+                self._aggs[(agg.id, grain.value)] = _AggResult(stored[agg.id], state.first, state.last)
             else:
                 stale.append((agg, since))
         if not stale:
@@ -246,7 +249,7 @@ class MetricComputer:
             fresh_rows = {p: r[i] for p, r in rows.items()}
             result = fresh_rows
             if self.store is not None and since is not None:
-                kept = st.read_aggregate(self.store, agg.id, grain.value)
+                kept = stored[agg.id]
                 result = {p: v for p, v in kept.items() if p < since}
                 result.update(fresh_rows)
                 self.report.aggregates_incremental += 1

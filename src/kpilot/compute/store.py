@@ -68,6 +68,24 @@ def read_aggregate(con: duckdb.DuckDBPyConnection, agg_id: str, grain: str) -> d
     return {p: v for p, v in rows}
 
 
+def read_states(con: duckdb.DuckDBPyConnection, agg_ids: Sequence[str], grain: str) -> dict[str, AggState]:
+    """The recorded state of each of `agg_ids` that has one, in one query."""
+    rows = con.execute("SELECT agg_id, versions, as_of, first, last FROM kpilot.agg_state WHERE grain = ? "
+                       "AND list_contains(?::VARCHAR[], agg_id)", [grain, list(agg_ids)]).fetchall()
+    return {r[0]: AggState(json.loads(r[1]), r[2], r[3], r[4]) for r in rows}
+
+
+def read_aggregates(con: duckdb.DuckDBPyConnection, agg_ids: Sequence[str], grain: str
+                    ) -> dict[str, dict[date, float | None]]:
+    """The stored rows of each of `agg_ids` (an empty dict for one without rows), in one query."""
+    out: dict[str, dict[date, float | None]] = {a: {} for a in agg_ids}
+    rows = con.execute("SELECT agg_id, period, value FROM kpilot.aggregates WHERE grain = ? "
+                       "AND list_contains(?::VARCHAR[], agg_id)", [grain, list(agg_ids)]).fetchall()
+    for agg_id, p, v in rows:
+        out[agg_id][p] = v
+    return out
+
+
 def write_aggregates(con: duckdb.DuckDBPyConnection, grain: str,
                      batch: Sequence[tuple[str, dict[date, float | None], date | None, AggState]]) -> None:
     """Replace each aggregate's rows from its `since` on (all rows when None) and record its state.
