@@ -99,9 +99,10 @@ def warning_view(f: EarlyWarningFinding, page: Page) -> WarningView:
                   "({confidence} chance of missing it)").format(
         kpi=metric_name(f.metric, page), period=page.period(f.period, grain), projected=page.value(w.projected, unit),
         target=page.value(w.target, unit), confidence=page.percent(w.confidence))
+    lead = f.grain or grain  # the leader's periods and the lag: the edge's grain (weeks)
     because = tr("because {leader} was {change} against its normal in {period}, {lag} earlier").format(
         leader=metric_name(w.leader, page), change=page.percent(w.leader_change, digits=1, signed=True),
-        period=page.period(f.leader_period, grain), lag=periods_count(w.lag, grain.value, page.lang))
+        period=page.period(f.leader_period, lead), lag=periods_count(w.lag, lead.value, page.lang))
     d = f.decision
     action = f"{page.team(d.owner)} — {d.action}" if d else None
     return WarningView(severity=f.severity, headline=headline, because=because, action=action)
