@@ -22,7 +22,7 @@ from kpilot.compute.metrics import MetricComputer
 from kpilot.model import load_workspace
 from kpilot.service import WorkspaceService
 from tests.conftest import ACME_TABLES
-from tests.sources.test_in_place import BALANCES, CUSTOMERS, FULL_METRICS, FULL_MODELS, SUBS
+from tests.sources.test_in_place import BALANCES, CUSTOMERS, FULL_METRICS, FULL_MODELS, SUBS, series_of
 
 AS_OF = date(2026, 11, 26)
 
@@ -76,24 +76,6 @@ def _workspace(ws: Path, source: dict[str, Any]) -> None:
     (ws / "kpilot.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
-def _series_of(ws: Path, state: Path) -> dict[str, Any]:
-    """Each metric's series and breakdowns, as the service computes them (files loaded first, if any)."""
-    with WorkspaceService(ws, state_dir=state) as svc:
-        assert [str(i) for i in svc.validate() if i.severity == "error"] == []
-        svc.load()
-        svc.compute()
-        mc = svc.computer()
-        out: dict[str, Any] = {"engines": sorted({e.dialect for e in mc.engines.values()})}
-        for key in [m["key"] for m in FULL_METRICS]:
-            s = mc.series(key)
-            out[key] = (s.periods, [None if math.isnan(v) else v for v in s.values])
-        for key, dim in (("active_mrr", "plan"), ("new_plans", "plan"), ("balance", "account")):
-            parts = mc.breakdown(key, [dim])
-            out[f"{key}/{dim}"] = {k: (s.periods, [None if math.isnan(v) else v for v in s.values])
-                                   for k, s in parts.items()}
-    return out
-
-
 def assert_same_as_loaded(tmp_path: Path, engine_source: dict[str, Any]) -> None:
     """Every construct computed in place by the engine source equals the same Parquet files loaded and computed
     in the warehouse (DuckDB)."""
@@ -103,8 +85,8 @@ def assert_same_as_loaded(tmp_path: Path, engine_source: dict[str, Any]) -> None
     _workspace(tmp_path / "loaded", {"key": "shop", "type": "parquet", "path": "data/", "tables": tables})
     _workspace(tmp_path / "inplace", {"key": "shop", **engine_source,
                                       "tables": {t: {"path": f"data/{f}"} for t, f in tables.items()}})
-    loaded = _series_of(tmp_path / "loaded", tmp_path / "state_loaded")
-    in_place = _series_of(tmp_path / "inplace", tmp_path / "state_inplace")
+    loaded = series_of(tmp_path / "loaded", tmp_path / "state_loaded", sync=False)
+    in_place = series_of(tmp_path / "inplace", tmp_path / "state_inplace", sync=False)
     assert loaded.pop("engines") == [] and in_place.pop("engines") == [_DIALECTS[engine_source["type"]]]
     assert set(loaded) == set(in_place)
     for key, value in loaded.items():

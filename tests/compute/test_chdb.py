@@ -28,22 +28,13 @@ from kpilot.model.source_checks import missing_package
 from kpilot.model.workspace import Source
 from kpilot.service import WorkspaceService
 from tests.cli.test_acme_cli import kpilot
-from tests.compute.engine_cases import acme_parquet, assert_acme_equal, assert_same_as_loaded, assert_times_as_loaded
+from tests.compute.engine_cases import assert_acme_equal, assert_same_as_loaded, assert_times_as_loaded
 from tests.conftest import ACME_TABLES
 
 
 @pytest.fixture(scope="module")
-def lake(acme_raw: duckdb.DuckDBPyConnection, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace folder holding acme's tables as Parquet files under data/."""
-    root = tmp_path_factory.mktemp("lake")
-    acme_parquet(acme_raw, root / "data")
-    return root
-
-
-@pytest.fixture(scope="module")
-def chdb_acme(lake: Path, acme_dir: Path, acme_raw: duckdb.DuckDBPyConnection):
-    schema = {t: {r[0]: r[1] for r in acme_raw.execute(f"DESCRIBE {t}").fetchall()} for t in ACME_TABLES}
-    ws, _ = load_workspace(acme_dir, schema)
+def chdb_acme(lake: Path, acme_dir: Path, acme_schema: dict[str, dict[str, str]]):
+    ws, _ = load_workspace(acme_dir, acme_schema)
     source = Source(key="lake", type="chdb", tables={t: {"path": f"data/{t}.parquet"} for t in ACME_TABLES})
     engine = open_source_engine(source, ws, lake)
     yield engine

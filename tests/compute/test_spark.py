@@ -24,7 +24,6 @@ from kpilot.model.workspace import Source
 from kpilot.service import WorkspaceService
 from tests.cli.test_acme_cli import kpilot
 from tests.compute.engine_cases import (
-    acme_parquet,
     assert_acme_equal,
     assert_same_as_loaded,
     assert_times_as_loaded,
@@ -35,17 +34,9 @@ MASTER = "local[2]"
 
 
 @pytest.fixture(scope="module")
-def lake(acme_raw: duckdb.DuckDBPyConnection, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("lake")
-    acme_parquet(acme_raw, root / "data")
-    return root
-
-
-@pytest.fixture(scope="module")
-def spark_acme(lake: Path, acme_dir: Path, acme_raw: duckdb.DuckDBPyConnection):
+def spark_acme(lake: Path, acme_dir: Path, acme_schema: dict[str, dict[str, str]]):
     """acme's Parquet files as the tables of a Spark source; the module's one Spark session underneath."""
-    schema = {t: {r[0]: r[1] for r in acme_raw.execute(f"DESCRIBE {t}").fetchall()} for t in ACME_TABLES}
-    ws, _ = load_workspace(acme_dir, schema)
+    ws, _ = load_workspace(acme_dir, acme_schema)
     source = Source(key="lake", type="spark", master=MASTER,
                     tables={t: {"path": f"data/{t}.parquet", "format": "parquet"} for t in ACME_TABLES})
     engine = open_source_engine(source, ws, lake)
@@ -74,7 +65,7 @@ def test_naive_times_and_instants_on_spark_are_bucketed_as_in_the_warehouse(spar
 
 @pytest.mark.spark
 def test_a_division_by_zero_on_spark_equals_duckdb(spark_acme: OwnedEngine, tmp_path: Path, acme_dir: Path,
-                                                   acme_raw) -> None:
+                                                   acme_schema: dict[str, dict[str, str]]) -> None:
     """Infinity, -Infinity, NaN or NULL as DuckDB computes them, where Spark's ANSI mode would fail."""
     rows = "(1, 3.0, 0.0), (2, -2.0, 0.0), (3, 0.0, 0.0), (4, NULL, 0.0), (5, 1.0, NULL), (6, 7.0, 2.0)"
     con = duckdb.connect()
@@ -83,8 +74,7 @@ def test_a_division_by_zero_on_spark_equals_duckdb(spark_acme: OwnedEngine, tmp_
     con.execute(f"COPY t TO '{tmp_path / 'data' / 't.parquet'}' (FORMAT parquet)")
     query = "SELECT id, a / b AS r, sum(a) / sum(b) AS s FROM t GROUP BY id, a, b ORDER BY id"
     expected = con.execute(query).fetchall()
-    schema = {t: {r[0]: r[1] for r in acme_raw.execute(f"DESCRIBE {t}").fetchall()} for t in ACME_TABLES}
-    ws, _ = load_workspace(acme_dir, schema)
+    ws, _ = load_workspace(acme_dir, acme_schema)
     engine = open_source_engine(Source(key="t", type="spark", master=MASTER, tables={"t": {"path": "data/t.parquet"}}),
                                 ws, tmp_path)
     try:
@@ -126,18 +116,18 @@ def test_a_query_reading_anything_but_the_declared_tables_is_refused_on_spark(sp
 
 @pytest.mark.spark
 def test_a_table_of_the_spark_catalog_is_computed_by_its_name(spark_acme: OwnedEngine, lake: Path, acme_dir: Path,
-                                                              acme_raw) -> None:
+                                                              acme_raw: duckdb.DuckDBPyConnection,
+                                                              acme_schema: dict[str, dict[str, str]]) -> None:
     """`{table: database.name}`: here a global temporary view (database `global_temp`) of the process's session."""
     from kpilot.compute.engine_spark import root_session
 
     root = root_session(MASTER, None)
     root.read.parquet(str(lake / "data" / "deals.parquet")).createOrReplaceGlobalTempView("crm_deals")
-    schema = {t: {r[0]: r[1] for r in acme_raw.execute(f"DESCRIBE {t}").fetchall()} for t in ACME_TABLES}
-    ws, _ = load_workspace(acme_dir, schema)
+    ws, _ = load_workspace(acme_dir, acme_schema)
     source = Source(key="crm", type="spark", master=MASTER, tables={"deals": "global_temp.crm_deals"})
     engine = open_source_engine(source, ws, lake)
     try:
-        assert engine.columns("deals") == schema["deals"]
+        assert engine.columns("deals") == acme_schema["deals"]
         got = engine.query(sqlglot.parse_one("SELECT count(*) AS n, sum(amount_eur) AS s FROM deals"))
         expected = acme_raw.execute("SELECT count(*), sum(amount_eur) FROM deals").fetchone()
         assert expected is not None
@@ -151,9 +141,8 @@ def test_a_table_of_the_spark_catalog_is_computed_by_its_name(spark_acme: OwnedE
 
 @pytest.mark.spark
 def test_a_delta_table_without_delta_lake_is_a_clear_error(spark_acme: OwnedEngine, lake: Path, acme_dir: Path,
-                                                           acme_raw) -> None:
-    schema = {t: {r[0]: r[1] for r in acme_raw.execute(f"DESCRIBE {t}").fetchall()} for t in ACME_TABLES}
-    ws, _ = load_workspace(acme_dir, schema)
+                                                           acme_schema: dict[str, dict[str, str]]) -> None:
+    ws, _ = load_workspace(acme_dir, acme_schema)
     source = Source(key="lake", type="spark", master=MASTER,
                     tables={"leads": {"path": "data/leads.parquet", "format": "delta"}})
     with pytest.raises(KpilotError, match="Delta tables need Delta Lake on the Spark session"):

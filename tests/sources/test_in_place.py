@@ -508,10 +508,13 @@ def _full_ws(ws: Path, source: dict[str, Any], mode: str) -> None:
     (ws / "kpilot.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
-def _series_of(ws: Path, state: Path) -> dict[str, Any]:
+def series_of(ws: Path, state: Path, *, sync: bool = True) -> dict[str, Any]:
+    """Each metric's series and breakdowns, as the service computes them (the sources synced first, with `sync`;
+    files loaded)."""
     with WorkspaceService(ws, state_dir=state) as svc:
         assert [str(i) for i in svc.validate() if i.severity == "error"] == []
-        svc.sync()
+        if sync:
+            svc.sync()
         svc.load()
         svc.compute()
         mc = svc.computer()
@@ -529,8 +532,8 @@ def _series_of(ws: Path, state: Path) -> dict[str, Any]:
 def _same_in_place_and_copied(tmp_path: Path, source: dict[str, Any]) -> None:
     _full_ws(tmp_path / "copy", source, "copy")
     _full_ws(tmp_path / "inplace", source, "in_place")
-    copied = _series_of(tmp_path / "copy", tmp_path / "state_copy")
-    in_place = _series_of(tmp_path / "inplace", tmp_path / "state_inplace")
+    copied = series_of(tmp_path / "copy", tmp_path / "state_copy")
+    in_place = series_of(tmp_path / "inplace", tmp_path / "state_inplace")
     assert copied.pop("engines") == [] and in_place.pop("engines") == [source["type"]]
     assert set(copied) == set(in_place)
     for key, value in copied.items():

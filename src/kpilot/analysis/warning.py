@@ -19,7 +19,7 @@ period in seven) and CONFIDENCE = 0.6.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,6 +103,19 @@ def leader_move(values: np.ndarray, index: int, window: int = BASELINE) -> tuple
     return (float(x) - med) / scale, med, rel
 
 
+def _leading(follower_key: str, leaders: Mapping[str, np.ndarray], edges: Sequence[EdgeLike], n: int
+             ) -> Iterator[tuple[EdgeLike, np.ndarray]]:
+    """The edges that lead the follower (a positive lag, a leader given), each with its leader's values on the
+    follower's spine of `n` periods."""
+    for edge in edges:
+        if edge.follower != follower_key or edge.leader not in leaders or edge.lag < 1:
+            continue
+        lead = np.asarray(leaders[edge.leader], dtype=float)
+        if len(lead) != n:
+            raise ValueError(f"leader {edge.leader} has {len(lead)} periods, the follower {n}")
+        yield edge, lead
+
+
 def early_warnings(follower_key: str, follower: np.ndarray, leaders: Mapping[str, np.ndarray],
                    edges: Sequence[EdgeLike], targets: Sequence[float | None], *, direction: str,
                    amber: float) -> list[EarlyWarning]:
@@ -115,12 +128,7 @@ def early_warnings(follower_key: str, follower: np.ndarray, leaders: Mapping[str
     n = len(follower)
     sign = 1.0 if direction == "up" else -1.0
     out: list[EarlyWarning] = []
-    for edge in edges:
-        if edge.follower != follower_key or edge.leader not in leaders or edge.lag < 1:
-            continue
-        lead = np.asarray(leaders[edge.leader], dtype=float)
-        if len(lead) != n:
-            raise ValueError(f"leader {edge.leader} has {len(lead)} periods, the follower {n}")
+    for edge, lead in _leading(follower_key, leaders, edges, n):
         # The leader's last `lag` periods drive the follower's next `lag` ones.
         moves = _moves(lead, n, edge.lag, edge.correlation, sign)
         if not moves:
@@ -169,12 +177,7 @@ def rolled_up_warnings(follower_key: str, follower: np.ndarray, leaders: Mapping
     n = len(follower)
     sign = 1.0 if direction == "up" else -1.0
     out: list[EarlyWarning] = []
-    for edge in edges:
-        if edge.follower != follower_key or edge.leader not in leaders or edge.lag < 1:
-            continue
-        lead = np.asarray(leaders[edge.leader], dtype=float)
-        if len(lead) != n:
-            raise ValueError(f"leader {edge.leader} has {len(lead)} periods, the follower {n}")
+    for edge, lead in _leading(follower_key, leaders, edges, n):
         moves = {m[0]: m for m in _moves(lead, n, edge.lag, edge.correlation, sign)}
         if not moves:
             continue
