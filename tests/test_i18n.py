@@ -99,3 +99,18 @@ def test_counts_say_their_plural() -> None:
     assert counted("decisions_to_take", 3, "en") == "3 decisions to take this period."
     assert counted("decisions_to_take", 0, "fr") == "0 décision à prendre sur cette période."  # French: 0 is singular
     assert counted("attempts", 2, "fr") == "2 tentatives"
+
+
+def test_any_number_is_written_without_an_error() -> None:
+    """Huge, tiny, signed, non-finite or missing values, in every unit and language: some text, never an
+    exception (the full form of a huge value falls back to the short one)."""
+    from kpilot.i18n import format_full, format_values
+
+    values = [0, -0.0, 1e-12, -1e-12, 999_999.5, 1e6, -1e6, 1e15, 1e30, -1e30, float("nan"), float("inf"),
+              -float("inf"), None, 2**63, 0.005]
+    for unit in (None, "", "EUR", "USD", "percent", "count", "leads", "days", "points", "currency"):
+        for lang in ("fr", "en"):
+            for v in values:
+                assert format_value(v, unit, lang) and format_full(v, unit, lang)
+            assert len(format_values(values, unit, lang)) == len(values)
+    assert format_full(1e30, "EUR", "en") == format_value(1e30, "EUR", "en")

@@ -103,6 +103,7 @@ def is_currency(unit: str | None) -> bool:
     return bool(unit) and len(unit or "") == 3 and (unit or "").isalpha() and (unit or "").isupper()
 
 
+FULL_UP_TO = 1e15  # the largest value written in full (a hover text's full amount)
 COMPACT_FROM = 1_000_000  # from a million on, money and numbers are written short: "€1.23M", "1,23 M €"
 # Units of things counted one by one: shown as whole numbers (a paced or forecast count of 41.3 reads "41").
 COUNT_UNITS = ("count", "people", "customers", "orders", "leads", "sessions")
@@ -143,7 +144,8 @@ def _format(value: float | None, unit: str | None, lang: str, currency: str | No
     u = (unit or "").strip()
     if u.lower() in ("percent", "%", "pct"):
         return format_percent(value, lang)
-    short = form == "short" or (form == "auto" and abs(value) >= COMPACT_FROM)
+    # Beyond FULL_UP_TO a number has no sensible full form (and babel's decimals cannot write it): short then.
+    short = form == "short" or (form == "auto" and abs(value) >= COMPACT_FROM) or abs(value) >= FULL_UP_TO
     if is_currency(u) or u.lower() == "currency":
         code = u if is_currency(u) else (currency or "EUR")
         if short:
@@ -171,8 +173,11 @@ def format_percent(value: float | None, lang: str, *, digits: int = 1, signed: b
     if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
         return "—"
     loc = LOCALES.get(lang, "en_US")
-    body = format_decimal(abs(value) * 100 if signed else value * 100, locale=loc,
-                          format="#,##0" + ("." + "0" * digits if digits else ""))
+    shown = abs(value) * 100 if signed else value * 100
+    if abs(shown) >= FULL_UP_TO:  # no sensible full form (babel's decimals cannot write it): short
+        body = format_compact_decimal(shown, locale=loc, fraction_digits=1)
+    else:
+        body = format_decimal(shown, locale=loc, format="#,##0" + ("." + "0" * digits if digits else ""))
     sign = ("+" if value >= 0 else "−") if signed else ""
     return f"{sign}{body}\u202f%" if lang == "fr" else f"{sign}{body}%"
 
