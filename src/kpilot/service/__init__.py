@@ -98,7 +98,7 @@ class WorkspaceService:
             self.ws, self.settings_problem = self.base, exc
         return self.ws
 
-    def save_settings(self, key: str, fields: Mapping[str, object]) -> Workspace:
+    def save_settings(self, key: str, fields: Mapping[str, object], *, by: str | None = None) -> Workspace:
         """Change a metric's editable settings (targets, bands, owners, decision; None: back to kpilot.yaml's),
         checked by kpilot.yaml's rules first; raises WorkspaceInvalid (nothing saved) when one breaks them."""
         if key not in self.base.metric_keys:
@@ -109,24 +109,24 @@ class WorkspaceService:
         edited = {**stored.get(key, {}), **{f: as_json(v) for f, v in fields.items()}}
         back = [f for f, v in fields.items() if v is None]
         merged = apply_overrides(self.base, {**stored, key: {f: v for f, v in edited.items() if f not in back}})
-        return self.keep_settings(key, merged.metric(key))
+        return self.keep_settings(key, merged.metric(key), by=by)
 
-    def keep_settings(self, key: str, edited: Metric) -> Workspace:
+    def keep_settings(self, key: str, edited: Metric, *, by: str | None = None) -> Workspace:
         """Keep as settings the editable fields of `edited` (a metric already checked) that differ from kpilot.yaml;
         the others go back to kpilot.yaml's."""
         store = self.app_store()
         changed, same = changed_fields(self.base.metric(key), edited)
         for name in same:
-            store.clear_override(self.base.workspace, key, name)
+            store.clear_override(self.base.workspace, key, name, user=by)
         for name, value in changed.items():
-            store.set_override(self.base.workspace, key, name, value)
+            store.set_override(self.base.workspace, key, name, value, user=by)
         return self.apply_settings()
 
-    def reset_settings(self, key: str) -> Workspace:
+    def reset_settings(self, key: str, *, by: str | None = None) -> Workspace:
         """Drop every saved setting of a metric: kpilot.yaml's values again."""
         store = self.app_store()
         for name in self.settings().get(key, {}):
-            store.clear_override(self.base.workspace, key, name)
+            store.clear_override(self.base.workspace, key, name, user=by)
         return self.apply_settings()
 
     # --- state ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kpilot.model import KpilotError
 from kpilot.model.errors import N_, msg
 from kpilot.model.periods import period_range
+from kpilot.store.accounts import Accounts, record_change
 from kpilot.store.alert_log import AlertLog, json_safe
 from kpilot.store.models import (
     AnnotationRow,
@@ -217,7 +218,7 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-class AppStore(AlertLog):
+class AppStore(AlertLog, Accounts):
     """The application database of a kpilot server (thread-safe: one short session per call)."""
 
     def __init__(self, url: str | None = None, *, state_dir: Path):
@@ -265,6 +266,7 @@ class AppStore(AlertLog):
         with self._session() as s:
             row = s.scalars(select(OverrideRow).where(OverrideRow.workspace == workspace, OverrideRow.metric == metric,
                                                       OverrideRow.field == field)).one_or_none()
+            before = None if row is None else row.value
             if row is None:
                 s.add(OverrideRow(workspace=workspace, metric=metric, field=field, value=value, updated_at=_now(),
                                   user=user))
@@ -272,13 +274,16 @@ class AppStore(AlertLog):
                 row.value = value
                 row.updated_at = _now()
                 row.user = user
+            if before != value:
+                record_change(s, workspace, user, "setting", f"{metric}.{field}", before, value)
 
-    def clear_override(self, workspace: str, metric: str, field: str) -> None:
+    def clear_override(self, workspace: str, metric: str, field: str, *, user: str | None = None) -> None:
         """Go back to kpilot.yaml's value of `field` (nothing happens when it was not overridden)."""
         with self._session() as s:
             row = s.scalars(select(OverrideRow).where(OverrideRow.workspace == workspace, OverrideRow.metric == metric,
                                                       OverrideRow.field == field)).one_or_none()
             if row is not None:
+                record_change(s, workspace, user, "setting", f"{metric}.{field}", row.value, None)
                 s.delete(row)
 
     # --- decision log ------------------------------------------------------------------------------
@@ -313,15 +318,22 @@ class AppStore(AlertLog):
         with self._session() as s:
             s.add(row)
             s.flush()
-            return DecisionRecord.of(row)
+            record = DecisionRecord.of(row)
+            record_change(s, workspace, user, "decision", f"{metric} #{row.id}", None,
+                          {"period": period, "action": action, "owner": owner, "status": status, "note": note,
+                           "expected_effect": expected_effect, "review_on": review_on})
+            return record
 
     def update_decision(self, workspace: str, decision_id: int, *, status: str,
-                        note: str | None = None) -> DecisionRecord:
+                        note: str | None = None, user: str | None = None) -> DecisionRecord:
         """Change a decision's status (and its note, when given)."""
         _check_status(status)
         _check_texts("decision", {"note": (note, TEXT_MAX)})
         with self._session() as s:
             row = _decision_row(s, workspace, decision_id)
+            record_change(s, workspace, user, "decision", f"{row.metric} #{row.id}",
+                          {"status": row.status, "note": row.note},
+                          {"status": status, "note": row.note if note is None else note})
             row.status = status
             if note is not None:
                 row.note = note
@@ -360,6 +372,8 @@ class AppStore(AlertLog):
         with self._session() as s:
             s.add(row)
             s.flush()
+            record_change(s, workspace, user, "annotation", f"{metric} #{row.id}", None,
+                          {"period": period, "text": text})
             return AnnotationRecord.of(row)
 
     # --- pushes ------------------------------------------------------------------------------------
@@ -440,6 +454,8 @@ class AppStore(AlertLog):
                        user: str | None = None) -> None:
         with self._session() as s:
             row = _credential_row(s, workspace, source, name)
+            # The audit log says that a credential changed, never its value (not even encrypted).
+            record_change(s, workspace, user, "credential", f"{source}.{name}", None if row is None else "set", "set")
             if row is None:
                 s.add(CredentialRow(workspace=workspace, source=source, name=name, value=ciphertext,
                                     updated_at=_now(), user=user))
@@ -462,12 +478,13 @@ class AppStore(AlertLog):
                 select(CredentialRow.source, CredentialRow.name, CredentialRow.updated_at)
                 .where(CredentialRow.workspace == workspace).order_by(CredentialRow.source, CredentialRow.name))]
 
-    def delete_credential(self, workspace: str, source: str, name: str) -> bool:
+    def delete_credential(self, workspace: str, source: str, name: str, *, user: str | None = None) -> bool:
         """Remove a credential; False when there was none."""
         with self._session() as s:
             row = _credential_row(s, workspace, source, name)
             if row is None:
                 return False
+            record_change(s, workspace, user, "credential", f"{source}.{name}", "set", None)
             s.delete(row)
             return True
 
