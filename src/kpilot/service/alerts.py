@@ -375,13 +375,13 @@ def deliver(svc: WorkspaceService, environ: Mapping[str, str], *, now: datetime 
     return deliver_due(store or svc.app_store(), svc.ws, {**environ, **svc.alert_secrets()}, now=now)
 
 
-def acknowledge(svc: WorkspaceService, alert_id: int, by: str | None) -> AlertRecord:
-    """Someone owns the alert: no more messages about it until it resolves."""
+def acknowledge(svc: WorkspaceService, alert_id: int, by: str | None, *, actor: str | None = None) -> AlertRecord:
+    """Someone owns the alert: no more messages about it until it resolves. `actor`: who asked (the audit log)."""
     _open_alert(svc, alert_id)
-    return _set_state(svc, alert_id, "acknowledged", by=by)
+    return _set_state(svc, alert_id, "acknowledged", by=by, actor=actor)
 
 
-def snooze(svc: WorkspaceService, alert_id: int, until: date) -> AlertRecord:
+def snooze(svc: WorkspaceService, alert_id: int, until: date, *, actor: str | None = None) -> AlertRecord:
     """No message about the alert before `until` (a day after today); if its condition still holds then, it fires
     again."""
     _open_alert(svc, alert_id)
@@ -390,7 +390,7 @@ def snooze(svc: WorkspaceService, alert_id: int, until: date) -> AlertRecord:
         raise StoreInvalid(msg("an alert is snoozed until a day after today; {day} is not. Fix: pick a later day, "
                                "e.g. {example}.", day=until.isoformat(),
                                example=(today + timedelta(days=7)).isoformat()))
-    return _set_state(svc, alert_id, "snoozed", until=until.isoformat())
+    return _set_state(svc, alert_id, "snoozed", until=until.isoformat(), actor=actor)
 
 
 def _open_alert(svc: WorkspaceService, alert_id: int) -> AlertRecord:

@@ -141,8 +141,9 @@ def answered_alert(store: AppStore, workspace: str, alert_id: int, key: str) -> 
 
 def decide(svc: WorkspaceService, key: str, *, action: str, by: str | None = None, owner: str | None = None,
            expected_effect: str | None = None, review_on: date | None = None, alert_id: int | None = None,
-           today: date | None = None) -> DecisionRecord:
-    """Record a decision about a KPI (from an alert, a page, the API or the CLI), with its counterfactual."""
+           today: date | None = None, actor: str | None = None) -> DecisionRecord:
+    """Record a decision about a KPI (from an alert, a page, the API or the CLI), with its counterfactual. `by`:
+    who decided; `actor`: who recorded it (the audit log; default `by`)."""
     if key not in svc.ws.metric_keys:
         raise StoreNotFound(msg("unknown metric '{metric}'", metric=key))
     metric = svc.ws.metric(key)
@@ -157,11 +158,11 @@ def decide(svc: WorkspaceService, key: str, *, action: str, by: str | None = Non
     record = store.add_decision(
         svc.ws.workspace, key, period=period, action=action, owner=owner or (rule.owner if rule else None),
         user=by, expected_effect=expected_effect, expected_change=expected_change(expected_effect),
-        review_on=review.isoformat(), alert_id=alert_id, baseline=baseline(svc, key, day, review))
+        review_on=review.isoformat(), alert_id=alert_id, baseline=baseline(svc, key, day, review), actor=actor)
     if alert_id is not None:
         # The alert is answered: someone owns it now, and no more messages are sent about it until it resolves.
         with suppress(ValueError):  # resolved meanwhile: nothing left to acknowledge
-            store.set_alert_state(svc.ws.workspace, alert_id, "acknowledged", by=by or record.owner)
+            store.set_alert_state(svc.ws.workspace, alert_id, "acknowledged", by=by or record.owner, actor=actor)
     return record
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kpilot.model.errors import msg
+from kpilot.store.accounts import record_change
 from kpilot.store.models import AlertRow, OutboxRow
 
 ALERT_STATES = ("pending", "firing", "acknowledged", "snoozed", "resolved")
@@ -188,7 +189,7 @@ class AlertLog:
         return ids
 
     def set_alert_state(self: _Sessions, workspace: str, alert_id: int, state: str, *, by: str | None = None,
-                        until: str | None = None) -> AlertRecord | None:
+                        until: str | None = None, actor: str | None = None) -> AlertRecord | None:
         """Acknowledge or snooze (until a date) an open alert; None when there is no such alert."""
         with self._session() as s:
             row = s.get(AlertRow, alert_id)
@@ -197,6 +198,9 @@ class AlertLog:
             if row.state == "resolved":
                 raise ValueError(msg("alert {id} is resolved already: there is nothing left to acknowledge or snooze.",
                                      id=alert_id))
+            record_change(s, workspace, actor or by, "alert", f"{row.metric} #{row.id}",
+                          {"state": row.state, "snoozed_until": row.snoozed_until},
+                          {"state": state, "snoozed_until": until if state == "snoozed" else None})
             row.state = state
             row.acknowledged_by = by if state == "acknowledged" else row.acknowledged_by
             row.snoozed_until = until if state == "snoozed" else None

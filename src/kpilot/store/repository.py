@@ -300,7 +300,7 @@ class AppStore(AlertLog, Accounts):
                      status: str = "open", note: str | None = None, user: str | None = None,
                      expected_effect: str | None = None, expected_change: float | None = None,
                      review_on: str | None = None, alert_id: int | None = None,
-                     baseline: dict[str, Any] | None = None) -> DecisionRecord:
+                     baseline: dict[str, Any] | None = None, actor: str | None = None) -> DecisionRecord:
         _check_status(status)
         if not action.strip():
             raise StoreInvalid(msg("a decision needs an action. Fix: say what was decided."))
@@ -319,14 +319,14 @@ class AppStore(AlertLog, Accounts):
             s.add(row)
             s.flush()
             record = DecisionRecord.of(row)
-            record_change(s, workspace, user, "decision", f"{metric} #{row.id}", None,
+            record_change(s, workspace, actor or user, "decision", f"{metric} #{row.id}", None,
                           {"period": period, "action": action, "owner": owner, "status": status, "note": note,
                            "expected_effect": expected_effect, "review_on": review_on})
             return record
 
     def update_decision(self, workspace: str, decision_id: int, *, status: str,
                         note: str | None = None, user: str | None = None) -> DecisionRecord:
-        """Change a decision's status (and its note, when given)."""
+        """Change a decision's status (and its note, when given); `user` is who changed it (the audit log)."""
         _check_status(status)
         _check_texts("decision", {"note": (note, TEXT_MAX)})
         with self._session() as s:

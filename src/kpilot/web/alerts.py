@@ -14,7 +14,7 @@ from kpilot.model import KpilotError
 from kpilot.model.errors import msg
 from kpilot.service import AlertRecord
 from kpilot.service import alerts as service
-from kpilot.web import alert_views, views
+from kpilot.web import alert_views, auth, views
 from kpilot.web.settings import Forms, form_field
 from kpilot.web.state import WorkspaceGate
 
@@ -27,18 +27,26 @@ class NotFound(KpilotError):
     status = 404
 
 
-def acknowledge(gate: WorkspaceGate, alert_id: int, by: str | None) -> AlertRecord:
+def acknowledge(gate: WorkspaceGate, alert_id: int, by: str | None, actor: str | None = None) -> AlertRecord:
     """Acknowledge through the service (which refuses an unknown alert, 404, or a resolved one, 409): no more
-    messages about the alert until it resolves."""
+    messages about the alert until it resolves. `by`: who takes it (default: who asks)."""
     with gate.service() as svc:
-        return service.acknowledge(svc, alert_id, by)
+        return service.acknowledge(svc, alert_id, by or actor, actor=actor)
 
 
-def snooze(gate: WorkspaceGate, alert_id: int, until: str) -> AlertRecord:
+def snooze(gate: WorkspaceGate, alert_id: int, until: str, actor: str | None = None) -> AlertRecord:
     """Snooze through the service until a day after today (the service refuses another day, 422)."""
     day = views.a_day(until)
     with gate.service() as svc:
-        return service.snooze(svc, alert_id, day)
+        return service.snooze(svc, alert_id, day, actor=actor)
+
+
+def may_change_alert(request: Request, gate: WorkspaceGate, alert_id: int) -> None:
+    """Forbidden unless the asker may change the KPI the alert is about (an unknown alert: the change says 404)."""
+    ws = gate.primary.ws
+    found = gate.store.alert(ws.workspace, alert_id)
+    if found is not None and found.metric in ws.metric_keys:
+        auth.require_change(request, ws.metric(found.metric).owners)
 
 
 def retry(gate: WorkspaceGate, message_id: int) -> None:
@@ -67,23 +75,29 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
                            failed=[alert_views.outbox_row(m, page) for m in failed], waiting=len(waiting),
                            first_snooze_day=(gate.today() + timedelta(days=1)).isoformat())
 
-    async def change(request: Request, make: Callable[[dict[str, list[str]]], object]) -> Response:
-        """A posted form's change (refused without the form's token), then back to the alerts page."""
+    async def change(request: Request, make: Callable[[dict[str, list[str]]], object],
+                     alert_id: int | None = None) -> Response:
+        """A posted form's change (refused without the form's token, or to who may not change the alert's KPI),
+        then back to the alerts page."""
         got = await forms.posted(request)
         if got is None:
             return forms.refused(request)
         form, page = got
+        if alert_id is not None:
+            await run_in_threadpool(may_change_alert, request, gate, alert_id)
         return await forms.then(request, page, lambda: make(form), "/alerts" + page.query())
 
     @app.post("/alerts/{alert_id}/ack", response_class=HTMLResponse)
     async def ack(request: Request, alert_id: int) -> Response:
         """Acknowledge an alert (who takes it: the form's `by`, optional)."""
-        return await change(request, lambda form: acknowledge(gate, alert_id, form_field(form, "by") or None))
+        return await change(request, lambda form: acknowledge(gate, alert_id, form_field(form, "by") or None,
+                                                              auth.actor(request)), alert_id)
 
     @app.post("/alerts/{alert_id}/snooze", response_class=HTMLResponse)
     async def snooze_alert(request: Request, alert_id: int) -> Response:
         """Snooze an alert until the form's `until` (a day after today)."""
-        return await change(request, lambda form: snooze(gate, alert_id, form_field(form, "until")))
+        return await change(request, lambda form: snooze(gate, alert_id, form_field(form, "until"),
+                                                         auth.actor(request)), alert_id)
 
     @app.post("/alerts/outbox/{message_id}/retry", response_class=HTMLResponse)
     async def send_again(request: Request, message_id: int) -> Response:
@@ -91,4 +105,4 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
         return await change(request, lambda form: retry(gate, message_id))
 
 
-__all__ = ["NotFound", "acknowledge", "register", "retry", "snooze"]
+__all__ = ["NotFound", "acknowledge", "may_change_alert", "register", "retry", "snooze"]

@@ -31,7 +31,7 @@ from kpilot.model.periods import Grain, NotADay, parse_day, period_range
 from kpilot.model.workspace import Workspace
 from kpilot.service import AppStore, DecisionRecord
 from kpilot.service import decisions as service_decisions
-from kpilot.web import api_alerts, decisions
+from kpilot.web import api_alerts, auth, decisions
 from kpilot.web.api_common import (
     ApiError,
     Body,
@@ -42,6 +42,7 @@ from kpilot.web.api_common import (
     no_nul,
 )
 from kpilot.web.api_push import PUSH_SCHEMAS, PushRows, PushValues, push_body, push_table, pushed_value
+from kpilot.web.decisions import decision_metric
 from kpilot.web.guard import read_body
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import WorkspaceGate
@@ -159,7 +160,7 @@ def router(gate: WorkspaceGate) -> APIRouter:
         fields = {name: getattr(body, name) for name in body.model_fields_set}
         try:
             with gate.service() as svc:
-                served = svc.save_settings(key, fields)
+                served = svc.save_settings(key, fields, by=auth.actor(request))
         except WorkspaceInvalid as exc:
             where = metric_path(gate.base, key) + "."
             issues = [{"field": (i.path or "").replace(where, "", 1), "message": i.render(caller_translator(request))}
@@ -235,20 +236,27 @@ def router(gate: WorkspaceGate) -> APIRouter:
         the decision is recorded with the forecast made now, and its effect is measured at review_on."""
         w = ws()
         _check_about(w, body)
+        auth.require_change(request, w.metric(body.metric).owners)
+        actor = auth.actor(request)
         store = store_of(request)
         if not body.measured:
             if body.period is None:
                 raise bad_field(422, "period", "required without expected_effect, review_on and alert_id")
             return store.add_decision(w.workspace, body.metric, period=body.period, action=body.action,
-                                      owner=body.owner, status=body.status, note=body.note, user=body.by).to_dict()
-        return _decide(gate, w, body).to_dict()
+                                      owner=body.owner, status=body.status, note=body.note, user=body.by or actor,
+                                      actor=actor).to_dict()
+        return _decide(gate, w, body, actor).to_dict()
 
     @api.patch("/decisions/{decision_id}", summary="Change a decision's status")
     def update_decision(request: Request, decision_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
                         body: DecisionPatch) -> dict[str, object]:
         """Mark a decision done or declined (or open again), with an optional note."""
-        return store_of(request).update_decision(ws().workspace, decision_id, status=body.status,
-                                                 note=body.note).to_dict()
+        w = ws()
+        about = decision_metric(gate, w.workspace, decision_id)
+        if about is not None and about in w.metric_keys:
+            auth.require_change(request, w.metric(about).owners)
+        return store_of(request).update_decision(w.workspace, decision_id, status=body.status, note=body.note,
+                                                 user=auth.actor(request)).to_dict()
 
     @api.get("/annotations", summary="Notes on metrics' history")
     def annotations(request: Request, metric: str | None = None) -> list[dict[str, object]]:
@@ -261,8 +269,9 @@ def router(gate: WorkspaceGate) -> APIRouter:
         """Add a note at a period of a metric's history (e.g. a release sent by a deployment pipeline)."""
         w = ws()
         _check_about(w, body)
-        return store_of(request).add_annotation(w.workspace, body.metric, period=body.period,
-                                                text=body.text).to_dict()
+        auth.require_change(request, w.metric(body.metric).owners)
+        return store_of(request).add_annotation(w.workspace, body.metric, period=body.period, text=body.text,
+                                                user=auth.actor(request)).to_dict()
 
     @api.post("/push", summary="Push metric values or rows", openapi_extra={"requestBody": {
         "required": True, "content": {"application/json": {"schema": {"oneOf": PUSH_SCHEMAS["anyOf"]}}}}})
@@ -303,6 +312,7 @@ def router(gate: WorkspaceGate) -> APIRouter:
         values: list[tuple[str, str, float]] = []
         rows: list[tuple[str, dict[str, object]]] = []
         if isinstance(body, PushRows):
+            auth.require_unscoped(request)  # a table belongs to no team
             push_table(w, body)
             rows = [(body.table, dict(r)) for r in body.rows]
             response: dict[str, object] = {"accepted": {"rows": len(rows)}, "table": body.table}
@@ -310,6 +320,8 @@ def router(gate: WorkspaceGate) -> APIRouter:
             items = body.values if isinstance(body, PushValues) else [body]
             values = [pushed_value(w, v, f"values[{i}]" if isinstance(body, PushValues) else "")
                       for i, v in enumerate(items)]
+            for metric in sorted({m for m, _, _ in values}):
+                auth.require_change(request, w.metric(metric).owners)
             response = {"accepted": {"values": len(values)},
                         "values": [{"metric": m, "period": p, "value": v} for m, p, v in values]}
         response["idempotency_key"] = key
@@ -371,7 +383,7 @@ def _check_about(workspace: Workspace, body: DecisionIn | AnnotationIn) -> None:
         _period(body.period, "period", 422)
 
 
-def _decide(gate: WorkspaceGate, workspace: Workspace, body: DecisionIn) -> DecisionRecord:
+def _decide(gate: WorkspaceGate, workspace: Workspace, body: DecisionIn, actor: str | None = None) -> DecisionRecord:
     """A decision recorded through the service (as the pages and `kpilot decide` do), its counterfactual kept."""
     today = gate.today()
     where = "expected_effect" if body.review_on is None and body.expected_effect else "review_on"
@@ -383,11 +395,12 @@ def _decide(gate: WorkspaceGate, workspace: Workspace, body: DecisionIn) -> Deci
     except Refused as exc:
         raise ApiError(422, exc.message, [{"field": where, "message": str(exc)}]) from None
     with gate.service() as svc:
-        made = service_decisions.decide(svc, body.metric, action=body.action, by=body.by, owner=body.owner,
+        made = service_decisions.decide(svc, body.metric, action=body.action, by=body.by or actor, owner=body.owner,
                                         expected_effect=body.expected_effect, review_on=review,
-                                        alert_id=body.alert_id, today=today)
+                                        alert_id=body.alert_id, today=today, actor=actor)
     if body.status != "open" or body.note is not None:
-        made = gate.store.update_decision(workspace.workspace, made.id, status=body.status, note=body.note)
+        made = gate.store.update_decision(workspace.workspace, made.id, status=body.status, note=body.note,
+                                          user=actor)
     return made
 
 

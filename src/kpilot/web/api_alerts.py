@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field, field_validator
 
 from kpilot.model import KpilotError
-from kpilot.web import alerts
+from kpilot.web import alerts, auth
 from kpilot.web.api_common import ApiError, Body, no_nul
 from kpilot.web.state import WorkspaceGate
 
@@ -52,16 +52,18 @@ def register(api: APIRouter, gate: WorkspaceGate) -> None:
         return [a.to_dict() for a in gate.store.alerts(workspace(), states=[state] if state else None)]
 
     @api.post("/alerts/{alert_id}/ack", summary="Acknowledge an alert")
-    def ack(alert_id: Id, body: AckIn) -> dict[str, object]:
+    def ack(request: Request, alert_id: Id, body: AckIn) -> dict[str, object]:
         """Someone owns the alert: no more messages about it until it resolves. Returns the alert."""
-        return alerts.acknowledge(gate, alert_id, body.by).to_dict()
+        alerts.may_change_alert(request, gate, alert_id)
+        return alerts.acknowledge(gate, alert_id, body.by, auth.actor(request)).to_dict()
 
     @api.post("/alerts/{alert_id}/snooze", summary="Snooze an alert")
-    def snooze(alert_id: Id, body: SnoozeIn) -> dict[str, object]:
+    def snooze(request: Request, alert_id: Id, body: SnoozeIn) -> dict[str, object]:
         """No message about the alert before `until` (a day after today); if its condition still holds then, it
         fires again. Returns the alert."""
+        alerts.may_change_alert(request, gate, alert_id)
         try:
-            return alerts.snooze(gate, alert_id, body.until.isoformat()).to_dict()
+            return alerts.snooze(gate, alert_id, body.until.isoformat(), auth.actor(request)).to_dict()
         except KpilotError as exc:
             if getattr(exc, "status", 422) != 422:
                 raise  # an unknown alert (404), a resolved one (409)

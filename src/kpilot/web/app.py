@@ -26,7 +26,8 @@ from kpilot.model.errors import message_of, msg, render
 from kpilot.model.periods import NotADay, parse_day, period_start
 from kpilot.report import charts
 from kpilot.service import DecisionRecord, signing_key
-from kpilot.web import alerts, alignment, api, decisions, insight_views, review, settings, tree, views
+from kpilot.service.accounts import AccountService, Throttle
+from kpilot.web import alerts, alignment, api, auth, decisions, insight_views, login, review, settings, tree, views
 from kpilot.web.guard import Guard, allowed_hosts
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import Analysis, WorkspaceGate
@@ -76,6 +77,19 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     app = FastAPI(title="kpilot", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.gate = gate
     app.state.form_key = signing_key(gate.state_dir or gate.primary.state_dir, "forms")
+    throttle = Throttle()  # failed sign-ins, per address and per client
+
+    def accounts() -> AccountService:
+        return AccountService(gate.store, gate.primary.ws.workspace, throttle)
+
+    def owners(key: str) -> list[str] | None:
+        ws = gate.primary.ws
+        return list(ws.metric(key).owners) if key in ws.metric_keys else None
+
+    app.state.accounts = accounts
+    # Who is asking and whether they may (kpilot.web.auth), inside the Host check (added last: runs first).
+    app.add_middleware(auth.Auth, routes=lambda: app.router.routes, accounts=accounts, key=app.state.form_key,
+                       owners=owners)
     app.add_middleware(Guard, hosts=allowed_hosts(hosts))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router(gate))
@@ -89,7 +103,8 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     def render_page(request: Request, template: str, page: views.Page, **context: Any) -> str:
         return env.get_template(template).render(
             request=request, page=page, _=page.tr, lang=page.lang, ws=page.ws, languages=LANGUAGES,
-            here=_here(request), embed_options=charts.embed_options(page.lang, page.ws.currency), **context)
+            here=_here(request), base_path=request.scope.get("root_path", ""),
+            embed_options=charts.embed_options(page.lang, page.ws.currency), **context)
 
     def html(request: Request, template: str, page: views.Page, status: int = 200, **context: Any) -> HTMLResponse:
         return HTMLResponse(render_page(request, template, page, **context), status_code=status,
@@ -99,7 +114,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         """A page from the cache when the workspace's files have not changed, else rendered in a worker thread
         (computing may take a while; the event loop keeps answering cached pages meanwhile). `version` names
         what else the page shows (e.g. the decision log's state)."""
-        key = ("page", page.lang, page.as_of, request.url.path, request.url.query, version)
+        key = ("page", page.lang, page.as_of, request.url.path, request.url.query, version, auth.access_key(request))
         text = gate.peek(key)
         if text is None:
             text = await run_in_threadpool(gate.remember, key, render)
@@ -114,7 +129,9 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     def _kpilot_error(request: Request, exc: KpilotError) -> HTMLResponse:
         page = _fallback_page(request, gate)
         issues = [i.render(page.tr) for i in exc.issues] if isinstance(exc, WorkspaceInvalid) else []
-        return html(request, "error.html", page, status=500, message=render(exc.message, page.tr), issues=issues)
+        status = getattr(exc, "status", 500)  # a refusal (403 Forbidden, 404...) keeps its own status
+        return html(request, "error.html", page, status=status if 400 <= status < 600 else 500,
+                    message=render(exc.message, page.tr), issues=issues)
 
     @app.get("/", response_class=HTMLResponse)
     async def board(request: Request) -> HTMLResponse:
@@ -244,6 +261,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     alerts.register(app, gate, forms)  # /alerts
     review.register(app, gate, forms)  # /review, /review.pdf
     tree.register(app, gate, forms)  # /tree
+    login.register(app, forms, accounts, lambda: None, app.state.form_key)  # /login, /logout, /account
 
     @app.get("/healthz")
     def healthz() -> dict[str, object]:

@@ -16,7 +16,7 @@ from kpilot.model import KpilotError, Metric
 from kpilot.model.errors import msg
 from kpilot.service import AlertRecord, AppStore, DecisionRecord
 from kpilot.service import decisions as service
-from kpilot.web import alert_views, alignment, views
+from kpilot.web import alert_views, alignment, auth, views
 from kpilot.web.settings import Forms, form_field, known
 from kpilot.web.state import WorkspaceGate
 
@@ -95,14 +95,16 @@ def read_decision(form: dict[str, list[str]], gate: WorkspaceGate, page: views.P
                                              page.as_of), alert_id=alert_id, note=form_field(form, "note") or None)
 
 
-def record(gate: WorkspaceGate, page: views.Page, key: str, f: DecisionForm) -> DecisionRecord:
+def record(gate: WorkspaceGate, page: views.Page, key: str, f: DecisionForm, actor: str | None = None
+           ) -> DecisionRecord:
     """Record the decision through the service, as of the page's date (its counterfactual is the forecast made
     then); the note is kept beside it."""
     with gate.service() as svc:
-        made = service.decide(svc, key, action=f.action, by=f.by, owner=f.owner, expected_effect=f.expected_effect,
-                              review_on=f.review_on, alert_id=f.alert_id, today=page.as_of)
+        made = service.decide(svc, key, action=f.action, by=f.by or actor, owner=f.owner,
+                              expected_effect=f.expected_effect, review_on=f.review_on, alert_id=f.alert_id,
+                              today=page.as_of, actor=actor)
     if f.note:
-        made = gate.store.update_decision(page.ws.workspace, made.id, status=made.status, note=f.note)
+        made = gate.store.update_decision(page.ws.workspace, made.id, status=made.status, note=f.note, user=actor)
     return made
 
 
@@ -148,12 +150,13 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
             return forms.refused(request)
         form, page = got
         metric = known(page, form_field(form, "metric"))
+        auth.require_change(request, metric.owners)
         try:
             fields = read_decision(form, gate, page, metric.key)
         except views.Refused as exc:
             return forms.failed(request, page, exc)
         back = BACK.get(form_field(form, "back"), "/decisions{query}#log")
-        return await forms.then(request, page, lambda: record(gate, page, metric.key, fields),
+        return await forms.then(request, page, lambda: record(gate, page, metric.key, fields, auth.actor(request)),
                                 back.format(key=metric.key, query=page.query()))
 
     @app.post("/decisions/{decision_id}", response_class=HTMLResponse)
@@ -163,10 +166,18 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
         if got is None:
             return forms.refused(request)
         form, page = got
+        about = decision_metric(gate, page.ws.workspace, decision_id)
+        if about is not None and about in page.ws.metric_keys:
+            auth.require_change(request, page.ws.metric(about).owners)
         return await forms.then(request, page, lambda: gate.store.update_decision(
             page.ws.workspace, decision_id, status=form_field(form, "status") or "done",
-            note=form_field(form, "note") or None), "/decisions" + page.query())
+            note=form_field(form, "note") or None, user=auth.actor(request)), "/decisions" + page.query())
 
 
-__all__ = ["DecisionForm", "Prefill", "answered_alert", "prefill", "read_decision", "record", "register",
-           "review_for"]
+def decision_metric(gate: WorkspaceGate, workspace: str, decision_id: int) -> str | None:
+    """The KPI a decision of the log is about (None: no such decision; changing it then answers 404)."""
+    return next((d.metric for d in gate.store.decisions(workspace) if d.id == decision_id), None)
+
+
+__all__ = ["DecisionForm", "Prefill", "answered_alert", "decision_metric", "prefill", "read_decision", "record",
+           "register", "review_for"]

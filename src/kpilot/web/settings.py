@@ -29,7 +29,7 @@ from kpilot.model import KpilotError, Metric, WorkspaceInvalid
 from kpilot.model.errors import N_, Issue, msg, render
 from kpilot.model.overrides import apply_overrides, as_json, metric_path
 from kpilot.model.periods import PERIOD_FORMS, period_range
-from kpilot.web import alignment, views
+from kpilot.web import alignment, auth, views
 from kpilot.web.guard import read_body
 from kpilot.web.state import WorkspaceGate
 
@@ -189,7 +189,7 @@ def _session(request: Request) -> str:
     if known:
         return str(known)
     sid = request.cookies.get(SESSION_COOKIE) or ""
-    if not (32 <= len(sid) <= 128 and sid.replace("-", "").replace("_", "").isalnum()):
+    if not (32 <= len(sid) <= 200 and sid.replace("-", "").replace("_", "").replace(".", "").isalnum()):
         sid = secrets.token_urlsafe(32)
     request.state.kpilot_session = sid
     return sid
@@ -318,7 +318,7 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
         form, page = got
         metric = known(page, key)
         if form_field(form, "reset"):
-            await run_in_threadpool(_reset, gate, key)
+            await run_in_threadpool(_reset, gate, key, auth.actor(request))
             return RedirectResponse(_saved(key, page), status_code=303)
         data, shown, rows = parse_form(form, metric, page.lang)
         stored = gate.overrides()
@@ -329,7 +329,7 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
             errors = issue_errors(exc.issues, metric_path(gate.base, key), page.tr)
             errors = _rows_to_form(errors, rows)
             return metric_form(request, page, metric, shown, errors, rows, status=422)
-        await run_in_threadpool(_save, gate, key, merged.metric(key))
+        await run_in_threadpool(_save, gate, key, merged.metric(key), auth.actor(request))
         return RedirectResponse(_saved(key, page), status_code=303)
 
     @app.get("/alignment", response_class=HTMLResponse)
@@ -358,7 +358,7 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
                 "the annotation's period '{period}' is not a period: {reason}. Fix: write it as {forms}.",
                 period=period, reason=reason, forms=PERIOD_FORMS), page.tr))
         return await forms.then(request, page, lambda: gate.store.add_annotation(
-            page.ws.workspace, metric.key, period=period, text=form_field(form, "text")),
+            page.ws.workspace, metric.key, period=period, text=form_field(form, "text"), user=auth.actor(request)),
             f"/metric/{metric.key}{page.query()}#annotations")
 
 
@@ -384,17 +384,17 @@ def _rows_to_form(errors: FieldErrors, rows: list[int]) -> FieldErrors:
     return out
 
 
-def _save(gate: WorkspaceGate, key: str, edited: Metric) -> None:
+def _save(gate: WorkspaceGate, key: str, edited: Metric, by: str | None = None) -> None:
     """Keep as overrides the editable fields that differ from kpilot.yaml; clear the others (the service's rules,
     the same as `PUT /api/v1/metrics/{key}/settings`)."""
     with gate.service() as svc:
-        svc.keep_settings(key, edited)
+        svc.keep_settings(key, edited, by=by)
     gate.settings_changed()
 
 
-def _reset(gate: WorkspaceGate, key: str) -> None:
+def _reset(gate: WorkspaceGate, key: str, by: str | None = None) -> None:
     with gate.service() as svc:
-        svc.reset_settings(key)
+        svc.reset_settings(key, by=by)
     gate.settings_changed()
 
 
