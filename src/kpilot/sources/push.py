@@ -86,6 +86,11 @@ def row_problems(ws: Workspace, table: str, rows: Sequence[Mapping[str, object]]
     for i, row in enumerate(rows):
         for column, value in row.items():
             name = column.lower()
+            if not _column_name(column):
+                # Kept, such a name would fail every later materialization of the table.
+                out.append(RowProblem(f"rows[{i}]", msg("a column's name must be text without control characters, "
+                                                        "got {name}", name=repr(column[:80]))))
+                continue
             if value is None:
                 continue
             if name in numbers and (isinstance(value, bool) or not isinstance(value, int | float)):
@@ -102,6 +107,11 @@ def row_problems(ws: Workspace, table: str, rows: Sequence[Mapping[str, object]]
         if len(out) >= 20:
             break
     return out[:20]
+
+
+def _column_name(name: str) -> bool:
+    """Whether a pushed column's name can name a warehouse column: not blank, no control character."""
+    return bool(name.strip()) and not any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
 
 
 def _is_time(value: object) -> bool:
@@ -146,6 +156,7 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else repr(value)
 
 
+_VIEW = "_kpilot_pushed"  # the pushed rows, registered for the statement that reads them
 RowsAfter = Callable[[int], Sequence[tuple[int, Mapping[str, object]]]]
 
 
@@ -221,7 +232,7 @@ def _append(con: duckdb.DuckDBPyConnection, ws: Workspace, table: str, types: Ma
             return None
     data = pa.table({c: pa.array([_text(r.get(c)) for r in rows], pa.string()) for c in types})
     select = ", ".join(f"CAST({quote_ident(c)} AS {t}) AS {quote_ident(c)}" for c, t in types.items())
-    _write(con, f"INSERT INTO {quote_ident(table)} SELECT {select} FROM {{view}}", table, data, len(rows),
+    _write(con, f"INSERT INTO {quote_ident(table)} SELECT {select} FROM {_VIEW}", table, data, len(rows),
            lambda: _save_state(con, ws, table, max(i for i, _ in new)))
     return _count(con, table)
 
@@ -271,19 +282,21 @@ def materialize_values(con: duckdb.DuckDBPyConnection,
 
 def _replace(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, select: str, count: int,
              also: Callable[[], None] | None = None) -> None:
-    _write(con, f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT {select} FROM {{view}}", table, data, count,
+    _write(con, f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT {select} FROM {_VIEW}", table, data, count,
            also)
 
 
 def _write(con: duckdb.DuckDBPyConnection, sql: str, table: str, data: pa.Table, count: int,
            also: Callable[[], None] | None) -> None:
-    """Run `sql` (reading `data` as `{view}`) and `also` in one transaction; a failure keeps the table as it was."""
-    view = "_kpilot_pushed"
+    """Run `sql` (reading `data` as `_VIEW`) and `also` in one transaction; a failure keeps the table as it was.
+
+    `sql` is run as it is, never formatted: it holds pushed column names, in which braces are text."""
+    view = _VIEW
     con.register(view, data)
     try:
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(sql.format(view=view))
+            con.execute(sql)
             if also is not None:
                 also()
             con.execute("COMMIT")
