@@ -27,7 +27,20 @@ from kpilot.model.periods import NotADay, parse_day, period_start
 from kpilot.report import charts
 from kpilot.service import DecisionRecord, signing_key
 from kpilot.service.accounts import AccountService, Throttle
-from kpilot.web import alerts, alignment, api, auth, decisions, insight_views, login, review, settings, tree, views
+from kpilot.web import (
+    alerts,
+    alignment,
+    api,
+    auth,
+    decisions,
+    insight_views,
+    login,
+    oidc,
+    review,
+    settings,
+    tree,
+    views,
+)
 from kpilot.web.guard import Guard, allowed_hosts
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import Analysis, WorkspaceGate
@@ -261,7 +274,8 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     alerts.register(app, gate, forms)  # /alerts
     review.register(app, gate, forms)  # /review, /review.pdf
     tree.register(app, gate, forms)  # /tree
-    login.register(app, forms, accounts, lambda: None, app.state.form_key)  # /login, /logout, /account
+    login.register(app, forms, accounts, oidc.provider_name, app.state.form_key)  # /login, /logout, /account
+    oidc.register(app, forms, accounts, app.state.form_key)  # /login/oidc, /login/oidc/callback
 
     @app.get("/healthz")
     def healthz() -> dict[str, object]:
