@@ -89,8 +89,9 @@ def _catalog(lang: str) -> dict[str, str]:
 
 
 def translator(lang: str) -> Translator:
-    """A gettext-like function for `lang`; unknown strings are returned as they are (English)."""
-    table = _catalog(lang) if lang != "en" else {}
+    """A gettext-like function for `lang`; unknown strings are returned as they are (English), and so is every
+    string for a language kpilot does not speak (`lang` never names a file: `--lang ../x` reads nothing)."""
+    table = _catalog(lang) if lang in LANGUAGES and lang != "en" else {}
 
     def tr(message: str) -> str:
         return table.get(message, message)
