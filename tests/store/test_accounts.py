@@ -50,12 +50,14 @@ def test_the_password_is_kept_as_an_argon2_hash(tmp_path: Path) -> None:
 
 
 def test_repeated_failures_wait_before_another_attempt(store: AppStore) -> None:
-    acme = AccountService(store, "acme", Throttle(limit=3, window=60))
+    acme = AccountService(store, "acme", Throttle(limit=3, window=60, client_limit=5))
     acme.create_user("anna@example.com", role="admin", password=PASSWORD)
     for _ in range(3):
         assert acme.authenticate("anna@example.com", "wrong password!", client="10.0.0.9") is None
     with pytest.raises(TooManyAttempts):  # even with the right password, for this address
         acme.authenticate("anna@example.com", PASSWORD, client="10.0.0.8")
+    for _ in range(2):
+        assert acme.authenticate("carol@example.com", "wrong password!", client="10.0.0.9") is None
     with pytest.raises(TooManyAttempts):  # and for this client, whatever address it tries
         acme.authenticate("bob@example.com", PASSWORD, client="10.0.0.9")
 

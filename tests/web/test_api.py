@@ -333,7 +333,8 @@ def test_openapi_and_docs_are_served_for_the_api_only(api: Api) -> None:
                                   "/api/v1/findings", "/api/v1/decisions", "/api/v1/decisions/{decision_id}",
                                   "/api/v1/annotations", "/api/v1/push", "/api/v1/alerts",
                                   "/api/v1/alerts/{alert_id}/ack", "/api/v1/alerts/{alert_id}/snooze",
-                                  "/api/v1/outbox", "/api/v1/outbox/{message_id}/retry"}
+                                  "/api/v1/outbox", "/api/v1/outbox/{message_id}/retry", "/api/v1/users",
+                                  "/api/v1/tokens", "/api/v1/changes"}
     push_body = spec["paths"]["/api/v1/push"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert {s["$ref"] for s in push_body["oneOf"]} == {"#/components/schemas/PushValue",
                                                        "#/components/schemas/PushValues",

@@ -10,8 +10,9 @@
   an editor with no team on every KPI) and pushes data; an *admin* also manages users and tokens and reads the
   audit log. While a workspace has no user, everything is open to whoever reaches the server (`LOCAL`, an admin):
   kpilot serve then listens on loopback only.
-- **Sign-in attempts** are limited per address and per client: after `MAX_FAILURES` failures within
-  `FAILURE_WINDOW`, further attempts wait until the window has passed.
+- **Sign-in attempts** are limited per address (`MAX_FAILURES` failures within `FAILURE_WINDOW`) and per client
+  (`MAX_CLIENT_FAILURES`, higher: many people may share an address); past that, attempts wait until the window has
+  passed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ TOKEN_PREFIX = "kp_"
 SESSION_DAYS = 14
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 takes any length; a cap keeps a hostile form from costing the server
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per address
+MAX_CLIENT_FAILURES = 30  # per client (higher: an office behind one address, a reverse proxy)
 FAILURE_WINDOW = 15 * 60  # seconds
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
@@ -141,6 +143,7 @@ class Throttle:
 
     limit: int = MAX_FAILURES
     window: float = FAILURE_WINDOW
+    client_limit: int = MAX_CLIENT_FAILURES
     _failures: dict[str, list[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -158,7 +161,7 @@ class Throttle:
         with self._lock:
             for key in keys:
                 recent = self._recent(key, now)
-                if len(recent) >= self.limit:
+                if len(recent) >= (self.client_limit if key.startswith("client:") else self.limit):
                     raise TooManyAttempts(int(self.window - (now - recent[0])) + 1)
 
     def failed(self, *keys: str) -> None:
