@@ -350,7 +350,8 @@ def router(gate: WorkspaceGate) -> APIRouter:
         w = gate.primary.ws
         lang = choose_language(request.cookies.get(COOKIE), w.language.value)
         page = _docs_env().get_template("api_docs.html").render(
-            _=web_translator(lang), lang=lang, spec=openapi, prefix=PREFIX, operations=_operations(openapi))
+            _=web_translator(lang), lang=lang, spec=openapi, prefix=PREFIX, operations=_operations(openapi),
+            base_path=request.scope.get("root_path", ""))
         return HTMLResponse(page, headers={"Content-Security-Policy": "default-src 'self'; style-src 'self'"})
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)

@@ -260,10 +260,9 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         return Response(svg, media_type="image/svg+xml")
 
     @app.get("/lang/{code}")
-    def set_language(code: str, next: str = "/") -> RedirectResponse:
-        """Remember the user's language in a cookie, then go back to the page they were on."""
-        target = next if next.startswith("/") and not next.startswith("//") else "/"
-        response = RedirectResponse(target, status_code=303)
+    def set_language(request: Request, code: str, next: str = "/") -> RedirectResponse:
+        """Remember the user's language in a cookie, then go back to the page they were on (in this workspace)."""
+        response = RedirectResponse(settings.base_path(request) + auth.safe_next(next), status_code=303)
         if code in LANGUAGES:
             response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
         return response
@@ -319,8 +318,10 @@ def _as_of(request: Request, today: date) -> date:
 
 
 def _here(request: Request) -> str:
-    """This page's path and query, URL-quoted, for the language switch to come back to."""
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    """This page's path in the workspace and its query, URL-quoted, for the language switch to come back to."""
+    path, root = request.url.path, settings.base_path(request)
+    path = path[len(root):] if root and path.startswith(root) else path
+    path += f"?{request.url.query}" if request.url.query else ""
     return quote(path, safe="")
 
 

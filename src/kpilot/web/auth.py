@@ -24,7 +24,7 @@ import hmac
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -146,9 +146,12 @@ def set_session_cookie(response: Any, request: Request, value: str) -> None:
 
 
 def safe_next(target: str | None) -> str:
-    """A local path to go back to after signing in (never another site)."""
+    """A local path to go back to after signing in (never another site, nor, with a dot segment, another workspace
+    of the same server)."""
     target = (target or "/").strip()
     if not target.startswith("/") or target.startswith("//") or "\\" in target or any(ord(c) < 32 for c in target):
+        return "/"
+    if any(part in (".", "..") for part in unquote(target.partition("?")[0].partition("#")[0]).split("/")):
         return "/"
     return target
 

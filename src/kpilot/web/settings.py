@@ -211,7 +211,7 @@ def with_token(response: Response, request: Request) -> Response:
     """The response with the browser's session cookie set (HttpOnly, SameSite=Strict; Secure behind HTTPS)."""
     secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "") == "https"
     response.set_cookie(SESSION_COOKIE, _session(request), httponly=True, samesite="strict", secure=secure,
-                        max_age=30 * 24 * 3600)
+                        max_age=30 * 24 * 3600, path=base_path(request) or "/")  # one session per workspace
     return response
 
 
@@ -268,7 +268,7 @@ class Forms:
             await run_in_threadpool(change)
         except KpilotError as exc:
             return self.failed(request, page, exc)
-        return RedirectResponse(back, status_code=303)
+        return RedirectResponse(base_path(request) + back, status_code=303)
 
 
 def known(page: views.Page, key: str) -> Metric:
@@ -319,7 +319,7 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
         metric = known(page, key)
         if form_field(form, "reset"):
             await run_in_threadpool(_reset, gate, key, auth.actor(request))
-            return RedirectResponse(_saved(key, page), status_code=303)
+            return RedirectResponse(base_path(request) + _saved(key, page), status_code=303)
         data, shown, rows = parse_form(form, metric, page.lang)
         stored = gate.overrides()
         edited = {**stored.get(key, {}), **{f: as_json(v) for f, v in data.items()}}
@@ -330,7 +330,7 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
             errors = _rows_to_form(errors, rows)
             return metric_form(request, page, metric, shown, errors, rows, status=422)
         await run_in_threadpool(_save, gate, key, merged.metric(key), auth.actor(request))
-        return RedirectResponse(_saved(key, page), status_code=303)
+        return RedirectResponse(base_path(request) + _saved(key, page), status_code=303)
 
     @app.get("/alignment", response_class=HTMLResponse)
     async def alignment_page(request: Request) -> Response:
@@ -360,6 +360,12 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
         return await forms.then(request, page, lambda: gate.store.add_annotation(
             page.ws.workspace, metric.key, period=period, text=form_field(form, "text"), user=auth.actor(request)),
             f"/metric/{metric.key}{page.query()}#annotations")
+
+
+def base_path(request: Request) -> str:
+    """Where this workspace's app is mounted ("" when it is served alone, "/<key>" under `kpilot serve --root`):
+    every URL the app hands out starts with it."""
+    return str(request.scope.get("root_path") or "")
 
 
 def form_field(form: dict[str, list[str]], name: str) -> str:
@@ -398,4 +404,5 @@ def _reset(gate: WorkspaceGate, key: str, by: str | None = None) -> None:
     gate.settings_changed()
 
 
-__all__ = ["FieldErrors", "Forms", "form_field", "form_values", "issue_errors", "known", "parse_form", "register"]
+__all__ = ["FieldErrors", "Forms", "base_path", "form_field", "form_values", "issue_errors", "known", "parse_form",
+           "register"]
