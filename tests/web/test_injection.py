@@ -14,6 +14,7 @@ import re
 import secrets
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ PAYLOADS = {
     "unicode": "\u202ecall_minutes\u200b\u200d\ufeff",
     "crlf": "x\r\nSet-Cookie: injected=1\r\nX-Injected: 1",
 }
+PASSWORD = "a long and good password 4 tests"
 NOTE = "The canary note"  # an annotation that nothing may change
 # A URL carries at most ~16 KiB through a real server (h11's limit on a request line); bodies take the 100k.
 URL_PAYLOADS = {**PAYLOADS, "long": "A" * 8_000}
@@ -97,6 +99,7 @@ class Served:
     decision_id: int
     tables: set[str]
     app_tables: set[str]
+    users: int
 
 
 def _routes(routes: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -139,9 +142,9 @@ def _app_db(state: Path, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp("injection")
+@contextmanager
+def _serve(root: Path, users: int = 0) -> Iterator[Served]:
+    """The app over a new workspace in `root`, its canaries laid, with `users` users (0: open to all)."""
     ws = root / "ws"
     (ws / "data").mkdir(parents=True)
     (ws / "kpilot.yaml").write_text(YAML, encoding="utf-8")
@@ -158,10 +161,26 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                                                    "text": NOTE}).status_code == 201
         made = c.post("/api/v1/decisions", json={"metric": "leads", "period": "2026-11", "action": "target"})
         assert made.status_code == 201, made.text
+        for i in range(users):
+            c.app.state.accounts().create_user(f"user{i}@example.com", role="admin",  # type: ignore[attr-defined]
+                                               password=PASSWORD)
         tables = _warehouse_tables(c)
         assert "main.calls" in tables and "main.leads" in tables
         app_tables = {r[0] for r in _app_db(state, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        yield Served(c, state, canary_file, canary_text, int(made.json()["id"]), tables, app_tables)
+        yield Served(c, state, canary_file, canary_text, int(made.json()["id"]), tables, app_tables, users)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with _serve(tmp_path_factory.mktemp("injection")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The app once a user exists: every route asks who is there; the sign-in page shows."""
+    with _serve(tmp_path_factory.mktemp("injection-users"), users=1) as s:
+        yield s
 
 
 _LINE_BREAK = re.compile(r"[\r\n]")
@@ -228,7 +247,7 @@ class Checked:
 
 def _unchanged(served: Served) -> None:
     """Nothing outside what was asked changed: the canary file, the warehouse's tables and canary row, the
-    application database's tables and canary note; no user was created (the app stays open to all)."""
+    application database's tables and canary note; no user was created."""
     assert served.canary_file.read_text(encoding="utf-8") == served.canary_text
     assert _warehouse_tables(served.client) == served.tables
     assert _warehouse(served.client, "SELECT minutes FROM calls WHERE rep = 'canary-rep'") == [(42.0,)]
@@ -236,7 +255,7 @@ def _unchanged(served: Served) -> None:
         served.app_tables
     assert _app_db(served.state, "SELECT metric, text FROM annotations WHERE text = 'The canary note'") == \
         [("leads", NOTE)]
-    assert _app_db(served.state, "SELECT count(*) FROM users") == [(0,)]
+    assert _app_db(served.state, "SELECT count(*) FROM users") == [(served.users,)]
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
@@ -505,3 +524,31 @@ def test_an_api_path_with_a_line_break_is_an_api_error(served: Served) -> None:
     r = served.client.get("/api/v1/x%0Ay")
     assert r.status_code == 404
     assert r.json()["error"]["message"] == "no API endpoint GET /api/v1/x\ny."
+
+
+def test_signing_in_goes_back_to_this_server_only(signed: Served) -> None:
+    """Once a user exists: the sign-in page with a hostile ?next=, a sign-in that succeeds with a hostile `next`
+    (the redirect that follows it), and hostile credentials and API tokens."""
+    checked = Checked(signed)
+    for target in [*OFF_SITE, *URL_PAYLOADS.values()]:
+        page = checked.send("GET", "/login", "next", params={"next": target})
+        assert page.status_code == 200
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token, page.text[:300]
+        if target not in OFF_SITE:
+            continue  # a sign-in costs a password hash: the off-site targets (CR/LF ones included) are signed in with
+        r = checked.send("POST", "/login", "next after a good password", data={
+            "csrf": token.group(1), "email": "user0@example.com", "password": PASSWORD, "next": target})
+        assert r.status_code == 303, r.text[:300]
+        signed.client.cookies.clear()
+    for name, payload in PAYLOADS.items():
+        token = re.search(r'name="csrf" value="([^"]+)"', signed.client.get("/login").text)
+        assert token
+        checked.send("POST", "/login", f"email ({name})", data={"csrf": token.group(1), "email": payload,
+                                                               "password": payload, "next": "/"})
+        if "\r" not in payload and "\n" not in payload:
+            r = checked.send("GET", "/api/v1/metrics", f"Authorization ({name})",
+                             headers={"Authorization": b"Bearer " + payload[:8_000].encode("utf-8")})
+            assert r.status_code == 401, f"{name}: {r.status_code}"
+    signed.client.cookies.clear()
+    checked.done(at_least=2 * len(OFF_SITE) + len(URL_PAYLOADS) + len(PAYLOADS))
