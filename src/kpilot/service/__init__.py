@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +36,7 @@ from kpilot.model.usage import columns_used, summed_columns
 from kpilot.model.validate import validate
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Metric
 from kpilot.model.yamlsrc import read_yaml_file
+from kpilot.service import definitions
 from kpilot.service.state import DATABASE_ENV, default_state_dir, explain_failure, signing_key
 from kpilot.sources import files as file_sources
 from kpilot.sources import push
@@ -51,6 +53,7 @@ from kpilot.store.credentials import CredentialVault, check_name
 
 Progress = Callable[[int, int, str], None]
 VALIDATED_FILE = "validated"  # the hash of the last workspace that passed its check before a compute
+log = logging.getLogger("kpilot.service")
 ALERT_SECRETS = "alerts"  # the `kpilot secrets` source under which the alert channels' settings are stored
 
 
@@ -75,6 +78,17 @@ class WorkspaceService:
         self.database_url = database_url  # None: $KPILOT_DATABASE_URL, else app.db in the state folder
         self.settings_problem: WorkspaceInvalid | None = None  # saved settings kpilot.yaml no longer accepts
         self.apply_settings()
+        self._note_definitions()
+
+    def _note_definitions(self) -> None:
+        """Write what an edit of kpilot.yaml changed to the audit log (see `kpilot.service.definitions`); never
+        stops the workspace from opening."""
+        if not self.has_app_store():
+            return
+        try:
+            definitions.note_changes(self.base, self.state_dir, self.app_store())
+        except Exception as exc:  # the audit log's bookkeeping must not block any command
+            log.warning("the definitions' changes were not written to the audit log: %s", exc)
 
     # --- the effective workspace ------------------------------------------------------------------
 

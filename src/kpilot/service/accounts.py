@@ -32,7 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from kpilot.model import KpilotError
 from kpilot.model.errors import msg
 from kpilot.store import AppStore
-from kpilot.store.accounts import ROLES, AccountError, TokenRecord, UserRecord
+from kpilot.store.accounts import ROLES, AccountError, ChangeRecord, TokenRecord, UserRecord
 
 TOKEN_PREFIX = "kp_"
 SESSION_DAYS = 14
@@ -266,6 +266,6 @@ class AccountService:
         return self.store.revoke_token(self.workspace, which, by=by)
 
 
-__all__ = ["LOCAL", "MAX_FAILURES", "ROLES", "AccountError", "AccountService", "Principal", "Throttle",
+__all__ = ["LOCAL", "MAX_FAILURES", "ROLES", "AccountError", "AccountService", "ChangeRecord", "Principal", "Throttle",
            "TooManyAttempts", "check_email", "check_password", "check_role", "digest", "hash_password", "of_token",
            "of_user"]

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kpilot.i18n import format_day
 from kpilot.model.errors import N_
-from kpilot.store.accounts import ChangeRecord
+from kpilot.service.accounts import ChangeRecord
 from kpilot.web import views
 from kpilot.web.settings import Forms
 from kpilot.web.state import WorkspaceGate
