@@ -14,7 +14,7 @@ from kpilot.compute.engine import storage_problem
 from kpilot.model import KpilotError
 from kpilot.model.errors import Message, msg
 from kpilot.store import DATABASE_ENV
-from kpilot.store.credentials import key_seed
+from kpilot.store.credentials import SECRET_KEY_ENV, key_path, key_seed
 
 
 def _writable(path: Path) -> bool:
@@ -36,6 +36,19 @@ def signing_key(state_dir: Path, purpose: str) -> bytes:
     except (KpilotError, OSError):
         seed = os.urandom(32)
     return hmac.new(seed, f"kpilot:{purpose}".encode(), hashlib.sha256).digest()
+
+
+def key_kept(state_dir: Path) -> str | None:
+    """Where the server's secret key is kept across restarts (`KPILOT_SECRET_KEY`, else the key file, created when
+    missing); None when no key can be kept: what it signs (sessions, form tokens) would then end with the process."""
+    if os.environ.get(SECRET_KEY_ENV, "").strip():
+        return SECRET_KEY_ENV
+    try:
+        key_seed(state_dir)
+    except (KpilotError, OSError):
+        return None
+    path = key_path(state_dir)
+    return str(path) if path.is_file() else None
 
 
 def explain_failure(exc: BaseException, warehouse: Path | None = None) -> Message:
@@ -76,4 +89,4 @@ def default_state_dir(ws_dir: Path, key: str, root: Path | None = None) -> Path:
     return base / "kpilot" / "workspaces" / f"{key}-{digest}"
 
 
-__all__ = ["DATABASE_ENV", "default_state_dir", "explain_failure", "signing_key"]
+__all__ = ["DATABASE_ENV", "default_state_dir", "explain_failure", "key_kept", "signing_key"]

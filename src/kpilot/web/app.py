@@ -370,9 +370,16 @@ def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000, *, state_d
     names one address, and to `hosts`."""
     import uvicorn
 
+    from kpilot.web.exposure import refuse_exposure
+
     named = [] if host in ("0.0.0.0", "::", "") else [host]
     app = create_app(Path(directory), state_dir=state_dir, pool_size=pool_size, db_url=db_url,
                      hosts=[*named, *hosts], warm=True)
+    try:
+        refuse_exposure(host, [(Path(directory), app)])  # off loopback: users and a kept key first
+    except KpilotError:
+        app.state.gate.close()
+        raise
     app.state.gate.refresh()  # load the data now: a broken file is reported here, not on the first page
     tr = web_translator(app.state.gate.primary.ws.language.value)
     print(tr("Serving {workspace} on {url} (Ctrl-C to stop).").format(
