@@ -110,10 +110,8 @@ def _warehouse(state: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     return tables, rows
 
 
-@pytest.fixture()
-def copy(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
-    """(workspace, state, canary) of a small workspace loaded in tmp, a canary file beside them; after the test,
-    the canary is unchanged and the warehouse holds exactly what it held."""
+def _loaded(tmp_path: Path) -> tuple[Path, Path, str]:
+    """(workspace, state, canary) of a small workspace loaded in tmp, a canary file beside them."""
     ws = tmp_path / "ws"
     (ws / "data").mkdir(parents=True)
     (ws / "kpilot.yaml").write_text(YAML, encoding="utf-8")
@@ -124,6 +122,14 @@ def copy(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
     state = tmp_path / "state"
     r = cli("load", "-w", str(ws), state=state)
     assert r.exit_code == 0, _output(r)
+    return ws, state, canary
+
+
+@pytest.fixture()
+def copy(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
+    """A small workspace loaded in tmp (see `_loaded`); after the test, the canary file is unchanged and the
+    warehouse holds exactly what it held."""
+    ws, state, canary = _loaded(tmp_path)
     before = _warehouse(state)
     assert before[0] == TABLES and len(before[1]) == 3
     yield ws, state, canary
@@ -208,3 +214,38 @@ def test_hostile_arguments_to_every_command(copy: tuple[Path, Path, str]) -> Non
                 problems += _clean(r, canary, f"{' '.join(words)} {param.name}={payload[:40]!r}")
     assert problems == [], "\n".join(problems[:20])
     assert runs >= 100
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/etc/", "source 'files': folder '/etc/' holds no *.csv or *.tsv file."),
+    ("data/\x00", "source 'files': 'data/\x00' not found;"),
+    ("kp{{7*7}}kp", "source 'files': 'kp{{7*7}}kp' not found;"),
+    ("'; DROP TABLE calls; --", "source 'files': ''; DROP TABLE calls; --' not found;"),
+])
+def test_a_hostile_source_path_is_a_clear_error(copy: tuple[Path, Path, str], path: str, expected: str) -> None:
+    """A source's `path:` that names no data: refused before anything is loaded, the warehouse kept."""
+    ws, state, canary = copy
+    text = (ws / "kpilot.yaml").read_text(encoding="utf-8")
+    (ws / "kpilot.yaml").write_text(text.replace("path: data/", f"path: {json.dumps(path)}", 1), encoding="utf-8")
+    r = cli("validate", "-w", str(ws), "--lang", "en", state=state)  # it may pass: the warehouse has the tables
+    assert _clean(r, canary, "validate") == []
+    r = cli("load", "-w", str(ws), "--lang", "en", state=state)
+    assert _clean(r, canary, "load") == []
+    assert r.exit_code == 1, _output(r)[-600:]
+    assert expected in r.stderr, r.stderr[-600:]
+    assert "Fix:" in r.stderr, r.stderr[-600:]
+
+
+@pytest.mark.xfail(strict=True, reason="a file source's path may name any file the server can read: a workspace "
+                                       "file from an untrusted author loads /etc/passwd as a table, which its "
+                                       "models can then show (the expression sandbox is bypassed by the path)")
+@pytest.mark.parametrize("path", ["../../../../../etc/passwd", "../canary.txt"])
+def test_a_source_path_outside_the_workspace_is_refused(tmp_path: Path, path: str) -> None:
+    ws, state, canary = _loaded(tmp_path)
+    text = (ws / "kpilot.yaml").read_text(encoding="utf-8")
+    (ws / "kpilot.yaml").write_text(text.replace("path: data/", f"path: {json.dumps(path)}", 1), encoding="utf-8")
+    r = cli("load", "-w", str(ws), "--lang", "en", state=state)
+    assert _clean(r, canary, "load") == []
+    del r
+    gc.collect()
+    assert _warehouse(state)[0] == TABLES  # nothing read from outside the workspace folder
