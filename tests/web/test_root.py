@@ -245,14 +245,18 @@ def _sign_in(c: TestClient, key: str, password: str) -> str:
 def test_a_session_of_one_workspace_is_refused_by_the_other(guarded: Root) -> None:
     c = guarded.client
     session = _sign_in(c, "acme", f"{PASSWORD} acme")
-    assert c.get(f"/acme/?as_of={AS_OF}").status_code == 200
+    assert c.get(f"/acme/?as_of={AS_OF}", follow_redirects=False).status_code == 200
     r = c.get("/bravo/", follow_redirects=False)  # the browser does not even send acme's cookie here
     assert (r.status_code, r.headers["location"]) == (303, "/bravo/login?next=%2F")
     # Sent anyway (a forged request), acme's session is unknown to bravo.
     c.cookies.clear()
     r = c.get("/bravo/", headers={"cookie": f"kpilot_session={session}"}, follow_redirects=False)
     assert (r.status_code, r.headers["location"]) == (303, "/bravo/login?next=%2F")
-    assert c.get(f"/acme/?as_of={AS_OF}", headers={"cookie": f"kpilot_session={session}"}).status_code == 200
+    own = c.get(f"/acme/?as_of={AS_OF}", headers={"cookie": f"kpilot_session={session}"}, follow_redirects=False)
+    assert own.status_code == 200 and 'data-key="mrr"' in own.text
+    # A browser sends the cookie of the longest path first: a stale one left at / must not shadow it.
+    stale = f"kpilot_session={session}; kpilot_session=stale.cookie-of-another-server"
+    assert c.get(f"/acme/?as_of={AS_OF}", headers={"cookie": stale}, follow_redirects=False).status_code == 200
     # acme's password does not open bravo, although the address is the same.
     page = c.get("/bravo/login")
     r = c.post("/bravo/login", data={"csrf": _csrf(page.text), "next": "/", "email": "anna@example.com",
@@ -281,8 +285,9 @@ def test_a_token_and_a_decision_of_one_workspace_are_unknown_to_the_other(guarde
     assert [d["status"] for d in c.get("/acme/api/v1/decisions", headers=as_a).json() if d["id"] == decision] == \
         ["open"]
     assert "Root test: double the outreach" in c.get(f"/acme/decisions?as_of={AS_OF}", headers=as_a).text
-    page = c.get(f"/bravo/decisions?as_of={AS_OF}", headers=as_b)
-    assert page.status_code == 200 and "Root test: double the outreach" not in page.text
+    page = c.get(f"/bravo/decisions?as_of={AS_OF}", headers=as_b, follow_redirects=False)
+    assert page.status_code == 200 and 'action="/bravo/decisions' in page.text
+    assert "Root test: double the outreach" not in page.text
     assert all(d["id"] != decision for d in c.get("/bravo/api/v1/decisions", headers=as_b).json())
 
 
