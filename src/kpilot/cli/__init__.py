@@ -1,7 +1,7 @@
 """The command line: thin commands over `kpilot.service`. Output in the workspace's language.
 
-The commands live in one module per group (workspace, board, web, sources, secrets, analysis, alerts) and share their
-options, consoles and error handling through `kpilot.cli.options`. They are registered here, in the order
+The commands live in one module per group (workspace, board, web, sources, secrets, analysis, alerts, accounts) and
+share their options, consoles and error handling through `kpilot.cli.options`. They are registered here, in the order
 `kpilot --help` lists them; no command module imports another, nor this one.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import typer
 
-from kpilot.cli import alerts, analysis, board, decisions, review, secrets, sources, web, workspace
+from kpilot.cli import accounts, alerts, analysis, board, decisions, review, secrets, sources, web, workspace
 
 app = typer.Typer(
     name="kpilot",
@@ -28,12 +28,14 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "leads": analysis.leads, "forecast": analysis.forecast, "warnings": analysis.warnings_cmd,
     "anomalies": analysis.anomalies, "explain": analysis.explain, "audit": analysis.audit,
     "analyze": analysis.analyze, "decide": decisions.decide, "decisions": decisions.decisions,
-    "review": review.review,
+    "review": review.review, "audit-log": accounts.audit_log,
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)
 app.add_typer(alerts.group, name="alerts")
 app.add_typer(secrets.group, name="secrets")
+app.add_typer(accounts.users, name="user")
+app.add_typer(accounts.tokens, name="token")
 
 
 def main() -> None:
