@@ -146,6 +146,15 @@ def test_the_user_list_reads_as_a_table(ws: tuple[Path, Path]) -> None:
     assert "[red]B" in bob  # a name is shown as written, never read as markup
 
 
+def test_a_workspace_without_admin_is_pointed_out(ws: tuple[Path, Path]) -> None:
+    result = run(ws, "user", "create", "carl@example.com", "--role", "viewer")
+    assert result.exit_code == 0
+    assert result.stderr == "warning: nobody is admin of this workspace: nobody can manage users in the web app. " \
+                            "Fix: `kpilot user create EMAIL --role admin`.\n"
+    result = run(ws, "user", "create", "anna@example.com", "--role", "admin")
+    assert result.exit_code == 0 and result.stderr == ""
+
+
 def _principal(ws: tuple[Path, Path], token: str) -> tuple[str, str | None, tuple[str, ...]] | None:
     with accounts(ws) as acme:
         who = acme.token_principal(token)
