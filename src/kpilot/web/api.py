@@ -31,7 +31,7 @@ from kpilot.model.periods import Grain, NotADay, parse_day, period_range
 from kpilot.model.workspace import Workspace
 from kpilot.service import AppStore, DecisionRecord
 from kpilot.service import decisions as service_decisions
-from kpilot.web import api_alerts, auth, decisions
+from kpilot.web import admin, api_alerts, auth, decisions
 from kpilot.web.api_common import (
     ApiError,
     Body,
@@ -336,6 +336,7 @@ def router(gate: WorkspaceGate) -> APIRouter:
         return JSONResponse(response)
 
     api_alerts.register(api, gate)  # /alerts, /outbox
+    admin.register_api(api, gate)  # /users, /tokens, /changes (admins)
 
     @api.get("/openapi.json", include_in_schema=False)
     def openapi_json() -> JSONResponse:

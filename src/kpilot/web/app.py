@@ -28,6 +28,7 @@ from kpilot.report import charts
 from kpilot.service import DecisionRecord, signing_key
 from kpilot.service.accounts import AccountService, Throttle
 from kpilot.web import (
+    admin,
     alerts,
     alignment,
     api,
@@ -90,10 +91,10 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     app = FastAPI(title="kpilot", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.gate = gate
     app.state.form_key = signing_key(gate.state_dir or gate.primary.state_dir, "forms")
-    throttle = Throttle()  # failed sign-ins, per address and per client
+    app.state.throttle = Throttle()  # failed sign-ins, per address and per client
 
     def accounts() -> AccountService:
-        return AccountService(gate.store, gate.primary.ws.workspace, throttle)
+        return AccountService(gate.store, gate.primary.ws.workspace, app.state.throttle)
 
     def owners(key: str) -> list[str] | None:
         ws = gate.primary.ws
@@ -105,7 +106,9 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
                        owners=owners)
     app.add_middleware(Guard, hosts=allowed_hosts(hosts))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(api.router(gate))
+    # The API's routes as routes of the app itself (not an included router), so that the Auth middleware and the
+    # access tests see each one with its full path.
+    app.router.routes.extend(api.router(gate).routes)
 
     def page_of(request: Request) -> views.Page:
         ws = gate.primary.ws
@@ -116,7 +119,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     def render_page(request: Request, template: str, page: views.Page, **context: Any) -> str:
         return env.get_template(template).render(
             request=request, page=page, _=page.tr, lang=page.lang, ws=page.ws, languages=LANGUAGES,
-            here=_here(request), base_path=request.scope.get("root_path", ""),
+            here=_here(request), base_path=request.scope.get("root_path", ""), who=auth.principal(request),
             embed_options=charts.embed_options(page.lang, page.ws.currency), **context)
 
     def html(request: Request, template: str, page: views.Page, status: int = 200, **context: Any) -> HTMLResponse:
@@ -273,6 +276,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     alerts.register(app, gate, forms)  # /alerts
     review.register(app, gate, forms)  # /review, /review.pdf
     tree.register(app, gate, forms)  # /tree
+    admin.register(app, gate, forms)  # /users, /changes (admins)
     login.register(app, forms, accounts, oidc.provider_name, app.state.form_key)  # /login, /logout, /account
     oidc.register(app, forms, accounts, app.state.form_key)  # /login/oidc, /login/oidc/callback
 

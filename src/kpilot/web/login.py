@@ -99,7 +99,7 @@ def register(app: FastAPI, forms: Forms, accounts: Callable[[], AccountService],
         words = page.tr(ROLE_WORDS[role])
         if who.teams:
             words += " " + page.tr("Your teams: {teams}.").format(teams=", ".join(page.team(t) for t in who.teams))
-        return forms.reply(request, "account.html", page, who=who, role_words=words)
+        return forms.reply(request, "account.html", page, me=who, role_words=words)
 
 
 def _root(request: Request) -> str:
