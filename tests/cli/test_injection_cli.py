@@ -218,7 +218,7 @@ def test_hostile_arguments_to_every_command(copy: tuple[Path, Path, str]) -> Non
 
 
 @pytest.mark.parametrize(("path", "expected"), [
-    ("/etc/", "source 'files': folder '/etc/' holds no *.csv or *.tsv file."),
+    ("/etc/", "source 'files': `path: /etc/` leads outside the workspace folder"),
     ("data/\x00", "source 'files': 'data/\x00' not found;"),
     ("kp{{7*7}}kp", "source 'files': 'kp{{7*7}}kp' not found;"),
     ("'; DROP TABLE calls; --", "source 'files': ''; DROP TABLE calls; --' not found;"),
@@ -237,9 +237,6 @@ def test_a_hostile_source_path_is_a_clear_error(copy: tuple[Path, Path, str], pa
     assert "Fix:" in r.stderr, r.stderr[-600:]
 
 
-@pytest.mark.xfail(strict=True, reason="a file source's path may name any file the server can read: a workspace "
-                                       "file from an untrusted author loads /etc/passwd as a table, which its "
-                                       "models can then show (the expression sandbox is bypassed by the path)")
 @pytest.mark.parametrize("path", ["/etc/passwd", "up to /etc/passwd", "../canary.txt"])
 def test_a_source_path_outside_the_workspace_is_refused(tmp_path: Path, path: str) -> None:
     ws, state, canary = _loaded(tmp_path)
@@ -249,6 +246,7 @@ def test_a_source_path_outside_the_workspace_is_refused(tmp_path: Path, path: st
     (ws / "kpilot.yaml").write_text(text.replace("path: data/", f"path: {json.dumps(path)}", 1), encoding="utf-8")
     r = cli("load", "-w", str(ws), "--lang", "en", state=state)
     assert _clean(r, canary, "load") == []
+    assert r.exit_code == 1 and "leads outside the workspace folder" in r.stderr and "KPILOT_DATA_DIRS" in r.stderr
     del r
     gc.collect()
     assert _warehouse(state)[0] == TABLES  # nothing read from outside the workspace folder

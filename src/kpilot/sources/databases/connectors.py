@@ -20,6 +20,7 @@ import pyarrow.csv as pa_csv
 
 from kpilot.model.errors import Message, msg
 from kpilot.model.workspace import Source
+from kpilot.sources import paths
 from kpilot.sources.base import Column, Connector, SourceTableInfo, SyncError, arrow_type, quote_ident, rows_to_arrow
 from kpilot.sources.secrets import Secret, source_url
 
@@ -451,6 +452,8 @@ def connector_for(source: Source, base_dir: Path, environ: Mapping[str, str] | N
     if source.type == "mysql":
         return MySQLConnector(source, source_url(source, environ, secrets))
     path = Path(base_dir, source.path or "").absolute()
+    if source.type in ("sqlite", "duckdb") and not paths.readable(path, base_dir):
+        raise SyncError(paths.outside(source.key, source.path or "", base_dir))
     if source.type == "sqlite":
         return SQLiteConnector(source, path)
     if source.type == "duckdb":

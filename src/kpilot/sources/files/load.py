@@ -30,6 +30,7 @@ from kpilot.model.errors import Message, did_you_mean, either, joined, msg, one_
 from kpilot.model.types import INTEGER_TYPES
 from kpilot.model.validate import is_temporal
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Source
+from kpilot.sources import paths
 from kpilot.sources.base import main_tables, quote_ident
 from kpilot.sources.files.common import (
     NOTHING_LOADED,
@@ -104,7 +105,12 @@ def discover(source: Source, base_dir: Path) -> list[TableFile]:
             "source '{source}': '{path}' not found; paths are relative to the workspace folder, so kpilot looked "
             "for {root}.{hint} Fix: correct `path:` or move the data there.", source=source.key, path=source.path,
             root=str(root), hint=did_you_mean(root.name, near)))
+    if not paths.readable(root, base_dir):
+        raise LoadError(paths.outside(source.key, source.path, base_dir))
     found = _list_tables(source, root)
+    for tf in found:  # a link inside the folder may lead elsewhere
+        if not paths.readable(tf.path, base_dir):
+            raise LoadError(paths.outside(source.key, tf.path, base_dir))
     _one_file_per_table(found, source.key)
     if not found:
         raise LoadError(msg("source '{source}': folder '{path}' holds no {kinds} file. Fix: put the data files "
