@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kpilot.i18n import LANGUAGES
 from kpilot.model import KpilotError, WorkspaceInvalid
@@ -42,6 +43,7 @@ from kpilot.web import (
     tree,
     views,
 )
+from kpilot.web.api_common import error_answer
 from kpilot.web.guard import Guard, allowed_hosts
 from kpilot.web.locale import COOKIE, choose_language, web_translator
 from kpilot.web.state import Analysis, WorkspaceGate
@@ -140,6 +142,19 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     def _page_error(request: Request, exc: PageError) -> HTMLResponse:
         page = _fallback_page(request, gate)
         return html(request, "error.html", page, status=exc.status, message=render(exc.message, page.tr), issues=[])
+
+    @app.exception_handler(StarletteHTTPException)
+    def _no_route(request: Request, exc: StarletteHTTPException) -> Response:
+        """No route for the path (a 404 or 405 of the router itself): the API's JSON error under /api/, a page
+        elsewhere; never the framework's own answer."""
+        path = request.url.path[len(settings.base_path(request)):]
+        if path.startswith(api.PREFIX + "/") or path == api.PREFIX:
+            return error_answer(request, exc.status_code, msg(
+                "no API endpoint {method} /api/v1/{path}. Fix: see /api/v1/docs for the endpoints.",
+                method=request.method, path=path[len(api.PREFIX) + 1:]))
+        page = _fallback_page(request, gate)
+        return html(request, "error.html", page, status=exc.status_code, issues=[], message=page.tr(
+            "There is no such page here. Fix: start from the board.") if exc.status_code == 404 else str(exc.detail))
 
     @app.exception_handler(KpilotError)
     def _kpilot_error(request: Request, exc: KpilotError) -> HTMLResponse:
