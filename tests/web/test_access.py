@@ -244,3 +244,16 @@ def test_changes_record_who_made_them(world: World) -> None:
     assert page.status_code == 200 and "editor_team@example.com" in page.text and "Trade show" in page.text
     users = world.clients["admin"].get("/users")
     assert "viewer@example.com" in users.text and world.tokens["admin"] not in users.text
+
+
+def test_forms_show_to_who_may_use_them(world: World) -> None:
+    forms = {"annotate": 'class="annotate"', "decide": 'class="decide"', "read-only": 'data-role="read-only"'}
+
+    def seen(who: str) -> set[str]:
+        text = world.clients[who].get(f"/metric/{KPI}").text
+        return {name for name, mark in forms.items() if mark in text}
+
+    assert seen("viewer") == seen("editor_other") == {"read-only"}
+    assert seen("editor_team") == seen("admin") == {"annotate", "decide"}
+    settings = world.clients["viewer"].get(f"/settings/metric/{KPI}").text
+    assert 'data-role="read-only"' in settings and 'class="primary">' not in settings

@@ -122,6 +122,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         return env.get_template(template).render(
             request=request, page=page, _=page.tr, lang=page.lang, ws=page.ws, languages=LANGUAGES,
             here=_here(request), base_path=request.scope.get("root_path", ""), who=auth.principal(request),
+            may_change=auth.may_change_kpi(request, page.ws), may_change_any=auth.principal(request).unscoped_writer,
             embed_options=charts.embed_options(page.lang, page.ws.currency), **context)
 
     def html(request: Request, template: str, page: views.Page, status: int = 200, **context: Any) -> HTMLResponse:

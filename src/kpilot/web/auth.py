@@ -116,6 +116,16 @@ def require_unscoped(request: Request) -> Principal:
     return who
 
 
+def may_change_kpi(request: Request, ws: Any) -> Callable[[str], bool]:
+    """Whether the asker may change a KPI, by its key (for the pages: a form is shown to who may use it only)."""
+    who = principal(request)
+
+    def may(key: str) -> bool:
+        return who.can_change(ws.metric(key).owners) if key in ws.metric_keys else who.can_write
+
+    return may
+
+
 def access_key(request: Request) -> str:
     """What a page's content depends on about the asker (role and teams), for the page cache."""
     who = principal(request)
