@@ -30,6 +30,9 @@ PAGES = {
     "settings-metric": "/settings/metric/pipeline_generated",
     "review": "/review",
     "api-docs": "/api/v1/docs",
+    "account": "/account",
+    "users": "/users",
+    "changes": "/changes",
 }
 DOCUMENTS = {"review", "api-docs"}  # documents of their own (the review is also the e-mail and the PDF): no site menu
 WIDTHS = {"desktop": (1440, 900), "phone": (390, 844)}

@@ -88,6 +88,15 @@ def test_the_sign_in_page_offers_the_provider(client: TestClient, sso: Provider)
     assert 'href="/login/oidc?next=/"' in page.text
 
 
+def test_the_default_button_is_said_in_the_page_language(client: TestClient, sso: Provider,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KPILOT_OIDC_NAME", raising=False)
+    client.cookies.set("kpilot_lang", "fr")
+    assert "Se connecter avec l&#39;authentification unique" in client.get("/login").text
+    client.cookies.set("kpilot_lang", "en")
+    assert "Sign in with single sign-on" in client.get("/login").text
+
+
 def test_without_configuration_there_is_no_button_and_no_flow(client: TestClient,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KPILOT_OIDC_ISSUER", raising=False)
