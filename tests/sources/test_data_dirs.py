@@ -26,7 +26,7 @@ def test_data_outside_the_workspace_folder_is_refused(acme_dir: Path, tmp_path: 
     monkeypatch.delenv("KPILOT_DATA_DIRS", raising=False)
     folder = _outside_data(acme_dir, tmp_path)
     with WorkspaceService(folder, state_dir=tmp_path / "state") as svc, \
-            pytest.raises(KpilotError, match="leads outside the workspace folder.*KPILOT_DATA_DIRS"):
+            pytest.raises(KpilotError, match=r"leads outside the workspace folder.*KPILOT_DATA_DIRS"):
         svc.load()
 
 
