@@ -6,6 +6,7 @@ Root-cause totals are checked against hand-written DuckDB SQL over the same CSVs
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -175,8 +176,8 @@ def test_audit_of_a_dashboard_inventory(acme_dir: Path, state: Path, tmp_path: P
 def acme_with_target(acme_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """acme, with a weekly target on won revenue (230 k€, about its first-half 2026 pace)."""
     folder = tmp_path_factory.mktemp("acme-target")
+    shutil.copytree(acme_dir / "data", folder / "data")  # a workspace reads inside its own folder
     text = (acme_dir / "kpilot.yaml").read_text(encoding="utf-8")
-    text = text.replace("path: data/", f"path: {acme_dir / 'data'}/")
     text = text.replace("    filter: \"stage = 'won'\"\n    grain: week\n    unit: EUR\n",
                         "    filter: \"stage = 'won'\"\n    grain: week\n    unit: EUR\n"
                         "    targets:\n      - {from: 2026-01, to: 2026-12, value: 230000}\n")
