@@ -116,7 +116,11 @@ def root_session(master: str | None, url: str | None) -> Any:
         try:
             with _quiet():
                 if url:
-                    session = SparkSession.builder.remote(url).getOrCreate()
+                    # Spark Connect's own session class: the classic builder refuses a remote session in a process
+                    # that already runs a local one (a workspace may have both kinds of source).
+                    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+                    session = ConnectSession.builder.remote(url).getOrCreate()
                 else:
                     # A local session listens on loopback only, shows no web UI, and logs errors only.
                     session = (SparkSession.builder.master(master or "local[2]").appName("kpilot")
