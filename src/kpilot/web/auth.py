@@ -21,8 +21,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Callable, Sequence
+from html import escape
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -31,7 +33,7 @@ from starlette.requests import Request
 from starlette.routing import Match
 
 from kpilot.model import KpilotError
-from kpilot.model.errors import msg
+from kpilot.model.errors import msg, render
 from kpilot.service.accounts import LOCAL, AccountService, Principal
 from kpilot.web.guard import App, Receive, Scope, Send
 from kpilot.web.locale import COOKIE, choose_language, web_translator
@@ -101,18 +103,25 @@ def require_change(request: Request, owners: Sequence[str]) -> Principal:
     """The asker, when they may change a KPI owned by `owners`; Forbidden otherwise."""
     who = principal(request)
     if not who.can_change(owners):
-        raise Forbidden(msg("you may not change a KPI of {teams}: your role is {role}{scope}. Fix: ask an admin of "
-                            "this workspace, or an editor of that team.", teams=", ".join(owners) or "—",
-                            role=who.role, scope=f" ({', '.join(who.teams)})" if who.teams else ""))
+        raise Forbidden(_not_theirs(who, owners))
     return who
+
+
+def _not_theirs(who: Principal, owners: Sequence[str]) -> Any:
+    return msg("you may not change a KPI of {teams}: your role is {role}{scope}. Fix: ask an admin of this "
+               "workspace, or an editor of that team.", teams=", ".join(owners) or "—", role=who.role,
+               scope=f" ({', '.join(who.teams)})" if who.teams else "")
+
+
+def _not_unscoped() -> Any:
+    return msg("only an admin or an editor of every KPI may do this. Fix: ask an admin of this workspace.")
 
 
 def require_unscoped(request: Request) -> Principal:
     """The asker, when they may change what belongs to no team (pushed tables, the outbox); Forbidden otherwise."""
     who = principal(request)
     if not who.unscoped_writer:
-        raise Forbidden(msg("only an admin or an editor of every KPI may do this. Fix: ask an admin of this "
-                            "workspace."))
+        raise Forbidden(_not_unscoped())
     return who
 
 
@@ -239,14 +248,11 @@ class Auth:
             return msg("your role ({role}) reads the board but changes nothing. Fix: ask an admin of this workspace "
                        "for the editor role.", role=who.role)
         if rule == "any":
-            return None if who.unscoped_writer else msg(
-                "only an admin or an editor of every KPI may do this. Fix: ask an admin of this workspace.")
+            return None if who.unscoped_writer else _not_unscoped()
         if rule.startswith("path:"):
             owners = self.owners(str(params.get(rule[5:], "")))
             if owners is not None and not who.can_change(owners):
-                return msg("you may not change a KPI of {teams}: your role is {role}{scope}. Fix: ask an admin of "
-                           "this workspace, or an editor of that team.", teams=", ".join(owners) or "—",
-                           role=who.role, scope=f" ({', '.join(who.teams)})" if who.teams else "")
+                return _not_theirs(who, owners)
         return None  # "route": the route checks the KPI it changes (require_change)
 
 
@@ -274,8 +280,6 @@ async def _sign_in_first(scope: Scope, send: Send) -> None:
 
 async def _answer(scope: Scope, send: Send, status: int, message: Any) -> None:
     """A refusal: JSON for the API, a short page for pages, in the asker's language."""
-    from kpilot.model.errors import render
-
     tr = web_translator(_language(scope))
     text = render(message, tr)
     path = scope.get("path", "/")
@@ -283,15 +287,11 @@ async def _answer(scope: Scope, send: Send, status: int, message: Any) -> None:
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="kpilot"'))
     if API in path:
-        import json
-
         parts = _FIX.split(text, maxsplit=1)
         body = json.dumps({"error": {"message": parts[0].rstrip(), "fix": parts[1] if len(parts) > 1 else ""}}
                           ).encode()
         media = b"application/json"
     else:
-        from html import escape
-
         title = tr("Not allowed") if status == 403 else tr("Sign in")
         root = scope.get("root_path", "")
         body = (f'<!doctype html><html lang="{_language(scope)}"><head><meta charset="utf-8">'
