@@ -103,7 +103,8 @@ def _log_settings() -> str:
 
 
 def root_session(master: str | None, url: str | None) -> Any:
-    """The process's Spark session for a master (or a Spark Connect URL), started on first use."""
+    """The process's Spark session for a master, started on first use; for a Spark Connect URL, a new session (cheap:
+    no JVM here), which its engine stops when it closes (a Connect client left open keeps the process alive)."""
     key = url or master or ""
     with _sessions_lock:
         session = _sessions.get(key)
@@ -120,7 +121,7 @@ def root_session(master: str | None, url: str | None) -> Any:
                     # that already runs a local one (a workspace may have both kinds of source).
                     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
-                    session = ConnectSession.builder.remote(url).getOrCreate()
+                    return ConnectSession.builder.remote(url).create()
                 else:
                     # A local session listens on loopback only, shows no web UI, and logs errors only.
                     session = (SparkSession.builder.master(master or "local[2]").appName("kpilot")
@@ -150,13 +151,18 @@ class SparkEngine:
     dialect = "spark"
     label = "Spark"
 
-    def __init__(self, session: Any, tables: Mapping[str, SparkTable], timezone: str = "UTC"):
-        # A session of its own: the same JVM, its own temporary views and settings (Spark Connect may not
-        # offer one: its session is then this engine's alone, opened for this process).
-        try:
-            self.session = session.newSession()
-        except Exception:
+    def __init__(self, session: Any, tables: Mapping[str, SparkTable], timezone: str = "UTC", *,
+                 own: bool = False):
+        # A session of its own: the same JVM, its own temporary views and settings; or, with `own` (a Spark Connect
+        # session made for this engine), that session itself, stopped when the engine closes.
+        self._own = own
+        if own:
             self.session = session
+        else:
+            try:
+                self.session = session.newSession()
+            except Exception:
+                self.session = session
         self.session.conf.set("spark.sql.session.timeZone", timezone)
         self._tables = dict(tables)
         self.allowed_tables: frozenset[str] | None = None
@@ -233,6 +239,10 @@ class SparkEngine:
         return [f"{db}.{name}" if db else name for db, name in self.mapping().values()]
 
     def close(self) -> None:
-        for name, table in self._tables.items():
-            if table.path is not None:
-                self.session.catalog.dropTempView(name)
+        try:
+            for name, table in self._tables.items():
+                if table.path is not None:
+                    self.session.catalog.dropTempView(name)
+        finally:
+            if self._own:
+                self.session.stop()

@@ -117,7 +117,8 @@ def open_source_engine(source: Source, ws: Workspace, base_dir: Path,
 
         tables = {name: SparkTable(name=spec.table, path=files.get(name), format=spec.format or "parquet")
                   for name, spec in specs.items()}
-        inner = SparkEngine(root_session(source.master, source.url), tables, timezone=ws.timezone)
+        inner = SparkEngine(root_session(source.master, source.url), tables, timezone=ws.timezone,
+                            own=bool(source.url))
         mapping = inner.mapping()
     elif source.type == "chdb":
         from kpilot.compute.engine_clickhouse import SCHEMA, ChDBEngine
