@@ -127,3 +127,11 @@ def test_every_change_is_logged_with_who_before_and_after(store: AppStore) -> No
     assert (log[5]["before"]["status"], log[5]["after"]["status"]) == ("open", "done")
     assert "password_hash" not in str(log) and "argon2" not in str(log) and "ciphertext" not in str(log)
     assert store.changes("other") == []
+
+
+def test_one_decision_is_read_in_its_workspace_only(store: AppStore) -> None:
+    made = store.add_decision("acme", "mrr", period="2026-03", action="Call the churned", owner="sales")
+    found = store.decision("acme", made.id)
+    assert found is not None and found.action == "Call the churned" and found.metric == "mrr"
+    assert store.decision("other", made.id) is None
+    assert store.decision("acme", made.id + 1) is None and store.decision("acme", 10**30) is None

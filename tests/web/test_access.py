@@ -257,3 +257,21 @@ def test_forms_show_to_who_may_use_them(world: World) -> None:
     assert seen("editor_team") == seen("admin") == {"annotate", "decide"}
     settings = world.clients["viewer"].get(f"/settings/metric/{KPI}").text
     assert 'data-role="read-only"' in settings and 'class="primary">' not in settings
+
+
+def test_a_proxy_s_basic_authentication_neither_grants_nor_refuses(world: World) -> None:
+    """Behind a proxy that authenticates with Basic and passes the header on, only kpilot's own sign-in counts."""
+    basic = {"Authorization": "Basic ZGlyZWN0aW9uOnNlY3JldA=="}
+    assert world.clients["viewer"].get("/", headers=basic, follow_redirects=False).status_code == 200
+    nobody = TestClient(world.app, base_url="http://127.0.0.1")
+    assert _refused(nobody.get("/", headers=basic, follow_redirects=False))
+    assert nobody.get("/api/v1/status", headers=basic).status_code == 401
+
+
+def test_a_request_the_middleware_did_not_see_may_do_nothing() -> None:
+    from starlette.requests import Request
+
+    from kpilot.web.auth import principal
+
+    who = principal(Request({"type": "http", "method": "GET", "path": "/", "headers": [], "state": {}}))
+    assert not who.is_admin and not who.can_write and not who.can_change(["marketing"])

@@ -13,7 +13,7 @@ import csv
 import getpass
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -25,8 +25,8 @@ from rich.table import Table
 from kpilot.cli.options import DbOpt, Fmt, LangOpt, StateOpt, WorkspaceOpt, _errors, _escape, _open, err, out
 from kpilot.i18n import Translator, translator
 from kpilot.model import KpilotError
-from kpilot.model.errors import did_you_mean, msg, one_of
-from kpilot.service.accounts import AccountError, AccountService, check_password, check_role
+from kpilot.model.errors import did_you_mean, msg
+from kpilot.service.accounts import AccountError, AccountService, check_password, check_role, check_teams
 
 users = typer.Typer(help="The people who may sign in to the workspace, and their roles.", no_args_is_help=True)
 tokens = typer.Typer(help="API tokens: for scripts and other tools calling the REST API.", no_args_is_help=True)
@@ -65,24 +65,6 @@ def _accounts(workspace: Path, state_dir: Path | None, db: str | None) -> Iterat
 
 def _tr(svc: Any, lang: str | None) -> Translator:
     return translator(lang or svc.ws.language.value)
-
-
-def _check_teams(svc: Any, role: str, teams: Sequence[str]) -> list[str]:
-    """The teams of an editor (or editor token), each a team key of the workspace."""
-    if not teams:
-        return []
-    if role != "editor":
-        raise AccountError(msg("--team limits which KPIs an editor may change; a {role} has no teams. Fix: drop "
-                               "--team, or use --role editor.", role=role))
-    keys = [t.key for t in svc.ws.teams]
-    if not keys:
-        raise AccountError(msg("{file} declares no team. Fix: declare the teams under `teams:`, or drop --team (an "
-                               "editor without team may change every KPI).", file=str(svc.file)))
-    for team in teams:
-        if team not in keys:
-            raise AccountError(msg("unknown team '{team}';{hint} teams of {file}: {teams}. Fix: use one of them.",
-                                   team=team, hint=did_you_mean(team, keys), file=str(svc.file), teams=one_of(keys)))
-    return list(dict.fromkeys(teams))
 
 
 def _stdin_password() -> str:
@@ -146,7 +128,7 @@ def create_user(email: EmailArg, role: RoleOpt, team: TeamOpt = None,
     signs in through single sign-on only."""
     with _errors(lang, workspace), _accounts(workspace, state_dir, db) as (svc, accounts):
         tr = _tr(svc, lang)
-        teams = _check_teams(svc, check_role(role), team or [])
+        teams = check_teams(svc.ws, svc.file, check_role(role), team or [])
         first = not accounts.has_users()
         password = _stdin_password() if password_stdin else _prompt_password(email, tr) if _terminal() else None
         user = accounts.create_user(email, role=role, teams=teams, password=password, name=name, by=actor())
@@ -206,7 +188,7 @@ def set_user(email: EmailArg, role: Annotated[str | None, typer.Option("--role",
             raise KpilotError(msg("--team and --no-teams contradict each other. Fix: give one of them."))
         current = _user(accounts, email)
         new_role = check_role(role) if role is not None else current.role
-        teams: list[str] | None = _check_teams(svc, new_role, team or [])
+        teams: list[str] | None = check_teams(svc.ws, svc.file, new_role, team or [])
         if not team and not no_teams:
             teams = None if new_role == "editor" else []
         user = accounts.store.update_user(accounts.workspace, email, role=role, teams=teams, by=actor())
@@ -297,7 +279,7 @@ def create_token(role: RoleOpt,
     """Create an API token; it is printed once, alone on the last line (`... | tail -1`), and never again."""
     with _errors(lang, workspace), _accounts(workspace, state_dir, db) as (svc, accounts):
         tr = _tr(svc, lang)
-        teams = _check_teams(svc, check_role(role), team or [])
+        teams = check_teams(svc.ws, svc.file, check_role(role), team or [])
         token, record = accounts.create_token(role=role, name=name, teams=teams, by=actor())
         open_workspace = not accounts.has_users()
     if open_workspace:

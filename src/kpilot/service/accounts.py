@@ -25,12 +25,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from kpilot.model import KpilotError
-from kpilot.model.errors import msg
+from kpilot.model import KpilotError, Workspace
+from kpilot.model.errors import did_you_mean, msg, one_of
 from kpilot.store import AppStore
 from kpilot.store.accounts import ROLES, AccountError, ChangeRecord, TokenRecord, UserRecord
 
@@ -78,6 +79,25 @@ def check_role(role: str) -> str:
     if role not in ROLES:
         raise AccountError(msg("unknown role '{role}'. Fix: use one of {roles}.", role=role, roles=", ".join(ROLES)))
     return role
+
+
+def check_teams(ws: Workspace, file: Path, role: str, teams: Sequence[str]) -> list[str]:
+    """The teams of an editor (user or token), each a team key of the workspace (`file` names it in messages); no
+    team for another role."""
+    if not teams:
+        return []
+    if role != "editor":
+        raise AccountError(msg("--team limits which KPIs an editor may change; a {role} has no teams. Fix: drop "
+                               "--team, or use --role editor.", role=role))
+    keys = [t.key for t in ws.teams]
+    if not keys:
+        raise AccountError(msg("{file} declares no team. Fix: declare the teams under `teams:`, or drop --team (an "
+                               "editor without team may change every KPI).", file=str(file)))
+    for team in teams:
+        if team not in keys:
+            raise AccountError(msg("unknown team '{team}';{hint} teams of {file}: {teams}. Fix: use one of them.",
+                                   team=team, hint=did_you_mean(team, keys), file=str(file), teams=one_of(keys)))
+    return list(dict.fromkeys(teams))
 
 
 @dataclass(frozen=True)
@@ -267,5 +287,5 @@ class AccountService:
 
 
 __all__ = ["LOCAL", "MAX_FAILURES", "ROLES", "AccountError", "AccountService", "ChangeRecord", "Principal", "Throttle",
-           "TooManyAttempts", "check_email", "check_password", "check_role", "digest", "hash_password", "of_token",
-           "of_user"]
+           "TooManyAttempts", "check_email", "check_password", "check_role", "check_teams", "digest", "hash_password",
+           "of_token", "of_user"]

@@ -296,6 +296,14 @@ class AppStore(AlertLog, Accounts):
         with self._session() as s:
             return [DecisionRecord.of(r) for r in s.scalars(query.order_by(DecisionRow.id.desc()))]
 
+    def decision(self, workspace: str, decision_id: int) -> DecisionRecord | None:
+        """One decision of the workspace's log; None when it has no such decision."""
+        if not 0 < decision_id < 2**63:  # beyond any id a database gives (and SQLite's integers)
+            return None
+        with self._session() as s:
+            row = s.get(DecisionRow, decision_id)
+            return DecisionRecord.of(row) if row is not None and row.workspace == workspace else None
+
     def add_decision(self, workspace: str, metric: str, *, period: str, action: str, owner: str | None,
                      status: str = "open", note: str | None = None, user: str | None = None,
                      expected_effect: str | None = None, expected_change: float | None = None,

@@ -88,10 +88,14 @@ def rule_of(method: str, path: str) -> str:
     return WRITES.get((method, path), "none")
 
 
+NOBODY = Principal(kind="none", name=None, role="none")  # may do nothing
+
+
 def principal(request: Request) -> Principal:
-    """Who is asking (set by the `Auth` middleware; `LOCAL` on a workspace without users)."""
+    """Who is asking, as the `Auth` middleware found (`LOCAL` on a workspace without users); `NOBODY` for a request
+    it did not see, so that a route reached some other way is refused rather than open."""
     who = getattr(request.state, "principal", None)
-    return who if isinstance(who, Principal) else LOCAL
+    return who if isinstance(who, Principal) else NOBODY
 
 
 def actor(request: Request) -> str | None:
@@ -200,11 +204,10 @@ class Auth:
         """The asker; None for nobody on a workspace with users; "bad-token" for a token refused."""
         request = Request(scope)
         accounts = self.accounts()
-        header = request.headers.get("authorization", "")
-        if header:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer":
-                return "bad-token"
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        # Only a Bearer token is kpilot's: another scheme (a proxy's Basic authentication passed through) is not
+        # a claim about who is asking here, and neither grants nor refuses anything.
+        if scheme.lower() == "bearer":
             found = accounts.token_principal(token.strip())
             return found if found is not None else "bad-token"
         if not accounts.has_users():

@@ -176,7 +176,8 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
 
 def decision_metric(gate: WorkspaceGate, workspace: str, decision_id: int) -> str | None:
     """The KPI a decision of the log is about (None: no such decision; changing it then answers 404)."""
-    return next((d.metric for d in gate.store.decisions(workspace) if d.id == decision_id), None)
+    found = gate.store.decision(workspace, decision_id)
+    return None if found is None else found.metric
 
 
 __all__ = ["DecisionForm", "Prefill", "answered_alert", "decision_metric", "prefill", "read_decision", "record",
