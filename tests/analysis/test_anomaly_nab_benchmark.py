@@ -47,3 +47,25 @@ def test_present_files_are_scored_and_absent_ones_listed(tmp_path: Path) -> None
     weight = sigmoid(-21 / 31) / sigmoid(-1.0)
     for name, (tp, _fp, fn) in PROFILES.items():
         assert result[name] == pytest.approx(100.0 * (tp * weight + fn) / (tp + fn), abs=1e-9), name
+
+
+def test_published_outputs_get_their_threshold_from_the_other_half() -> None:
+    # Two files of one category: file 0 in one fold, file 1 in the other. Each has one window of 31 points
+    # (290..320) in 400 points and one point outside every window before it (no preceding window: a false
+    # positive costs the full A_FP). File 0 scores its window start 0.9 and its false point 0.2; file 1 its
+    # window start 0.6 and its false point 0.1.
+    layout = bench.nab.file_layout(400, [[290, 320]])
+    outputs = [np.zeros(400), np.zeros(400)]
+    outputs[0][290], outputs[0][100] = 0.9, 0.2
+    outputs[1][290], outputs[1][100] = 0.6, 0.1
+    corpus = bench.Corpus(names=["c/a.csv", "c/b.csv"], absent=[], timestamps=[], values=[], layouts=[layout, layout],
+                          profiles={n: bench.nab.CostMatrix(*w) for n, w in PROFILES.items()})
+    result = bench.threshold_cross_validated(outputs, corpus)
+    # Swept on file 0 alone, the best threshold is 0.9 (the highest among ties): file 1's 0.6 is missed (-A_FN).
+    # Swept on file 1 alone, it is 0.6: file 0's window is detected at its start, its 0.2 is not.
+    start = sigmoid(-1.0) / sigmoid(-1.0)
+    for name, (tp, _fp, fn) in PROFILES.items():
+        raw = tp * start - fn
+        assert result[name] == pytest.approx(100.0 * (raw + 2 * fn) / (2 * tp + 2 * fn), abs=1e-9), name
+    # In-sample (NAB's sweep over both files) the threshold 0.6 would catch both windows: 100.
+    assert bench.swept(outputs, corpus)["standard"]["score"] == pytest.approx(100.0)
