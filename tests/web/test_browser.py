@@ -44,6 +44,14 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+# Every table whose right edge passes its container's (a neighbour's column drawn over it), as "class: width".
+_OVERFLOWING_TABLES = """() => [...document.querySelectorAll('main table')].filter(t => {
+  const box = t.parentElement, scrolls = ['auto', 'scroll'].includes(getComputedStyle(box).overflowX);
+  return !scrolls && t.getBoundingClientRect().right > box.getBoundingClientRect().right + 1;
+}).map(t => (t.closest('[data-dimension]')?.dataset.dimension || t.parentElement.className) + ': '
+  + Math.round(t.getBoundingClientRect().width) + ' in ' + Math.round(t.parentElement.getBoundingClientRect().width))"""
+
+
 def _wait_for_charts(page: Any, n: int) -> None:
     """Until n charts are drawn (a locator: the page's CSP forbids the eval of wait_for_function)."""
     page.locator("[data-spec] svg").nth(n - 1).wait_for()
@@ -116,6 +124,8 @@ def test_every_metric_page_renders(page: Any, live_server: str, screenshots: Pat
     page.goto(f"{live_server}/metric/{key}?as_of={AS_OF.isoformat()}")
     _wait_for_charts(page, 2)
     assert page.locator("[data-spec][data-rendered=error]").count() == 0
+    # Side-by-side tables (by dimension, root cause) each stay within their own box.
+    assert page.evaluate(_OVERFLOWING_TABLES) == []
     page.screenshot(path=str(screenshots / f"metric-{key}-fr.png"), full_page=True)
     assert watch.errors == []
     assert {urlparse(u).hostname for u in watch.requests} == {"127.0.0.1"}
@@ -134,6 +144,7 @@ def test_board_on_a_phone(browser: Any, live_server: str, engine_board: list[Met
     page.goto(f"{live_server}/metric/win_rate?as_of={AS_OF.isoformat()}")
     _wait_for_charts(page, 2)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate(_OVERFLOWING_TABLES) == []
     page.screenshot(path=str(screenshots / "metric-win_rate-phone-fr.png"), full_page=True)
     context.close()
     assert watch.errors == []
