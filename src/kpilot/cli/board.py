@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import importlib
-import importlib.util
 import io
 import json
 import sys
@@ -244,6 +243,7 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve",
                                         help="Serve the web app after printing the board.")] = True,
     seed: Annotated[int, typer.Option(help="Random seed of the generated company.")] = 7,
+    port: Annotated[int, typer.Option(help="Port of the web app (on 127.0.0.1).")] = 8000,
     today: TodayOpt = None,
 ) -> None:
     """Generate a demo company (three years of marketing, sales and subscriptions), compute it, show the board."""
@@ -254,15 +254,17 @@ def demo(
     with _errors(language):
         with err.status(tr("Generating the demo company...")):
             create_demo(directory, language=language, seed=seed, today=day)
-        svc = _open(directory, None)
-        svc.load()
-        with _progress() as bar:
-            task = bar.add_task(tr("Computing"), total=None)
-            svc.compute(progress=lambda d, t, w: bar.update(task, total=t, completed=d))
-        from kpilot.insights import Insights
+        # Closed before the board and the server: other commands (`kpilot status` in another terminal) read
+        # the warehouse while the demo serves.
+        with _open(directory, None) as svc:
+            svc.load()
+            with _progress() as bar:
+                task = bar.add_task(tr("Computing"), total=None)
+                svc.compute(progress=lambda d, t, w: bar.update(task, total=t, completed=d))
+            from kpilot.insights import Insights
 
-        with err.status(tr("Analysing...")):
-            summary = Insights(svc, as_of=day).run_all()
+            with err.status(tr("Analysing...")):
+                summary = Insights(svc, as_of=day).run_all()
     status(workspace=directory, state_dir=None, format=Fmt.table, as_of=day.isoformat() if day else None,
            all_metrics=False, lang=language)
     out.print(tr("Analysis: {edges}, {warnings}, {anomalies} (kpilot leads, warnings, anomalies, forecast, audit -w "
@@ -272,8 +274,5 @@ def demo(
     out.print(tr("Demo workspace: {dir} (edit {dir}/kpilot.yaml, then run kpilot status -w {dir}).").format(
         dir=directory))
     if serve:
-        # The web app comes with its own issue; until then the board above is the whole demo.
-        if importlib.util.find_spec("kpilot.web") is None:
-            out.print(tr("The web app is not part of this version yet; the board above is the demo."))
-            return
-        importlib.import_module("kpilot.web").serve(directory)
+        with _errors(language):
+            importlib.import_module("kpilot.web").serve(directory, port=port)

@@ -387,27 +387,31 @@ def _history_rows(s: Any, page: views.Page) -> list[dict[str, object]]:
 def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000, *, state_dir: Path | None = None,
           pool_size: int = 1, db_url: str | None = None, hosts: Iterable[str] = ()) -> None:
     """Serve a workspace's web app until interrupted (Ctrl-C). It answers to loopback names, to `host` when it
-    names one address, and to `hosts`."""
-    import uvicorn
-
+    names one address, and to `hosts`. The port is taken first: one in use is an error before any work."""
     from kpilot.web.exposure import refuse_exposure
+    from kpilot.web.listen import listening_socket, run
 
+    sock = listening_socket(host, port)
     named = [] if host in ("0.0.0.0", "::", "") else [host]
-    app = create_app(Path(directory), state_dir=state_dir, pool_size=pool_size, db_url=db_url,
-                     hosts=[*named, *hosts], warm=True)
     try:
-        refuse_exposure(host, [(Path(directory), app)])  # off loopback: users and a kept key first
-    except KpilotError:
-        app.state.gate.close()
+        app = create_app(Path(directory), state_dir=state_dir, pool_size=pool_size, db_url=db_url,
+                         hosts=[*named, *hosts], warm=True)
+        try:
+            refuse_exposure(host, [(Path(directory), app)])  # off loopback: users and a kept key first
+        except KpilotError:
+            app.state.gate.close()
+            raise
+        app.state.gate.refresh()  # load the data now: a broken file is reported here, not on the first page
+    except BaseException:
+        sock.close()
         raise
-    app.state.gate.refresh()  # load the data now: a broken file is reported here, not on the first page
     tr = web_translator(app.state.gate.primary.ws.language.value)
     print(tr("Serving {workspace} on {url} (Ctrl-C to stop).").format(
         workspace=Path(directory).resolve(), url=f"http://{host}:{port}/"), flush=True)
     if not named and not hosts:
         print(tr("Listening on every address, but answering only to loopback names: give the name people use to "
                  "reach this server with --allowed-host NAME (see docs/security.md)."), flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run(app, sock)
 
 
 __all__ = ["create_app", "serve"]

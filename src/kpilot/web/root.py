@@ -199,18 +199,25 @@ def _index_page(request: Request, served: Sequence[Served]) -> str:
 def serve_root(root: Path, host: str = "127.0.0.1", port: int = 8000, *, state_root: Path | None = None,
                pool_size: int = 1, db_url: str | None = None, hosts: Iterable[str] = ()) -> None:
     """Serve every workspace under `root` until interrupted (Ctrl-C), each at /<key>/ (see the module). Off
-    loopback, every workspace needs a user and the server a kept secret key (`kpilot.web.exposure`)."""
-    import uvicorn
+    loopback, every workspace needs a user and the server a kept secret key (`kpilot.web.exposure`). The port
+    is taken first: one in use is an error before any work."""
+    from kpilot.web.listen import listening_socket, run
 
+    sock = listening_socket(host, port)
     named = [] if host in ("0.0.0.0", "::", "") else [host]
-    app = create_root_app(Path(root), state_root=state_root, pool_size=pool_size, db_url=db_url,
-                          hosts=[*named, *hosts], warm=True)
+    try:
+        app = create_root_app(Path(root), state_root=state_root, pool_size=pool_size, db_url=db_url,
+                              hosts=[*named, *hosts], warm=True)
+    except BaseException:
+        sock.close()
+        raise
     served: list[Served] = app.state.workspaces
     try:
         refuse_exposure(host, [(s.folder, s.app) for s in served])
         for s in served:  # load the data now: a broken file is reported here, not on the first page
             s.app.state.gate.refresh()
     except BaseException:
+        sock.close()
         for s in served:
             s.app.state.gate.close()
         raise
@@ -221,7 +228,7 @@ def serve_root(root: Path, host: str = "127.0.0.1", port: int = 8000, *, state_r
     if not named and not hosts:
         print(tr("Listening on every address, but answering only to loopback names: give the name people use to "
                  "reach this server with --allowed-host NAME (see docs/security.md)."), flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run(app, sock)
 
 
 __all__ = ["Found", "Served", "create_root_app", "serve_root", "workspace_folders"]
