@@ -108,6 +108,25 @@ def test_fired_rules_say_to_decide(client: TestClient, acme_dir: Path, tmp_path:
     assert "4 décision(s) à prendre sur cette période." in _text(html) or "4 décision" in _text(html)
 
 
+def test_the_period_in_progress_reads_as_its_tile_on_the_kpi_page(client: TestClient, acme_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    # A firing rule raises the verdict to at least "at risk" whatever the period's own status: the KPI page's
+    # table of last periods says the verdict of the period the tile judges (its newest row), as the tile does.
+    day = date(2026, 10, 4)  # logo churn: October on track so far, its rule fires on August and September
+    with WorkspaceService(acme_dir, state_dir=tmp_path) as svc:
+        svc.load()
+        board = svc.board(as_of=day)
+    raised = 0
+    for s in board:
+        html = client.get(f"/metric/{s.key}?as_of={day}").text
+        table = html[html.index('class="history-table"'):]
+        first = re.search(r'<tr data-status="(\w+)">', table)
+        assert first and first.group(1) == VERDICT_COLOURS[s.verdict.value], s.key
+        assert f'data-status="{VERDICT_COLOURS[s.verdict.value]}"' in _tile(html, s.key)
+        raised += s.fires and s.status == "green"
+    assert raised, "acme that week has a KPI on track in its period whose rule fires"
+
+
 def test_language_switch_sets_a_cookie_and_goes_back(client: TestClient) -> None:
     r = client.get("/lang/en?next=%2Fmetric%2Fmrr%3Fas_of%3D2026-11-15", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/metric/mrr?as_of=2026-11-15"

@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kpilot.i18n import LANGUAGES
+from kpilot.i18n import LANGUAGES, VERDICT_COLOURS
 from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import message_of, msg, render
 from kpilot.model.periods import NotADay, parse_day, period_start
@@ -212,7 +212,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         unit = ws.unit_of(key)
         status = gate.status(key, page.as_of)
         rows = gate.series(key, page.as_of)
-        shown = [r for r in rows if date.fromisoformat(str(r["period"])) <= status.period]
+        shown = _as_judged([r for r in rows if date.fromisoformat(str(r["period"])) <= status.period], status)
         current = status.period
         previous = period_start(current - timedelta(days=1), m.grain, ws.week_start)
         breakdowns = []
@@ -380,8 +380,16 @@ def _analysis_errors(analysis: Analysis, page: views.Page) -> list[str]:
 
 def _history_rows(s: Any, page: views.Page) -> list[dict[str, object]]:
     """The judged periods the service returned with a status, as chart rows."""
-    return [{"period": j.period.isoformat(), "label": page.period(j.period, s.grain), "value": j.value,
-             "target": j.target, "status": j.status, "complete": j.complete} for j in s.history]
+    return _as_judged([{"period": j.period.isoformat(), "label": page.period(j.period, s.grain), "value": j.value,
+                        "target": j.target, "status": j.status, "complete": j.complete} for j in s.history], s)
+
+
+def _as_judged(rows: list[dict[str, object]], s: Any) -> list[dict[str, object]]:
+    """The rows with the period the KPI is judged on in its verdict's colour: a firing decision rule makes a
+    period on track "at risk", and the table and charts say so as the tile does (one verdict)."""
+    judged = s.period.isoformat()
+    colour = VERDICT_COLOURS[s.verdict.value]
+    return [{**r, "status": colour} if str(r["period"])[:10] == judged else r for r in rows]
 
 
 def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000, *, state_dir: Path | None = None,
