@@ -106,6 +106,33 @@ def test_before_the_stop_nothing_is_stale_and_every_door_agrees(acme: tuple[Path
     assert ("◆ Off track" in table.stdout) == any(s["verdict"] == "off_track" for s in statuses.values())
 
 
+def test_a_series_reads_its_judged_period_as_the_board(acme: tuple[Path, Path]) -> None:
+    # Logo churn on 4 October: October so far is on track on its own, but the rule fires on August and September,
+    # so the board says "at risk"; `kpilot series` and the API say the same of October (and the same words).
+    ws, state = acme
+    day = "2026-10-04"
+    churn = _status(ws, state, day)["logo_churn"]
+    assert (churn["status"], churn["verdict"]) == ("green", "at_risk")
+    colours = {"on_track": "green", "at_risk": "amber", "off_track": "red", "no_data": "none"}
+    for key, s in _status(ws, state, day).items():
+        rows = as_json(kpilot("series", key, "-w", str(ws), "--as-of", day, "--format", "json", state=state))
+        row = next(r for r in rows if r["period"] == s["period"])
+        assert (row["status"], row["verdict"]) == (colours[str(s["verdict"])], s["verdict"]), key
+        assert all("verdict" not in r for r in rows if r is not row), key  # only the judged period has one
+    table = kpilot("series", "logo_churn", "-w", str(ws), "--as-of", day, "--from", "2026-10", "--lang", "en",
+                   state=state)
+    assert table.returncode == 0, table.stderr
+    assert "At risk" in table.stdout and "On track" not in table.stdout
+    from kpilot.web.app import create_app
+
+    with WorkspaceService(ws, state_root=state) as svc:
+        state_dir = svc.state_dir
+    with TestClient(create_app(ws, state_dir=state_dir), base_url="http://127.0.0.1") as client:
+        rows = client.get(f"/api/v1/metrics/logo_churn/series?as_of={day}").json()
+    rows = rows["rows"] if isinstance(rows, dict) else rows
+    assert [(r["status"], r.get("verdict")) for r in rows if r["period"] == "2026-10-01"] == [("amber", "at_risk")]
+
+
 def test_settings_saved_in_the_web_app_are_served_to_the_cli(acme: tuple[Path, Path]) -> None:
     ws, state = acme
     before = _status(ws, state, "2026-11-20")["win_rate"]

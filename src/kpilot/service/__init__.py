@@ -31,7 +31,7 @@ from kpilot.model import Issue, KpilotError, Workspace, WorkspaceInvalid, load_w
 from kpilot.model.errors import Message, did_you_mean, msg, one_of
 from kpilot.model.loader import workspace_file
 from kpilot.model.overrides import apply_overrides, as_json, changed_fields
-from kpilot.model.periods import Grain
+from kpilot.model.periods import Grain, period_start
 from kpilot.model.usage import columns_used, summed_columns
 from kpilot.model.validate import validate
 from kpilot.model.workspace import FILE_SOURCE_TYPES, Metric
@@ -600,17 +600,31 @@ class WorkspaceService:
 
     def series(self, key: str, *, grain: Grain | None = None, first: date | None = None, last: date | None = None,
                as_of: date | None = None) -> list[dict[str, object]]:
-        """Every period of a metric: period start, label, value, target, status (the current one paced)."""
+        """Every period of a metric: period start, label, value, target, status (the current one paced).
+
+        At the metric's own grain, the period the board judges it on carries the board's verdict (`verdict`) and
+        that verdict's colour as its status: a firing decision rule makes a period on track "at risk", and data
+        that stopped arriving has no verdict, at every door alike."""
         metric = self.ws.metric(key)
         if as_of is None:
             self.load()
         mc = self.computer(as_of)
         if as_of is None:
             mc.materialize()
+        from kpilot.i18n import VERDICT_COLOURS
         from kpilot.insights import Insights
         from kpilot.service import tables
 
-        return tables.series_rows(Insights(self, computer=mc), key, grain or metric.grain, first, last)
+        ins = Insights(self, computer=mc)
+        rows = tables.series_rows(ins, key, grain or metric.grain, first, last)
+        judged = period_start(mc.as_of, metric.grain, self.ws.week_start).isoformat()
+        at = next((i for i, r in enumerate(rows) if r["period"] == judged), None)
+        if (grain or metric.grain) is metric.grain and at is not None:
+            from kpilot.insights.board import judge
+
+            verdict = judge(ins, key).verdict
+            rows[at] = {**rows[at], "status": VERDICT_COLOURS[verdict.value], "verdict": verdict.value}
+        return rows
 
     def breakdown(self, key: str, dims: list[str], *, grain: Grain | None = None, first: date | None = None,
                   last: date | None = None, as_of: date | None = None) -> list[dict[str, object]]:
