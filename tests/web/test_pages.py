@@ -186,10 +186,12 @@ def test_metric_page_of_a_ratio_and_of_a_metric_off_the_board(client: TestClient
 def test_errors_are_pages_in_the_users_language(client: TestClient) -> None:
     r = client.get("/metric/nope")
     assert r.status_code == 404 and "indicateur inconnu « nope »" in r.text
+    assert "<h1>Page introuvable</h1>" in r.text and "<title>Page introuvable" in r.text  # said as what it is
+    assert "<h1>Page not found</h1>" in client.get("/no/such/page", headers=EN).text
     r = client.get("/?as_of=15/11/2026")
     assert r.status_code == 400 and "« 15/11/2026 » n&#39;est pas une date" in r.text
     r = client.get("/?as_of=2026-13-01", headers=EN)
-    assert r.status_code == 400 and "is not a date" in r.text
+    assert r.status_code == 400 and "is not a date" in r.text and "<h1>Something is wrong</h1>" in r.text
 
 
 def test_everything_is_served_from_here(client: TestClient) -> None:

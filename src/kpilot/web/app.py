@@ -126,7 +126,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
             embed_options=charts.embed_options(page.lang, page.ws.currency), **context)
 
     def html(request: Request, template: str, page: views.Page, status: int = 200, **context: Any) -> HTMLResponse:
-        return HTMLResponse(render_page(request, template, page, **context), status_code=status,
+        return HTMLResponse(render_page(request, template, page, status=status, **context), status_code=status,
                             headers={"Content-Security-Policy": CSP})
 
     async def cached(request: Request, page: views.Page, render: Callable[[], str], version: str = "") -> HTMLResponse:
