@@ -62,6 +62,32 @@ def test_repeated_failures_wait_before_another_attempt(store: AppStore) -> None:
         acme.authenticate("bob@example.com", PASSWORD, client="10.0.0.9")
 
 
+def test_failures_are_counted_across_processes_and_restarts(db_url: str | None, tmp_path: Path) -> None:
+    # Two server processes share the application database: failures through either count together, and a
+    # restart forgets none of them. The keys are kept as hashes (no address in the database).
+    limits = {"limit": 3, "window": 60, "client_limit": 50}
+    with AppStore(db_url, state_dir=tmp_path) as one, AppStore(db_url, state_dir=tmp_path) as two:
+        first, second = AccountService(one, "acme", Throttle(**limits)), AccountService(two, "acme", Throttle(**limits))
+        first.create_user("anna@example.com", role="admin", password=PASSWORD)
+        assert first.authenticate("anna@example.com", "wrong password!", client="10.0.0.9") is None
+        assert second.authenticate("anna@example.com", "wrong password!", client="10.0.0.8") is None
+        assert first.authenticate("anna@example.com", "wrong password!", client="10.0.0.7") is None
+        with pytest.raises(TooManyAttempts) as waited:
+            second.authenticate("anna@example.com", PASSWORD, client="10.0.0.6")
+        assert 0 < waited.value.wait <= 60
+        # Another workspace of the same database is not held back.
+        AccountService(two, "other", Throttle(**limits)).create_user("anna@example.com", role="admin",
+                                                                      password=PASSWORD)
+        assert AccountService(two, "other", Throttle(**limits)).authenticate("anna@example.com", PASSWORD)
+    with AppStore(db_url, state_dir=tmp_path) as restarted:
+        with pytest.raises(TooManyAttempts):
+            AccountService(restarted, "acme", Throttle(**limits)).authenticate("anna@example.com", PASSWORD)
+    if db_url is None:
+        assert b"anna@example.com" not in sqlite3.connect(tmp_path / "app.db").execute(
+            "select group_concat(key_hash) from sign_in_failures").fetchone()[0].encode()
+        assert b"10.0.0.9" not in (tmp_path / "app.db").read_bytes()
+
+
 def test_sessions_are_per_workspace_and_end_with_a_new_password(store: AppStore) -> None:
     acme = AccountService(store, "acme")
     anna = acme.create_user("anna@example.com", role="editor", teams=["marketing"], password=PASSWORD)

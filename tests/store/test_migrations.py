@@ -16,7 +16,8 @@ from kpilot.store.models import Base
 from kpilot.store.repository import MIGRATIONS
 
 TABLES = {"alembic_version", "metric_overrides", "decisions", "annotations", "push_requests", "pushed_values",
-          "pushed_rows", "credentials", "alerts", "outbox", "users", "web_sessions", "api_tokens", "change_log"}
+          "pushed_rows", "credentials", "alerts", "outbox", "users", "web_sessions", "api_tokens", "change_log",
+          "sign_in_failures"}
 
 
 def _head() -> str:

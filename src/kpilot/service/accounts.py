@@ -12,7 +12,8 @@
   kpilot serve then listens on loopback only.
 - **Sign-in attempts** are limited per address (`MAX_FAILURES` failures within `FAILURE_WINDOW`) and per client
   (`MAX_CLIENT_FAILURES`, higher: many people may share an address); past that, attempts wait until the window has
-  passed.
+  passed. The failures are kept in the application database: every process sharing it counts them, a restart
+  forgets none.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -157,45 +156,31 @@ class TooManyAttempts(KpilotError):
                              minutes=max(1, round(wait / 60))))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Throttle:
-    """Failed sign-ins per key (an address, a client) within a sliding window, in this process."""
+    """The limits on failed sign-ins per key (an address, a client) within a sliding window. The failures are kept
+    in the application database (`AppStore.sign_in_failures`, as hashes of the keys), so every server process
+    sharing it counts them together and a restart forgets none."""
 
     limit: int = MAX_FAILURES
     window: float = FAILURE_WINDOW
     client_limit: int = MAX_CLIENT_FAILURES
-    _failures: dict[str, list[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _recent(self, key: str, now: float) -> list[float]:
-        kept = [t for t in self._failures.get(key, []) if now - t < self.window]
-        if kept:
-            self._failures[key] = kept
-        else:
-            self._failures.pop(key, None)
-        return kept
+    def check(self, store: AppStore, workspace: str, *keys: str) -> None:
+        """Raise TooManyAttempts when any key has reached its limit."""
+        now = datetime.now(UTC)
+        hashes = {digest(k): k for k in keys}
+        for hashed, (count, oldest) in store.sign_in_failures(workspace, list(hashes),
+                                                               now - timedelta(seconds=self.window)).items():
+            if count >= (self.client_limit if hashes[hashed].startswith("client:") else self.limit):
+                raise TooManyAttempts(max(1, int(self.window - (now - oldest).total_seconds()) + 1))
 
-    def check(self, *keys: str) -> None:
-        """Raise TooManyAttempts when any key has reached the limit."""
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                recent = self._recent(key, now)
-                if len(recent) >= (self.client_limit if key.startswith("client:") else self.limit):
-                    raise TooManyAttempts(int(self.window - (now - recent[0])) + 1)
+    def failed(self, store: AppStore, workspace: str, *keys: str) -> None:
+        now = datetime.now(UTC)
+        store.add_sign_in_failure(workspace, [digest(k) for k in keys], now, now - timedelta(seconds=self.window))
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._failures.setdefault(key, []).append(now)
-            if len(self._failures) > 100_000:  # a flood of distinct keys: forget the oldest half
-                for key in list(self._failures)[:50_000]:
-                    del self._failures[key]
-
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+    def succeeded(self, store: AppStore, workspace: str, key: str) -> None:
+        store.clear_sign_in_failures(workspace, digest(key))
 
 
 class AccountService:
@@ -226,7 +211,7 @@ class AccountService:
         """The user when the password is theirs and the account active; None otherwise. Raises TooManyAttempts after
         repeated failures for this address or this client."""
         keys = (f"email:{email.strip().lower()}", f"client:{client}")
-        self.throttle.check(*keys)
+        self.throttle.check(self.store, self.workspace, *keys)
         found = self.store.password_hash(self.workspace, email) if len(password) <= MAX_PASSWORD else None
         user, hashed = found if found is not None else (None, None)
         try:
@@ -234,9 +219,9 @@ class AccountService:
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or user is None or hashed is None or user.disabled:
-            self.throttle.failed(*keys)
+            self.throttle.failed(self.store, self.workspace, *keys)
             return None
-        self.throttle.succeeded(keys[0])
+        self.throttle.succeeded(self.store, self.workspace, keys[0])
         if _hasher.check_needs_rehash(hashed):
             self.store.update_user(self.workspace, email, password_hash=_hasher.hash(password), by=user.email)
         return user

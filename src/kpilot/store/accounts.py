@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from kpilot.model import KpilotError
 from kpilot.model.errors import msg
-from kpilot.store.models import ApiTokenRow, ChangeRow, UserRow, WebSessionRow
+from kpilot.store.models import ApiTokenRow, ChangeRow, SignInFailureRow, UserRow, WebSessionRow
 
 ROLES = ("viewer", "editor", "admin")
 
@@ -281,6 +281,30 @@ class Accounts:
             result = s.execute(delete(WebSessionRow).where(WebSessionRow.workspace == workspace,
                                                            WebSessionRow.user_id == user_id))
             return int(getattr(result, "rowcount", 0) or 0)
+
+    # --- failed sign-ins ---------------------------------------------------------------------------
+
+    def sign_in_failures(self: _Sessions, workspace: str, key_hashes: Sequence[str], since: datetime
+                         ) -> dict[str, tuple[int, datetime]]:
+        """Per key (the hash of an address or a client): the failures since `since`, and the oldest of them."""
+        with self._session() as s:
+            rows = s.execute(select(SignInFailureRow.key_hash, func.count(), func.min(SignInFailureRow.at))
+                             .where(SignInFailureRow.workspace == workspace,
+                                    SignInFailureRow.key_hash.in_(list(key_hashes)), SignInFailureRow.at >= since)
+                             .group_by(SignInFailureRow.key_hash)).all()
+        return {str(k): (int(n), _aware(oldest) or since) for k, n, oldest in rows}
+
+    def add_sign_in_failure(self: _Sessions, workspace: str, key_hashes: Sequence[str], at: datetime,
+                            forget_before: datetime) -> None:
+        """A failure counted against each key; failures older than `forget_before` are dropped on the way."""
+        with self._session() as s:
+            s.execute(delete(SignInFailureRow).where(SignInFailureRow.at < forget_before))
+            s.add_all(SignInFailureRow(workspace=workspace, key_hash=k, at=at) for k in key_hashes)
+
+    def clear_sign_in_failures(self: _Sessions, workspace: str, key_hash: str) -> None:
+        with self._session() as s:
+            s.execute(delete(SignInFailureRow).where(SignInFailureRow.workspace == workspace,
+                                                     SignInFailureRow.key_hash == key_hash))
 
     # --- API tokens --------------------------------------------------------------------------------
 

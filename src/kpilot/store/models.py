@@ -251,3 +251,15 @@ class ChangeRow(Base):
     subject: Mapped[str] = mapped_column(String(300))
     before: Mapped[object] = mapped_column(JSON, nullable=True)
     after: Mapped[object] = mapped_column(JSON, nullable=True)
+
+
+class SignInFailureRow(Base):
+    """A failed sign-in, kept for the throttle's window: the SHA-256 of what it is counted against (an address, a
+    client), never the address itself."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(200), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

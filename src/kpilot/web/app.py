@@ -93,7 +93,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     app = FastAPI(title="kpilot", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.gate = gate
     app.state.form_key = signing_key(gate.state_dir or gate.primary.state_dir, "forms")
-    app.state.throttle = Throttle()  # failed sign-ins, per address and per client
+    app.state.throttle = Throttle()  # the limits on failed sign-ins, per address and per client (kept in the store)
 
     def accounts() -> AccountService:
         return AccountService(gate.store, gate.primary.ws.workspace, app.state.throttle)
