@@ -89,6 +89,16 @@ def test_forecast_table_says_how_each_forecast_fared_in_english_and_french(acme_
         coverage = round(100 * ev["coverage"])
         assert (f"{coverage}%" if lang == "en" else f"{coverage}\u202f%") in line
         assert f" {ev['coverage_points']} " in line
+        # Periods in words, as the board says them: "week of 23 Nov", not "2026-W48".
+        assert ("week of 23 Nov" if lang == "en" else "semaine du 23 nov.") in r.stdout, r.stdout
+        assert "2026-W" not in r.stdout
+
+
+def test_no_decision_yet_is_said_not_an_empty_table(tmp_path: Path, acme_dir: Path) -> None:
+    for lang, words in (("en", "No decision recorded yet"), ("fr", "Aucune décision enregistrée")):
+        r = kpilot("decisions", "-w", str(acme_dir), "--lang", lang, env_state=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert words in r.stdout and "┃" not in r.stdout, r.stdout
 
 
 def test_forecast_of_an_unknown_metric_says_which_exist(acme_dir: Path, state: Path) -> None:

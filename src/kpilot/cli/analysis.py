@@ -125,7 +125,8 @@ def forecast(
     for f in found:
         unit = ins.ws.unit_of(f.metric)
         for p in f.points:
-            table.add_row(_name(ins, f.metric), str(p["label"]), format_value(p["value"], unit, language),
+            table.add_row(_name(ins, f.metric), period_words(date.fromisoformat(str(p["period"])), f.grain.value,
+                                                             language), format_value(p["value"], unit, language),
                           f"{format_value(p['lower'], unit, language)} – {format_value(p['upper'], unit, language)}",
                           format_value(p["target"], unit, language),
                           format_percent(p["probability"], language, digits=0) if p["probability"] is not None
@@ -195,7 +196,8 @@ def anomalies(
     for f in found:
         a = f.anomaly
         unit = ins.ws.unit_of(f.metric)
-        table.add_row(_name(ins, f.metric), f.label, format_value(a.value, unit, language),
+        table.add_row(_name(ins, f.metric), period_words(f.period, ins.ws.metric(f.metric).grain.value, language),
+                      format_value(a.value, unit, language),
                       format_value(a.expected, unit, language),
                       f"{format_value(a.lower, unit, language)} – {format_value(a.upper, unit, language)}",
                       tr(f.severity))

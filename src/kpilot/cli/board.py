@@ -8,6 +8,7 @@ import importlib
 import io
 import json
 import sys
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -182,7 +183,7 @@ def series(
             rows = svc.series(metric, grain=grain, first=first, last=last, as_of=day)
         _warn_if_load_failed(svc, lang)
     if dims:
-        _print_breakdown(rows, dims, format, svc, metric, lang)
+        _print_breakdown(rows, dims, format, svc, metric, lang, grain)
         return
     if format is SeriesFmt.json:
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
@@ -194,12 +195,14 @@ def series(
     tr = translator(language)
     m = svc.ws.metric(metric)
     svc_unit = svc.ws.unit_of(metric)
-    table = Table(title=f"{m.label} ({(grain or m.grain).value})")
+    shown = (grain or m.grain).value
+    table = Table(title=f"{m.label} ({tr(shown)})")
     for col in (tr("Period"), tr("Value"), tr("Target"), tr("Status")):
         table.add_column(col)
     for r in rows:
         style = STATUS_STYLE.get(str(r["status"]), "")
-        table.add_row(str(r["label"]) + ("" if r["complete"] else "*"), format_value(r["value"], svc_unit, language),
+        table.add_row(period_words(date.fromisoformat(str(r["period"])), shown, language)
+                      + ("" if r["complete"] else "*"), format_value(r["value"], svc_unit, language),
                       format_value(r["target"], svc_unit, language),
                       f"[{style}]{tr(STATUS_WORDS.get(str(r['status']), str(r['status'])))}[/]")
     out.print(table)
@@ -217,7 +220,7 @@ def _write_csv(rows: list[dict[str, Any]], fields: list[str]) -> None:
 
 
 def _print_breakdown(rows: list[dict[str, Any]], dims: list[str], format: SeriesFmt, svc: Any, metric: str,
-                     lang: str | None) -> None:
+                     lang: str | None, grain: Grain | None) -> None:
     if format is SeriesFmt.json:
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return
@@ -233,7 +236,8 @@ def _print_breakdown(rows: list[dict[str, Any]], dims: list[str], format: Series
     for col in (tr("Period"), *[said(d) for d in dims], tr("Value")):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["label"]), *[said(str(r[d])) for d in dims], format_value(r["value"], svc_unit, language))
+        table.add_row(period_words(date.fromisoformat(str(r["period"])), (grain or m.grain).value, language),
+                      *[said(str(r[d])) for d in dims], format_value(r["value"], svc_unit, language))
     out.print(table)
 
 

@@ -63,6 +63,10 @@ def decisions(
         return
     language = lang or svc.ws.language.value
     tr = translator(language)
+    if not log:
+        out.print(tr("No decision recorded yet. Record one with `kpilot decide METRIC --action TEXT`, or from a KPI's "
+                     "page."))
+        return
     table = Table(title=tr("Decisions"))
     for col in ("#", tr("KPI"), tr("Action"), tr("By"), tr("Expected"), tr("Review"), tr("Effect")):
         table.add_column(col)
