@@ -228,3 +228,28 @@ def test_no_sideways_scroll_on_a_phone(browser: Any, live_server: str, screensho
                 assert page.locator(".tree-list").bounding_box()["width"] <= 1
             page.screenshot(path=str(screenshots / f"tree-{lang}-{width}.png"), full_page=True)
             context.close()
+
+
+def test_in_the_list_a_kpis_leaders_come_before_the_kpis_under_it(acme_dir: Path,
+                                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Won revenue as the North Star: demos booked and pipeline generated lead it, win rate and logo churn are its
+    # board. On a phone (the list), its leaders sit right under it, not after its last board KPI where they would
+    # read as that KPI's.
+    ws = tmp_path_factory.mktemp("ns-led") / "acme"
+    shutil.copytree(acme_dir, ws, ignore=shutil.ignore_patterns(".kpilot"))
+    yaml = ws / "kpilot.yaml"
+    text = yaml.read_text(encoding="utf-8")
+    for old, new in (("north_star: mrr", "north_star: won_revenue"),
+                     ("board: [pipeline_generated, demos_booked, win_rate, logo_churn]", "board: [win_rate, logo_churn]")):
+        assert old in text
+        text = text.replace(old, new)
+    yaml.write_text(text, encoding="utf-8")
+    with TestClient(create_app(ws, state_dir=tmp_path_factory.mktemp("ns-led-state")),
+                    base_url="http://127.0.0.1") as client:
+        html = client.get(f"/tree?as_of={AS_OF}").text
+    star = next(li for li in _list(html).iter("li") if "node-north_star" in (li.get("class") or ""))
+    below = star.find("ul")
+    assert below is not None
+    kinds = [(li.get("class") or "").split()[1] for li in below.findall("li")]
+    assert kinds.count("node-leader") == 2 and kinds.count("node-kpi") == 2, kinds
+    assert kinds == sorted(kinds, key=lambda k: k != "node-leader"), kinds

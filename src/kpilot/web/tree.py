@@ -519,8 +519,8 @@ class TreeNode:
 
 
 def as_list(st: Strategy, page: Page) -> TreeNode:
-    """The graph as a tree: each node under its first parent, a leader under every KPI it leads instead; an
-    objective names the metrics it links that hang elsewhere."""
+    """The graph as a tree: each node under its first parent, a leader under every KPI it leads instead (first
+    among its children); an objective names the metrics it links that hang elsewhere."""
     tr = page.tr
 
     def item(n: Node, kind: str | None = None) -> TreeNode:
@@ -547,6 +547,8 @@ def as_list(st: Strategy, page: Page) -> TreeNode:
             elsewhere.setdefault(link.upper, []).append(child.title)
     for nid, names in elsewhere.items():
         built[nid].note = tr("measured by {metrics}").format(metrics=", ".join(names))
+    for node in built.values():  # a KPI's leaders right under it: after its last KPI they read as that KPI's
+        node.children.sort(key=lambda c: c.kind != "leader")
     return built["vision"]
 
 
