@@ -181,7 +181,7 @@ def test_predicted_misses_are_the_kpis_below_one_chance_in_two(acme: Reviewed) -
 def test_only_the_weeks_alerts_and_the_decisions_due_or_measured(acme: Reviewed) -> None:
     r = acme.review
     assert [(a.kpi, a.severity_label, a.state, a.opened, a.text) for a in r.alerts] == [
-        ("Churn clients", "rouge", "active", "16 nov. 2026", "Churn clients hors cible")]
+        ("Churn clients", "◆ Hors cible", "active", "16 nov. 2026", "Churn clients hors cible")]  # words, not "rouge"
     assert [(d.kpi, d.owner, d.review_on, d.overdue, d.expected) for d in r.due] == [
         ("Taux de signature", "Ventes", "12 nov. 2026", True, None),
         ("Démos planifiées", "Marketing", "24 nov. 2026", False, "+15 % de démos en 3 semaines")]

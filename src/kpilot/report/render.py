@@ -38,7 +38,7 @@ def headings(tr: Translator) -> dict[str, str]:
         "kpi": tr("KPI"), "period": tr("Period"), "value": tr("Value"), "target": tr("Target"),
         "verdict": tr("Verdict"), "change": tr("Change"), "projected": tr("Projected"),
         "chance": tr("Chance of target"), "cause": tr("Leading cause"), "action": tr("Action"), "owner": tr("Owner"),
-        "condition": tr("Condition"), "evidence": tr("Evidence:"), "kind": tr("Kind"), "severity": tr("Severity"),
+        "condition": tr("Condition"), "evidence": tr("Evidence:"), "kind": tr("Kind"),
         "state": tr("State"), "opened": tr("Opened"), "review_on": tr("Review date"),
         "expected": tr("Expected effect"), "overdue": tr("overdue"), "nothing": tr("Nothing this week."),
         "in_progress": tr("period in progress, judged on its pace."), "decision": tr("Decision"),
@@ -140,7 +140,7 @@ def to_markdown(review: Review) -> str:
         *([f"  {h['evidence']} {d.evidence}"] if d.evidence else []))]
     out += [h["nothing"] if not review.to_take else "", ""]
     out += [f"## {h['alerts']}", ""]
-    out += (_table([h["kpi"], h["kind"], h["severity"], h["state"], h["opened"]],
+    out += (_table([h["kpi"], h["kind"], h["verdict"], h["state"], h["opened"]],
                    [[a.kpi + (f" — {a.text}" if a.text else ""), a.kind, a.severity_label, a.state, a.opened]
                     for a in review.alerts]) if review.alerts else [h["nothing"], ""])
     out += [f"## {h['due']}", ""]

@@ -19,6 +19,7 @@ from kpilot.analysis.warning import EarlyWarning
 from kpilot.i18n import (
     VERDICT_COLOURS,
     VERDICT_LABELS,
+    VERDICT_SHAPES,
     Translator,
     format_day,
     format_evidence_list,
@@ -471,9 +472,17 @@ class _Words:
         payload = a.payload or {}
         text = next((str(payload[k]) for k in ("headline", "text", "reason", "summary") if payload.get(k)), "")
         return AlertLine(kpi=self.metric(a.metric), kind=self.tr(ALERT_KINDS.get(a.kind, a.kind)),
-                         severity=a.severity, severity_label=self.tr(a.severity),
+                         severity=a.severity, severity_label=self.alert_verdict(a),
                          state=self.tr(ALERT_STATES.get(a.state, a.state)),
                          opened=format_day(_day(a.opened), self.lang), text=text)
+
+    def alert_verdict(self, a: AlertRecord) -> str:
+        """What an alert stands for, in the verdict's words and shape (as the alerts page says it): the board's
+        verdict for a KPI alert, else from its severity (red: off track; amber: at risk)."""
+        verdict = str((a.payload or {}).get("verdict") or "") if a.kind == "kpi" else ""
+        if verdict not in VERDICT_LABELS:
+            verdict = "off_track" if a.severity == "red" else "at_risk"
+        return f"{VERDICT_SHAPES[verdict]} {self.tr(VERDICT_LABELS[verdict])}"
 
     def to_take(self, s: Tile) -> DecisionToTake:
         d = s.decision
