@@ -171,8 +171,10 @@ def test_status_table_in_french(acme_dir: Path, loaded: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "tableau de bord au 26 nov. 2026" in r.stdout
     assert "Pipeline généré" in r.stdout and "Décisions" in r.stdout
+    # French puts a space before a colon: "→ Ventes : Geler ...", never "→ Ventes: Geler ...".
+    assert "→ Ventes : " in r.stdout and "→ Ventes: " not in r.stdout, r.stdout
     r = kpilot("status", "-w", str(acme_dir), "--as-of", AS_OF, "--lang", "en", env_state=loaded)
-    assert "board as of Nov 26, 2026" in r.stdout
+    assert "board as of Nov 26, 2026" in r.stdout and "→ Ventes: " in r.stdout  # the team as acme names it
 
 
 def test_unknown_metric_is_a_clear_error(acme_dir: Path, loaded: Path) -> None:

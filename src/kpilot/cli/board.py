@@ -96,6 +96,9 @@ def _decisions(statuses: list[Any], svc: Any, lang: str, tr: Translator) -> None
         except KeyError:
             return key
 
+    def said(label: str) -> str:  # "label:", "label :" in French
+        return tr("{label}:").format(label=label)
+
     ordered = sorted(statuses, key=lambda s: (not s.fires, s.decision is None))
     out.print()
     out.print(f"[bold]{tr('Decisions')}[/]")
@@ -103,15 +106,16 @@ def _decisions(statuses: list[Any], svc: Any, lang: str, tr: Translator) -> None
         name = s.name.replace("[", "\\[")
         if s.decision is None:
             if s.role != "metric":
-                out.print(f"  [yellow]![/] {name}: " + tr("no decision rule: vanity metric"))
+                out.print(f"  [yellow]![/] {said(name)} " + tr("no decision rule: vanity metric"))
             continue
         d = s.decision
         condition = describe_when(d.when, Direction(s.direction), tr, lambda x: format_percent(x, lang, digits=0))
         action = d.action.replace("[", "\\[")
         if d.fires:
-            out.print(f"  [bold red]⚑[/] [bold]{name}[/] — {tr('if')} {condition} → [bold]{team(d.owner)}[/]: {action}")
+            owner = said(f"[bold]{team(d.owner)}[/]")
+            out.print(f"  [bold red]⚑[/] [bold]{name}[/] — {tr('if')} {condition} → {owner} {action}")
         else:
-            out.print(f"  [dim]·[/] {name} — {tr('if')} {condition} → {team(d.owner)}: [dim]{action}[/]")
+            out.print(f"  [dim]·[/] {name} — {tr('if')} {condition} → {said(team(d.owner))} [dim]{action}[/]")
         evidence = format_evidence_list(d.evidence, d.projected, s.unit, lang, s.grain)
         if evidence and d.evaluated:
             out.print(f"      [dim]{tr('Evidence:')} {' · '.join(evidence)}[/]")
@@ -149,7 +153,8 @@ def status(
     for s in statuses:
         if s.verdict_reason:
             _, why = format_verdict(s.verdict.value, s.verdict_reason, s.data_through, language)
-            out.print(f"[yellow]○[/] {s.name.replace('[', chr(92) + '[')}: {tr('no verdict')}, {why}.")
+            name = tr("{label}:").format(label=s.name.replace("[", "\\["))
+            out.print(f"[yellow]○[/] {name} {tr('no verdict')}, {why}.")
     _decisions(statuses, svc, language, tr)
     fired = [s for s in statuses if s.fires]
     out.print(counted("decisions_to_take", len(fired), language))
