@@ -183,6 +183,16 @@ def format_percent(value: float | None, lang: str, *, digits: int = 1, signed: b
     return f"{sign}{body}\u202f%" if lang == "fr" else f"{sign}{body}%"
 
 
+def format_change(x: float | None, unit: str | None, lang: str, *, currency: str | None = None) -> str:
+    """A signed change in a metric's unit: "+€57,800", "−2,458 €"; percentage points for a share ("−0.6 pts")."""
+    if x is None:
+        return "—"
+    if (unit or "").lower() in ("percent", "%", "pct"):
+        return translator(lang)("{points} pts").format(points=format_percent(x, lang, digits=1, signed=True)
+                                                       .rstrip("%\u202f "))
+    return ("+" if x >= 0 else "−") + format_value(abs(x), unit, lang, currency=currency)
+
+
 def format_day(d: date | None, lang: str) -> str:
     if d is None:
         return "—"

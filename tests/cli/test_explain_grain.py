@@ -86,8 +86,12 @@ def test_a_month_in_progress_is_compared_with_the_same_days_of_the_month_before(
     r = run(*acme, "explain", "pipeline_generated", "--from", "2026-10", "--to", "2026-11", "--as-of", "2026-11-26",
             "--lang", "en")
     assert r.returncode == 0, r.stderr
-    assert ("2026-11 is in progress: it is compared with 2026-10 over the same first 26 day(s) "
-            "(Oct 1, 2026 – Oct 26, 2026 against Nov 1, 2026 – Nov 26, 2026), not with the whole of 2026-10.") in r.stdout
+    assert ("November 2026 is in progress: it is compared with October 2026 over the same first 26 day(s) "
+            "(Oct 1, 2026 – Oct 26, 2026 against Nov 1, 2026 – Nov 26, 2026), not with the whole of October 2026."
+            ) in r.stdout
+    # Periods, dimensions and their values in people's words, changes signed: as the KPI page says them.
+    assert "Pipeline généré, October 2026 → November 2026: €3.72M → €3.47M (−€256,340)" in r.stdout
+    assert "Google Ads" in r.stdout and "google_ads" not in r.stdout and "2026-W" not in r.stdout
     assert "Compared by month (the metric's own grain is week)" in r.stdout
 
 

@@ -28,6 +28,7 @@ from kpilot.i18n import (
     Translator,
     cause_sentences,
     counted,
+    format_change,
     format_day,
     format_forecast_evidence,
     format_percent,
@@ -229,18 +230,20 @@ def explain(
         return
     language, tr = _lang(lang, ins)
     unit = ins.ws.unit_of(metric)
-    out.print(f"[bold]{_name(ins, metric)}[/], {compared.before_label} → {compared.after_label}: " + tr(
-        "{before} → {after} ({change})").format(
-        before=format_value(result.total_before, unit, language), after=format_value(result.total_after, unit,
-                                                                                      language),
-        change=format_value(result.total_change, unit, language)))
+    before_words = period_words(compared.before, compared.grain.value, language)
+    after_words = period_words(compared.after, compared.grain.value, language)
+    heading = tr("{label}:").format(label=f"[bold]{_name(ins, metric)}[/], {before_words} → {after_words}")
+    out.print(heading + " " + tr("{before} → {after} ({change})").format(
+        before=format_value(result.total_before, unit, language),
+        after=format_value(result.total_after, unit, language),
+        change=format_change(result.total_change, unit, language, currency=ins.ws.currency)))
     if compared.regrained:
         out.print(tr("Compared by {grain} (the metric's own grain is {metric_grain}): its value for each {grain} is "
                      "computed from the rows of that {grain}.").format(grain=tr(compared.grain.value),
                                                                        metric_grain=tr(compared.metric_grain.value)))
     if compared.days is not None:
-        earlier, later = sorted([(compared.before_label, compared.before, compared.before_end),
-                                 (compared.after_label, compared.after, compared.after_end)], key=lambda p: p[1])
+        earlier, later = sorted([(before_words, compared.before, compared.before_end),
+                                 (after_words, compared.after, compared.after_end)], key=lambda p: p[1])
 
         def days(first: date, end: date) -> str:
             return f"{format_day(first, language)} – {format_day(end - timedelta(days=1), language)}"
@@ -263,11 +266,14 @@ def explain(
         if shown.get(c.dimensions, 0) >= top:
             continue
         shown[c.dimensions] = shown.get(c.dimensions, 0) + 1
-        row = [" × ".join(c.dimensions), " × ".join(c.values), format_value(c.before, unit, language),
-               format_value(c.after, unit, language), format_value(c.change, unit, language),
+        said = ins.ws.label_of
+        row = [" × ".join(said(d) for d in c.dimensions), " × ".join(said(str(v)) for v in c.values),
+               format_value(c.before, unit, language), format_value(c.after, unit, language),
+               format_change(c.change, unit, language, currency=ins.ws.currency),
                format_percent(c.share, language, digits=0) if c.share is not None else "—"]
         if ratio:
-            row += [format_value(c.mix, unit, language), format_value(c.rate, unit, language)]
+            row += [format_change(c.mix, unit, language, currency=ins.ws.currency),
+                    format_change(c.rate, unit, language, currency=ins.ws.currency)]
         table.add_row(*row)
     out.print(table)
 

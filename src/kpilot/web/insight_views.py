@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from kpilot.i18n import cause_sentences, format_forecast_evidence, format_weights, method_words, periods_count
+from kpilot.i18n import (
+    cause_sentences,
+    format_change,
+    format_forecast_evidence,
+    format_weights,
+    method_words,
+    periods_count,
+)
 from kpilot.insights import Explanation, KpiForecast, LeadLagEdge
 from kpilot.insights.findings import AnomalyFinding, EarlyWarningFinding
 from kpilot.model.errors import render
@@ -239,13 +246,7 @@ def root_cause(found: Explanation | str | None, before_label: str, after_label: 
 
 def _change(x: float | None, unit: str | None, page: Page) -> str:
     """A signed change in the metric's unit (percentage points for a share)."""
-    if x is None:
-        return "—"
-    tr = page.tr
-    if (unit or "").lower() in ("percent", "%", "pct"):
-        return tr("{points} pts").format(points=page.percent(x, digits=1, signed=True).rstrip("%\u202f "))
-    text = page.value(abs(x), unit)
-    return ("+" if x >= 0 else "−") + text
+    return format_change(x, unit, page.lang, currency=page.ws.currency)
 
 
 __all__ = ["AnomalyRow", "AuditRow", "ContributionRow", "ForecastView", "LeadRow", "RootCause",
