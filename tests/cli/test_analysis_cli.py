@@ -238,3 +238,20 @@ def test_a_replayed_leads_run_does_not_replace_a_later_one(acme_with_target: Pat
         assert results.load_run(svc.con, "leads", date(2026, 8, 16)).as_of == date(2026, 8, 2)
         assert results.load_run(svc.con, "leads", date(2026, 7, 1)) is None
         assert Insights(svc, as_of=date(2026, 7, 1)).stored_edges() is None
+
+
+def test_a_warning_names_the_team_that_acts(acme_with_target: Path, tmp_path: Path) -> None:
+    # Won revenue given a decision rule owned by the sales team ("Ventes" in acme): the warning says who acts by
+    # the team's name, with the language's colon.
+    folder = tmp_path / "acme"
+    shutil.copytree(acme_with_target, folder)
+    yaml = folder / "kpilot.yaml"
+    text = yaml.read_text(encoding="utf-8")
+    target = "    targets:\n      - {from: 2026-01, to: 2026-12, value: 230000}\n"
+    yaml.write_text(text.replace(target, target + "    decision:\n      when: {status: red}\n      owner: sales\n"
+                                 "      action: Relancer les démos\n"), encoding="utf-8")
+    assert kpilot("leads", "-w", str(folder), "--as-of", "2026-08-02", env_state=tmp_path / "s").returncode == 0
+    for lang, line in (("fr", "→ Ventes : Relancer les démos"), ("en", "→ Ventes: Relancer les démos")):
+        r = kpilot("warnings", "-w", str(folder), "--as-of", "2026-08-16", "--lang", lang, env_state=tmp_path / "s")
+        assert r.returncode == 0, r.stderr
+        assert line in r.stdout and "→ sales" not in r.stdout, r.stdout

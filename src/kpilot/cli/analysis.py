@@ -170,7 +170,8 @@ def warnings_cmd(
             period=period_words(f.leader_period, grain, language), lag=periods_count(w.lag, grain, language)))
         d = f.decision
         if d:
-            out.print("   → " + f"{d.owner}: {d.action}".replace("[", "\\["))
+            owner = str(ins.ws.team(d.owner).label) if d.owner in {t.key for t in ins.ws.teams} else d.owner
+            out.print("   → " + (tr("{label}:").format(label=owner) + f" {d.action}").replace("[", "\\["))
         else:
             out.print("   → " + tr("no decision rule for this KPI: decide who acts and how."))
 
