@@ -215,3 +215,14 @@ def test_the_smtp_password_stored_with_kpilot_secrets(acme_dir: Path, tmp_path: 
         report = service.deliver(svc, env, now=datetime.now(UTC) + timedelta(seconds=1))
     assert smtp.logins and all(ok for _, ok in smtp.logins)
     assert len(smtp.envelopes) >= 1 and not [e for d, e in report.failed if "SMTP" in e]
+
+
+def test_the_cli_says_which_teams_have_no_channel(acme_dir: Path, tmp_path: Path) -> None:
+    # Customer success owns MRR with sales but has no channel (no `notify:`, no `email:`): its message is kept as
+    # not routed. The table marks only the teams actually written to, and says which ones nothing reaches.
+    ws = _workspace(acme_dir, tmp_path)
+    r = kpilot("alerts", "-w", str(ws), "--as-of", "2026-09-13", "--lang", "en", env_state=tmp_path / "state")
+    assert r.returncode == 0, r.stderr
+    assert "Ventes ✉" in r.stdout and "Customer success ✉" not in r.stdout, r.stdout
+    assert ("Nothing reaches Customer success: the team has no channel. Fix: give it an `email:` or a `notify:` "
+            "list in kpilot.yaml (see docs/channels.md).") in " ".join(r.stdout.split()), r.stdout

@@ -224,6 +224,19 @@ def test_a_failed_message_shows_and_is_sent_again(site: Site) -> None:
     assert twice.status_code == 404
 
 
+def test_the_page_says_which_teams_nothing_reaches(site: Site) -> None:
+    # acme's teams have no channel (no `notify:`, no `email:`): their alerts' messages are kept, not routed. The page
+    # says so with the fix, instead of "every message was delivered or is on its way".
+    page = site.client.get("/alerts" + Q, headers={"cookie": "kpilot_lang=en"}).text
+    told = [html.unescape(re.sub(r"<[^>]+>", "", m)).strip()
+            for m in re.findall(r'<li data-role="unreached"[^>]*>(.*?)</li>', page, re.S)]
+    teams = {t for a in site.store.alerts("acme") if a.state != "resolved" for t in a.recipients}
+    names = {"sales": "Ventes", "marketing": "Marketing", "customer_success": "Customer success"}
+    assert told == [f"Nothing reaches {names[t]}: the team has no channel. Fix: give it an `email:` or a `notify:` "
+                    "list in kpilot.yaml (see docs/channels.md)." for t in sorted(teams, key=lambda t: names[t])]
+    assert 'data-role="no-failure"' not in page
+
+
 def test_resolved_alerts_of_the_last_four_weeks_are_folded_away(site: Site) -> None:
     a = _alert(site, "pipeline_generated")
     site.store.apply_alert_run("acme", [{"id": a.id, "state": "resolved", "resolved_on": "2026-09-10"}], [])

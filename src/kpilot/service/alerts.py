@@ -237,14 +237,14 @@ def _messages(ws: Workspace, pings: Sequence[tuple[str, str, str]], payloads: Ma
         alert_kind, payload = payloads[alert_key]
         message = alert_message(alert_kind, payload, workspace=ws.workspace, lang=lang, base_url=ws.base_url,
                                 chart_png=(charts or {}).get(str(payload.get("metric")))).to_dict()
-        channels = _channels(ws, team)
+        channels = team_channels(ws, team)
         for channel in channels or [""]:
             out.append(NewMessage(channel, team, kind, week.isoformat(), message, alert_key))
     return out
 
 
-def _channels(ws: Workspace, team: str) -> list[str]:
-    """The channels a team's messages go to: its `notify`, else an e-mail to its `email`."""
+def team_channels(ws: Workspace, team: str) -> list[str]:
+    """The channels a team's messages go to: its `notify`, else an e-mail to its `email` (none: not routed)."""
     try:
         declared = ws.team(team)
     except KeyError:
@@ -264,7 +264,7 @@ def _digests(ws: Workspace, store: AppStore, week: date) -> tuple[list[NewMessag
         message = digest_message(items, workspace=ws.workspace, week_label=format_day(date.fromisoformat(held_week),
                                                                                       lang),
                                  lang=lang, base_url=ws.base_url, team=_team_name(ws, team)).to_dict()
-        for channel in _channels(ws, team) or [""]:
+        for channel in team_channels(ws, team) or [""]:
             out.append(NewMessage(channel, team, "digest", held_week, message))
         carried += [r.id for r in rows]
     return out, carried
@@ -303,7 +303,7 @@ def evaluate(svc: WorkspaceService, *, as_of: date | None = None, store: AppStor
                                or {})
     pings = [(x.alert_key, x.recipient, x.reason) for x in p.pings]
     held = [(x.alert_key, x.recipient, x.reason) for x in p.held]
-    routed = {payloads[k][1].get("metric") for k, t, _ in pings if _channels(ws, t)}
+    routed = {payloads[k][1].get("metric") for k, t, _ in pings if team_channels(ws, t)}
     drawn = {str(m): chart_png(ins, str(m)) for m in routed} if draw else {}
     messages = [*digests, *_messages(ws, pings, payloads, week, charts=drawn),
                 *_messages(ws, held, payloads, week, kind="held")]
@@ -328,7 +328,7 @@ def _decision_reviews(svc: WorkspaceService, store: AppStore, day: date, week: d
         team = d.owner or (metric.decision.owner if metric.decision else None)
         if team is None:
             continue
-        for channel in _channels(ws, team) or [""]:
+        for channel in team_channels(ws, team) or [""]:
             messages.append(NewMessage(channel, team, "decision_review", week.isoformat(), message))
     if messages:
         store.apply_alert_run(ws.workspace, [], messages)
@@ -416,4 +416,4 @@ def _set_state(svc: WorkspaceService, alert_id: int, state: str, **kw: Any) -> A
     return record
 
 
-__all__ = ["AlertRun", "acknowledge", "deliver", "evaluate", "replay", "signals", "snooze"]
+__all__ = ["AlertRun", "acknowledge", "deliver", "evaluate", "replay", "signals", "snooze", "team_channels"]
