@@ -79,9 +79,8 @@ def test_failures_are_counted_across_processes_and_restarts(db_url: str | None, 
         AccountService(two, "other", Throttle(**limits)).create_user("anna@example.com", role="admin",
                                                                       password=PASSWORD)
         assert AccountService(two, "other", Throttle(**limits)).authenticate("anna@example.com", PASSWORD)
-    with AppStore(db_url, state_dir=tmp_path) as restarted:
-        with pytest.raises(TooManyAttempts):
-            AccountService(restarted, "acme", Throttle(**limits)).authenticate("anna@example.com", PASSWORD)
+    with AppStore(db_url, state_dir=tmp_path) as restarted, pytest.raises(TooManyAttempts):
+        AccountService(restarted, "acme", Throttle(**limits)).authenticate("anna@example.com", PASSWORD)
     if db_url is None:
         assert b"anna@example.com" not in sqlite3.connect(tmp_path / "app.db").execute(
             "select group_concat(key_hash) from sign_in_failures").fetchone()[0].encode()
