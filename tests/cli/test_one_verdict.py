@@ -133,6 +133,28 @@ def test_a_series_reads_its_judged_period_as_the_board(acme: tuple[Path, Path]) 
     assert [(r["status"], r.get("verdict")) for r in rows if r["period"] == "2026-10-01"] == [("amber", "at_risk")]
 
 
+def test_a_stopped_source_reads_no_data_in_its_series_not_no_target(acme: tuple[Path, Path]) -> None:
+    # Demos booked on 6 December: its source stopped, the board says "No data" (not judged). Its series, in the
+    # table and on the KPI page, says the same words for that week, not "No target" (it has one).
+    ws, state = acme
+    day = "2026-12-06"
+    assert _status(ws, state, day)["demos_booked"]["verdict"] == "no_data"
+    r = kpilot("series", "demos_booked", "-w", str(ws), "--as-of", day, "--from", "2026-11-30", "--lang", "en",
+               state=state)
+    assert r.returncode == 0, r.stderr
+    assert "No data" in r.stdout and "No target" not in r.stdout, r.stdout
+    from kpilot.web.app import create_app
+
+    with WorkspaceService(ws, state_root=state) as svc:
+        state_dir = svc.state_dir
+    with TestClient(create_app(ws, state_dir=state_dir), base_url="http://127.0.0.1") as client:
+        page = client.get(f"/metric/demos_booked?as_of={day}").text
+    table = page[page.index('class="history-table"'):]
+    table = table[table.index("<tr data-status"):]
+    first = table[:table.index("</tr>")]
+    assert "Pas de données" in first and "Sans objectif" not in first, first
+
+
 def test_settings_saved_in_the_web_app_are_served_to_the_cli(acme: tuple[Path, Path]) -> None:
     ws, state = acme
     before = _status(ws, state, "2026-11-20")["win_rate"]

@@ -35,6 +35,7 @@ from kpilot.cli.options import (
 from kpilot.i18n import (
     STATUS_WORDS,
     VERDICT_COLOURS,
+    VERDICT_LABELS,
     Translator,
     counted,
     format_day,
@@ -209,8 +210,15 @@ def series(
         table.add_row(period_words(date.fromisoformat(str(r["period"])), shown, language)
                       + ("" if r["complete"] else "*"), format_value(r["value"], svc_unit, language),
                       format_value(r["target"], svc_unit, language),
-                      f"[{style}]{tr(STATUS_WORDS.get(str(r['status']), str(r['status'])))}[/]")
+                      f"[{style}]{tr(_status_words(r))}[/]")
     out.print(table)
+
+
+def _status_words(row: dict[str, Any]) -> str:
+    """A period's status in words; the judged period's, its verdict's ("No data" for a source that stopped)."""
+    if row.get("verdict") in VERDICT_LABELS:
+        return VERDICT_LABELS[str(row["verdict"])]
+    return STATUS_WORDS.get(str(row["status"]), str(row["status"]))
 
 
 def _write_csv(rows: list[dict[str, Any]], fields: list[str]) -> None:

@@ -389,7 +389,7 @@ def _as_judged(rows: list[dict[str, object]], s: Any) -> list[dict[str, object]]
     period on track "at risk", and the table and charts say so as the tile does (one verdict)."""
     judged = s.period.isoformat()
     colour = VERDICT_COLOURS[s.verdict.value]
-    return [{**r, "status": colour} if str(r["period"])[:10] == judged else r for r in rows]
+    return [{**r, "status": colour, "verdict": s.verdict.value} if str(r["period"])[:10] == judged else r for r in rows]
 
 
 def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000, *, state_dir: Path | None = None,

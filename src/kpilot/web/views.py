@@ -405,9 +405,15 @@ def history_rows(rows: list[dict[str, object]], unit: str | None, grain: Grain |
         out.append(HistoryRow(label=page.period(date.fromisoformat(str(r["period"])[:10]), grain),
                               value=page.value(_num(r.get("value")), unit),
                               target=page.value(_num(r.get("target")), unit), status=status,
-                              status_label=page.tr(STATUS_WORDS.get(status, status)),
+                              status_label=page.tr(_status_words(r, status)),
                               complete=bool(r.get("complete", True))))
     return out
+
+
+def _status_words(row: dict[str, object], status: str) -> str:
+    """A period's status in words; the judged period's, its verdict's ("No data" for a source that stopped)."""
+    verdict = str(row.get("verdict") or "")
+    return VERDICT_LABELS[verdict] if verdict in VERDICT_LABELS else STATUS_WORDS.get(status, status)
 
 
 @dataclass
