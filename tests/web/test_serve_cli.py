@@ -80,3 +80,18 @@ def test_the_demo_lets_other_commands_read_its_workspace_while_it_serves(tmp_pat
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/" in out.decode()
+
+
+def test_the_demo_says_a_taken_port_before_building_anything(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "kpilot.cli", "demo", "--dir", str(tmp_path / "demo"), "--port",
+                            str(port)], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, KPILOT_STATE_DIR=str(tmp_path / "state"), COLUMNS="200"))
+    assert r.returncode == 1, r.stderr
+    assert f"port {port}" in r.stderr and "--port" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "demo").exists()  # nothing generated, nothing computed

@@ -269,6 +269,8 @@ def demo(
     tr = translator(language)
     day = today.date() if today else None
     with _errors(language):
+        # The port first: one in use is said at once, not after a minute of generating and computing.
+        sock = importlib.import_module("kpilot.web").listening_socket("127.0.0.1", port) if serve else None
         with err.status(tr("Generating the demo company...")):
             create_demo(directory, language=language, seed=seed, today=day)
         # Closed before the board and the server: other commands (`kpilot status` in another terminal) read
@@ -290,6 +292,6 @@ def demo(
                                    anomalies=counted("anomalies", summary["anomalies"], language), dir=directory))
     out.print(tr("Demo workspace: {dir} (edit {dir}/kpilot.yaml, then run kpilot status -w {dir}).").format(
         dir=directory))
-    if serve:
+    if sock is not None:
         with _errors(language):
-            importlib.import_module("kpilot.web").serve(directory, port=port)
+            importlib.import_module("kpilot.web").serve(directory, port=port, sock=sock)

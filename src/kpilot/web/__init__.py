@@ -6,6 +6,7 @@ Pages are rendered on the server (Jinja2 + htmx); charts are Vega-Lite specs bui
 """
 
 from kpilot.web.app import create_app, serve
+from kpilot.web.listen import listening_socket
 from kpilot.web.root import create_root_app, serve_root
 
-__all__ = ["create_app", "create_root_app", "serve", "serve_root"]
+__all__ = ["create_app", "create_root_app", "listening_socket", "serve", "serve_root"]

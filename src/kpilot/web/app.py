@@ -7,6 +7,7 @@ and hand them to `views` for wording; every asset is served from the package (no
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
@@ -393,13 +394,15 @@ def _as_judged(rows: list[dict[str, object]], s: Any) -> list[dict[str, object]]
 
 
 def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000, *, state_dir: Path | None = None,
-          pool_size: int = 1, db_url: str | None = None, hosts: Iterable[str] = ()) -> None:
+          pool_size: int = 1, db_url: str | None = None, hosts: Iterable[str] = (),
+          sock: socket.socket | None = None) -> None:
     """Serve a workspace's web app until interrupted (Ctrl-C). It answers to loopback names, to `host` when it
-    names one address, and to `hosts`. The port is taken first: one in use is an error before any work."""
+    names one address, and to `hosts`. The port is taken first (or `sock`, taken by the caller: `listening_socket`):
+    one in use is an error before any work."""
     from kpilot.web.exposure import refuse_exposure
     from kpilot.web.listen import listening_socket, run
 
-    sock = listening_socket(host, port)
+    sock = sock or listening_socket(host, port)
     named = [] if host in ("0.0.0.0", "::", "") else [host]
     try:
         app = create_app(Path(directory), state_dir=state_dir, pool_size=pool_size, db_url=db_url,
