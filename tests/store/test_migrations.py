@@ -17,7 +17,7 @@ from kpilot.store.repository import MIGRATIONS
 
 TABLES = {"alembic_version", "metric_overrides", "decisions", "annotations", "push_requests", "pushed_values",
           "pushed_rows", "credentials", "alerts", "outbox", "users", "web_sessions", "api_tokens", "change_log",
-          "sign_in_failures"}
+          "sign_in_failures", "sso_flows"}
 
 
 def _head() -> str:

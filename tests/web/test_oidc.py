@@ -218,6 +218,24 @@ def test_a_callback_in_another_browser_is_refused(client: TestClient, sso: Provi
     assert client.get(back, follow_redirects=False).status_code == 200  # the stranger did not spoil it
 
 
+def test_a_sign_in_started_on_one_server_process_ends_on_another(acme_dir: Path, tmp_path: Path,
+                                                                   sso: Provider) -> None:
+    # Two server processes behind a load balancer share the application database (here: two apps on one state
+    # folder), or the server restarts between the two hops: the started sign-in is kept in that database, not in
+    # one process's memory, and still ends once only.
+    first = create_app(acme_dir, state_dir=tmp_path / "state")
+    first.state.accounts().create_user("anna@example.com", role="viewer")
+    second = create_app(acme_dir, state_dir=tmp_path / "state")
+    with TestClient(first, base_url="http://127.0.0.1", cookies={COOKIE: "en"}) as one:
+        back = _back_from_provider(_to_provider(one))
+        flow_cookie = one.cookies.get("kpilot_oidc")
+    with TestClient(second, base_url="http://127.0.0.1", cookies={COOKIE: "en", "kpilot_oidc": flow_cookie}) as two:
+        done = two.get(back, follow_redirects=False)
+        assert done.status_code == 200, done.text
+        assert two.get("/account").status_code == 200  # signed in
+        assert two.get(back, follow_redirects=False).status_code == 400  # and good once, whichever process
+
+
 @pytest.mark.parametrize(("behaviour", "status", "words"), [
     (Behaviour(nonce="another-nonce"), 401, "its claim 'nonce' is missing or not the expected one"),
     (Behaviour(audience="another-client"), 401, "its claim 'aud' is missing or not the expected one"),

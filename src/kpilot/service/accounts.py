@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -225,6 +226,27 @@ class AccountService:
         if _hasher.check_needs_rehash(hashed):
             self.store.update_user(self.workspace, email, password_hash=_hasher.hash(password), by=user.email)
         return user
+
+    # --- started single sign-ons --------------------------------------------------------------------
+
+    def remember_sign_in(self, state: str, browser: str, *, nonce: str, verifier: str, target: str,
+                         redirect_uri: str, seconds: float) -> None:
+        """A sign-in sent to the provider, kept `seconds` in the application database (any server process sharing
+        it can end it) under the hashes of its state and of the browser's flow cookie."""
+        now = datetime.now(UTC)
+        self.store.add_sso_flow(self.workspace, digest(state), digest(browser), nonce=nonce, verifier=verifier,
+                                target=target, redirect_uri=redirect_uri, at=now,
+                                forget_before=now - timedelta(seconds=seconds))
+
+    def take_sign_in(self, state: str, browser: str, seconds: float) -> dict[str, Any] | None:
+        """The sign-in started with `state` by this browser within `seconds`, taken once; None when unknown,
+        expired or another browser's (which keeps it: a stranger who learns a state cannot spoil the sign-in)."""
+        if not state or not browser:
+            return None
+        found = self.store.take_sso_flow(self.workspace, digest(state), digest(browser))
+        if found is None or datetime.now(UTC) - found["started_at"] > timedelta(seconds=seconds):
+            return None
+        return found
 
     # --- browser sessions ----------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from kpilot.model import KpilotError
 from kpilot.model.errors import msg
-from kpilot.store.models import ApiTokenRow, ChangeRow, SignInFailureRow, UserRow, WebSessionRow
+from kpilot.store.models import ApiTokenRow, ChangeRow, SignInFailureRow, SsoFlowRow, UserRow, WebSessionRow
 
 ROLES = ("viewer", "editor", "admin")
 
@@ -305,6 +305,31 @@ class Accounts:
         with self._session() as s:
             s.execute(delete(SignInFailureRow).where(SignInFailureRow.workspace == workspace,
                                                      SignInFailureRow.key_hash == key_hash))
+
+    # --- started single sign-ons --------------------------------------------------------------------
+
+    def add_sso_flow(self: _Sessions, workspace: str, state_hash: str, browser_hash: str, *, nonce: str,
+                     verifier: str, target: str, redirect_uri: str, at: datetime, forget_before: datetime) -> None:
+        """A sign-in sent to the provider; the ones started before `forget_before` are dropped on the way."""
+        with self._session() as s:
+            s.execute(delete(SsoFlowRow).where(SsoFlowRow.started_at < forget_before))
+            s.add(SsoFlowRow(workspace=workspace, state_hash=state_hash, browser_hash=browser_hash, nonce=nonce,
+                             verifier=verifier, target=target, redirect_uri=redirect_uri, started_at=at))
+
+    def take_sso_flow(self: _Sessions, workspace: str, state_hash: str, browser_hash: str
+                      ) -> dict[str, Any] | None:
+        """The sign-in started with this state by this browser, removed (taken once, whichever process asks);
+        None when unknown or another browser's, which keeps it."""
+        with self._session() as s:
+            row = s.scalars(select(SsoFlowRow).where(SsoFlowRow.workspace == workspace,
+                                                     SsoFlowRow.state_hash == state_hash)).first()
+            if row is None or row.browser_hash != browser_hash:
+                return None
+            taken = s.execute(delete(SsoFlowRow).where(SsoFlowRow.id == row.id))
+            if not getattr(taken, "rowcount", 0):  # another process took it first
+                return None
+            return {"nonce": row.nonce, "verifier": row.verifier, "target": row.target,
+                    "redirect_uri": row.redirect_uri, "started_at": _aware(row.started_at)}
 
     # --- API tokens --------------------------------------------------------------------------------
 

@@ -263,3 +263,22 @@ class SignInFailureRow(Base):
     workspace: Mapped[str] = mapped_column(String(200), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SsoFlowRow(Base):
+    """A single sign-on started and not back yet, kept for ten minutes so that any server process sharing the
+    database can end it: the SHA-256 of its state and of the browser's flow cookie, the nonce and PKCE verifier it
+    was sent with, the page to land on and the callback address."""
+
+    __tablename__ = "sso_flows"
+    __table_args__ = (UniqueConstraint("state_hash", name="uq_sso_flows_state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(200), index=True)
+    state_hash: Mapped[str] = mapped_column(String(64))
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(200))
+    verifier: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str] = mapped_column(Text)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

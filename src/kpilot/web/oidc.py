@@ -24,7 +24,6 @@ Every failure is a page in the reader's language saying what went wrong and how 
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 import logging
 import os
@@ -223,42 +222,13 @@ def _reason(exc: Exception) -> str:
 
 @dataclass(frozen=True)
 class Pending:
-    """A sign-in sent to the provider and not back yet."""
+    """A sign-in sent to the provider and back: what it was sent with (kept by `AccountService.remember_sign_in`
+    in the application database, so that any server process can end it, once)."""
 
-    browser: str  # the flow cookie of the browser that started it
     nonce: str
     verifier: str
     target: str
     redirect_uri: str
-    started: float
-
-
-@dataclass
-class Flows:
-    """Started sign-ins by their state, each kept FLOW_SECONDS and taken back once."""
-
-    limit: int = 10_000
-    _pending: dict[str, Pending] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, state: str, pending: Pending) -> None:
-        with self._lock:
-            now = time.monotonic()
-            for key in [k for k, p in self._pending.items() if now - p.started > FLOW_SECONDS]:
-                del self._pending[key]
-            if len(self._pending) >= self.limit:  # a flood of started sign-ins: forget the oldest
-                del self._pending[next(iter(self._pending))]
-            self._pending[state] = pending
-
-    def take(self, state: str, browser: str) -> Pending | None:
-        """The sign-in started with `state` by this browser, removed; None when unknown, expired or another
-        browser's (which keeps it: a stranger who learns a state cannot spoil the sign-in)."""
-        with self._lock:
-            pending = self._pending.get(state)
-            if pending is None or not browser or not hmac.compare_digest(pending.browser, browser):
-                return None
-            del self._pending[state]
-        return pending if time.monotonic() - pending.started <= FLOW_SECONDS else None
 
 
 # --- the ID token ------------------------------------------------------------------------------------------
@@ -390,7 +360,6 @@ def redirect_uri(request: Request) -> str:
 def register(app: FastAPI, forms: Forms, accounts: Callable[[], AccountService], key: bytes,
              environment: Callable[[], OidcConfig | None] = configured) -> None:
     """Mount /login/oidc and its callback on the app (they answer 404 while single sign-on is not configured)."""
-    flows = Flows()
     providers: dict[OidcConfig, Provider] = {}
     providers_lock = threading.Lock()
 
@@ -425,7 +394,8 @@ def register(app: FastAPI, forms: Forms, accounts: Callable[[], AccountService],
             browser = secrets.token_urlsafe(32)
         state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
         back = redirect_uri(request)
-        flows.add(state, Pending(browser, nonce, verifier, target, back, time.monotonic()))
+        accounts().remember_sign_in(state, browser, nonce=nonce, verifier=verifier, target=target, redirect_uri=back,
+                                    seconds=FLOW_SECONDS)
         query = urlencode({"response_type": "code", "client_id": idp.config.client_id, "redirect_uri": back,
                            "scope": SCOPE, "state": state, "nonce": nonce,
                            "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256"})
@@ -446,8 +416,8 @@ def register(app: FastAPI, forms: Forms, accounts: Callable[[], AccountService],
         idp = provider()
         name = idp.config.name
         params = request.query_params
-        pending = flows.take(params.get("state", ""), request.cookies.get(FLOW_COOKIE, ""))
-        if pending is None:
+        found = accounts().take_sign_in(params.get("state", ""), request.cookies.get(FLOW_COOKIE, ""), FLOW_SECONDS)
+        if found is None:
             raise SsoFailure(400, msg("this sign-in through {name} has expired, was already used, or was started in "
                                       "another browser. Fix: start again from the sign-in page (within 10 minutes, "
                                       "in the same browser).", name=name))
@@ -457,6 +427,7 @@ def register(app: FastAPI, forms: Forms, accounts: Callable[[], AccountService],
                                       "provider whether you may use kpilot.", name=name,
                                       error=params["error"][:60], description=params.get("error_description",
                                                                                          "")[:200] or "—"))
+        pending = Pending(found["nonce"], found["verifier"], found["target"], found["redirect_uri"])
         code = params.get("code", "")
         if not code:
             raise SsoFailure(400, msg("the sign-in provider {name} came back without a sign-in code. Fix: start again "
