@@ -160,3 +160,21 @@ def test_one_decision_is_read_in_its_workspace_only(store: AppStore) -> None:
     assert found is not None and found.action == "Call the churned" and found.metric == "mrr"
     assert store.decision("other", made.id) is None
     assert store.decision("acme", made.id + 1) is None and store.decision("acme", 10**30) is None
+
+
+def test_a_started_sign_in_is_taken_once_by_its_browser(db_url: str | None, tmp_path: Path) -> None:
+    with AppStore(db_url, state_dir=tmp_path) as one, AppStore(db_url, state_dir=tmp_path) as two:
+        first, second = AccountService(one, "acme"), AccountService(two, "acme")
+        first.remember_sign_in("state-1", "browser-a", nonce="n", verifier="v", target="/account",
+                               redirect_uri="https://kpilot.example/login/oidc/callback", seconds=600)
+        if db_url is None:  # only hashes of the state and the browser's cookie, in the database and its journal
+            stored = b"".join(f.read_bytes() for f in tmp_path.glob("app.db*"))
+            assert b"/login/oidc/callback" in stored and b"state-1" not in stored and b"browser-a" not in stored
+        assert second.take_sign_in("state-1", "browser-b", 600) is None  # another browser: refused, and kept
+        assert AccountService(two, "other").take_sign_in("state-1", "browser-a", 600) is None  # another workspace
+        found = second.take_sign_in("state-1", "browser-a", 600)  # another process of the same server
+        assert found is not None and (found["nonce"], found["verifier"], found["target"]) == ("n", "v", "/account")
+        assert first.take_sign_in("state-1", "browser-a", 600) is None  # once
+        first.remember_sign_in("state-2", "browser-a", nonce="n", verifier="v", target="/", redirect_uri="x",
+                               seconds=600)
+        assert first.take_sign_in("state-2", "browser-a", 0) is None  # expired
