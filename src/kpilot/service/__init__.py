@@ -599,12 +599,13 @@ class WorkspaceService:
         return judge_board(Insights(self, computer=mc), keys)
 
     def series(self, key: str, *, grain: Grain | None = None, first: date | None = None, last: date | None = None,
-               as_of: date | None = None) -> list[dict[str, object]]:
+               as_of: date | None = None, judged: MetricStatus | None = None) -> list[dict[str, object]]:
         """Every period of a metric: period start, label, value, target, status (the current one paced).
 
         At the metric's own grain, the period the board judges it on carries the board's verdict (`verdict`) and
         that verdict's colour as its status: a firing decision rule makes a period on track "at risk", and data
-        that stopped arriving has no verdict, at every door alike."""
+        that stopped arriving has no verdict, at every door alike. `judged`: the metric already judged as of the
+        same day (its verdict is taken instead of judging it again)."""
         metric = self.ws.metric(key)
         if as_of is None:
             self.load()
@@ -617,12 +618,13 @@ class WorkspaceService:
 
         ins = Insights(self, computer=mc)
         rows = tables.series_rows(ins, key, grain or metric.grain, first, last)
-        judged = period_start(mc.as_of, metric.grain, self.ws.week_start).isoformat()
-        at = next((i for i, r in enumerate(rows) if r["period"] == judged), None)
+        period = period_start(mc.as_of, metric.grain, self.ws.week_start).isoformat()
+        at = next((i for i, r in enumerate(rows) if r["period"] == period), None)
         if (grain or metric.grain) is metric.grain and at is not None:
             from kpilot.insights.board import judge
 
-            verdict = judge(ins, key).verdict
+            same = judged is not None and judged.key == key and judged.period.isoformat() == period
+            verdict = (judged if same and judged is not None else judge(ins, key)).verdict
             rows[at] = {**rows[at], "status": VERDICT_COLOURS[verdict.value], "verdict": verdict.value}
         return rows
 

@@ -543,7 +543,8 @@ class WorkspaceGate:
         return self._cached(("status", key, as_of), lambda svc: svc.metric_status(svc.computer(as_of), key, role))
 
     def series(self, key: str, as_of: date) -> list[dict[str, object]]:
-        return self._cached(("series", key, as_of), lambda svc: svc.series(key, as_of=as_of))
+        judged = self.status(key, as_of)  # cached: the series does not judge the metric a second time
+        return self._cached(("series", key, as_of), lambda svc: svc.series(key, as_of=as_of, judged=judged))
 
     def dimensions(self, key: str, as_of: date) -> list[str]:
         """The dimensions a metric can be sliced by."""
