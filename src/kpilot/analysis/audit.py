@@ -274,10 +274,7 @@ def _use_reasons(uses: Sequence[MetricUse]) -> list[Message]:
 
 def _team_name(ws: Workspace | None, key: str) -> str:
     """A team's name as people know it (its key when the workspace does not list it)."""
-    try:
-        return ws.team(key).label if ws is not None else key
-    except KeyError:
-        return key
+    return ws.team_name(key) if ws is not None else key
 
 
 def _incentive(ws: Workspace, m: Metric) -> tuple[bool, Message | None]:

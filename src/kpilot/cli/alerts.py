@@ -86,10 +86,7 @@ def _check_sending(svc: Any) -> None:
 
 
 def _team(svc: Any, key: str) -> str:
-    try:
-        return str(svc.ws.team(key).label)
-    except KeyError:
-        return key
+    return str(svc.ws.team_name(key))
 
 
 def _print_run(run: Any, svc: Any, tr: Translator, lang: str) -> None:

@@ -170,7 +170,7 @@ def warnings_cmd(
             period=period_words(f.leader_period, grain, language), lag=periods_count(w.lag, grain, language)))
         d = f.decision
         if d:
-            owner = str(ins.ws.team(d.owner).label) if d.owner in {t.key for t in ins.ws.teams} else d.owner
+            owner = ins.ws.team_name(d.owner)
             out.print("   → " + (tr("{label}:").format(label=owner) + f" {d.action}").replace("[", "\\["))
         else:
             out.print("   → " + tr("no decision rule for this KPI: decide who acts and how."))

@@ -91,12 +91,7 @@ def _decisions(statuses: list[Any], svc: Any, lang: str, tr: Translator) -> None
     """Below the table: each KPI's decision rule, the fired ones first, in full sentences, with its evidence."""
     from kpilot.service import describe_when
 
-    def team(key: str) -> str:
-        try:
-            return str(svc.ws.team(key).label)
-        except KeyError:
-            return key
-
+    team = svc.ws.team_name
     def said(label: str) -> str:  # "label:", "label :" in French
         return tr("{label}:").format(label=label)
 

@@ -550,6 +550,13 @@ class Workspace(Spec):
                 return t
         raise KeyError(key)
 
+    def team_name(self, key: str) -> str:
+        """A team's name as people know it (its key when the workspace declares no such team)."""
+        try:
+            return self.team(key).label
+        except KeyError:
+            return key
+
     def label_of(self, key: str) -> str:
         """A dimension's name or value in people's words: its `labels:` entry, else a readable default
         (`linkedin_ads` -> "LinkedIn Ads", `leads.channel` -> "Channel")."""

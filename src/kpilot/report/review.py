@@ -339,12 +339,7 @@ class _Words:
         return self.ws.unit_of(key) if key in self.ws.metric_keys else None
 
     def team(self, key: str | None) -> str:
-        if not key:
-            return "—"
-        try:
-            return str(self.ws.team(key).label)
-        except KeyError:
-            return key
+        return self.ws.team_name(key) if key else "—"
 
     def verdict(self, s: Tile) -> str:
         return format_verdict(s.verdict.value, s.verdict_reason, s.data_through, self.lang)[0]

@@ -51,13 +51,6 @@ def _week_start(ws: Workspace) -> int:
     return ws.week_start.isodow - 1
 
 
-def _team_name(ws: Workspace, key: str) -> str:
-    try:
-        return ws.team(key).label
-    except KeyError:
-        return key
-
-
 def _recipients(ws: Workspace, key: str) -> tuple[str, ...]:
     metric = ws.metric(key)
     owners = list(metric.owners)
@@ -113,7 +106,7 @@ def signals(ins: Insights, statuses: Sequence[MetricStatus]) -> list[Signal]:
         metric = ws.metric(key)
         owner = metric.decision.owner if metric.decision else (metric.owners[0] if metric.owners else None)
         return {"metric": key, "name": metric.label, "unit": ws.unit_of(key), "grain": metric.grain.value,
-                "owner": owner, "owner_name": _team_name(ws, owner) if owner else None,
+                "owner": owner, "owner_name": ws.team_name(owner) if owner else None,
                 "action": metric.decision.action if metric.decision else None}
 
     def signal(key: str, kind: str, skey: str, severity: str, ready: bool, seen: int, needed: int,
@@ -263,7 +256,7 @@ def _digests(ws: Workspace, store: AppStore, week: date) -> tuple[list[NewMessag
         items = [(r.message.get("data", {}).get("kind", "kpi"), r.message.get("data", {})) for r in rows]
         message = digest_message(items, workspace=ws.workspace, week_label=format_day(date.fromisoformat(held_week),
                                                                                       lang),
-                                 lang=lang, base_url=ws.base_url, team=_team_name(ws, team)).to_dict()
+                                 lang=lang, base_url=ws.base_url, team=ws.team_name(team)).to_dict()
         for channel in team_channels(ws, team) or [""]:
             out.append(NewMessage(channel, team, "digest", held_week, message))
         carried += [r.id for r in rows]

@@ -115,10 +115,7 @@ class Page:
         return format_day(d, self.lang)
 
     def team(self, key: str) -> str:
-        try:
-            return str(self.ws.team(key).label)
-        except KeyError:
-            return key
+        return self.ws.team_name(key)
 
 
 @dataclass
