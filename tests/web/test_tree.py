@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import date
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -253,3 +254,22 @@ def test_in_the_list_a_kpis_leaders_come_before_the_kpis_under_it(acme_dir: Path
     kinds = [(li.get("class") or "").split()[1] for li in below.findall("li")]
     assert kinds.count("node-leader") == 2 and kinds.count("node-kpi") == 2, kinds
     assert kinds == sorted(kinds, key=lambda k: k != "node-leader"), kinds
+
+
+def test_a_cards_last_point_reads_as_its_verdict(client: TestClient, engine_board: list[MetricStatus],
+                                                 acme_dir: Path, tmp_path: Path) -> None:
+    # On 4 October logo churn is on track so far in October, but its rule fires on August and September: its card
+    # says "at risk", and so does the last point of its sparkline (it read "on track" under it).
+    from kpilot.service import WorkspaceService
+
+    day = "2026-10-04"
+    with WorkspaceService(acme_dir, state_dir=tmp_path) as svc:
+        svc.load()
+        board = {s.key: s for s in svc.board(as_of=date.fromisoformat(day))}
+    assert (board["logo_churn"].status, board["logo_churn"].verdict.value) == ("green", "at_risk")
+    cards = _cards(_svg(client.get(f"/tree?as_of={day}").text))
+    colours = {"on_track": "green", "at_risk": "amber", "off_track": "red", "no_data": "none"}
+    for key, s in board.items():
+        last = next(c for c in cards[f"metric:{key}"].iter(f"{SVG}circle") if "spark-last" in (c.get("class") or ""))
+        if s.history and s.history[-1].period == s.period:
+            assert f"st-{colours[s.verdict.value]}" in (last.get("class") or "").split(), key

@@ -623,9 +623,10 @@ class WorkspaceService:
         if (grain or metric.grain) is metric.grain and at is not None:
             from kpilot.insights.board import judge
 
-            same = judged is not None and judged.key == key and judged.period.isoformat() == period
-            verdict = (judged if same and judged is not None else judge(ins, key)).verdict
-            rows[at] = {**rows[at], "status": VERDICT_COLOURS[verdict.value], "verdict": verdict.value}
+            if judged is None or judged.key != key or judged.period.isoformat() != period:
+                judged = judge(ins, key)
+            verdict = judged.verdict.value
+            rows[at] = {**rows[at], "status": VERDICT_COLOURS[verdict], "verdict": verdict}
         return rows
 
     def breakdown(self, key: str, dims: list[str], *, grain: Grain | None = None, first: date | None = None,

@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kpilot.i18n import LANGUAGES, VERDICT_COLOURS
+from kpilot.i18n import LANGUAGES
 from kpilot.model import KpilotError, WorkspaceInvalid
 from kpilot.model.errors import message_of, msg, render
 from kpilot.model.periods import NotADay, parse_day, period_start
@@ -176,7 +176,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
     def board_page(request: Request, page: views.Page, log: list[DecisionRecord]) -> str:
         statuses = gate.board(page.as_of)
         analysis = gate.analysis(page.as_of)
-        tiles = [views.with_decision(_with_analysis(views.tile(s, _history_rows(s, page), page,
+        tiles = [views.with_decision(_with_analysis(views.tile(s, views.judged_rows(s, page), page,
                                                                big=s.role == "north_star"),
                                                     analysis.forecasts.get(s.key), analysis, page), log, page)
                  for s in statuses]
@@ -213,7 +213,7 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         unit = ws.unit_of(key)
         status = gate.status(key, page.as_of)
         rows = gate.series(key, page.as_of)
-        shown = _as_judged([r for r in rows if date.fromisoformat(str(r["period"])) <= status.period], status)
+        shown = [r for r in rows if date.fromisoformat(str(r["period"])) <= status.period]
         current = status.period
         previous = period_start(current - timedelta(days=1), m.grain, ws.week_start)
         breakdowns = []
@@ -226,8 +226,8 @@ def create_app(workspace_dir: Path, *, state_dir: Path | None = None, pool_size:
         analysis = gate.analysis(page.as_of)
         fc = gate.forecast(key, page.as_of)
         forecast = insight_views.forecast_view(fc, unit, page)
-        tile = views.with_decision(_with_analysis(views.tile(status, _history_rows(status, page), page, big=True), fc,
-                                                  analysis, page), notes.decisions, page)
+        big = views.tile(status, views.judged_rows(status, page), page, big=True)
+        tile = views.with_decision(_with_analysis(big, fc, analysis, page), notes.decisions, page)
         complete = [r for r in shown if r.get("complete", True)]
         if len(complete) >= 2:
             before, after = (date.fromisoformat(str(r["period"])) for r in complete[-2:])
@@ -377,20 +377,6 @@ def _load_failure(gate: WorkspaceGate, page: views.Page) -> str | None:
 def _analysis_errors(analysis: Analysis, page: views.Page) -> list[str]:
     """The parts of the analysis that could not run, and why, for a note on the page."""
     return [render(reason, page.tr) for reason in analysis.errors.values()]
-
-
-def _history_rows(s: Any, page: views.Page) -> list[dict[str, object]]:
-    """The judged periods the service returned with a status, as chart rows."""
-    return _as_judged([{"period": j.period.isoformat(), "label": page.period(j.period, s.grain), "value": j.value,
-                        "target": j.target, "status": j.status, "complete": j.complete} for j in s.history], s)
-
-
-def _as_judged(rows: list[dict[str, object]], s: Any) -> list[dict[str, object]]:
-    """The rows with the period the KPI is judged on in its verdict's colour: a firing decision rule makes a
-    period on track "at risk", and the table and charts say so as the tile does (one verdict)."""
-    judged = s.period.isoformat()
-    colour = VERDICT_COLOURS[s.verdict.value]
-    return [{**r, "status": colour, "verdict": s.verdict.value} if str(r["period"])[:10] == judged else r for r in rows]
 
 
 def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000, *, state_dir: Path | None = None,

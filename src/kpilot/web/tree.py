@@ -21,7 +21,6 @@ from kpilot.i18n import VERDICT_COLOURS, VERDICT_LABELS, VERDICT_SHAPES
 from kpilot.insights import LeadLagEdge
 from kpilot.model import KpilotError
 from kpilot.model.errors import render
-from kpilot.model.periods import label
 from kpilot.model.workspace import Workspace
 from kpilot.service import MetricStatus
 from kpilot.web import views
@@ -79,12 +78,6 @@ class Strategy:
     rest: list[LeadLagEdge]  # measured leads that do not hang in the tree
 
 
-def judged_rows(s: MetricStatus, page: Page) -> list[dict[str, object]]:
-    """The judged periods the service returned with a status, as the board's chart rows."""
-    return [{"period": j.period.isoformat(), "label": label(j.period, s.grain, page.ws.week_start), "value": j.value,
-             "target": j.target, "status": j.status, "complete": j.complete} for j in s.history]
-
-
 def tree_metrics(ws: Workspace, edges: Iterable[LeadLagEdge]) -> list[str]:
     """Every metric the tree shows: the North Star, the board, the objectives' metrics, their measured leaders."""
     keys = ([ws.north_star] if ws.north_star else []) + [k for k in ws.board if k != ws.north_star]
@@ -111,7 +104,7 @@ def strategy(statuses: Mapping[str, MetricStatus], edges: Sequence[LeadLagEdge],
     def metric(key: str, kind: str, at: int) -> Node:
         s = statuses.get(key)
         return add(Node(id=f"metric:{key}", kind=kind, title=metric_name(key, page), level=at, order=len(nodes),
-                        key=key, tile=views.tile(s, judged_rows(s, page), page) if s is not None else None))
+                        key=key, tile=views.tile(s, views.judged_rows(s, page), page) if s is not None else None))
 
     title = str(vision.statement) if vision else str(ws.title or ws.workspace)
     root = add(Node(id="vision", kind="vision", title=title, level=level, order=0))

@@ -393,6 +393,19 @@ class HistoryRow:
     complete: bool
 
 
+def judged_rows(s: Any, page: Page) -> list[dict[str, object]]:
+    """A judged metric's periods (`MetricStatus.history`) as chart rows, the period it is judged on in its verdict's
+    colour and words (a firing decision rule makes a period on track "at risk"), as the service's series has it."""
+    rows: list[dict[str, object]] = []
+    for j in s.history:
+        row: dict[str, object] = {"period": j.period.isoformat(), "label": page.period(j.period, s.grain),
+                                  "value": j.value, "target": j.target, "status": j.status, "complete": j.complete}
+        if j.period == s.period:
+            row.update(status=VERDICT_COLOURS[s.verdict.value], verdict=s.verdict.value)
+        rows.append(row)
+    return rows
+
+
 def history_rows(rows: list[dict[str, object]], unit: str | None, grain: Grain | str, page: Page,
                  last: int = 12) -> list[HistoryRow]:
     """The last periods, newest first, for the table under the chart: periods and statuses in words."""
