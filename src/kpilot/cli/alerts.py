@@ -93,10 +93,10 @@ def _print_run(run: Any, svc: Any, tr: Translator, lang: str) -> None:
     table = Table(title=tr("Alerts as of {day}").format(day=run.as_of.isoformat()))
     for col in ("#", tr("KPI"), tr("Alert"), tr("Verdict"), tr("State"), tr("Since"), tr("For"), tr("Story")):
         table.add_column(col)
-    from kpilot.service.alerts import team_channels
+    from kpilot.service.alerts import unreached
 
-    routed = {t for t in {t for a in run.alerts for t in a.recipients} if team_channels(svc.ws, t)}
-    told = {(k, t) for k, t in run.pinged if t in routed}
+    nowhere = unreached(svc.ws, run.alerts)
+    told = {(k, t) for k, t in run.pinged if t not in nowhere}
     for a in run.alerts:
         verdict = a.payload.get("verdict") or ("off_track" if a.severity == "red" else "at_risk")
         label, _ = format_verdict(verdict, None, None, lang)
@@ -108,7 +108,7 @@ def _print_run(run: Any, svc: Any, tr: Translator, lang: str) -> None:
         return
     out.print(table)
     out.print(tr("✉: messaged in this run. {n} held back for the weekly digest.").format(n=len(run.held)))
-    for team in sorted({t for a in run.alerts for t in a.recipients} - routed, key=lambda t: _team(svc, t)):
+    for team in nowhere:
         out.print("[yellow]" + _escape(tr("Nothing reaches {team}: the team has no channel. Fix: give it an `email:` "
                                           "or a `notify:` list in kpilot.yaml (see docs/channels.md).")
                                        .format(team=_team(svc, team))) + "[/]")

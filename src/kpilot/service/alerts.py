@@ -236,6 +236,13 @@ def _messages(ws: Workspace, pings: Sequence[tuple[str, str, str]], payloads: Ma
     return out
 
 
+def unreached(ws: Workspace, alerts: Sequence[AlertRecord]) -> list[str]:
+    """The teams among these alerts' recipients that nothing reaches (no channel: their messages are stored as not
+    routed), by name."""
+    teams = {t for a in alerts for t in a.recipients}
+    return sorted((t for t in teams if not team_channels(ws, t)), key=lambda t: ws.team_name(t).lower())
+
+
 def team_channels(ws: Workspace, team: str) -> list[str]:
     """The channels a team's messages go to: its `notify`, else an e-mail to its `email` (none: not routed)."""
     try:
@@ -409,4 +416,5 @@ def _set_state(svc: WorkspaceService, alert_id: int, state: str, **kw: Any) -> A
     return record
 
 
-__all__ = ["AlertRun", "acknowledge", "deliver", "evaluate", "replay", "signals", "snooze", "team_channels"]
+__all__ = ["AlertRun", "acknowledge", "deliver", "evaluate", "replay", "signals", "snooze", "team_channels",
+           "unreached"]

@@ -14,7 +14,7 @@ from kpilot.model import KpilotError
 from kpilot.model.errors import msg
 from kpilot.service import AlertRecord
 from kpilot.service import alerts as service
-from kpilot.service.alerts import team_channels
+from kpilot.service.alerts import unreached
 from kpilot.web import alert_views, auth, views
 from kpilot.web.settings import Forms, form_field
 from kpilot.web.state import WorkspaceGate
@@ -69,9 +69,8 @@ def register(app: FastAPI, gate: WorkspaceGate, forms: Forms) -> None:
         alerts = await run_in_threadpool(gate.store.alerts, ws)
         failed = await run_in_threadpool(lambda: gate.store.outbox(ws, states=["failed"]))
         waiting = await run_in_threadpool(lambda: gate.store.outbox(ws, states=["pending"], limit=WAITING_COUNTED))
-        recipients = {t for a in alerts if a.state != "resolved" for t in a.recipients}
-        unreached = sorted((page.team(t) for t in recipients if not team_channels(page.ws, t)), key=str.lower)
-        return forms.reply(request, "alerts.html", page, unreached=unreached,
+        nowhere = [page.team(t) for t in unreached(page.ws, [a for a in alerts if a.state != "resolved"])]
+        return forms.reply(request, "alerts.html", page, unreached=nowhere,
                            open=[alert_views.alert_row(a, page) for a in alerts if a.state != "resolved"],
                            resolved=[alert_views.alert_row(a, page)
                                      for a in alert_views.recently_resolved(alerts, page)],
