@@ -178,3 +178,23 @@ def test_a_started_sign_in_is_taken_once_by_its_browser(db_url: str | None, tmp_
         first.remember_sign_in("state-2", "browser-a", nonce="n", verifier="v", target="/", redirect_uri="x",
                                seconds=600)
         assert first.take_sign_in("state-2", "browser-a", 0) is None  # expired
+
+
+def test_a_flood_of_sign_ins_keeps_only_the_newest(db_url: str | None, tmp_path: Path) -> None:
+    # Anyone may start a single sign-on, and many addresses may fail to sign in: past the limit the oldest rows go,
+    # so a flood fills no disk; the newest still work, and another workspace's rows are not touched.
+    from datetime import UTC, datetime, timedelta
+
+    now, long_ago = datetime.now(UTC), datetime.now(UTC) - timedelta(hours=1)
+    with AppStore(db_url, state_dir=tmp_path) as store:
+        store.add_sso_flow("other", "o" * 64, "b" * 64, nonce="n", verifier="v", target="/", redirect_uri="x",
+                           at=now, forget_before=long_ago, keep=3)
+        for i in range(5):
+            store.add_sso_flow("acme", f"{i}" * 64, "b" * 64, nonce=f"n{i}", verifier="v", target="/",
+                               redirect_uri="x", at=now, forget_before=long_ago, keep=3)
+        assert [store.take_sso_flow("acme", f"{i}" * 64, "b" * 64) is not None for i in range(5)] == [
+            False, False, True, True, True]
+        assert store.take_sso_flow("other", "o" * 64, "b" * 64) is not None
+        for i in range(5):
+            store.add_sign_in_failure("acme", [f"k{i}"], now, long_ago, 3)
+        assert sorted(store.sign_in_failures("acme", [f"k{i}" for i in range(5)], long_ago)) == ["k2", "k3", "k4"]

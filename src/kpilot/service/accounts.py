@@ -42,6 +42,8 @@ MAX_PASSWORD = 1024  # argon2 takes any length; a cap keeps a hostile form from 
 MAX_FAILURES = 5  # per address
 MAX_CLIENT_FAILURES = 30  # per client (higher: an office behind one address, a reverse proxy)
 FAILURE_WINDOW = 15 * 60  # seconds
+FAILURES_KEPT = 100_000  # failed sign-ins a workspace keeps at most (a flood of addresses fills no disk)
+SIGN_INS_KEPT = 10_000  # started single sign-ons a workspace keeps at most (anyone may start one)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 _hasher = PasswordHasher()
@@ -178,7 +180,8 @@ class Throttle:
 
     def failed(self, store: AppStore, workspace: str, *keys: str) -> None:
         now = datetime.now(UTC)
-        store.add_sign_in_failure(workspace, [digest(k) for k in keys], now, now - timedelta(seconds=self.window))
+        store.add_sign_in_failure(workspace, [digest(k) for k in keys], now, now - timedelta(seconds=self.window),
+                                  FAILURES_KEPT)
 
     def succeeded(self, store: AppStore, workspace: str, key: str) -> None:
         store.clear_sign_in_failures(workspace, digest(key))
@@ -236,7 +239,7 @@ class AccountService:
         now = datetime.now(UTC)
         self.store.add_sso_flow(self.workspace, digest(state), digest(browser), nonce=nonce, verifier=verifier,
                                 target=target, redirect_uri=redirect_uri, at=now,
-                                forget_before=now - timedelta(seconds=seconds))
+                                forget_before=now - timedelta(seconds=seconds), keep=SIGN_INS_KEPT)
 
     def take_sign_in(self, state: str, browser: str, seconds: float) -> dict[str, Any] | None:
         """The sign-in started with `state` by this browser within `seconds`, taken once; None when unknown,

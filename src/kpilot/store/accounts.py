@@ -155,6 +155,14 @@ def _user_view(row: UserRow) -> dict[str, object]:
             "disabled": row.disabled_at is not None, "password": bool(row.password_hash)}
 
 
+def _keep_newest(s: Session, row: type[SignInFailureRow] | type[SsoFlowRow], workspace: str, keep: int) -> None:
+    """Delete the workspace's rows of `row`'s table beyond its newest `keep` (by id)."""
+    cutoff = s.scalars(select(row.id).where(row.workspace == workspace).order_by(row.id.desc())
+                       .offset(keep).limit(1)).first()
+    if cutoff is not None:
+        s.execute(delete(row).where(row.workspace == workspace, row.id <= cutoff))
+
+
 class Accounts:
     """The users, sessions, tokens and audit log part of `AppStore` (mixed in)."""
 
@@ -295,11 +303,14 @@ class Accounts:
         return {str(k): (int(n), _aware(oldest) or since) for k, n, oldest in rows}
 
     def add_sign_in_failure(self: _Sessions, workspace: str, key_hashes: Sequence[str], at: datetime,
-                            forget_before: datetime) -> None:
-        """A failure counted against each key; failures older than `forget_before` are dropped on the way."""
+                            forget_before: datetime, keep: int) -> None:
+        """A failure counted against each key; failures older than `forget_before` are dropped on the way, and
+        beyond the workspace's newest `keep` (a flood of addresses fills no disk)."""
         with self._session() as s:
             s.execute(delete(SignInFailureRow).where(SignInFailureRow.at < forget_before))
             s.add_all(SignInFailureRow(workspace=workspace, key_hash=k, at=at) for k in key_hashes)
+            s.flush()
+            _keep_newest(s, SignInFailureRow, workspace, keep)
 
     def clear_sign_in_failures(self: _Sessions, workspace: str, key_hash: str) -> None:
         with self._session() as s:
@@ -309,12 +320,16 @@ class Accounts:
     # --- started single sign-ons --------------------------------------------------------------------
 
     def add_sso_flow(self: _Sessions, workspace: str, state_hash: str, browser_hash: str, *, nonce: str,
-                     verifier: str, target: str, redirect_uri: str, at: datetime, forget_before: datetime) -> None:
-        """A sign-in sent to the provider; the ones started before `forget_before` are dropped on the way."""
+                     verifier: str, target: str, redirect_uri: str, at: datetime, forget_before: datetime,
+                     keep: int) -> None:
+        """A sign-in sent to the provider; the ones started before `forget_before` are dropped on the way, and
+        beyond the workspace's newest `keep` (anyone may start a sign-in: a flood of them fills no disk)."""
         with self._session() as s:
             s.execute(delete(SsoFlowRow).where(SsoFlowRow.started_at < forget_before))
             s.add(SsoFlowRow(workspace=workspace, state_hash=state_hash, browser_hash=browser_hash, nonce=nonce,
                              verifier=verifier, target=target, redirect_uri=redirect_uri, started_at=at))
+            s.flush()
+            _keep_newest(s, SsoFlowRow, workspace, keep)
 
     def take_sso_flow(self: _Sessions, workspace: str, state_hash: str, browser_hash: str
                       ) -> dict[str, Any] | None:
